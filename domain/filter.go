@@ -1,0 +1,64 @@
+package domain
+
+import (
+	"slices"
+)
+
+// OwnershipFilter is a queue's ownership filter as a caller gives it: the
+// options combine as a union, and no option means every conversation.
+type OwnershipFilter struct {
+	Unowned       bool
+	OwnedByMe     bool
+	OwnedByOthers bool
+	OwnerIDs      []string
+}
+
+// OwnerPredicate is an ownership filter resolved for one caller: a
+// conversation matches when it is unowned and Unowned is set, or it is owned
+// by anyone but Except and AnyOwner is set, or it is owned by one of Owners.
+type OwnerPredicate struct {
+	Unowned  bool
+	AnyOwner bool
+	Except   []string
+	Owners   []string
+}
+
+// MatchesAll reports whether the predicate matches every conversation.
+func (p OwnerPredicate) MatchesAll() bool {
+	return p.Unowned && p.AnyOwner && len(p.Except) == 0
+}
+
+// Matches reports whether a conversation owned by ownerID ("" for none)
+// matches.
+func (p OwnerPredicate) Matches(ownerID string) bool {
+	if ownerID == "" {
+		return p.Unowned
+	}
+	if p.AnyOwner && !slices.Contains(p.Except, ownerID) {
+		return true
+	}
+	return slices.Contains(p.Owners, ownerID)
+}
+
+// Resolve turns the filter into a predicate for the caller me.
+func (f *OwnershipFilter) Resolve(me string) OwnerPredicate {
+	if f == nil || (!f.Unowned && !f.OwnedByMe && !f.OwnedByOthers && len(f.OwnerIDs) == 0) {
+		return OwnerPredicate{Unowned: true, AnyOwner: true}
+	}
+	p := OwnerPredicate{Unowned: f.Unowned}
+	if f.OwnedByOthers {
+		p.AnyOwner = true
+		// "Owned by others" plus "owned by me" is every owned conversation.
+		if !f.OwnedByMe && !slices.Contains(f.OwnerIDs, me) {
+			p.Except = []string{me}
+		}
+		return p
+	}
+	owners := slices.Clone(f.OwnerIDs)
+	if f.OwnedByMe {
+		owners = append(owners, me)
+	}
+	slices.Sort(owners)
+	p.Owners = slices.Compact(owners)
+	return p
+}

@@ -1,0 +1,263 @@
+// Package domain holds Switchboard's rules: who may do what to a
+// conversation, what each move does to its queue and owner, presence, and the
+// store interface those rules need. It imports no transport, no GraphQL code and
+// no database driver, so the rules can be read and tested on their own.
+package domain
+
+import "time"
+
+// Role is what a caller's token allows. Agents and admins are agents (they
+// own conversations and appear in `agents`); integrations only deliver inbound
+// messages.
+type Role string
+
+const (
+	RoleAgent       Role = "AGENT"
+	RoleAdmin       Role = "ADMIN"
+	RoleIntegration Role = "INTEGRATION"
+)
+
+// IsAgent reports whether callers of this role are agents of the workspace.
+func (r Role) IsAgent() bool { return r == RoleAgent || r == RoleAdmin }
+
+// Presence is an agent's availability.
+type Presence string
+
+const (
+	Online  Presence = "ONLINE"
+	Away    Presence = "AWAY"
+	Offline Presence = "OFFLINE"
+)
+
+// Valid reports whether p is one of the known values.
+func (p Presence) Valid() bool { return p == Online || p == Away || p == Offline }
+
+// QueueStatus is the queue a conversation is in.
+type QueueStatus string
+
+const (
+	StatusNew      QueueStatus = "NEW"
+	StatusPending  QueueStatus = "PENDING"
+	StatusResolved QueueStatus = "RESOLVED"
+)
+
+// Valid reports whether s is one of the known queues.
+func (s QueueStatus) Valid() bool {
+	return s == StatusNew || s == StatusPending || s == StatusResolved
+}
+
+// Open reports whether a conversation in this queue can have an owner and
+// receives inbound messages.
+func (s QueueStatus) Open() bool { return s == StatusNew || s == StatusPending }
+
+// Direction says who wrote a message.
+type Direction string
+
+const (
+	Inbound  Direction = "INBOUND"
+	Outbound Direction = "OUTBOUND"
+)
+
+// Reason says why a conversation's owner changed.
+type Reason string
+
+const (
+	ReasonManual                Reason = "MANUAL"
+	ReasonAutoOwnership         Reason = "AUTO_OWNERSHIP"
+	ReasonResolved              Reason = "RESOLVED"
+	ReasonLogoutCleanup         Reason = "LOGOUT_CLEANUP"
+	ReasonInboundWhileOffline   Reason = "INBOUND_WHILE_OFFLINE"
+	ReasonBoomerangWhileOffline Reason = "BOOMERANG_WHILE_OFFLINE"
+)
+
+// QueueOrder is the sort order of a queue view.
+type QueueOrder string
+
+const (
+	LongestWaiting QueueOrder = "LONGEST_WAITING"
+	Newest         QueueOrder = "NEWEST"
+)
+
+// Settings are a workspace's settings. A workspace that never saved any has
+// DefaultSettings.
+type Settings struct {
+	WorkspaceID             string
+	RemoveOwnershipOnLogout bool
+	LogoutGraceSeconds      int
+	// SwitchedOffCount grows each time RemoveOwnershipOnLogout is switched
+	// off. A logout cleanup remembers the count it was armed with, so switching
+	// the setting off cancels every cleanup armed before, even if it is
+	// switched on again before they are due, without comparing clock readings.
+	SwitchedOffCount int64
+	// Version grows by one with every saved change; 0 means never saved.
+	Version   int64
+	UpdatedAt time.Time
+}
+
+// Default values of a workspace's settings.
+const (
+	DefaultLogoutGraceSeconds = 30
+	MaxLogoutGraceSeconds     = 60
+)
+
+// DefaultSettings are the settings of a workspace that never changed them.
+func DefaultSettings(workspaceID string) Settings {
+	return Settings{WorkspaceID: workspaceID, LogoutGraceSeconds: DefaultLogoutGraceSeconds}
+}
+
+// Agent is a person who works the queues: role AGENT or ADMIN.
+type Agent struct {
+	WorkspaceID   string
+	ID            string
+	Name          string
+	Email         string
+	Role          Role
+	Active        bool
+	Presence      Presence
+	PresenceSince time.Time
+	// OfflineEpoch grows by one each time the agent goes OFFLINE. A
+	// conversation remembers the owner's epoch at assignment, so the logout
+	// cleanup can tell "assigned before they went offline" (an older epoch)
+	// from "assigned after" by the order of events, not by clock readings.
+	OfflineEpoch int64
+	// LastSeenAt is the agent's last sign of life (request or socket).
+	LastSeenAt time.Time
+	// Cleanup is the pending logout cleanup, armed when the agent went
+	// OFFLINE with the remove-ownership setting on; nil when none is due.
+	Cleanup   *LogoutCleanup
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// Version grows by one with every change to the agent record.
+	Version int64
+}
+
+// LogoutCleanup is a release of an agent's NEW conversations that is due.
+type LogoutCleanup struct {
+	// Epoch is the agent's OfflineEpoch when it was armed: conversations
+	// assigned at an older epoch are released.
+	Epoch int64
+	DueAt time.Time
+	// SettingsSwitchedOffCount is the workspace's Settings.SwitchedOffCount
+	// when it was armed; a different count at due time means the setting was
+	// switched off in between, which cancels the cleanup.
+	SettingsSwitchedOffCount int64
+}
+
+// Channel is where contacts write from (an email address, a chat widget...).
+type Channel struct {
+	WorkspaceID string
+	ID          string
+	Name        string
+	// AutoOwnershipAgentIDs are the agents who become owner of an unowned
+	// conversation of this channel when they reply to it, sorted.
+	AutoOwnershipAgentIDs []string
+	CreatedAt             time.Time
+}
+
+// HasAutoOwnership reports whether auto-ownership is on for agentID.
+func (c *Channel) HasAutoOwnership(agentID string) bool {
+	for _, id := range c.AutoOwnershipAgentIDs {
+		if id == agentID {
+			return true
+		}
+	}
+	return false
+}
+
+// Contact is a customer on one channel; ExternalID is unique per channel.
+type Contact struct {
+	WorkspaceID string
+	ID          string
+	ChannelID   string
+	ExternalID  string
+	Name        string
+	CreatedAt   time.Time
+}
+
+// Conversation is one thread with a contact, in exactly one queue.
+type Conversation struct {
+	WorkspaceID string
+	ID          string
+	ChannelID   string
+	ContactID   string
+	// Seq numbers the conversations of one contact: 1, 2, ...; a new one is
+	// only created with the next number, which makes concurrent first
+	// messages of one contact create one conversation.
+	Seq    int64
+	Status QueueStatus
+	// OwnerID is "" when the conversation is unowned.
+	OwnerID    string
+	OwnedSince *time.Time
+	// OwnerEpoch is the owner's Agent.OfflineEpoch when they were assigned.
+	OwnerEpoch int64
+	// AssignedWhileOffline is true when the owner was OFFLINE when assigned.
+	AssignedWhileOffline bool
+	// OwnerVersion is the conversation version at which the owner was set; it
+	// names the history entry of the assignment.
+	OwnerVersion int64
+	WaitingSince time.Time
+	BoomerangAt  *time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	Version      int64
+}
+
+// Message is one message of a conversation.
+type Message struct {
+	WorkspaceID    string
+	ID             string
+	ConversationID string
+	Direction      Direction
+	Text           string
+	// AuthorID is the replying agent; "" for inbound messages.
+	AuthorID string
+	// ExternalID is the channel's message id (inbound) or the client's
+	// idempotency key (replies); "" when none was given.
+	ExternalID string
+	// Version is the conversation version this message created; it orders the
+	// messages of a conversation.
+	Version   int64
+	CreatedAt time.Time
+}
+
+// OwnershipChange is one entry of a conversation's ownership history.
+type OwnershipChange struct {
+	WorkspaceID    string
+	ID             string
+	ConversationID string
+	// Version is the conversation version right after this change.
+	Version int64
+	// Status is the conversation's queue right after this change.
+	Status QueueStatus
+	At     time.Time
+	FromID string
+	ToID   string
+	// ActorID is "" when the system made the change.
+	ActorID string
+	Reason  Reason
+	// Conversation, when set, is the conversation as this change left it
+	// (events and mutation payloads carry it); otherwise readers load it.
+	Conversation *Conversation
+}
+
+// MissedAssignment is a conversation assigned to an agent while they were
+// OFFLINE, which they still own and have not acknowledged.
+type MissedAssignment struct {
+	Conversation Conversation
+	Change       OwnershipChange
+}
+
+// OwnerCount is how many conversations of a queue one agent owns.
+type OwnerCount struct {
+	OwnerID string
+	Count   int
+}
+
+// QueueCounts are the badge counts of one queue.
+type QueueCounts struct {
+	Total         int
+	Unowned       int
+	OwnedByMe     int
+	OwnedByOthers int
+	ByOwner       []OwnerCount
+}

@@ -1,0 +1,220 @@
+package domain
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// QueueRequest asks for one page of a queue view.
+type QueueRequest struct {
+	Status     QueueStatus
+	Ownership  *OwnershipFilter
+	ChannelIDs []string
+	Order      QueueOrder
+	First      int
+	After      string
+}
+
+// QueuePage is one page of a queue view.
+type QueuePage struct {
+	Conversations   []Conversation
+	Cursors         []string
+	HasNextPage     bool
+	HasPreviousPage bool
+	// Query counts the whole view (CountQueue), when a caller asks.
+	Query QueueQuery
+}
+
+// QueueView is a queue view resolved for one caller: what a queue query,
+// its cursors and a queueChanged subscription share.
+type QueueView struct {
+	WorkspaceID string
+	Status      QueueStatus
+	Owners      OwnerPredicate
+	ChannelIDs  []string
+	Order       QueueOrder
+	fingerprint string
+}
+
+// ResolveQueueView checks a view's arguments and resolves its ownership
+// filter for the caller.
+func (s *Service) ResolveQueueView(ctx context.Context, a Actor, status QueueStatus, f *OwnershipFilter, channelIDs []string, order QueueOrder) (QueueView, error) {
+	if err := requireAgent(a); err != nil {
+		return QueueView{}, err
+	}
+	if !status.Valid() {
+		return QueueView{}, Invalid("status", "unknown queue")
+	}
+	if order == "" {
+		order = LongestWaiting
+	}
+	if order != LongestWaiting && order != Newest {
+		return QueueView{}, Invalid("order", "unknown order")
+	}
+	ws := a.WorkspaceID
+	channelIDs = sortedUnique(channelIDs)
+	if len(channelIDs) > 0 {
+		chs, err := s.store.ChannelsByIDs(ctx, ws, channelIDs)
+		if err != nil {
+			return QueueView{}, internal(err)
+		}
+		if slices.Contains(chs, nil) {
+			return QueueView{}, Invalid("channelIds", "channelIds names a channel that is not in this workspace")
+		}
+	}
+	if f != nil && len(f.OwnerIDs) > 0 {
+		agents, err := s.store.AgentsByIDs(ctx, ws, sortedUnique(f.OwnerIDs))
+		if err != nil {
+			return QueueView{}, internal(err)
+		}
+		if slices.Contains(agents, nil) {
+			return QueueView{}, Invalid("ownership.ownerIds", "ownerIds names an agent that is not in this workspace")
+		}
+	}
+	v := QueueView{WorkspaceID: ws, Status: status, Owners: f.Resolve(a.ID), ChannelIDs: channelIDs, Order: order}
+	v.fingerprint = v.computeFingerprint()
+	return v, nil
+}
+
+func sortedUnique(ids []string) []string {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// computeFingerprint names the view, so that a cursor used with other
+// arguments is noticed.
+func (v QueueView) computeFingerprint() string {
+	h := sha256.New()
+	p := v.Owners
+	for _, part := range []string{
+		v.WorkspaceID, string(v.Status), string(v.Order),
+		strconv.FormatBool(p.Unowned), strconv.FormatBool(p.AnyOwner),
+		strings.Join(p.Except, "\x00"), strings.Join(p.Owners, "\x00"), strings.Join(v.ChannelIDs, "\x00"),
+	} {
+		h.Write([]byte(strconv.Itoa(len(part)) + ":" + part))
+	}
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:9])
+}
+
+// Matches reports whether a conversation in state c belongs to the view.
+func (v QueueView) Matches(c *Conversation) bool {
+	if c == nil || c.Status != v.Status || !v.Owners.Matches(c.OwnerID) {
+		return false
+	}
+	return len(v.ChannelIDs) == 0 || slices.Contains(v.ChannelIDs, c.ChannelID)
+}
+
+// queueCursor is the content of a queue cursor.
+type queueCursor struct {
+	WaitingSince int64  `json:"w"`
+	ID           string `json:"i"`
+	View         string `json:"v"`
+}
+
+// Cursor is where c sorts in the view, as a cursor for `after`.
+func (v QueueView) Cursor(c *Conversation) string {
+	b, _ := json.Marshal(queueCursor{WaitingSince: c.WaitingSince.UnixMilli(), ID: c.ID, View: v.fingerprint})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (v QueueView) decodeCursor(s string) (*QueueKey, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	var qc queueCursor
+	if err != nil || json.Unmarshal(b, &qc) != nil || qc.ID == "" {
+		return nil, Invalid("after", "after is not a cursor of this API")
+	}
+	if qc.View != v.fingerprint {
+		return nil, Invalid("after", "after is a cursor of a query with other arguments")
+	}
+	return &QueueKey{WaitingSince: time.UnixMilli(qc.WaitingSince).UTC(), ID: qc.ID}, nil
+}
+
+func (v QueueView) query(after *QueueKey, limit int) QueueQuery {
+	return QueueQuery{
+		WorkspaceID: v.WorkspaceID, Status: v.Status, Owners: v.Owners, ChannelIDs: v.ChannelIDs,
+		Order: v.Order, After: after, Limit: limit,
+	}
+}
+
+// Queue returns one page of a queue view, sorted by waitingSince (longest
+// waiting first by default) with keyset cursors.
+func (s *Service) Queue(ctx context.Context, a Actor, r QueueRequest) (QueuePage, error) {
+	if r.First < 0 || r.First > MaxPageSize {
+		return QueuePage{}, Invalid("first", "first must be 0 to %d", MaxPageSize)
+	}
+	v, err := s.ResolveQueueView(ctx, a, r.Status, r.Ownership, r.ChannelIDs, r.Order)
+	if err != nil {
+		return QueuePage{}, err
+	}
+	var after *QueueKey
+	if r.After != "" {
+		if after, err = v.decodeCursor(r.After); err != nil {
+			return QueuePage{}, err
+		}
+	}
+	page := QueuePage{HasPreviousPage: after != nil, Query: v.query(after, r.First)}
+	if r.First == 0 {
+		return page, nil
+	}
+	// One row more than asked tells whether there is a next page.
+	rows, err := s.store.QueryQueue(ctx, v.query(after, r.First+1))
+	if err != nil {
+		return QueuePage{}, internal(err)
+	}
+	if len(rows) > r.First {
+		rows, page.HasNextPage = rows[:r.First], true
+	}
+	page.Conversations = rows
+	page.Cursors = make([]string, len(rows))
+	for i := range rows {
+		page.Cursors[i] = v.Cursor(&rows[i])
+	}
+	return page, nil
+}
+
+// CountQueue counts every conversation of a page's view.
+func (s *Service) CountQueue(ctx context.Context, q QueueQuery) (int, error) {
+	n, err := s.store.CountQueue(ctx, q)
+	return n, internal(err)
+}
+
+// QueueCounts are the badge and filter-menu counts of one queue.
+func (s *Service) QueueCounts(ctx context.Context, a Actor, status QueueStatus, channelIDs []string) (QueueCounts, error) {
+	v, err := s.ResolveQueueView(ctx, a, status, nil, channelIDs, LongestWaiting)
+	if err != nil {
+		return QueueCounts{}, err
+	}
+	rows, err := s.store.CountOwners(ctx, a.WorkspaceID, status, v.ChannelIDs)
+	if err != nil {
+		return QueueCounts{}, internal(err)
+	}
+	var qc QueueCounts
+	for _, r := range rows {
+		qc.Total += r.Count
+		switch r.OwnerID {
+		case "":
+			qc.Unowned += r.Count
+			continue
+		case a.ID:
+			qc.OwnedByMe += r.Count
+		default:
+			qc.OwnedByOthers += r.Count
+		}
+		qc.ByOwner = append(qc.ByOwner, r)
+	}
+	slices.SortFunc(qc.ByOwner, func(x, y OwnerCount) int {
+		return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.OwnerID, y.OwnerID))
+	})
+	return qc, nil
+}

@@ -1,0 +1,271 @@
+package domain
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits on what callers may send.
+const (
+	MaxIDLength       = 128
+	MaxNameLength     = 200
+	MaxEmailLength    = 320
+	MaxTextBytes      = 64 << 10
+	MaxExternalIDLen  = 256
+	MaxPageSize       = 100
+	DefaultPageSize   = 25
+	MaxAcknowledgeIDs = 1000
+	// maxAttempts bounds the retries of a change that keeps losing races
+	// without an expected version; each retry re-reads and re-applies the
+	// rule, so a lost race is never a wrong result, only a slower one.
+	maxAttempts = 100
+)
+
+// Service runs the commands and queries of Switchboard over a Store.
+type Service struct {
+	store Store
+	clock Clock
+	log   *slog.Logger
+	// touchEvery is how stale an agent's LastSeenAt may get before a request
+	// writes it again: signs of life are frequent, writes need not be.
+	touchEvery time.Duration
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock sets the clock (tests use a fake one).
+func WithClock(c Clock) Option { return func(s *Service) { s.clock = c } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// NewService returns a Service over store.
+func NewService(store Store, opts ...Option) *Service {
+	s := &Service{store: store, clock: SystemClock{}, log: slog.Default(), touchEvery: 5 * time.Second}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Store returns the service's store.
+func (s *Service) Store() Store { return s.store }
+
+// Clock returns the service's clock.
+func (s *Service) Clock() Clock { return s.clock }
+
+func (s *Service) now() time.Time { return Truncate(s.clock.Now()) }
+
+// Actor is an authenticated caller.
+type Actor struct {
+	WorkspaceID string
+	ID          string
+	Role        Role
+	Name        string
+	Email       string
+}
+
+// Claims are the verified claims of a caller's token.
+type Claims struct {
+	WorkspaceID string
+	Subject     string
+	Role        string
+	Name        string
+	Email       string
+}
+
+// Authenticate turns verified token claims into an Actor. An agent or admin
+// is provisioned on first use and takes name, email and role from each token;
+// a deactivated agent is refused. Each call is a sign of life.
+func (s *Service) Authenticate(ctx context.Context, c Claims) (Actor, error) {
+	role, ok := parseRole(c.Role)
+	if !ok {
+		return Actor{}, Unauthenticated("token role must be agent, admin or integration")
+	}
+	if !validID(c.WorkspaceID) {
+		return Actor{}, Unauthenticated("token workspace_id is missing or invalid")
+	}
+	if !validID(c.Subject) {
+		return Actor{}, Unauthenticated("token subject is missing or invalid")
+	}
+	name := strings.TrimSpace(c.Name)
+	if name == "" {
+		name = c.Subject
+	}
+	if utf8.RuneCountInString(name) > MaxNameLength || len(c.Email) > MaxEmailLength {
+		return Actor{}, Unauthenticated("token name or email is too long")
+	}
+	actor := Actor{WorkspaceID: c.WorkspaceID, ID: c.Subject, Role: role, Name: name, Email: c.Email}
+	if !role.IsAgent() {
+		return actor, nil
+	}
+	if _, err := s.provision(ctx, actor); err != nil {
+		return Actor{}, err
+	}
+	return actor, nil
+}
+
+func parseRole(r string) (Role, bool) {
+	switch strings.ToLower(r) {
+	case "agent":
+		return RoleAgent, true
+	case "admin":
+		return RoleAdmin, true
+	case "integration":
+		return RoleIntegration, true
+	}
+	return "", false
+}
+
+func validID(id string) bool {
+	if id == "" || len(id) > MaxIDLength || !utf8.ValidString(id) {
+		return false
+	}
+	for _, r := range id {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// provision makes the stored agent match the actor's token, creating it on
+// first use, and records the request as a sign of life.
+func (s *Service) provision(ctx context.Context, a Actor) (*Agent, error) {
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		now := s.now()
+		agent, err := s.agent(ctx, a.WorkspaceID, a.ID)
+		if err != nil {
+			return nil, err
+		}
+		if agent == nil {
+			agent = &Agent{
+				WorkspaceID: a.WorkspaceID, ID: a.ID, Name: a.Name, Email: a.Email, Role: a.Role,
+				Active: true, Presence: Offline, PresenceSince: now, LastSeenAt: now,
+				CreatedAt: now, UpdatedAt: now, Version: 1,
+			}
+			err := s.store.InsertAgent(ctx, *agent)
+			if errors.Is(err, ErrDuplicate) {
+				continue
+			}
+			return agent, internal(err)
+		}
+		if !agent.Active {
+			return nil, Forbidden("this agent is deactivated")
+		}
+		if agent.Name != a.Name || agent.Email != a.Email || agent.Role != a.Role {
+			next := *agent
+			next.Name, next.Email, next.Role = a.Name, a.Email, a.Role
+			next.LastSeenAt, next.UpdatedAt, next.Version = now, now, agent.Version+1
+			err := s.store.UpdateAgent(ctx, next)
+			if errors.Is(err, ErrVersionConflict) || errors.Is(err, ErrNotFound) {
+				continue
+			}
+			return &next, internal(err)
+		}
+		if now.Sub(agent.LastSeenAt) >= s.touchEvery {
+			if err := s.store.TouchAgent(ctx, a.WorkspaceID, a.ID, now); err != nil {
+				return nil, internal(err)
+			}
+		}
+		return agent, nil
+	}
+	return nil, tooBusy()
+}
+
+func tooBusy() *Error {
+	return &Error{Code: CodeInternal, Message: "the server is too busy with this record; try again"}
+}
+
+// internal passes domain errors through and wraps everything else so that
+// callers see CodeInternal (and nothing of the cause).
+func internal(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &internalError{cause: err}
+}
+
+// internalError hides a cause from callers but keeps it for the log.
+type internalError struct{ cause error }
+
+func (e *internalError) Error() string { return "internal error: " + e.cause.Error() }
+func (e *internalError) Unwrap() error { return e.cause }
+
+// requireAgent refuses callers who are not agents (integrations).
+func requireAgent(a Actor) error {
+	if !a.Role.IsAgent() {
+		return Forbidden("this operation is for agents and admins")
+	}
+	return nil
+}
+
+// requireAdmin refuses callers who are not admins.
+func requireAdmin(a Actor) error {
+	if a.Role != RoleAdmin {
+		return Forbidden("this operation is for admins")
+	}
+	return nil
+}
+
+func (s *Service) agent(ctx context.Context, ws, id string) (*Agent, error) {
+	agents, err := s.store.AgentsByIDs(ctx, ws, []string{id})
+	if err != nil {
+		return nil, internal(err)
+	}
+	return agents[0], nil
+}
+
+func (s *Service) conversation(ctx context.Context, ws, id string) (*Conversation, error) {
+	convs, err := s.store.ConversationsByIDs(ctx, ws, []string{id})
+	if err != nil {
+		return nil, internal(err)
+	}
+	return convs[0], nil
+}
+
+func (s *Service) channel(ctx context.Context, ws, id string) (*Channel, error) {
+	chs, err := s.store.ChannelsByIDs(ctx, ws, []string{id})
+	if err != nil {
+		return nil, internal(err)
+	}
+	return chs[0], nil
+}
+
+// Batch reads for the per-operation loaders; no role check, since the
+// loaders only follow references of records the caller could already read.
+
+func (s *Service) AgentsByIDs(ctx context.Context, ws string, ids []string) ([]*Agent, error) {
+	a, err := s.store.AgentsByIDs(ctx, ws, ids)
+	return a, internal(err)
+}
+
+func (s *Service) ChannelsByIDs(ctx context.Context, ws string, ids []string) ([]*Channel, error) {
+	c, err := s.store.ChannelsByIDs(ctx, ws, ids)
+	return c, internal(err)
+}
+
+func (s *Service) ContactsByIDs(ctx context.Context, ws string, ids []string) ([]*Contact, error) {
+	c, err := s.store.ContactsByIDs(ctx, ws, ids)
+	return c, internal(err)
+}
+
+func (s *Service) ConversationsByIDs(ctx context.Context, ws string, ids []string) ([]*Conversation, error) {
+	c, err := s.store.ConversationsByIDs(ctx, ws, ids)
+	return c, internal(err)
+}
+
+// Ready reports whether the store answers.
+func (s *Service) Ready(ctx context.Context) error { return s.store.Ping(ctx) }

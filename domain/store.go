@@ -1,0 +1,206 @@
+package domain
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the storage the rules need. Two implementations pass one
+// conformance suite (store/storetest): the embedded SQLite store and the
+// MongoDB store.
+//
+// Every change to a conversation is one conditional write that carries its
+// history entry and its message, so no crash separates them; every other
+// write is idempotent by key. Batch reads return results in key order, with
+// nil for an unknown key. Every read and write is scoped to a workspace.
+type Store interface {
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+
+	// GetSettings returns the workspace's settings, DefaultSettings when it
+	// never saved any.
+	GetSettings(ctx context.Context, workspaceID string) (Settings, error)
+	// SaveSettings writes s if the stored version is s.Version-1 (none stored
+	// counts as 0), else ErrVersionConflict.
+	SaveSettings(ctx context.Context, s Settings) error
+
+	AgentsByIDs(ctx context.Context, workspaceID string, ids []string) ([]*Agent, error)
+	// ListAgents returns a workspace's agents sorted by name, then id.
+	ListAgents(ctx context.Context, workspaceID string, f AgentFilter) ([]Agent, error)
+	// InsertAgent creates a; ErrDuplicate if the id is taken.
+	InsertAgent(ctx context.Context, a Agent) error
+	// UpdateAgent writes a if the stored version is a.Version-1, else
+	// ErrVersionConflict (ErrNotFound if there is no such agent).
+	UpdateAgent(ctx context.Context, a Agent) error
+	// TouchAgent moves LastSeenAt forward to at (never back) without a new
+	// version: signs of life are frequent and change nothing a writer checks.
+	TouchAgent(ctx context.Context, workspaceID, agentID string, at time.Time) error
+
+	// InsertChannel creates c; ErrDuplicate if its id or name is taken.
+	InsertChannel(ctx context.Context, c Channel) error
+	ChannelsByIDs(ctx context.Context, workspaceID string, ids []string) ([]*Channel, error)
+	// ListChannels returns a workspace's channels sorted by name, then id.
+	ListChannels(ctx context.Context, workspaceID string) ([]Channel, error)
+	// SetAutoOwnership turns auto-ownership on or off for one agent on one
+	// channel; idempotent. ErrNotFound if the channel is unknown.
+	SetAutoOwnership(ctx context.Context, workspaceID, channelID, agentID string, enabled bool) error
+
+	// UpsertContact creates the contact with c's id unless it exists, and sets
+	// its name when c.Name is not empty; it returns the stored contact.
+	UpsertContact(ctx context.Context, c Contact) (Contact, error)
+	ContactsByIDs(ctx context.Context, workspaceID string, ids []string) ([]*Contact, error)
+
+	ConversationsByIDs(ctx context.Context, workspaceID string, ids []string) ([]*Conversation, error)
+	// ContactConversations returns the contact's open conversation with the
+	// highest Seq (nil if none is open) and the highest Seq of all its
+	// conversations (0 if it has none).
+	ContactConversations(ctx context.Context, workspaceID, contactID string) (open *Conversation, maxSeq int64, err error)
+	// InsertConversation creates w.Conversation (version 1) with w's message
+	// and history entry; ErrDuplicate if the conversation id or the message id
+	// exists.
+	InsertConversation(ctx context.Context, w ConversationWrite) error
+	// UpdateConversation writes w.Conversation, w.Change and w.Message as
+	// one change if the stored version is w.Conversation.Version-1 and
+	// w.OwnerCheck holds, else ErrVersionConflict; ErrDuplicate if w.Message's
+	// id exists (nothing is written then).
+	UpdateConversation(ctx context.Context, w ConversationWrite) error
+	// QueryQueue returns up to q.Limit conversations of a queue view after
+	// q.After, in q.Order.
+	QueryQueue(ctx context.Context, q QueueQuery) ([]Conversation, error)
+	// CountQueue counts the conversations of a queue view (Limit and After
+	// ignored).
+	CountQueue(ctx context.Context, q QueueQuery) (int, error)
+	// CountOwners counts a queue's conversations per owner, with "" for
+	// unowned; channelIDs empty means every channel.
+	CountOwners(ctx context.Context, workspaceID string, status QueueStatus, channelIDs []string) ([]OwnerCount, error)
+	// OwnedConversations returns up to limit conversations owned by ownerID in
+	// the given queues, in id order after afterID. With onlyAssignedWhileOffline
+	// it returns only those assigned to the owner while they were OFFLINE.
+	OwnedConversations(ctx context.Context, q OwnedQuery) ([]Conversation, error)
+
+	// MessagesByIDs returns messages by id.
+	MessagesByIDs(ctx context.Context, workspaceID string, ids []string) ([]*Message, error)
+	// ListMessages returns a page of a conversation's messages.
+	ListMessages(ctx context.Context, q MessageQuery) ([]Message, error)
+
+	// ListHistory returns a conversation's ownership changes with a version
+	// greater than afterVersion, oldest first, at most limit.
+	ListHistory(ctx context.Context, workspaceID, conversationID string, afterVersion int64, limit int) ([]OwnershipChange, error)
+	// HistoryEntries returns history entries by (conversation, version).
+	HistoryEntries(ctx context.Context, workspaceID string, keys []HistoryKey) ([]*OwnershipChange, error)
+
+	// AcknowledgeAssignments records that agentID has seen these assignments;
+	// idempotent.
+	AcknowledgeAssignments(ctx context.Context, workspaceID, agentID string, keys []HistoryKey) error
+	// AcknowledgedAssignments reports, for each key, whether agentID has
+	// acknowledged it.
+	AcknowledgedAssignments(ctx context.Context, workspaceID, agentID string, keys []HistoryKey) ([]bool, error)
+}
+
+// ConversationWrite is one change to one conversation.
+type ConversationWrite struct {
+	// Conversation is the state after the change; its Version is one more
+	// than the version the change was computed from.
+	Conversation Conversation
+	// Before is the state the change was computed from (nil for a new
+	// conversation); stores with an in-process feed publish it.
+	Before *Conversation
+	// Change is the history entry of an ownership change, if any.
+	Change *OwnershipChange
+	// Message is the message this change adds, if any.
+	Message *Message
+	// OwnerCheck, when set, makes the write conditional on an agent record
+	// being at a version as well: the new owner of an assignment, whose
+	// presence and offline epoch the conversation records. A store that
+	// cannot check it atomically checks it just before the write.
+	OwnerCheck *AgentVersion
+}
+
+// AgentVersion names an agent record at one version.
+type AgentVersion struct {
+	AgentID string
+	Version int64
+}
+
+// AgentFilter selects agents for ListAgents.
+type AgentFilter struct {
+	Presence        []Presence // empty: any
+	IncludeInactive bool
+}
+
+// QueueQuery is one page of a queue view.
+type QueueQuery struct {
+	WorkspaceID string
+	Status      QueueStatus
+	Owners      OwnerPredicate
+	ChannelIDs  []string // empty: every channel
+	Order       QueueOrder
+	// After is the sort key of the last row of the previous page; nil for the
+	// first page.
+	After *QueueKey
+	Limit int
+}
+
+// QueueKey is where a conversation sorts in a queue view: by WaitingSince,
+// then by ID to break ties, so keyset paging neither repeats nor skips rows.
+type QueueKey struct {
+	WaitingSince time.Time
+	ID           string
+}
+
+// OwnedQuery selects conversations owned by one agent.
+type OwnedQuery struct {
+	WorkspaceID              string
+	OwnerID                  string
+	Statuses                 []QueueStatus
+	OnlyAssignedWhileOffline bool
+	AfterID                  string
+	Limit                    int
+}
+
+// MessageQuery is one page of a conversation's messages, by version.
+type MessageQuery struct {
+	WorkspaceID    string
+	ConversationID string
+	// AfterVersion and BeforeVersion bound the page (0: unbounded).
+	AfterVersion  int64
+	BeforeVersion int64
+	Limit         int
+	// NewestFirst takes the page from the newest end; rows still come back
+	// in the order they sort (newest first).
+	NewestFirst bool
+}
+
+// HistoryKey names one ownership change.
+type HistoryKey struct {
+	ConversationID string
+	Version        int64
+}
+
+// Event is a committed change, as it was committed.
+type Event struct {
+	WorkspaceID  string
+	Conversation *ConversationEvent
+	Agent        *AgentEvent
+}
+
+// ConversationEvent is one committed change to a conversation.
+type ConversationEvent struct {
+	Before  *Conversation // nil when the change created it
+	After   Conversation
+	Change  *OwnershipChange
+	Message *Message
+}
+
+// AgentEvent is one committed change to an agent record.
+type AgentEvent struct {
+	Before *Agent // nil when the change created it
+	After  Agent
+}
+
+// EventSink receives committed changes from a store that publishes them in
+// process. Publish must not block; it is called in commit order.
+type EventSink interface {
+	Publish(Event)
+}
