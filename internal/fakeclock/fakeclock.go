@@ -74,6 +74,7 @@ func (c *Clock) Advance(d time.Duration) {
 	var due, rest []*timer
 	for _, t := range c.timers {
 		if !t.at.After(c.now) {
+			t.stopped = true
 			due = append(due, t)
 		} else {
 			rest = append(rest, t)
@@ -83,7 +84,6 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 	sort.SliceStable(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
 	for _, t := range due {
-		t.stopped = true
 		go t.f()
 	}
 }
