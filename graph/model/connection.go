@@ -1,0 +1,12 @@
+package model
+
+import "switchboard/domain"
+
+// ConversationConnection is a page of a queue view. Its totalCount is counted
+// only when a client asks for it.
+type ConversationConnection struct {
+	Edges    []ConversationEdge
+	PageInfo *PageInfo
+	// Query is the view the page came from, for totalCount.
+	Query domain.QueueQuery
+}

@@ -1,0 +1,176 @@
+// Package resolvers maps GraphQL fields to the domain: arguments in, domain
+// calls, domain values out. No rule lives here; see package domain.
+package resolvers
+
+import (
+	"context"
+	"errors"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"switchboard/dataloader"
+	"switchboard/domain"
+	"switchboard/graph"
+	"switchboard/graph/model"
+)
+
+// Resolver is the root resolver.
+type Resolver struct {
+	Service *domain.Service
+}
+
+// NewExecutableSchema returns the GraphQL schema bound to svc, with the
+// complexity of list fields weighted by their page size.
+func NewExecutableSchema(svc *domain.Service) graphql.ExecutableSchema {
+	cfg := graph.Config{Resolvers: &Resolver{Service: svc}}
+	setComplexity(&cfg.Complexity)
+	return graph.NewExecutableSchema(cfg)
+}
+
+// actor returns the authenticated caller; the server refuses requests
+// without one before they reach a resolver.
+func actor(ctx context.Context) domain.Actor {
+	a, _ := domain.ActorFromContext(ctx)
+	return a
+}
+
+// loaders returns the operation's loaders, making them if the transport did
+// not (a resolver called outside an operation, as in some tests).
+func loaders(ctx context.Context, svc *domain.Service) *dataloader.Loaders {
+	if l := dataloader.For(ctx); l != nil {
+		return l
+	}
+	return dataloader.New(svc, actor(ctx).WorkspaceID)
+}
+
+func (r *Resolver) agent(ctx context.Context, id string) (*domain.Agent, error) {
+	if id == "" {
+		return nil, nil
+	}
+	return loaders(ctx, r.Service).Agents.Load(ctx, id)
+}
+
+// errMissing is for a reference that must exist (a conversation's channel)
+// but does not: a store inconsistency, shown as INTERNAL.
+var errMissing = errors.New("a referenced record is missing")
+
+func deref[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func int64Ptr(p *int) *int64 {
+	if p == nil {
+		return nil
+	}
+	v := int64(*p)
+	return &v
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func toFilter(f *model.OwnershipFilter) *domain.OwnershipFilter {
+	if f == nil {
+		return nil
+	}
+	return &domain.OwnershipFilter{
+		Unowned: deref(f.Unowned, false), OwnedByMe: deref(f.OwnedByMe, false),
+		OwnedByOthers: deref(f.OwnedByOthers, false), OwnerIDs: f.OwnerIds,
+	}
+}
+
+func pageInfo(p domain.PageInfo, cursors []string) *model.PageInfo {
+	pi := &model.PageInfo{HasNextPage: p.HasNextPage, HasPreviousPage: p.HasPreviousPage}
+	if n := len(cursors); n > 0 {
+		pi.StartCursor, pi.EndCursor = &cursors[0], &cursors[n-1]
+	}
+	return pi
+}
+
+// selected reports whether the operation selects the field at path below
+// the current field, e.g. selected(ctx, "edges", "node", "owner").
+func selected(ctx context.Context, path ...string) bool {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return true
+	}
+	return selects(graphql.GetOperationContext(ctx), fc.Field.Selections, path)
+}
+
+func selects(opCtx *graphql.OperationContext, set ast.SelectionSet, path []string) bool {
+	if len(path) == 0 {
+		return true
+	}
+	for _, f := range graphql.CollectFields(opCtx, set, nil) {
+		if f.Name == path[0] && selects(opCtx, f.Selections, path[1:]) {
+			return true
+		}
+	}
+	return false
+}
+
+// primeConversations loads, in one store call per kind, the references of a
+// list of conversations that the operation selects below path.
+func (r *Resolver) primeConversations(ctx context.Context, convs []domain.Conversation, path ...string) error {
+	if len(convs) == 0 {
+		return nil
+	}
+	l := loaders(ctx, r.Service)
+	sel := func(field string) bool { return selected(ctx, append(path, field)...) }
+	if sel("owner") || sel("ownershipLabel") {
+		ids := make([]string, len(convs))
+		for i, c := range convs {
+			ids[i] = c.OwnerID
+		}
+		if err := l.PrimeAgents(ctx, ids); err != nil {
+			return err
+		}
+	}
+	if sel("channel") {
+		ids := make([]string, len(convs))
+		for i, c := range convs {
+			ids[i] = c.ChannelID
+		}
+		if err := l.PrimeChannels(ctx, ids); err != nil {
+			return err
+		}
+	}
+	if sel("contact") {
+		ids := make([]string, len(convs))
+		for i, c := range convs {
+			ids[i] = c.ContactID
+		}
+		if err := l.PrimeContacts(ctx, ids); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// primeChangeAgents loads the agents of a list of ownership changes.
+func (r *Resolver) primeChangeAgents(ctx context.Context, changes []domain.OwnershipChange) error {
+	ids := make([]string, 0, 3*len(changes))
+	for _, c := range changes {
+		ids = append(ids, c.FromID, c.ToID, c.ActorID)
+	}
+	return loaders(ctx, r.Service).PrimeAgents(ctx, ids)
+}
+
+func conversationPayload(res domain.ConversationResult, err error) (*model.ConversationPayload, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &model.ConversationPayload{Conversation: &res.Conversation, OwnershipChange: res.Change}, nil
+}
+
+// errSubscriptionsOverHTTP answers a subscription that reached a transport
+// which cannot stream it.
+var errSubscriptionsOverHTTP = domain.Invalid("", "subscriptions are served over WebSocket at /graphql")

@@ -1,0 +1,196 @@
+package server
+
+import (
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"switchboard/domain"
+)
+
+// Token limits.
+const (
+	// MaxTokenBytes bounds the bearer token: real tokens are far smaller, and
+	// parsing a huge one is work for nothing.
+	MaxTokenBytes = 8 << 10
+	// TokenLeeway absorbs clock skew between the token issuer and us.
+	TokenLeeway = 30 * time.Second
+	// MinSecretBytes is the shortest HS256 secret accepted.
+	MinSecretBytes = 32
+)
+
+// KeyConfig says how tokens are verified: an HS256 secret, or a public key
+// (RS256, ES256 or EdDSA, decided by the key's type), plus optional issuer
+// and audience that tokens must carry.
+type KeyConfig struct {
+	Secret        []byte
+	PublicKeyFile string
+	Issuer        string
+	Audience      string
+}
+
+// Verifier checks bearer tokens. Its algorithm is pinned to the configured
+// key, so a token signed with another algorithm ("none" included) or another
+// key is refused.
+type Verifier struct {
+	key    any
+	method string
+	parser *jwt.Parser
+	now    func() time.Time
+}
+
+// NewVerifier builds a Verifier; now is the clock that `exp` is checked
+// against.
+func NewVerifier(cfg KeyConfig, now func() time.Time) (*Verifier, error) {
+	v := &Verifier{now: now}
+	switch {
+	case len(cfg.Secret) > 0 && cfg.PublicKeyFile != "":
+		return nil, errors.New("set either a JWT secret or a JWT public key file, not both")
+	case len(cfg.Secret) > 0:
+		if len(cfg.Secret) < MinSecretBytes {
+			return nil, fmt.Errorf("the JWT secret must be at least %d bytes", MinSecretBytes)
+		}
+		v.key, v.method = cfg.Secret, jwt.SigningMethodHS256.Alg()
+	case cfg.PublicKeyFile != "":
+		pem, err := os.ReadFile(cfg.PublicKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the JWT public key file: %w", err)
+		}
+		if v.key, v.method, err = parsePublicKey(pem); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, errors.New("no JWT key is configured")
+	}
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods([]string{v.method}),
+		jwt.WithLeeway(TokenLeeway),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(now),
+	}
+	if cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	v.parser = jwt.NewParser(opts...)
+	return v, nil
+}
+
+// parsePublicKey reads a PEM public key and returns it with the one algorithm
+// it verifies.
+func parsePublicKey(pem []byte) (any, string, error) {
+	if k, err := jwt.ParseRSAPublicKeyFromPEM(pem); err == nil {
+		if k.N.BitLen() < 2048 {
+			return nil, "", errors.New("the RSA public key must have at least 2048 bits")
+		}
+		return k, jwt.SigningMethodRS256.Alg(), nil
+	}
+	if k, err := jwt.ParseECPublicKeyFromPEM(pem); err == nil {
+		if k.Curve != elliptic.P256() {
+			return nil, "", errors.New("the EC public key must be on P-256 (ES256)")
+		}
+		return k, jwt.SigningMethodES256.Alg(), nil
+	}
+	if k, err := jwt.ParseEdPublicKeyFromPEM(pem); err == nil {
+		if _, ok := k.(ed25519.PublicKey); ok {
+			return k, jwt.SigningMethodEdDSA.Alg(), nil
+		}
+	}
+	return nil, "", errors.New("the JWT public key file holds no RSA, P-256 EC or Ed25519 public key in PEM")
+}
+
+// tokenClaims are the claims Switchboard reads.
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	WorkspaceID string `json:"workspace_id"`
+	Role        string `json:"role"`
+	Name        string `json:"name"`
+	Email       string `json:"email"`
+}
+
+// Verify checks a token and returns its claims; every failure is
+// UNAUTHENTICATED, with a reason that names no secret.
+func (v *Verifier) Verify(token string) (domain.Claims, error) {
+	if token == "" {
+		return domain.Claims{}, domain.Unauthenticated("a bearer token is required")
+	}
+	if len(token) > MaxTokenBytes {
+		return domain.Claims{}, domain.Unauthenticated("the bearer token is too large")
+	}
+	var c tokenClaims
+	_, err := v.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.key, nil })
+	if err != nil {
+		return domain.Claims{}, domain.Unauthenticated(tokenProblem(err))
+	}
+	return domain.Claims{WorkspaceID: c.WorkspaceID, Subject: c.Subject, Role: c.Role, Name: c.Name, Email: c.Email}, nil
+}
+
+// tokenProblem says what is wrong with a token in a few words.
+func tokenProblem(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "the bearer token is malformed"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && strings.Contains(err.Error(), "exp"):
+		return "the bearer token has no expiry (exp)"
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "the bearer token has expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "the bearer token is not valid yet"
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return "the bearer token has the wrong issuer"
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return "the bearer token has the wrong audience"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "the bearer token's signature or algorithm is not accepted"
+	}
+	return "the bearer token is not valid"
+}
+
+// BearerToken extracts the token of an Authorization header value.
+func BearerToken(header string) string {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+// TokenRequest is what `switchboard token` mints.
+type TokenRequest struct {
+	Subject     string
+	WorkspaceID string
+	Role        string
+	Name        string
+	Email       string
+	Issuer      string
+	Audience    string
+	TTL         time.Duration
+}
+
+// MintHS256 signs a token with an HS256 secret.
+func MintHS256(secret []byte, r TokenRequest, now time.Time) (string, error) {
+	if r.TTL <= 0 {
+		return "", errors.New("the token lifetime must be positive")
+	}
+	c := tokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   r.Subject,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(r.TTL)),
+			Issuer:    r.Issuer,
+		},
+		WorkspaceID: r.WorkspaceID, Role: r.Role, Name: r.Name, Email: r.Email,
+	}
+	if r.Audience != "" {
+		c.Audience = jwt.ClaimStrings{r.Audience}
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+}

@@ -1,0 +1,70 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"switchboard/domain"
+)
+
+// presentError gives every error a client sees an `extensions.code`. Domain
+// errors carry their own code and words; errors the GraphQL layer made
+// (parse, validation, complexity) keep theirs; anything else is logged and
+// shown as INTERNAL, without detail.
+func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		var de *domain.Error
+		if errors.As(err, &de) {
+			out := &gqlerror.Error{Message: de.Message, Path: gqlErr.Path, Locations: gqlErr.Locations}
+			out.Extensions = codeExtensions(de)
+			return out
+		}
+		if gqlErr.Err == nil {
+			if _, ok := gqlErr.Extensions["code"]; ok {
+				return gqlErr
+			}
+		}
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return &gqlerror.Error{
+				Message: "the request was cancelled or timed out", Path: gqlErr.Path,
+				Extensions: map[string]any{"code": string(domain.CodeInternal)},
+			}
+		}
+		log.ErrorContext(ctx, "internal error", "err", err, "path", gqlErr.Path.String())
+		return &gqlerror.Error{
+			Message: "internal error", Path: gqlErr.Path, Locations: gqlErr.Locations,
+			Extensions: map[string]any{"code": string(domain.CodeInternal)},
+		}
+	}
+}
+
+func codeExtensions(e *domain.Error) map[string]any {
+	ext := map[string]any{"code": string(e.Code)}
+	if e.Argument != "" {
+		ext["argument"] = e.Argument
+	}
+	if e.CurrentVersion != nil {
+		ext["currentVersion"] = *e.CurrentVersion
+	}
+	return ext
+}
+
+// recoverPanic logs a resolver's panic with its stack and answers INTERNAL.
+func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "panic in resolver", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return &domain.Error{Code: domain.CodeInternal, Message: "internal error"}
+	}
+}
+
+// requestError is a GraphQL error answered before execution.
+func requestError(code, msg string) *gqlerror.Error {
+	return &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": code}}
+}

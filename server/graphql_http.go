@@ -1,0 +1,218 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"switchboard/domain"
+)
+
+// The GraphQL over HTTP specification's media types.
+const (
+	mediaGraphQLResponse = "application/graphql-response+json"
+	mediaJSON            = "application/json"
+)
+
+// serveGraphQL answers /graphql per the GraphQL over HTTP specification:
+// GET for queries, POST for everything, either response media type. A
+// request is authenticated before its document is read.
+func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		s.writeErrors(w, mediaJSON, http.StatusMethodNotAllowed, requestError(codeBadRequest, "use GET for queries or POST"))
+		return
+	}
+	media, ok := negotiate(r.Header.Values("Accept"))
+	if !ok {
+		s.writeErrors(w, mediaJSON, http.StatusNotAcceptable,
+			requestError(codeBadRequest, "accept application/graphql-response+json or application/json"))
+		return
+	}
+	ctx := graphql.StartOperationTrace(r.Context())
+	actor, err := s.authenticate(ctx, r.Header.Get("Authorization"))
+	if err != nil {
+		status := statusForAuthError(err)
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
+		}
+		code, msg := string(domain.ErrorCode(err)), err.Error()
+		if status >= 500 {
+			s.log.ErrorContext(ctx, "authenticating a request", "err", err)
+			code, msg = string(domain.CodeInternal), "internal error"
+		}
+		s.writeErrors(w, media, status, requestError(code, msg))
+		return
+	}
+	params, status, gqlErr := s.readParams(w, r)
+	if gqlErr != nil {
+		s.writeErrors(w, media, status, gqlErr)
+		return
+	}
+	ctx = domain.ContextWithActor(ctx, actor)
+	exec := s.executorFor(actor)
+	opCtx, errs := exec.CreateOperationContext(ctx, params)
+	if errs != nil {
+		// A document that does not parse or validate: 400 in the new media
+		// type, 200 in application/json (the specification's legacy rule).
+		status := http.StatusOK
+		if media == mediaGraphQLResponse {
+			status = http.StatusBadRequest
+		}
+		s.writeResponse(w, media, status, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs))
+		return
+	}
+	switch op := opCtx.Operation.Operation; {
+	case r.Method == http.MethodGet && op != ast.Query:
+		w.Header().Set("Allow", "POST")
+		s.writeErrors(w, media, http.StatusMethodNotAllowed, requestError(codeBadRequest, "GET is for queries only; send "+string(op)+"s with POST"))
+		return
+	case op == ast.Subscription:
+		s.writeErrors(w, media, http.StatusBadRequest, requestError(codeBadRequest, "subscriptions are served over WebSocket at /graphql"))
+		return
+	}
+	responses, ctx := exec.DispatchOperation(ctx, opCtx)
+	s.writeResponse(w, media, http.StatusOK, responses(ctx))
+}
+
+// readParams reads the operation from the query string (GET) or the JSON
+// body (POST).
+func (s *Server) readParams(w http.ResponseWriter, r *http.Request) (*graphql.RawParams, int, *gqlerror.Error) {
+	params := &graphql.RawParams{Headers: r.Header, ReadTime: graphql.TraceTiming{Start: graphql.Now()}}
+	defer func() { params.ReadTime.End = graphql.Now() }()
+	if r.Method == http.MethodGet {
+		q := r.URL.Query()
+		params.Query, params.OperationName = q.Get("query"), q.Get("operationName")
+		for name, into := range map[string]any{"variables": &params.Variables, "extensions": &params.Extensions} {
+			if v := q.Get(name); v != "" {
+				if err := decodeJSON(strings.NewReader(v), into); err != nil {
+					return nil, http.StatusBadRequest, requestError(codeBadRequest, name+" must be a JSON object")
+				}
+			}
+		}
+		if params.Query == "" {
+			return nil, http.StatusBadRequest, requestError(codeBadRequest, "the query parameter is required")
+		}
+		return params, 0, nil
+	}
+	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || ct != mediaJSON {
+		return nil, http.StatusUnsupportedMediaType, requestError(codeBadRequest, "send the request body as application/json")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.limits.MaxBodyBytes))
+	if err != nil {
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			return nil, http.StatusRequestEntityTooLarge, requestError(codeBadRequest, "the request body is larger than the limit")
+		}
+		return nil, http.StatusBadRequest, requestError(codeBadRequest, "the request body could not be read")
+	}
+	var raw struct {
+		Query         *string        `json:"query"`
+		OperationName *string        `json:"operationName"`
+		Variables     map[string]any `json:"variables"`
+		Extensions    map[string]any `json:"extensions"`
+	}
+	if err := decodeJSON(bytes.NewReader(body), &raw); err != nil {
+		return nil, http.StatusBadRequest, requestError(codeBadRequest, "the request body is not a JSON object with a query string")
+	}
+	if raw.Query == nil || *raw.Query == "" {
+		return nil, http.StatusBadRequest, requestError(codeBadRequest, "the request body has no query")
+	}
+	params.Query, params.Variables, params.Extensions = *raw.Query, raw.Variables, raw.Extensions
+	if raw.OperationName != nil {
+		params.OperationName = *raw.OperationName
+	}
+	return params, 0, nil
+}
+
+// decodeJSON decodes exactly one JSON value, keeping numbers exact.
+func decodeJSON(r io.Reader, into any) error {
+	dec := json.NewDecoder(r)
+	dec.UseNumber()
+	if err := dec.Decode(into); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}
+
+// negotiate picks the response media type from the Accept headers: the
+// first acceptable type listed (a client lists its preference first);
+// application/json for a missing header or a wildcard, as older clients
+// expect.
+func negotiate(accepts []string) (string, bool) {
+	if len(accepts) == 0 {
+		return mediaJSON, true
+	}
+	best, bestQ := "", -1.0
+	for _, header := range accepts {
+		for _, part := range strings.Split(header, ",") {
+			media, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil {
+				continue
+			}
+			q := 1.0
+			if v, ok := params["q"]; ok {
+				if q, err = strconv.ParseFloat(v, 64); err != nil {
+					q = 0
+				}
+			}
+			var candidate string
+			switch media {
+			case mediaGraphQLResponse:
+				candidate = mediaGraphQLResponse
+			case mediaJSON, "application/*", "*/*":
+				candidate = mediaJSON
+			default:
+				continue
+			}
+			if q > 0 && q > bestQ {
+				best, bestQ = candidate, q
+			}
+		}
+	}
+	return best, best != ""
+}
+
+func (s *Server) writeErrors(w http.ResponseWriter, media string, status int, errs ...*gqlerror.Error) {
+	s.writeResponse(w, media, status, &graphql.Response{Errors: errs})
+}
+
+// wireResponse is a GraphQL response as it goes out: without "data" when
+// the request failed before execution, as the specification wants.
+type wireResponse struct {
+	Errors     []*gqlerror.Error `json:"errors,omitempty"`
+	Data       json.RawMessage   `json:"data,omitempty"`
+	Extensions map[string]any    `json:"extensions,omitempty"`
+}
+
+func (s *Server) writeResponse(w http.ResponseWriter, media string, status int, resp *graphql.Response) {
+	if resp == nil {
+		resp = &graphql.Response{Errors: gqlerror.List{requestError(string(domain.CodeInternal), "internal error")}}
+	}
+	b, err := json.Marshal(wireResponse{Errors: resp.Errors, Data: resp.Data, Extensions: resp.Extensions})
+	if err != nil {
+		s.log.Error("encoding a GraphQL response", "err", err)
+		b, status = []byte(`{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}`), http.StatusInternalServerError
+	}
+	h := w.Header()
+	h.Set("Content-Type", media+"; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// codeBadRequest is the code of a request the HTTP layer refuses (method,
+// media type, body): like any other input the caller got wrong.
+const codeBadRequest = string(domain.CodeInvalid)

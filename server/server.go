@@ -1,0 +1,148 @@
+// Package server is Switchboard's HTTP face: the GraphQL endpoint (GraphQL
+// over HTTP), bearer-token authentication, request limits, the error
+// presenter, the playground and the health endpoints.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/executor"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"switchboard/dataloader"
+	"switchboard/domain"
+	"switchboard/resolvers"
+)
+
+// Config is what the server needs.
+type Config struct {
+	Service       *domain.Service
+	Verifier      *Verifier
+	Introspection Introspection
+	Limits        Limits
+	Logger        *slog.Logger
+}
+
+// Server serves the API.
+type Server struct {
+	svc      *domain.Service
+	verifier *Verifier
+	log      *slog.Logger
+	limits   Limits
+	// Two executors of one schema: field suggestions in validation errors
+	// reveal the schema, so callers who may not introspect get none.
+	withSuggestions    *executor.Executor
+	withoutSuggestions *executor.Executor
+	introspection      Introspection
+	mux                *http.ServeMux
+}
+
+// New returns a server for cfg.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = DefaultLimits()
+	}
+	if cfg.Introspection == "" {
+		cfg.Introspection = IntrospectionAdmins
+	}
+	s := &Server{
+		svc: cfg.Service, verifier: cfg.Verifier, log: cfg.Logger, limits: cfg.Limits,
+		introspection: cfg.Introspection, mux: http.NewServeMux(),
+	}
+	schema := resolvers.NewExecutableSchema(cfg.Service)
+	s.withSuggestions = s.newExecutor(schema, true)
+	s.withoutSuggestions = s.newExecutor(schema, false)
+
+	s.mux.HandleFunc("/graphql", s.serveGraphQL)
+	s.mux.Handle("GET /playground", playground.Handler("Switchboard", "/graphql"))
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writePlain(w, http.StatusOK, "ok\n")
+	})
+	s.mux.HandleFunc("GET /readyz", s.serveReady)
+	return s
+}
+
+func (s *Server) newExecutor(schema graphql.ExecutableSchema, suggestions bool) *executor.Executor {
+	e := executor.New(schema)
+	e.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	e.SetParserTokenLimit(s.limits.MaxTokens)
+	e.SetDisableSuggestion(!suggestions)
+	e.SetErrorPresenter(presentError(s.log))
+	e.SetRecoverFunc(recoverPanic(s.log))
+	e.Use(introspectionPolicy{mode: s.introspection})
+	e.Use(extension.FixedComplexityLimit(s.limits.MaxComplexity))
+	e.Use(depthLimit{max: s.limits.MaxDepth})
+	// Loaders live for one operation: a socket's operations must not share a
+	// cache for hours.
+	e.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		a, _ := domain.ActorFromContext(ctx)
+		return next(dataloader.With(ctx, dataloader.New(s.svc, a.WorkspaceID)))
+	})
+	return e
+}
+
+// executorFor picks the executor for a caller.
+func (s *Server) executorFor(a domain.Actor) *executor.Executor {
+	if s.introspection.Allows(a) {
+		return s.withSuggestions
+	}
+	return s.withoutSuggestions
+}
+
+// Handler returns the HTTP handler of every endpoint.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// ServeHTTP serves every endpoint.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.svc.Ready(ctx); err != nil {
+		s.log.Warn("not ready: the store does not answer", "err", err)
+		writePlain(w, http.StatusServiceUnavailable, "store unreachable\n")
+		return
+	}
+	writePlain(w, http.StatusOK, "ready\n")
+}
+
+func writePlain(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+// authenticate turns the request's bearer token into an actor.
+func (s *Server) authenticate(ctx context.Context, header string) (domain.Actor, error) {
+	claims, err := s.verifier.Verify(BearerToken(header))
+	if err != nil {
+		return domain.Actor{}, err
+	}
+	return s.svc.Authenticate(ctx, claims)
+}
+
+// statusForAuthError is the HTTP status of a refused request.
+func statusForAuthError(err error) int {
+	switch domain.ErrorCode(err) {
+	case domain.CodeUnauthenticated:
+		return http.StatusUnauthorized
+	case domain.CodeForbidden:
+		return http.StatusForbidden
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
