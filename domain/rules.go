@@ -241,6 +241,9 @@ func ruleInbound(c Conversation, m Message, owner *Agent, settings Settings, now
 // time comes, releasing it if its owner is OFFLINE while the setting is on.
 func ruleBoomerang(c Conversation, owner *Agent, settings Settings, now time.Time) *plan {
 	p := newPlan(c, now)
+	if c.Status != StatusPending {
+		return p
+	}
 	p.setStatus(StatusNew)
 	releaseIfOwnerOffline(p, owner, settings, ReasonBoomerangWhileOffline)
 	return p
