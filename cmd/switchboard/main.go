@@ -1,0 +1,321 @@
+// Command switchboard runs the Switchboard GraphQL server.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"switchboard/domain"
+	"switchboard/server"
+	"switchboard/store/sqlite"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run runs one command and returns the process exit code: 0 done, 1 failed,
+// 2 misused.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(ctx, args, getenv, stdout, stderr, false)
+	case "dev":
+		err = serve(ctx, args, getenv, stdout, stderr, true)
+	case "token":
+		err = mintToken(args, getenv, stdout, stderr)
+	case "migrate":
+		err = migrate(ctx, args, getenv, stdout, stderr)
+	case "help":
+		printUsage(stdout)
+	default:
+		fmt.Fprintf(stderr, "switchboard: unknown command %q\n\n", cmd)
+		printUsage(stderr)
+		return 2
+	}
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, new(usageError)):
+		fmt.Fprintln(stderr, "switchboard:", err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "switchboard:", err)
+		return 1
+	}
+}
+
+// usageError is a mistake in how the command was called or configured.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// parse binds the settings (and extra flags) of a command and parses args.
+func parse(name string, args []string, getenv func(string) string, stdout io.Writer, extra func(*flag.FlagSet)) (*config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("switchboard "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg.bind(fs, getenv)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(stdout)
+			return nil, err
+		}
+		return nil, usagef("%v (see switchboard --help)", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("unexpected argument %q (see switchboard --help)", fs.Arg(0))
+	}
+	return &cfg, nil
+}
+
+func newLogger(cfg *config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, usagef("SWITCHBOARD_LOG_LEVEL must be debug, info, warn or error")
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch cfg.LogFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("SWITCHBOARD_LOG_FORMAT must be text or json")
+}
+
+// openStore opens the configured store.
+func openStore(ctx context.Context, cfg *config, log *slog.Logger) (domain.Store, error) {
+	if cfg.MongoURI != "" {
+		return nil, usagef("SWITCHBOARD_MONGODB_URI is set, but this build has no MongoDB store yet")
+	}
+	st, err := sqlite.Open(ctx, cfg.DataDir, sqlite.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// serve runs the server until ctx ends; dev makes it a local try-out.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, dev bool) error {
+	name := map[bool]string{false: "serve", true: "dev"}[dev]
+	cfg, err := parse(name, args, getenv, stdout, nil)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	introspection, ok := server.ParseIntrospection(cfg.Introspection)
+	if !ok {
+		return usagef("SWITCHBOARD_INTROSPECTION must be admins, all or off")
+	}
+	keys := server.KeyConfig{
+		Secret: []byte(cfg.JWTSecret), PublicKeyFile: cfg.JWTPublicKeyFile,
+		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
+	}
+	if dev {
+		if !loopback(cfg.Addr) {
+			return usagef("dev listens on loopback only; %q is not a loopback address (use 127.0.0.1:PORT)", cfg.Addr)
+		}
+		secret, err := devSecret(cfg.DataDir, true)
+		if err != nil {
+			return err
+		}
+		keys = server.KeyConfig{Secret: secret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}
+		introspection = server.IntrospectionAll
+	} else if len(keys.Secret) == 0 && keys.PublicKeyFile == "" {
+		return usagef("no JWT key is configured, so no token could be verified.\n" +
+			"  Set SWITCHBOARD_JWT_SECRET to a random secret of at least 32 bytes (e.g. the output of: openssl rand -hex 32),\n" +
+			"  or SWITCHBOARD_JWT_PUBLIC_KEY_FILE to your identity provider's PEM public key.\n" +
+			"  To try Switchboard locally, run: switchboard dev")
+	}
+	verifier, err := server.NewVerifier(keys, time.Now)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc := domain.NewService(st, domain.WithLogger(log))
+	srv := server.New(server.Config{Service: svc, Verifier: verifier, Introspection: introspection, Logger: log})
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
+	}
+	httpServer := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	base := "http://" + ln.Addr().String()
+	if dev {
+		if err := printDevBanner(ctx, stdout, svc, keys.Secret, cfg, base); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	log.Info("switchboard listening", "addr", ln.Addr().String(), "store", "sqlite", "data_dir", cfg.DataDir)
+
+	served := make(chan error, 1)
+	go func() { served <- httpServer.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return httpServer.Shutdown(shutdownCtx)
+}
+
+// loopback reports whether addr's host is a loopback address.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+const devSecretFile = "dev-secret"
+
+// devSecret reads the dev secret of a data dir, making one if create is set
+// and there is none. It takes no lock: `switchboard token` reads it while a
+// dev server runs.
+func devSecret(dataDir string, create bool) ([]byte, error) {
+	path := filepath.Join(dataDir, devSecretFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if s := strings.TrimSpace(string(b)); len(s) >= server.MinSecretBytes {
+			return []byte(s), nil
+		}
+		return nil, fmt.Errorf("%s is too short to be a secret; delete it to make a new one", path)
+	}
+	if !errors.Is(err, fs.ErrNotExist) || !create {
+		return nil, err
+	}
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return nil, err
+	}
+	var raw [32]byte
+	_, _ = rand.Read(raw[:])
+	secret := hex.EncodeToString(raw[:])
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return devSecret(dataDir, false)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.WriteString(secret + "\n"); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return []byte(secret), f.Close()
+}
+
+// mintToken is `switchboard token`.
+func mintToken(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var req server.TokenRequest
+	var ttl time.Duration
+	cfg, err := parse("token", args, getenv, stdout, func(fs *flag.FlagSet) {
+		fs.StringVar(&req.Subject, "sub", "", "agent or integration id (the token subject)")
+		fs.StringVar(&req.WorkspaceID, "workspace", "", "workspace id")
+		fs.StringVar(&req.Role, "role", "agent", "agent, admin or integration")
+		fs.StringVar(&req.Name, "name", "", "display name")
+		fs.StringVar(&req.Email, "email", "", "email address")
+		fs.DurationVar(&ttl, "ttl", time.Hour, "lifetime, e.g. 30m or 24h")
+	})
+	if err != nil {
+		return err
+	}
+	switch {
+	case req.Subject == "":
+		return usagef("token: --sub is required")
+	case req.WorkspaceID == "":
+		return usagef("token: --workspace is required")
+	case req.Role != "agent" && req.Role != "admin" && req.Role != "integration":
+		return usagef("token: --role must be agent, admin or integration")
+	case ttl <= 0:
+		return usagef("token: --ttl must be positive")
+	}
+	secret := []byte(cfg.JWTSecret)
+	if len(secret) == 0 {
+		if cfg.JWTPublicKeyFile != "" {
+			return usagef("token: only a public key is configured (SWITCHBOARD_JWT_PUBLIC_KEY_FILE): Switchboard verifies such tokens " +
+				"but cannot sign them; mint them with the matching private key, at your identity provider")
+		}
+		if secret, err = devSecret(cfg.DataDir, false); err != nil {
+			return usagef("token: no secret to sign with: set SWITCHBOARD_JWT_SECRET, or run `switchboard dev` once to make a dev secret in %s", cfg.DataDir)
+		}
+	} else if len(secret) < server.MinSecretBytes {
+		return usagef("token: SWITCHBOARD_JWT_SECRET must be at least %d bytes", server.MinSecretBytes)
+	}
+	req.Issuer, req.Audience, req.TTL = cfg.JWTIssuer, cfg.JWTAudience, ttl
+	tok, err := server.MintHS256(secret, req, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+// migrate is `switchboard migrate`: opening the store runs its migrations.
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parse("migrate", args, getenv, stdout, nil)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Fprintf(stdout, "SQLite store in %s: schema and indexes are up to date\n", cfg.DataDir)
+	return nil
+}

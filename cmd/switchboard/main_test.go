@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the switchboard command built once for these tests: they run it
+// as a real process.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "switchboard-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "switchboard")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		panic("building switchboard: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// command runs switchboard with args and a clean environment plus env.
+func command(args []string, env ...string) *exec.Cmd {
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	return cmd
+}
+
+func runCommand(t *testing.T, args []string, env ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := command(args, env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code = 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func TestHelpListsCommandsAndEverySetting(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"help"}, {"serve", "--help"}} {
+		out, _, code := runCommand(t, args)
+		if code != 0 {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+		var c config
+		for _, want := range []string{"serve", "dev", "token", "migrate"} {
+			if !regexp.MustCompile(`switchboard \[?` + want + `\b`).MatchString(out) {
+				t.Errorf("%v: help does not list %s", args, want)
+			}
+		}
+		for _, s := range c.settings() {
+			if !strings.Contains(out, s.env) || !strings.Contains(out, "--"+s.flag) {
+				t.Errorf("%v: help does not list %s / --%s", args, s.env, s.flag)
+			}
+		}
+	}
+}
+
+func TestServeWithoutAKeyRefusesAndSaysHowToFixIt(t *testing.T) {
+	_, stderr, code := runCommand(t, []string{"serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0"})
+	if code != 2 || !strings.Contains(stderr, "SWITCHBOARD_JWT_SECRET") || !strings.Contains(stderr, "switchboard dev") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestUnknownCommandAndFlagAreUsageErrors(t *testing.T) {
+	if _, _, code := runCommand(t, []string{"frobnicate"}); code != 2 {
+		t.Errorf("unknown command: exit %d", code)
+	}
+	if _, _, code := runCommand(t, []string{"serve", "--no-such-flag"}); code != 2 {
+		t.Errorf("unknown flag: exit %d", code)
+	}
+}
+
+// process is a running switchboard server.
+type process struct {
+	cmd    *exec.Cmd
+	base   string
+	banner string
+	stderr *bytes.Buffer
+}
+
+var listening = regexp.MustCompile(`on (http://127\.0\.0\.1:\d+)`)
+
+// startDev starts `switchboard dev` on port 0 in dataDir and waits for its
+// banner.
+func startDev(t *testing.T, dataDir string) *process {
+	t.Helper()
+	cmd := command([]string{"dev", "--addr", "127.0.0.1:0", "--data-dir", dataDir})
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &process{cmd: cmd, stderr: &bytes.Buffer{}}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var banner strings.Builder
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("dev exited before it was ready:\n%s\n%s", banner.String(), s.stderr)
+			}
+			banner.WriteString(line + "\n")
+			if m := listening.FindStringSubmatch(line); m != nil {
+				s.base = m[1]
+			}
+			if strings.HasPrefix(strings.TrimSpace(line), "-d '") {
+				s.banner = banner.String()
+				go func() {
+					for range lines {
+					}
+				}()
+				return s
+			}
+		case <-deadline:
+			t.Fatalf("no banner within a minute:\n%s\n%s", banner.String(), s.stderr)
+		}
+	}
+}
+
+// tokenAfter returns the token printed on the line after label.
+func (s *process) tokenAfter(t *testing.T, label string) string {
+	t.Helper()
+	lines := strings.Split(s.banner, "\n")
+	for i, l := range lines {
+		if strings.Contains(l, label) && i+1 < len(lines) {
+			return strings.TrimSpace(lines[i+1])
+		}
+	}
+	t.Fatalf("no %q in banner:\n%s", label, s.banner)
+	return ""
+}
+
+func (s *process) query(t *testing.T, token, query string) (int, map[string]any) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"query": query})
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("not JSON: %s", raw)
+	}
+	return resp.StatusCode, out
+}
+
+func TestDevSeedsOnceServesTokensAndHoldsTheDataDir(t *testing.T) {
+	dataDir := t.TempDir()
+	s := startDev(t, dataDir)
+	if !strings.Contains(s.banner, "seeded the demo workspace") || !strings.Contains(s.banner, s.base+"/playground") ||
+		!strings.Contains(s.banner, "curl") {
+		t.Fatalf("banner:\n%s", s.banner)
+	}
+	ben := s.tokenAfter(t, "Ben Baker")
+	status, out := s.query(t, ben, `{ me { id name } queue(status: NEW) { totalCount } pending: queue(status: PENDING) { totalCount } resolved: queue(status: RESOLVED) { totalCount } channels { name autoOwnershipAgents { id } } }`)
+	data, _ := out["data"].(map[string]any)
+	if status != 200 || data == nil {
+		t.Fatalf("HTTP %d %v", status, out)
+	}
+	for _, q := range []string{"queue", "pending", "resolved"} {
+		if n := data[q].(map[string]any)["totalCount"].(float64); n < 1 {
+			t.Errorf("the demo workspace has no conversation in %s", q)
+		}
+	}
+	if chs := data["channels"].([]any); len(chs) != 2 {
+		t.Errorf("channels: %v", chs)
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/playground"} {
+		resp, err := http.Get(s.base + path)
+		if err != nil || resp.StatusCode != 200 {
+			t.Errorf("GET %s: %v %v", path, resp, err)
+		} else {
+			resp.Body.Close()
+		}
+	}
+
+	// `token` signs with the dev secret while the server holds the data dir.
+	tok, stderr, code := runCommand(t, []string{"token", "--data-dir", dataDir, "--sub", "zoe", "--workspace", "demo", "--role", "admin", "--name", "Zoe"})
+	if code != 0 {
+		t.Fatalf("token: exit %d %s", code, stderr)
+	}
+	if status, out := s.query(t, strings.TrimSpace(tok), `{ me { id role } }`); status != 200 || out["errors"] != nil {
+		t.Fatalf("minted token refused: %d %v", status, out)
+	}
+
+	// A second server on the same data dir refuses to start.
+	_, stderr, code = runCommand(t, []string{"dev", "--addr", "127.0.0.1:0", "--data-dir", dataDir})
+	if code == 0 || !strings.Contains(stderr, "data dir") {
+		t.Fatalf("second server: exit %d, %s", code, stderr)
+	}
+
+	// A killed server leaves no stale lock, and the demo is seeded only once.
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	s.cmd.Wait()
+	again := startDev(t, dataDir)
+	if !strings.Contains(again.banner, "as you left it") {
+		t.Fatalf("restart banner:\n%s", again.banner)
+	}
+	if status, out := again.query(t, again.tokenAfter(t, "Ada Admin"), `{ channels { id } }`); status != 200 || len(out["data"].(map[string]any)["channels"].([]any)) != 2 {
+		t.Fatalf("after restart: %d %v", status, out)
+	}
+
+	// SIGTERM shuts down cleanly.
+	again.cmd.Process.Signal(syscall.SIGTERM)
+	if err := again.cmd.Wait(); err != nil {
+		t.Fatalf("after SIGTERM: %v\n%s", err, again.stderr)
+	}
+}
+
+func TestDevRefusesANonLoopbackAddress(t *testing.T) {
+	_, stderr, code := runCommand(t, []string{"dev", "--addr", "0.0.0.0:0", "--data-dir", t.TempDir()})
+	if code != 2 || !strings.Contains(stderr, "loopback") {
+		t.Fatalf("exit %d, %s", code, stderr)
+	}
+}
+
+func TestTokenRefusesWithOnlyAPublicKeyOrNoSecret(t *testing.T) {
+	_, stderr, code := runCommand(t, []string{"token", "--sub", "a", "--workspace", "w", "--data-dir", t.TempDir()},
+		"SWITCHBOARD_JWT_PUBLIC_KEY_FILE=/nonexistent.pem")
+	if code != 2 || !strings.Contains(stderr, "public key") {
+		t.Fatalf("public key only: exit %d, %s", code, stderr)
+	}
+	_, stderr, code = runCommand(t, []string{"token", "--sub", "a", "--workspace", "w", "--data-dir", t.TempDir()})
+	if code != 2 || !strings.Contains(stderr, "SWITCHBOARD_JWT_SECRET") {
+		t.Fatalf("no secret: exit %d, %s", code, stderr)
+	}
+	out, _, code := runCommand(t, []string{"token", "--sub", "a", "--workspace", "w"}, "SWITCHBOARD_JWT_SECRET="+strings.Repeat("k", 32))
+	if code != 0 || strings.Count(strings.TrimSpace(out), ".") != 2 {
+		t.Fatalf("with a secret: exit %d, %q", code, out)
+	}
+}
+
+func TestMigrateReportsTheStore(t *testing.T) {
+	dataDir := t.TempDir()
+	out, stderr, code := runCommand(t, []string{"migrate", "--data-dir", dataDir})
+	if code != 0 || !strings.Contains(out, "up to date") {
+		t.Fatalf("migrate: exit %d %q %q", code, out, stderr)
+	}
+}
