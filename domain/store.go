@@ -31,7 +31,8 @@ type Store interface {
 	// InsertAgent creates a; ErrDuplicate if the id is taken.
 	InsertAgent(ctx context.Context, a Agent) error
 	// UpdateAgent writes a if the stored version is a.Version-1, else
-	// ErrVersionConflict (ErrNotFound if there is no such agent).
+	// ErrVersionConflict (ErrNotFound if there is no such agent). It never
+	// moves LastSeenAt back (TouchAgent writes it without a version).
 	UpdateAgent(ctx context.Context, a Agent) error
 	// TouchAgent moves LastSeenAt forward to at (never back) without a new
 	// version: signs of life are frequent and change nothing a writer checks.

@@ -1,12 +1,13 @@
 package graph
 
 import (
-	"fmt"
 	"io"
 	"strconv"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+
+	"switchboard/domain"
 )
 
 // The Time scalar: RFC 3339, UTC, millisecond precision, on the way out and on
@@ -26,11 +27,11 @@ func MarshalTime(t time.Time) graphql.Marshaler {
 func UnmarshalTime(v any) (time.Time, error) {
 	s, ok := v.(string)
 	if !ok {
-		return time.Time{}, fmt.Errorf("Time must be an RFC 3339 string")
+		return time.Time{}, domain.Invalid("", "a Time must be an RFC 3339 string such as 2026-01-31T09:30:00.000Z")
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("Time must be an RFC 3339 date-time such as 2026-01-31T09:30:00.000Z")
+		return time.Time{}, domain.Invalid("", "a Time must be an RFC 3339 date-time such as 2026-01-31T09:30:00.000Z")
 	}
 	return t.UTC().Truncate(time.Millisecond), nil
 }

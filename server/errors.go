@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"switchboard/domain"
@@ -23,7 +25,7 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		var de *domain.Error
 		if errors.As(err, &de) {
 			out := &gqlerror.Error{Message: de.Message, Path: gqlErr.Path, Locations: gqlErr.Locations}
-			out.Extensions = codeExtensions(de)
+			out.Extensions = codeExtensions(de, inputPath(ctx, gqlErr.Path))
 			return out
 		}
 		if gqlErr.Err == nil {
@@ -45,15 +47,32 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	}
 }
 
-func codeExtensions(e *domain.Error) map[string]any {
+func codeExtensions(e *domain.Error, inputPath string) map[string]any {
 	ext := map[string]any{"code": string(e.Code)}
 	if e.Argument != "" {
 		ext["argument"] = e.Argument
+	} else if e.Code == domain.CodeInvalid && inputPath != "" {
+		ext["argument"] = inputPath
 	}
 	if e.CurrentVersion != nil {
 		ext["currentVersion"] = *e.CurrentVersion
 	}
 	return ext
+}
+
+// inputPath names the argument of an error raised while reading a field's
+// arguments (a scalar that does not parse): gqlgen appends the input path,
+// e.g. input.boomerangAt, to the field's path.
+func inputPath(ctx context.Context, path ast.Path) string {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return ""
+	}
+	field := fc.Path()
+	if len(path) <= len(field) {
+		return ""
+	}
+	return strings.TrimPrefix(path[len(field):].String(), ".")
 }
 
 // recoverPanic logs a resolver's panic with its stack and answers INTERNAL.

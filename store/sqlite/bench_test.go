@@ -1,0 +1,205 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"switchboard/domain"
+	"switchboard/store/sqlite"
+)
+
+// The benchmark workspace: 100,000 conversations, 50 agents, 5 channels.
+// A quarter wait in NEW (40% of them unowned), 15% in PENDING (10%
+// unowned), the rest are RESOLVED; owners are skewed, as in a real team.
+const (
+	benchWS       = "ws-bench"
+	benchConvs    = 100_000
+	benchAgents   = 50
+	benchChannels = 5
+	benchMe       = "ag-07" // an agent with a typical share
+)
+
+func benchAgent(i int) string { return fmt.Sprintf("ag-%02d", i) }
+
+// seedBench writes the benchmark data straight into a migrated database in
+// one transaction: through the store it would take minutes of fsyncs.
+func seedBench(b *testing.B, path string) (open []domain.Conversation) {
+	b.Helper()
+	s, err := sqlite.OpenFile(context.Background(), path, quiet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := db.Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range benchAgents {
+		if _, err := tx.Exec(`INSERT INTO agents (workspace_id, id, name, email, role, active, presence, presence_since,
+			offline_epoch, last_seen_at, created_at, updated_at, version) VALUES (?, ?, ?, '', 'AGENT', 1, 'ONLINE', ?, 1, ?, ?, ?, 1)`,
+			benchWS, benchAgent(i), fmt.Sprintf("Agent %d", i), start.UnixMilli(), start.UnixMilli(), start.UnixMilli(), start.UnixMilli()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	stmt, err := tx.Prepare(`INSERT INTO conversations (workspace_id, id, channel_id, contact_id, seq, status, owner_id, owned_since,
+		owner_epoch, assigned_while_offline, owner_version, waiting_since, boomerang_at, created_at, updated_at, version)
+		VALUES (?, ?, ?, ?, 1, ?, ?, ?, 1, 0, ?, ?, NULL, ?, ?, 1)`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	// Agent i gets a share proportional to 1/(i%10+1): a few busy ones.
+	var weights []int
+	for i := range benchAgents {
+		for range 10 / (i%10 + 1) {
+			weights = append(weights, i)
+		}
+	}
+	for i := range benchConvs {
+		id := domain.ConversationID(benchWS, fmt.Sprintf("ct-%d", i), 1)
+		status, owner := domain.StatusResolved, ""
+		switch r := rng.IntN(100); {
+		case r < 25:
+			status = domain.StatusNew
+			if rng.IntN(100) >= 40 {
+				owner = benchAgent(weights[rng.IntN(len(weights))])
+			}
+		case r < 40:
+			status = domain.StatusPending
+			if rng.IntN(100) >= 10 {
+				owner = benchAgent(weights[rng.IntN(len(weights))])
+			}
+		}
+		waiting := start.Add(time.Duration(rng.Int64N(int64(30 * 24 * time.Hour)))).Truncate(time.Millisecond)
+		var ownedSince any
+		if owner != "" {
+			ownedSince = waiting.UnixMilli()
+		}
+		c := domain.Conversation{
+			WorkspaceID: benchWS, ID: id, ChannelID: fmt.Sprintf("ch-%d", i%benchChannels), ContactID: fmt.Sprintf("ct-%d", i), Seq: 1,
+			Status: status, OwnerID: owner, OwnerEpoch: 1, WaitingSince: waiting, CreatedAt: waiting, UpdatedAt: waiting, Version: 1,
+		}
+		if owner != "" {
+			c.OwnedSince, c.OwnerVersion = &waiting, 1
+		}
+		if _, err := stmt.Exec(benchWS, id, c.ChannelID, c.ContactID, string(status), owner, ownedSince, c.OwnerVersion,
+			waiting.UnixMilli(), waiting.UnixMilli(), waiting.UnixMilli()); err != nil {
+			b.Fatal(err)
+		}
+		if status == domain.StatusNew {
+			open = append(open, c)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	return open
+}
+
+func BenchmarkStore(b *testing.B) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), sqlite.DBFile)
+	newConvs := seedBench(b, path)
+	s, err := sqlite.OpenFile(ctx, path, quiet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+
+	filters := []struct {
+		name string
+		f    domain.OwnershipFilter
+	}{
+		{"unowned", domain.OwnershipFilter{Unowned: true}},
+		{"ownedByMe", domain.OwnershipFilter{OwnedByMe: true}},
+		{"ownedByOthers", domain.OwnershipFilter{OwnedByOthers: true}},
+		{"ownerIds3", domain.OwnershipFilter{OwnerIDs: []string{benchAgent(1), benchAgent(12), benchAgent(33)}}},
+		{"all", domain.OwnershipFilter{}},
+	}
+	for _, f := range filters {
+		q := domain.QueueQuery{WorkspaceID: benchWS, Status: domain.StatusNew, Owners: f.f.Resolve(benchMe), Order: domain.LongestWaiting, Limit: 25}
+		b.Run("QueryQueue/"+f.name, func(b *testing.B) {
+			for b.Loop() {
+				rows, err := s.QueryQueue(ctx, q)
+				if err != nil || len(rows) != 25 {
+					b.Fatalf("QueryQueue: %d rows, %v", len(rows), err)
+				}
+			}
+		})
+		// The second page, newest first, of two of the five channels.
+		b.Run("QueryQueue/"+f.name+"/newest-page2-2channels", func(b *testing.B) {
+			q := q
+			q.Order, q.ChannelIDs = domain.Newest, []string{"ch-1", "ch-2"}
+			first, err := s.QueryQueue(ctx, q)
+			if err != nil || len(first) == 0 {
+				b.Fatalf("QueryQueue: %d rows, %v", len(first), err)
+			}
+			last := first[len(first)-1]
+			q.After = &domain.QueueKey{WaitingSince: last.WaitingSince, ID: last.ID}
+			for b.Loop() {
+				if _, err := s.QueryQueue(ctx, q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("CountQueue/"+f.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := s.CountQueue(ctx, q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("CountOwners", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.CountOwners(ctx, benchWS, domain.StatusNew, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
+	// setOwner: assign a NEW conversation to an agent, conditional on the
+	// conversation's and the agent's versions, with its history entry.
+	b.Run("UpdateConversation/setOwner", func(b *testing.B) {
+		rng := rand.New(rand.NewPCG(3, 4))
+		i := 0
+		for b.Loop() {
+			c := &newConvs[rng.IntN(len(newConvs))]
+			owner := benchAgent(i % benchAgents)
+			i++
+			if owner == c.OwnerID {
+				owner = ""
+			}
+			next := *c
+			now := c.UpdatedAt.Add(time.Second)
+			next.Version, next.UpdatedAt, next.OwnerID = c.Version+1, now, owner
+			w := domain.ConversationWrite{Conversation: next, Before: c}
+			if owner != "" {
+				next.OwnedSince, next.OwnerVersion = &now, next.Version
+				w.OwnerCheck = &domain.AgentVersion{AgentID: owner, Version: 1}
+			} else {
+				next.OwnedSince, next.OwnerVersion = nil, 0
+			}
+			w.Conversation = next
+			w.Change = &domain.OwnershipChange{WorkspaceID: benchWS, ID: domain.HistoryID(c.ID, next.Version), ConversationID: c.ID,
+				Version: next.Version, Status: next.Status, At: now, FromID: c.OwnerID, ToID: owner, ActorID: benchMe, Reason: domain.ReasonManual}
+			if err := s.UpdateConversation(ctx, w); err != nil {
+				b.Fatal(err)
+			}
+			*c = next
+		}
+	})
+}

@@ -1,0 +1,396 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"switchboard/domain"
+)
+
+const convCols = `workspace_id, id, channel_id, contact_id, seq, status, owner_id, owned_since, owner_epoch,
+	assigned_while_offline, owner_version, waiting_since, boomerang_at, created_at, updated_at, version`
+
+func scanConversation(row scanner) (*domain.Conversation, error) {
+	var c domain.Conversation
+	var ownedSince, boomerang sql.NullInt64
+	var waiting, created, updated int64
+	if err := row.Scan(&c.WorkspaceID, &c.ID, &c.ChannelID, &c.ContactID, &c.Seq, &c.Status, &c.OwnerID, &ownedSince,
+		&c.OwnerEpoch, &c.AssignedWhileOffline, &c.OwnerVersion, &waiting, &boomerang, &created, &updated, &c.Version); err != nil {
+		return nil, err
+	}
+	c.OwnedSince, c.BoomerangAt = fromNullMillis(ownedSince), fromNullMillis(boomerang)
+	c.WaitingSince, c.CreatedAt, c.UpdatedAt = fromMillis(waiting), fromMillis(created), fromMillis(updated)
+	return &c, nil
+}
+
+func scanConversations(rows *sql.Rows, err error) ([]domain.Conversation, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []domain.Conversation
+	for rows.Next() {
+		c, err := scanConversation(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *c)
+	}
+	return out, rows.Err()
+}
+
+// ConversationsByIDs returns conversations in key order, nil for unknown ids.
+func (s *Store) ConversationsByIDs(ctx context.Context, workspaceID string, ids []string) ([]*domain.Conversation, error) {
+	out, err := byIDs(ctx, s, workspaceID, ids, `SELECT `+convCols+` FROM conversations WHERE workspace_id = ? AND id IN (%s)`,
+		func(row scanner) (string, *domain.Conversation, error) {
+			c, err := scanConversation(row)
+			if err != nil {
+				return "", nil, err
+			}
+			return c.ID, c, nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: conversations by ids: %w", err)
+	}
+	return out, nil
+}
+
+// ContactConversations returns the contact's open conversation with the
+// highest Seq and the highest Seq of all its conversations.
+func (s *Store) ContactConversations(ctx context.Context, workspaceID, contactID string) (open *domain.Conversation, maxSeq int64, err error) {
+	// One snapshot for both answers: a conversation created in between
+	// could otherwise be missing from one and counted by the other.
+	err = s.read(ctx, "contact conversations", func(tx *sql.Tx) error {
+		open, err = scanConversation(s.queryRow(ctx, tx, `
+			SELECT `+convCols+` FROM conversations
+			WHERE workspace_id = ? AND contact_id = ? AND status IN ('NEW', 'PENDING')
+			ORDER BY seq DESC LIMIT 1`, workspaceID, contactID))
+		if errors.Is(err, sql.ErrNoRows) {
+			open = nil
+		} else if err != nil {
+			return err
+		}
+		return s.queryRow(ctx, tx, `SELECT coalesce(max(seq), 0) FROM conversations WHERE workspace_id = ? AND contact_id = ?`,
+			workspaceID, contactID).Scan(&maxSeq)
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return open, maxSeq, nil
+}
+
+// InsertConversation creates w.Conversation with its message and history
+// entry; ErrDuplicate (and nothing written) if the conversation id or the
+// message id exists.
+func (s *Store) InsertConversation(ctx context.Context, w domain.ConversationWrite) error {
+	c := w.Conversation
+	return s.write(ctx, "insert conversation", func(tx *sql.Tx) (*domain.Event, error) {
+		_, err := s.exec(ctx, tx, `INSERT INTO conversations (`+convCols+`) VALUES (`+placeholders(16)+`)`,
+			c.WorkspaceID, c.ID, c.ChannelID, c.ContactID, c.Seq, string(c.Status), c.OwnerID, nullMillis(c.OwnedSince),
+			c.OwnerEpoch, c.AssignedWhileOffline, c.OwnerVersion, millis(c.WaitingSince), nullMillis(c.BoomerangAt),
+			millis(c.CreatedAt), millis(c.UpdatedAt), c.Version)
+		if err != nil {
+			return nil, dup(err)
+		}
+		if err := s.insertParts(ctx, tx, w); err != nil {
+			return nil, err
+		}
+		return conversationEvent(w), nil
+	})
+}
+
+// UpdateConversation writes w as one change if the stored version is
+// w.Conversation.Version-1 and w.OwnerCheck holds.
+func (s *Store) UpdateConversation(ctx context.Context, w domain.ConversationWrite) error {
+	c := w.Conversation
+	return s.write(ctx, "update conversation", func(tx *sql.Tx) (*domain.Event, error) {
+		// Only what a change can change: the conversation's channel, contact,
+		// seq and creation stay as inserted.
+		query := `
+			UPDATE conversations SET status = ?, owner_id = ?, owned_since = ?, owner_epoch = ?, assigned_while_offline = ?,
+				owner_version = ?, waiting_since = ?, boomerang_at = ?, updated_at = ?, version = ?
+			WHERE workspace_id = ? AND id = ? AND version = ?`
+		args := []any{string(c.Status), c.OwnerID, nullMillis(c.OwnedSince), c.OwnerEpoch, c.AssignedWhileOffline,
+			c.OwnerVersion, millis(c.WaitingSince), nullMillis(c.BoomerangAt), millis(c.UpdatedAt), c.Version,
+			c.WorkspaceID, c.ID, c.Version - 1}
+		if oc := w.OwnerCheck; oc != nil {
+			query += ` AND EXISTS (SELECT 1 FROM agents WHERE workspace_id = ? AND id = ? AND version = ?)`
+			args = append(args, c.WorkspaceID, oc.AgentID, oc.Version)
+		}
+		res, err := s.exec(ctx, tx, query, args...)
+		if err := oneRow(res, err, domain.ErrVersionConflict); err != nil {
+			return nil, err
+		}
+		if err := s.insertParts(ctx, tx, w); err != nil {
+			return nil, err
+		}
+		return conversationEvent(w), nil
+	})
+}
+
+// insertParts inserts a change's message and history entry, keyed by the
+// conversation they belong to.
+func (s *Store) insertParts(ctx context.Context, tx *sql.Tx, w domain.ConversationWrite) error {
+	ws, convID := w.Conversation.WorkspaceID, w.Conversation.ID
+	if m := w.Message; m != nil {
+		_, err := s.exec(ctx, tx, `INSERT INTO messages (`+messageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			ws, m.ID, convID, string(m.Direction), m.Text, m.AuthorID, m.ExternalID, m.Version, millis(m.CreatedAt))
+		if err != nil {
+			return dup(err)
+		}
+	}
+	if h := w.Change; h != nil {
+		_, err := s.exec(ctx, tx, `INSERT INTO history (`+historyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			ws, convID, h.Version, h.ID, string(h.Status), millis(h.At), h.FromID, h.ToID, h.ActorID, string(h.Reason))
+		if err != nil {
+			return dup(err)
+		}
+	}
+	return nil
+}
+
+func conversationEvent(w domain.ConversationWrite) *domain.Event {
+	return &domain.Event{WorkspaceID: w.Conversation.WorkspaceID, Conversation: &domain.ConversationEvent{
+		Before: w.Before, After: w.Conversation, Change: w.Change, Message: w.Message,
+	}}
+}
+
+// OwnedConversations returns up to q.Limit conversations owned by q.OwnerID
+// in q.Statuses (empty: any), in id order after q.AfterID.
+func (s *Store) OwnedConversations(ctx context.Context, q domain.OwnedQuery) ([]domain.Conversation, error) {
+	if q.OwnerID == "" || q.Limit <= 0 {
+		return nil, nil
+	}
+	// owner_id <> '' is always true here; it is spelled out so that SQLite
+	// may use the partial index of owned conversations.
+	query := `SELECT ` + convCols + ` FROM conversations INDEXED BY conversations_by_owner
+		WHERE workspace_id = ? AND owner_id = ? AND owner_id <> '' AND id > ?`
+	args := []any{q.WorkspaceID, q.OwnerID, q.AfterID}
+	if len(q.Statuses) > 0 {
+		query += ` AND status IN (` + placeholders(len(q.Statuses)) + `)`
+		for _, st := range q.Statuses {
+			args = append(args, string(st))
+		}
+	}
+	if q.OnlyAssignedWhileOffline {
+		query += ` AND assigned_while_offline`
+	}
+	query += ` ORDER BY id` + limit(q.Limit)
+	out, err := scanConversations(s.query(ctx, nil, query, args...))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: owned conversations: %w", err)
+	}
+	return out, nil
+}
+
+// Messages.
+
+const messageCols = `workspace_id, id, conversation_id, direction, text, author_id, external_id, version, created_at`
+
+func scanMessage(row scanner) (*domain.Message, error) {
+	var m domain.Message
+	var created int64
+	if err := row.Scan(&m.WorkspaceID, &m.ID, &m.ConversationID, &m.Direction, &m.Text, &m.AuthorID, &m.ExternalID,
+		&m.Version, &created); err != nil {
+		return nil, err
+	}
+	m.CreatedAt = fromMillis(created)
+	return &m, nil
+}
+
+// MessagesByIDs returns messages in key order, nil for unknown ids.
+func (s *Store) MessagesByIDs(ctx context.Context, workspaceID string, ids []string) ([]*domain.Message, error) {
+	out, err := byIDs(ctx, s, workspaceID, ids, `SELECT `+messageCols+` FROM messages WHERE workspace_id = ? AND id IN (%s)`,
+		func(row scanner) (string, *domain.Message, error) {
+			m, err := scanMessage(row)
+			if err != nil {
+				return "", nil, err
+			}
+			return m.ID, m, nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: messages by ids: %w", err)
+	}
+	return out, nil
+}
+
+// ListMessages returns a page of a conversation's messages by version.
+func (s *Store) ListMessages(ctx context.Context, q domain.MessageQuery) ([]domain.Message, error) {
+	if q.Limit <= 0 {
+		return nil, nil
+	}
+	query := `SELECT ` + messageCols + ` FROM messages WHERE workspace_id = ? AND conversation_id = ? AND version > ?`
+	args := []any{q.WorkspaceID, q.ConversationID, q.AfterVersion}
+	if q.BeforeVersion > 0 {
+		query += ` AND version < ?`
+		args = append(args, q.BeforeVersion)
+	}
+	if q.NewestFirst {
+		query += ` ORDER BY version DESC` + limit(q.Limit)
+	} else {
+		query += ` ORDER BY version` + limit(q.Limit)
+	}
+	rows, err := s.query(ctx, nil, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list messages: %w", err)
+	}
+	defer rows.Close()
+	var out []domain.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list messages: %w", err)
+		}
+		out = append(out, *m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list messages: %w", err)
+	}
+	return out, nil
+}
+
+// History.
+
+const historyCols = `workspace_id, conversation_id, version, id, status, at, from_id, to_id, actor_id, reason`
+
+func scanHistory(row scanner) (*domain.OwnershipChange, error) {
+	var h domain.OwnershipChange
+	var at int64
+	if err := row.Scan(&h.WorkspaceID, &h.ConversationID, &h.Version, &h.ID, &h.Status, &at, &h.FromID, &h.ToID,
+		&h.ActorID, &h.Reason); err != nil {
+		return nil, err
+	}
+	h.At = fromMillis(at)
+	return &h, nil
+}
+
+// ListHistory returns a conversation's ownership changes after afterVersion,
+// oldest first, at most limit.
+func (s *Store) ListHistory(ctx context.Context, workspaceID, conversationID string, afterVersion int64, n int) ([]domain.OwnershipChange, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	rows, err := s.query(ctx, nil, `SELECT `+historyCols+` FROM history
+		WHERE workspace_id = ? AND conversation_id = ? AND version > ? ORDER BY version`+limit(n),
+		workspaceID, conversationID, afterVersion)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list history: %w", err)
+	}
+	defer rows.Close()
+	var out []domain.OwnershipChange
+	for rows.Next() {
+		h, err := scanHistory(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list history: %w", err)
+		}
+		out = append(out, *h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list history: %w", err)
+	}
+	return out, nil
+}
+
+// byKeys runs query (with %s for a VALUES list of (conversation_id, version)
+// pairs) over keys in chunks, with args before the pairs, and passes each
+// row to row.
+func (s *Store) byKeys(ctx context.Context, query string, args []any, keys []domain.HistoryKey, row func(scanner) error) error {
+	for _, c := range chunks(len(keys)) {
+		part := keys[c[0]:c[1]]
+		n := bucket(len(part))
+		values := make([]byte, 0, n*8)
+		a := append([]any(nil), args...)
+		for i := range n {
+			if i > 0 {
+				values = append(values, ", "...)
+			}
+			values = append(values, "(?, ?)"...)
+			k := part[min(i, len(part)-1)]
+			a = append(a, k.ConversationID, k.Version)
+		}
+		rows, err := s.query(ctx, nil, fmt.Sprintf(query, values), a...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := row(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// HistoryEntries returns history entries by key, nil for unknown keys.
+func (s *Store) HistoryEntries(ctx context.Context, workspaceID string, keys []domain.HistoryKey) ([]*domain.OwnershipChange, error) {
+	found := make(map[domain.HistoryKey]*domain.OwnershipChange, len(keys))
+	err := s.byKeys(ctx, `SELECT `+historyCols+` FROM history
+		WHERE workspace_id = ? AND (conversation_id, version) IN (VALUES %s)`, []any{workspaceID}, keys,
+		func(row scanner) error {
+			h, err := scanHistory(row)
+			if err != nil {
+				return err
+			}
+			found[domain.HistoryKey{ConversationID: h.ConversationID, Version: h.Version}] = h
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: history entries: %w", err)
+	}
+	out := make([]*domain.OwnershipChange, len(keys))
+	for i, k := range keys {
+		out[i] = found[k]
+	}
+	return out, nil
+}
+
+// Acknowledgements.
+
+// AcknowledgeAssignments records that agentID has seen these assignments.
+func (s *Store) AcknowledgeAssignments(ctx context.Context, workspaceID, agentID string, keys []domain.HistoryKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	return s.write(ctx, "acknowledge assignments", func(tx *sql.Tx) (*domain.Event, error) {
+		for _, k := range keys {
+			if _, err := s.exec(ctx, tx, `INSERT INTO acks (workspace_id, agent_id, conversation_id, version) VALUES (?, ?, ?, ?)
+				ON CONFLICT DO NOTHING`, workspaceID, agentID, k.ConversationID, k.Version); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	})
+}
+
+// AcknowledgedAssignments reports, for each key, whether agentID has
+// acknowledged it.
+func (s *Store) AcknowledgedAssignments(ctx context.Context, workspaceID, agentID string, keys []domain.HistoryKey) ([]bool, error) {
+	found := make(map[domain.HistoryKey]bool, len(keys))
+	err := s.byKeys(ctx, `SELECT conversation_id, version FROM acks
+		WHERE workspace_id = ? AND agent_id = ? AND (conversation_id, version) IN (VALUES %s)`, []any{workspaceID, agentID}, keys,
+		func(row scanner) error {
+			var k domain.HistoryKey
+			if err := row.Scan(&k.ConversationID, &k.Version); err != nil {
+				return err
+			}
+			found[k] = true
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: acknowledged assignments: %w", err)
+	}
+	out := make([]bool, len(keys))
+	for i, k := range keys {
+		out[i] = found[k]
+	}
+	return out, nil
+}

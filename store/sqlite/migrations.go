@@ -1,0 +1,209 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations are the schema's steps, applied in order, each in its own
+// transaction together with the new PRAGMA user_version, so a crash leaves
+// the schema at one of its versions. Never edit a step that has shipped:
+// append a new one.
+//
+// Conventions: every table has workspace_id and every key starts with it;
+// times are INTEGER unix milliseconds, NULL where the domain's time is
+// optional; an unowned conversation has the empty owner_id (not NULL) so that the
+// queue indexes can seek it by equality.
+var migrations = []string{
+	// 1: the whole first schema.
+	`
+CREATE TABLE settings (
+	workspace_id               TEXT    NOT NULL PRIMARY KEY,
+	remove_ownership_on_logout INTEGER NOT NULL,
+	logout_grace_seconds       INTEGER NOT NULL,
+	switched_off_count         INTEGER NOT NULL,
+	version                    INTEGER NOT NULL,
+	updated_at                 INTEGER NOT NULL
+);
+
+CREATE TABLE agents (
+	workspace_id   TEXT    NOT NULL,
+	id             TEXT    NOT NULL,
+	name           TEXT    NOT NULL,
+	email          TEXT    NOT NULL,
+	role           TEXT    NOT NULL,
+	active         INTEGER NOT NULL,
+	presence       TEXT    NOT NULL,
+	presence_since INTEGER NOT NULL,
+	offline_epoch  INTEGER NOT NULL,
+	last_seen_at   INTEGER NOT NULL,
+	-- The pending logout cleanup; all three NULL when none is due.
+	cleanup_epoch              INTEGER,
+	cleanup_due_at             INTEGER,
+	cleanup_switched_off_count INTEGER,
+	created_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL,
+	version    INTEGER NOT NULL,
+	PRIMARY KEY (workspace_id, id)
+);
+-- ListAgents: sorted by name, then id.
+CREATE INDEX agents_by_name ON agents (workspace_id, name, id);
+
+CREATE TABLE channels (
+	workspace_id TEXT    NOT NULL,
+	id           TEXT    NOT NULL,
+	name         TEXT    NOT NULL,
+	created_at   INTEGER NOT NULL,
+	PRIMARY KEY (workspace_id, id)
+);
+-- Names are unique per workspace; ListChannels reads in this order.
+CREATE UNIQUE INDEX channels_by_name ON channels (workspace_id, name);
+
+CREATE TABLE auto_ownership (
+	workspace_id TEXT NOT NULL,
+	channel_id   TEXT NOT NULL,
+	agent_id     TEXT NOT NULL,
+	PRIMARY KEY (workspace_id, channel_id, agent_id)
+) WITHOUT ROWID;
+
+CREATE TABLE contacts (
+	workspace_id TEXT    NOT NULL,
+	id           TEXT    NOT NULL,
+	channel_id   TEXT    NOT NULL,
+	external_id  TEXT    NOT NULL,
+	name         TEXT    NOT NULL,
+	created_at   INTEGER NOT NULL,
+	PRIMARY KEY (workspace_id, id)
+);
+-- A contact's external id is unique per channel.
+CREATE UNIQUE INDEX contacts_by_channel ON contacts (workspace_id, channel_id, external_id);
+
+CREATE TABLE conversations (
+	workspace_id           TEXT    NOT NULL,
+	id                     TEXT    NOT NULL,
+	channel_id             TEXT    NOT NULL,
+	contact_id             TEXT    NOT NULL,
+	seq                    INTEGER NOT NULL,
+	status                 TEXT    NOT NULL,
+	owner_id               TEXT    NOT NULL,
+	owned_since            INTEGER,
+	owner_epoch            INTEGER NOT NULL,
+	assigned_while_offline INTEGER NOT NULL,
+	owner_version          INTEGER NOT NULL,
+	waiting_since          INTEGER NOT NULL,
+	boomerang_at           INTEGER,
+	created_at             INTEGER NOT NULL,
+	updated_at             INTEGER NOT NULL,
+	version                INTEGER NOT NULL,
+	PRIMARY KEY (workspace_id, id)
+);
+-- ContactConversations; unique because a contact's n-th conversation is
+-- created once.
+CREATE UNIQUE INDEX conversations_by_contact ON conversations (workspace_id, contact_id, seq);
+-- The queue views: each index is ordered by (waiting_since, id) after its
+-- equality columns, so a page is an index range read in order, and it ends
+-- with the other filter columns so that a filter on owner or channel is
+-- checked in the index before any row is read (and counts never read rows).
+CREATE INDEX conversations_queue ON conversations
+	(workspace_id, status, waiting_since, id, owner_id, channel_id);
+CREATE INDEX conversations_queue_by_owner ON conversations
+	(workspace_id, status, owner_id, waiting_since, id, channel_id);
+CREATE INDEX conversations_queue_by_channel ON conversations
+	(workspace_id, status, channel_id, waiting_since, id, owner_id);
+-- "Owned by others": only owned rows, so a mostly unowned queue is not
+-- walked to find the few owned ones.
+CREATE INDEX conversations_queue_owned ON conversations
+	(workspace_id, status, waiting_since, id, owner_id, channel_id) WHERE owner_id <> '';
+-- OwnedConversations: an owner's conversations in id order.
+CREATE INDEX conversations_by_owner ON conversations
+	(workspace_id, owner_id, id, status, assigned_while_offline) WHERE owner_id <> '';
+
+CREATE TABLE messages (
+	workspace_id    TEXT    NOT NULL,
+	id              TEXT    NOT NULL,
+	conversation_id TEXT    NOT NULL,
+	direction       TEXT    NOT NULL,
+	text            TEXT    NOT NULL,
+	author_id       TEXT    NOT NULL,
+	external_id     TEXT    NOT NULL,
+	version         INTEGER NOT NULL,
+	created_at      INTEGER NOT NULL,
+	PRIMARY KEY (workspace_id, id)
+);
+-- ListMessages; one message per conversation version.
+CREATE UNIQUE INDEX messages_by_conversation ON messages (workspace_id, conversation_id, version);
+
+CREATE TABLE history (
+	workspace_id    TEXT    NOT NULL,
+	conversation_id TEXT    NOT NULL,
+	version         INTEGER NOT NULL,
+	id              TEXT    NOT NULL,
+	status          TEXT    NOT NULL,
+	at              INTEGER NOT NULL,
+	from_id         TEXT    NOT NULL,
+	to_id           TEXT    NOT NULL,
+	actor_id        TEXT    NOT NULL,
+	reason          TEXT    NOT NULL,
+	PRIMARY KEY (workspace_id, conversation_id, version)
+);
+
+CREATE TABLE acks (
+	workspace_id    TEXT    NOT NULL,
+	agent_id        TEXT    NOT NULL,
+	conversation_id TEXT    NOT NULL,
+	version         INTEGER NOT NULL,
+	PRIMARY KEY (workspace_id, agent_id, conversation_id, version)
+) WITHOUT ROWID;
+`,
+}
+
+// SchemaVersion is the schema version this code migrates to.
+func SchemaVersion() int { return len(migrations) }
+
+// migrate applies the steps the database has not seen yet. It runs at every
+// start; a database already at SchemaVersion is left untouched.
+func migrate(ctx context.Context, db *sql.DB) (applied int, err error) {
+	var current int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	if current > len(migrations) {
+		return 0, fmt.Errorf("the database has schema version %d, newer than this server's %d: run a newer server", current, len(migrations))
+	}
+	for v := current + 1; v <= len(migrations); v++ {
+		if err := migrateStep(ctx, db, v); err != nil {
+			return applied, err
+		}
+		applied++
+	}
+	return applied, nil
+}
+
+func migrateStep(ctx context.Context, db *sql.DB, v int) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migration %d: %w", v, err)
+	}
+	defer tx.Rollback() // a no-op after Commit
+	// Read again inside the write transaction: another process opening the
+	// same file without the directory lock (OpenFile) may have migrated it.
+	var current int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+		return fmt.Errorf("migration %d: read schema version: %w", v, err)
+	}
+	if current >= v {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+		return fmt.Errorf("migration %d: %w", v, err)
+	}
+	// PRAGMA takes no parameters; v is an int, so this is safe to format.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v)); err != nil {
+		return fmt.Errorf("migration %d: set schema version: %w", v, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migration %d: commit: %w", v, err)
+	}
+	return nil
+}

@@ -1,0 +1,262 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"switchboard/domain"
+)
+
+// The queue indexes (see migrations). Queue statements name their index
+// with INDEXED BY: SQLite has no statistics to choose well between them, and
+// a statement that could not use the named index fails instead of quietly
+// sorting the whole queue.
+const (
+	idxQueue        = "conversations_queue"
+	idxQueueOwned   = "conversations_queue_owned"
+	idxQueueOwner   = "conversations_queue_by_owner"
+	idxQueueChannel = "conversations_queue_by_channel"
+)
+
+// maxArms bounds how many index ranges one queue page merges; a longer list
+// of owners or channels is read as one filtered range of the whole queue.
+const maxArms = 16
+
+// queuePlan is how a queue view is read: one index range in
+// (waiting_since, id) order per value of armCol (or a single range when
+// armCol is ""), merged, each with the same filter on columns the index
+// holds, so rows that do not match are skipped without being read.
+type queuePlan struct {
+	none    bool // the view matches nothing
+	index   string
+	armCol  string
+	armVals []string
+	filter  string
+	args    []any
+}
+
+// ownerMatch is an OwnerPredicate in the form the queries need: either the
+// finite set of matching owners ("" for unowned), or every owner but some,
+// with or without the unowned ones.
+type ownerMatch struct {
+	all     bool
+	finite  bool
+	values  []string
+	unowned bool
+	except  []string
+}
+
+func resolveOwners(p domain.OwnerPredicate) ownerMatch {
+	if p.AnyOwner {
+		// An owner listed in Owners matches even if it is also in Except.
+		var except []string
+		for _, id := range sortedUnique(p.Except) {
+			if id != "" && !slices.Contains(p.Owners, id) {
+				except = append(except, id)
+			}
+		}
+		if p.Unowned && len(except) == 0 {
+			return ownerMatch{all: true}
+		}
+		return ownerMatch{unowned: p.Unowned, except: except}
+	}
+	var values []string
+	if p.Unowned {
+		values = append(values, "")
+	}
+	for _, id := range sortedUnique(p.Owners) {
+		if id != "" { // "" in Owners does not match unowned conversations
+			values = append(values, id)
+		}
+	}
+	return ownerMatch{finite: true, values: values}
+}
+
+func sortedUnique(ids []string) []string {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// planQueue chooses the index and ranges that read q's view in order.
+func planQueue(q domain.QueueQuery) queuePlan {
+	m := resolveOwners(q.Owners)
+	channels := sortedUnique(q.ChannelIDs)
+	var p queuePlan
+	switch {
+	case m.finite && len(m.values) == 0:
+		p.none = true
+	case m.finite && len(m.values) <= maxArms:
+		// A few owners: one range per owner. The owner, not the channel, is
+		// the arm because a view lists few owners, and most views no channel.
+		p.index, p.armCol, p.armVals = idxQueueOwner, "owner_id", m.values
+		p.in("channel_id", channels)
+	case !m.finite && len(channels) > 0 && len(channels) <= maxArms:
+		p.index, p.armCol, p.armVals = idxQueueChannel, "channel_id", channels
+		p.owners(m)
+	default:
+		p.index = idxQueue
+		if !m.all && !m.finite && !m.unowned {
+			p.index = idxQueueOwned
+		}
+		p.owners(m)
+		p.in("channel_id", channels)
+	}
+	return p
+}
+
+func (p *queuePlan) in(col string, vals []string) {
+	if len(vals) == 0 {
+		return
+	}
+	p.filter += ` AND ` + col + ` IN (` + placeholders(len(vals)) + `)`
+	p.args = append(p.args, strArgs(vals)...)
+}
+
+func (p *queuePlan) owners(m ownerMatch) {
+	switch {
+	case m.all:
+	case m.finite:
+		p.in("owner_id", m.values)
+	default:
+		if !m.unowned {
+			// Spelled as in the partial index's WHERE, so SQLite may use it.
+			p.filter += ` AND owner_id <> ''`
+		}
+		if len(m.except) > 0 {
+			p.filter += ` AND owner_id NOT IN (` + placeholders(len(m.except)) + `)`
+			p.args = append(p.args, strArgs(m.except)...)
+		}
+	}
+}
+
+// pageSQL is the statement and arguments of one page of q. The rows of a
+// page with several arms come back in no particular order (see sortPage).
+func (p queuePlan) pageSQL(q domain.QueueQuery) (string, []any) {
+	order, cmp := `waiting_since, id`, `>`
+	if q.Order == domain.Newest {
+		order, cmp = `waiting_since DESC, id DESC`, `<`
+	}
+	arm := func(cols string, val *string) (string, []any) {
+		var b strings.Builder
+		args := []any{q.WorkspaceID, string(q.Status)}
+		b.WriteString(`SELECT ` + cols + ` FROM conversations INDEXED BY ` + p.index + ` WHERE workspace_id = ? AND status = ?`)
+		if val != nil {
+			b.WriteString(` AND ` + p.armCol + ` = ?`)
+			args = append(args, *val)
+		}
+		b.WriteString(p.filter)
+		args = append(args, p.args...)
+		if q.After != nil {
+			b.WriteString(` AND (waiting_since, id) ` + cmp + ` (?, ?)`)
+			args = append(args, millis(q.After.WaitingSince), q.After.ID)
+		}
+		b.WriteString(` ORDER BY ` + order + limit(q.Limit))
+		return b.String(), args
+	}
+	if p.armCol == "" {
+		return arm(convCols, nil)
+	}
+	if len(p.armVals) == 1 {
+		return arm(convCols, &p.armVals[0])
+	}
+	// Several arms: each reads only the sort key of its first q.Limit rows
+	// from the index (no row is read), SQLite merges them (MERGE (UNION
+	// ALL)) and keeps the first q.Limit keys, and only those rows are read.
+	var parts []string
+	args := []any{q.WorkspaceID}
+	for i := range p.armVals {
+		sql, a := arm(`waiting_since, id`, &p.armVals[i])
+		parts = append(parts, `SELECT * FROM (`+sql+`)`)
+		args = append(args, a...)
+	}
+	return `SELECT ` + convCols + ` FROM conversations WHERE workspace_id = ? AND id IN (SELECT id FROM (` +
+		strings.Join(parts, ` UNION ALL `) + ` ORDER BY ` + order + limit(q.Limit) + `))`, args
+}
+
+// sortPage puts the rows of a page in q's order.
+func sortPage(rows []domain.Conversation, order domain.QueueOrder) {
+	slices.SortFunc(rows, func(x, y domain.Conversation) int {
+		c := x.WaitingSince.Compare(y.WaitingSince)
+		if c == 0 {
+			c = strings.Compare(x.ID, y.ID)
+		}
+		if order == domain.Newest {
+			return -c
+		}
+		return c
+	})
+}
+
+// countSQL is the statement and arguments that count q's view.
+func (p queuePlan) countSQL(q domain.QueueQuery) (string, []any) {
+	query := `SELECT count(*) FROM conversations INDEXED BY ` + p.index + ` WHERE workspace_id = ? AND status = ?`
+	args := []any{q.WorkspaceID, string(q.Status)}
+	if p.armCol != "" {
+		query += ` AND ` + p.armCol + ` IN (` + placeholders(len(p.armVals)) + `)`
+		args = append(args, strArgs(p.armVals)...)
+	}
+	return query + p.filter, append(args, p.args...)
+}
+
+// QueryQueue returns up to q.Limit conversations of a queue view after
+// q.After, in q.Order.
+func (s *Store) QueryQueue(ctx context.Context, q domain.QueueQuery) ([]domain.Conversation, error) {
+	p := planQueue(q)
+	if p.none || q.Limit <= 0 {
+		return nil, nil
+	}
+	query, args := p.pageSQL(q)
+	out, err := scanConversations(s.query(ctx, nil, query, args...))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: query queue: %w", err)
+	}
+	if len(p.armVals) > 1 {
+		sortPage(out, q.Order)
+	}
+	return out, nil
+}
+
+// CountQueue counts the conversations of a queue view.
+func (s *Store) CountQueue(ctx context.Context, q domain.QueueQuery) (int, error) {
+	p := planQueue(q)
+	if p.none {
+		return 0, nil
+	}
+	query, args := p.countSQL(q)
+	var n int
+	if err := s.queryRow(ctx, nil, query, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: count queue: %w", err)
+	}
+	return n, nil
+}
+
+// CountOwners counts a queue's conversations per owner ("" for unowned), in
+// owner order.
+func (s *Store) CountOwners(ctx context.Context, workspaceID string, status domain.QueueStatus, channelIDs []string) ([]domain.OwnerCount, error) {
+	query := `SELECT owner_id, count(*) FROM conversations INDEXED BY ` + idxQueueOwner + ` WHERE workspace_id = ? AND status = ?`
+	args := []any{workspaceID, string(status)}
+	if channels := sortedUnique(channelIDs); len(channels) > 0 {
+		query += ` AND channel_id IN (` + placeholders(len(channels)) + `)`
+		args = append(args, strArgs(channels)...)
+	}
+	rows, err := s.query(ctx, nil, query+` GROUP BY owner_id ORDER BY owner_id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: count owners: %w", err)
+	}
+	defer rows.Close()
+	var out []domain.OwnerCount
+	for rows.Next() {
+		var c domain.OwnerCount
+		if err := rows.Scan(&c.OwnerID, &c.Count); err != nil {
+			return nil, fmt.Errorf("sqlite: count owners: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: count owners: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,404 @@
+// Package sqlite is Switchboard's embedded store: one SQLite file in a data
+// directory, pure Go (modernc.org/sqlite), for a single server process.
+//
+// Writes go through one connection, one at a time, each in a BEGIN IMMEDIATE
+// transaction, and are published to the EventSink in commit order; reads use a
+// pool of read-only connections, which WAL lets run beside the writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofrs/flock"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"switchboard/domain"
+)
+
+// File names inside a data directory.
+const (
+	DBFile   = "switchboard.db"
+	LockFile = "switchboard.lock"
+)
+
+// Options configure a Store.
+type Options struct {
+	// EventSink, if set, receives every committed change to a conversation or
+	// an agent record, in commit order.
+	EventSink domain.EventSink
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Store is the SQLite implementation of domain.Store.
+type Store struct {
+	log  *slog.Logger
+	sink domain.EventSink
+
+	// mu serialises write transactions: the writer pool has one connection
+	// anyway, but holding mu from BEGIN to the end of Publish is what makes
+	// events come out in commit order.
+	mu    sync.Mutex
+	w     *sql.DB
+	r     *sql.DB
+	stmts *stmtCache // of r
+
+	lock *flock.Flock // nil when opened with OpenFile
+
+	// trace, when set (tests only), sees every statement the store runs.
+	trace func(query string, args []any)
+}
+
+var _ domain.Store = (*Store)(nil)
+
+// busyTimeout bounds how long a connection waits for a lock held by another
+// connection (a checkpoint, or another process using OpenFile on the file).
+const busyTimeout = 10 * time.Second
+
+// Open opens the store in dataDir, creating the directory and the database
+// if needed. It holds an OS lock on dataDir/switchboard.lock until Close, so
+// a second server on the same directory fails at once instead of corrupting
+// it; the OS drops the lock when a process dies, so a crash leaves nothing
+// stale behind.
+func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("sqlite: create data dir: %w", err)
+	}
+	lock := flock.New(filepath.Join(dataDir, LockFile))
+	locked, err := lock.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: lock data dir %s: %w", dataDir, err)
+	}
+	if !locked {
+		return nil, fmt.Errorf("sqlite: another switchboard server holds the data dir %s (lock file %s); stop it or use another data dir", dataDir, LockFile)
+	}
+	s, err := OpenFile(ctx, filepath.Join(dataDir, DBFile), opts)
+	if err != nil {
+		_ = lock.Unlock()
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+// OpenFile opens the store in the database file dbPath without taking the
+// data directory's lock: for tests, tools and template copies, where the
+// caller knows no server uses the file.
+func OpenFile(ctx context.Context, dbPath string, opts Options) (*Store, error) {
+	if strings.ContainsRune(dbPath, '?') {
+		// The driver reads everything after '?' as connection parameters.
+		return nil, fmt.Errorf("sqlite: database path %q must not contain '?'", dbPath)
+	}
+	s := &Store{log: opts.Logger, sink: opts.EventSink}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	ms := busyTimeout.Milliseconds()
+	// synchronous=FULL: a commit is on disk before it returns, because
+	// callers (webhooks) acknowledge what was committed. _txlock=immediate
+	// takes the write lock at BEGIN, so a transaction never fails half way
+	// when it tries to upgrade a read lock.
+	w, err := sql.Open("sqlite", fmt.Sprintf(
+		"%s?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate", dbPath, ms))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", dbPath, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	s.w = w
+	// The first connection sets WAL mode (persistent in the file) before any
+	// reader opens it.
+	if err := w.PingContext(ctx); err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", dbPath, err)
+	}
+	applied, err := migrate(ctx, w)
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("sqlite: migrate %s: %w", dbPath, err)
+	}
+	if applied > 0 {
+		s.log.Info("sqlite schema migrated", "path", dbPath, "steps", applied, "version", SchemaVersion())
+	}
+	r, err := sql.Open("sqlite", fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=query_only(1)", dbPath, ms))
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("sqlite: open %s for reading: %w", dbPath, err)
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
+	if err := r.PingContext(ctx); err != nil {
+		_ = errors.Join(r.Close(), w.Close())
+		return nil, fmt.Errorf("sqlite: open %s for reading: %w", dbPath, err)
+	}
+	s.r = r
+	s.stmts = &stmtCache{db: r, m: map[string]*sql.Stmt{}}
+	return s, nil
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database and releases the data directory's lock.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Readers first: the last connection to close checkpoints the WAL into
+	// the database file, and that is the writer.
+	err := errors.Join(s.stmts.close(), s.r.Close(), s.w.Close())
+	if s.lock != nil {
+		err = errors.Join(err, s.lock.Unlock())
+		s.lock = nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: close: %w", err)
+	}
+	return nil
+}
+
+// stmtCache keeps the read pool's prepared statements by their text:
+// SQLite spends longer compiling a small query than running it. It stops
+// growing when full instead of evicting, because an evicted statement may be
+// in use; statement texts vary little (see bucket), so it rarely fills.
+type stmtCache struct {
+	db *sql.DB
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+const maxCachedStmts = 500
+
+// get returns the prepared statement of query, or nil when the cache is full.
+func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	st, ok := c.m[query]
+	full := len(c.m) >= maxCachedStmts
+	c.mu.Unlock()
+	if ok || full {
+		return st, nil
+	}
+	// Prepared outside the lock: two callers may both prepare, one keeps it.
+	st, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.m[query]; ok {
+		_ = st.Close()
+		return prev, nil
+	}
+	c.m[query] = st
+	return st, nil
+}
+
+func (c *stmtCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for q, st := range c.m {
+		errs = append(errs, st.Close())
+		delete(c.m, q)
+	}
+	return errors.Join(errs...)
+}
+
+// Every statement goes through exec, query or queryRow, so that tests can
+// see them all (and check each one's query plan). tx is the transaction to
+// run in; nil runs a read on the read pool, with a cached prepared
+// statement. Statements in transactions are not cached: preparing one on
+// the pool needs a free connection, and the writer's only connection is the
+// transaction's.
+
+func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if s.trace != nil {
+		s.trace(query, args)
+	}
+	return tx.ExecContext(ctx, query, args...)
+}
+
+func (s *Store) query(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	if s.trace != nil {
+		s.trace(query, args)
+	}
+	if tx != nil {
+		return tx.QueryContext(ctx, query, args...)
+	}
+	st, err := s.stmts.get(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return s.r.QueryContext(ctx, query, args...)
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if s.trace != nil {
+		s.trace(query, args)
+	}
+	if tx != nil {
+		return tx.QueryRowContext(ctx, query, args...)
+	}
+	if st, err := s.stmts.get(ctx, query); err == nil && st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	// Unprepared, so that a failure to prepare comes back from Scan.
+	return s.r.QueryRowContext(ctx, query, args...)
+}
+
+// write runs fn in one write transaction and, once it is committed,
+// publishes the event fn returns (if any) before the next write may start.
+func (s *Store) write(ctx context.Context, what string, fn func(tx *sql.Tx) (*domain.Event, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: begin: %w", what, err)
+	}
+	ev, err := fn(tx)
+	if err != nil {
+		_ = tx.Rollback()
+		if isSentinel(err) {
+			return err
+		}
+		return fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: %s: commit: %w", what, err)
+	}
+	if ev != nil && s.sink != nil {
+		s.sink.Publish(*ev)
+	}
+	return nil
+}
+
+// read runs fn in one read transaction, so that its queries see one
+// snapshot of the database.
+func (s *Store) read(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: begin: %w", what, err)
+	}
+	defer tx.Rollback() // read only: nothing to commit
+	if err := fn(tx); err != nil {
+		if isSentinel(err) {
+			return err
+		}
+		return fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	return nil
+}
+
+func isSentinel(err error) bool {
+	return errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrVersionConflict) || errors.Is(err, domain.ErrDuplicate)
+}
+
+// isDuplicate reports whether err is a primary key or unique index violation.
+func isDuplicate(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}
+
+// dup turns a key violation into domain.ErrDuplicate.
+func dup(err error) error {
+	if isDuplicate(err) {
+		return domain.ErrDuplicate
+	}
+	return err
+}
+
+// Conversions between domain values and columns.
+
+func millis(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+func nullMillis(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func fromNullMillis(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromMillis(n.Int64)
+	return &t
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// maxBatch bounds the keys of one IN (...) list; SQLite allows far more
+// parameters, but long lists make statements that are never reused.
+const maxBatch = 500
+
+// chunks splits n keys into [lo, hi) ranges of at most maxBatch.
+func chunks(n int) [][2]int {
+	var out [][2]int
+	for lo := 0; lo < n; lo += maxBatch {
+		out = append(out, [2]int{lo, min(lo+maxBatch, n)})
+	}
+	return out
+}
+
+// bucket rounds a number of keys up to a power of two (at most maxBatch),
+// so that batch reads of any size share a few statement texts; the keys are
+// padded with repeats of the last one, which change no result.
+func bucket(n int) int {
+	b := 1
+	for b < n {
+		b *= 2
+	}
+	return min(b, maxBatch)
+}
+
+// placeholders returns "?, ?, ?" for n values.
+func placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?, ", n-1) + "?"
+}
+
+// limit is a LIMIT clause. The number is written into the statement, not
+// bound: SQLite compiles a statement with a bound LIMIT twice (once more
+// when it sees the value), which costs more than the query itself.
+func limit(n int) string { return " LIMIT " + strconv.Itoa(n) }
+
+// strArgs turns strings into query arguments.
+func strArgs(xs []string) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
+}
