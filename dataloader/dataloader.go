@@ -124,3 +124,22 @@ func prime[V any](ctx context.Context, l *dataloadgen.Loader[string, *V], ws str
 	}
 	return nil
 }
+
+// Reset empties the caches and primes them with records already loaded: a
+// subscription lives for hours, so its loaders start afresh with each event,
+// from the references the event's subscribers share.
+func (l *Loaders) Reset(agents map[string]*domain.Agent, channels map[string]*domain.Channel, contacts map[string]*domain.Contact) {
+	l.Agents.ClearAll()
+	l.Channels.ClearAll()
+	l.Contacts.ClearAll()
+	l.Conversations.ClearAll()
+	for id, a := range agents {
+		l.Agents.Prime(id, a)
+	}
+	for id, c := range channels {
+		l.Channels.Prime(id, c)
+	}
+	for id, c := range contacts {
+		l.Contacts.Prime(id, c)
+	}
+}

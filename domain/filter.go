@@ -62,3 +62,20 @@ func (f *OwnershipFilter) Resolve(me string) OwnerPredicate {
 	p.Owners = slices.Compact(owners)
 	return p
 }
+
+// ChangeFilter selects ownership changes for an ownershipChanged
+// subscription: a change matches when the conversation's state before it, or
+// after it, is in one of Statuses (any when empty) with an owner Owners
+// matches — queue and owner together.
+type ChangeFilter struct {
+	Statuses []QueueStatus
+	Owners   OwnerPredicate
+}
+
+// Matches reports whether a conversation in state c matches as a whole.
+func (f ChangeFilter) Matches(c *Conversation) bool {
+	if c == nil || (len(f.Statuses) > 0 && !slices.Contains(f.Statuses, c.Status)) {
+		return false
+	}
+	return f.Owners.Matches(c.OwnerID)
+}

@@ -69,14 +69,8 @@ func (s *Service) ResolveQueueView(ctx context.Context, a Actor, status QueueSta
 			return QueueView{}, Invalid("channelIds", "channelIds names a channel that is not in this workspace")
 		}
 	}
-	if f != nil && len(f.OwnerIDs) > 0 {
-		agents, err := s.store.AgentsByIDs(ctx, ws, sortedUnique(f.OwnerIDs))
-		if err != nil {
-			return QueueView{}, internal(err)
-		}
-		if slices.Contains(agents, nil) {
-			return QueueView{}, Invalid("ownership.ownerIds", "ownerIds names an agent that is not in this workspace")
-		}
+	if err := s.checkOwnerIDs(ctx, ws, f); err != nil {
+		return QueueView{}, err
 	}
 	v := QueueView{WorkspaceID: ws, Status: status, Owners: f.Resolve(a.ID), ChannelIDs: channelIDs, Order: order}
 	v.fingerprint = v.computeFingerprint()
@@ -217,4 +211,37 @@ func (s *Service) QueueCounts(ctx context.Context, a Actor, status QueueStatus, 
 		return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.OwnerID, y.OwnerID))
 	})
 	return qc, nil
+}
+
+// ResolveOwnershipFilter checks an ownershipChanged subscription's
+// arguments and resolves its ownership filter for the caller.
+func (s *Service) ResolveOwnershipFilter(ctx context.Context, a Actor, statuses []QueueStatus, f *OwnershipFilter) (ChangeFilter, error) {
+	if err := requireAgent(a); err != nil {
+		return ChangeFilter{}, err
+	}
+	for _, st := range statuses {
+		if !st.Valid() {
+			return ChangeFilter{}, Invalid("status", "unknown queue")
+		}
+	}
+	if err := s.checkOwnerIDs(ctx, a.WorkspaceID, f); err != nil {
+		return ChangeFilter{}, err
+	}
+	return ChangeFilter{Statuses: statuses, Owners: f.Resolve(a.ID)}, nil
+}
+
+// checkOwnerIDs refuses a filter naming an agent the workspace does not
+// have.
+func (s *Service) checkOwnerIDs(ctx context.Context, ws string, f *OwnershipFilter) error {
+	if f == nil || len(f.OwnerIDs) == 0 {
+		return nil
+	}
+	agents, err := s.store.AgentsByIDs(ctx, ws, sortedUnique(f.OwnerIDs))
+	if err != nil {
+		return internal(err)
+	}
+	if slices.Contains(agents, nil) {
+		return Invalid("ownership.ownerIds", "ownerIds names an agent that is not in this workspace")
+	}
+	return nil
 }

@@ -32,7 +32,8 @@ type Service struct {
 	log   *slog.Logger
 	// touchEvery is how stale an agent's LastSeenAt may get before a request
 	// writes it again: signs of life are frequent, writes need not be.
-	touchEvery time.Duration
+	touchEvery      time.Duration
+	presenceTimeout time.Duration
 }
 
 // Option configures a Service.
@@ -46,10 +47,12 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
 // NewService returns a Service over store.
 func NewService(store Store, opts ...Option) *Service {
-	s := &Service{store: store, clock: SystemClock{}, log: slog.Default(), touchEvery: 5 * time.Second}
+	s := &Service{store: store, clock: SystemClock{}, log: slog.Default(), presenceTimeout: DefaultPresenceTimeout}
 	for _, o := range opts {
 		o(s)
 	}
+	// A request refreshes the sign of life well within the timeout.
+	s.touchEvery = min(5*time.Second, s.presenceTimeout/3)
 	return s
 }
 
@@ -203,6 +206,9 @@ type internalError struct{ cause error }
 
 func (e *internalError) Error() string { return "internal error: " + e.cause.Error() }
 func (e *internalError) Unwrap() error { return e.cause }
+
+// RequireAgent refuses callers who are not agents (integrations).
+func RequireAgent(a Actor) error { return requireAgent(a) }
 
 // requireAgent refuses callers who are not agents (integrations).
 func requireAgent(a Actor) error {

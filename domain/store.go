@@ -30,9 +30,11 @@ type Store interface {
 	ListAgents(ctx context.Context, workspaceID string, f AgentFilter) ([]Agent, error)
 	// InsertAgent creates a; ErrDuplicate if the id is taken.
 	InsertAgent(ctx context.Context, a Agent) error
-	// UpdateAgent writes a if the stored version is a.Version-1, else
-	// ErrVersionConflict (ErrNotFound if there is no such agent). It never
-	// moves LastSeenAt back (TouchAgent writes it without a version).
+	// UpdateAgent writes a if the stored version is a.Version-1 and the
+	// stored LastSeenAt is not after a.LastSeenAt, else ErrVersionConflict
+	// (ErrNotFound if there is no such agent). TouchAgent moves LastSeenAt
+	// without a version; the second condition makes a writer that decided on
+	// an older sign of life (the presence timeout) lose to a newer one.
 	UpdateAgent(ctx context.Context, a Agent) error
 	// TouchAgent moves LastSeenAt forward to at (never back) without a new
 	// version: signs of life are frequent and change nothing a writer checks.
@@ -90,6 +92,20 @@ type Store interface {
 	ListHistory(ctx context.Context, workspaceID, conversationID string, afterVersion int64, limit int) ([]OwnershipChange, error)
 	// HistoryEntries returns history entries by (conversation, version).
 	HistoryEntries(ctx context.Context, workspaceID string, keys []HistoryKey) ([]*OwnershipChange, error)
+
+	// The sweeps below are the only reads across workspaces: they find due
+	// work for the background jobs (boomerangs, logout cleanups, presence
+	// timeouts), each served by an index of its own.
+
+	// DueBoomerangs returns up to limit PENDING conversations, of any
+	// workspace, whose boomerang is due at or before t, soonest first.
+	DueBoomerangs(ctx context.Context, t time.Time, limit int) ([]Conversation, error)
+	// DueCleanups returns up to limit agents, of any workspace, whose logout
+	// cleanup is due at or before t, soonest first.
+	DueCleanups(ctx context.Context, t time.Time, limit int) ([]Agent, error)
+	// SilentAgents returns up to limit agents, of any workspace, who are
+	// ONLINE or AWAY and were last seen before t, longest silent first.
+	SilentAgents(ctx context.Context, t time.Time, limit int) ([]Agent, error)
 
 	// AcknowledgeAssignments records that agentID has seen these assignments;
 	// idempotent.

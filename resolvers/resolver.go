@@ -11,6 +11,7 @@ import (
 
 	"switchboard/dataloader"
 	"switchboard/domain"
+	"switchboard/feed"
 	"switchboard/graph"
 	"switchboard/graph/model"
 )
@@ -18,12 +19,15 @@ import (
 // Resolver is the root resolver.
 type Resolver struct {
 	Service *domain.Service
+	// Feed carries the committed changes that subscriptions stream; nil
+	// means no subscriptions.
+	Feed *feed.Broker
 }
 
-// NewExecutableSchema returns the GraphQL schema bound to svc, with the
-// complexity of list fields weighted by their page size.
-func NewExecutableSchema(svc *domain.Service) graphql.ExecutableSchema {
-	cfg := graph.Config{Resolvers: &Resolver{Service: svc}}
+// NewExecutableSchema returns the GraphQL schema bound to svc and the change
+// feed, with the complexity of list fields weighted by their page size.
+func NewExecutableSchema(svc *domain.Service, changes *feed.Broker) graphql.ExecutableSchema {
+	cfg := graph.Config{Resolvers: &Resolver{Service: svc, Feed: changes}}
 	setComplexity(&cfg.Complexity)
 	return graph.NewExecutableSchema(cfg)
 }
@@ -170,7 +174,3 @@ func conversationPayload(res domain.ConversationResult, err error) (*model.Conve
 	}
 	return &model.ConversationPayload{Conversation: &res.Conversation, OwnershipChange: res.Change}, nil
 }
-
-// errSubscriptionsOverHTTP answers a subscription that reached a transport
-// which cannot stream it.
-var errSubscriptionsOverHTTP = domain.Invalid("", "subscriptions are served over WebSocket at /graphql")

@@ -13,15 +13,67 @@ import (
 )
 
 func (r *subscriptionResolver) PresenceChanged(ctx context.Context) (<-chan *domain.Agent, error) {
-	return nil, errSubscriptionsOverHTTP
+	a := actor(ctx)
+	if err := domain.RequireAgent(a); err != nil {
+		return nil, err
+	}
+	return subscribe(ctx, r.Resolver, a, func(e domain.Event) (*domain.Agent, bool) {
+		ae := e.Agent
+		if ae == nil || ae.Before == nil || ae.Before.Presence == ae.After.Presence {
+			return nil, false
+		}
+		after := ae.After
+		return &after, true
+	})
 }
 
 func (r *subscriptionResolver) OwnershipChanged(ctx context.Context, status []domain.QueueStatus, ownership *model.OwnershipFilter) (<-chan *domain.OwnershipChange, error) {
-	return nil, errSubscriptionsOverHTTP
+	a := actor(ctx)
+	f, err := r.Service.ResolveOwnershipFilter(ctx, a, status, toFilter(ownership))
+	if err != nil {
+		return nil, err
+	}
+	return subscribe(ctx, r.Resolver, a, func(e domain.Event) (*domain.OwnershipChange, bool) {
+		ce := e.Conversation
+		if ce == nil || ce.Change == nil || !(f.Matches(ce.Before) || f.Matches(&ce.After)) {
+			return nil, false
+		}
+		change := *ce.Change
+		after := ce.After
+		change.Conversation = &after
+		return &change, true
+	})
 }
 
 func (r *subscriptionResolver) QueueChanged(ctx context.Context, status domain.QueueStatus, ownership *model.OwnershipFilter, channelIds []string, order *domain.QueueOrder) (<-chan *model.QueueEvent, error) {
-	return nil, errSubscriptionsOverHTTP
+	a := actor(ctx)
+	view, err := r.Service.ResolveQueueView(ctx, a, status, toFilter(ownership), channelIds, deref(order, domain.LongestWaiting))
+	if err != nil {
+		return nil, err
+	}
+	return subscribe(ctx, r.Resolver, a, func(e domain.Event) (*model.QueueEvent, bool) {
+		ce := e.Conversation
+		if ce == nil {
+			return nil, false
+		}
+		after := ce.After
+		was, is := view.Matches(ce.Before), view.Matches(&after)
+		ev := &model.QueueEvent{Conversation: &after}
+		switch {
+		case was && is:
+			ev.Kind = model.QueueEventKindUpdated
+		case is:
+			ev.Kind = model.QueueEventKindEntered
+		case was:
+			ev.Kind = model.QueueEventKindLeft
+			return ev, true
+		default:
+			return nil, false
+		}
+		cursor := view.Cursor(&after)
+		ev.Cursor = &cursor
+		return ev, true
+	})
 }
 
 func (r *Resolver) Subscription() graph.SubscriptionResolver { return &subscriptionResolver{r} }

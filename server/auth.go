@@ -119,18 +119,26 @@ type tokenClaims struct {
 // Verify checks a token and returns its claims; every failure is
 // UNAUTHENTICATED, with a reason that names no secret.
 func (v *Verifier) Verify(token string) (domain.Claims, error) {
+	c, _, err := v.VerifyExpiry(token)
+	return c, err
+}
+
+// VerifyExpiry is Verify that also returns when the token stops being
+// accepted (its exp plus the leeway): a socket is closed then.
+func (v *Verifier) VerifyExpiry(token string) (domain.Claims, time.Time, error) {
 	if token == "" {
-		return domain.Claims{}, domain.Unauthenticated("a bearer token is required")
+		return domain.Claims{}, time.Time{}, domain.Unauthenticated("a bearer token is required")
 	}
 	if len(token) > MaxTokenBytes {
-		return domain.Claims{}, domain.Unauthenticated("the bearer token is too large")
+		return domain.Claims{}, time.Time{}, domain.Unauthenticated("the bearer token is too large")
 	}
 	var c tokenClaims
 	_, err := v.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.key, nil })
 	if err != nil {
-		return domain.Claims{}, domain.Unauthenticated(tokenProblem(err))
+		return domain.Claims{}, time.Time{}, domain.Unauthenticated(tokenProblem(err))
 	}
-	return domain.Claims{WorkspaceID: c.WorkspaceID, Subject: c.Subject, Role: c.Role, Name: c.Name, Email: c.Email}, nil
+	claims := domain.Claims{WorkspaceID: c.WorkspaceID, Subject: c.Subject, Role: c.Role, Name: c.Name, Email: c.Email}
+	return claims, c.ExpiresAt.Add(TokenLeeway), nil
 }
 
 // tokenProblem says what is wrong with a token in a few words.

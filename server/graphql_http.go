@@ -15,6 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"switchboard/domain"
+	"switchboard/server/ws"
 )
 
 // The GraphQL over HTTP specification's media types.
@@ -27,6 +28,10 @@ const (
 // GET for queries, POST for everything, either response media type. A
 // request is authenticated before its document is read.
 func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && ws.IsUpgrade(r) {
+		s.sockets.ServeHTTP(w, r)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
 		s.writeErrors(w, mediaJSON, http.StatusMethodNotAllowed, requestError(codeBadRequest, "use GET for queries or POST"))

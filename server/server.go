@@ -19,7 +19,9 @@ import (
 
 	"switchboard/dataloader"
 	"switchboard/domain"
+	"switchboard/feed"
 	"switchboard/resolvers"
+	"switchboard/server/ws"
 )
 
 // Config is what the server needs.
@@ -29,6 +31,14 @@ type Config struct {
 	Introspection Introspection
 	Limits        Limits
 	Logger        *slog.Logger
+	// Feed carries committed changes to subscriptions; nil serves no
+	// subscriptions.
+	Feed *feed.Broker
+	// AllowedOrigins are host patterns of browser pages, besides the
+	// server's own origin, allowed to open a WebSocket.
+	AllowedOrigins []string
+	// WebSocket tunes the WebSocket transport (zero values: defaults).
+	WebSocket ws.Config
 }
 
 // Server serves the API.
@@ -43,6 +53,7 @@ type Server struct {
 	withoutSuggestions *executor.Executor
 	introspection      Introspection
 	mux                *http.ServeMux
+	sockets            *ws.Server
 }
 
 // New returns a server for cfg.
@@ -60,9 +71,24 @@ func New(cfg Config) *Server {
 		svc: cfg.Service, verifier: cfg.Verifier, log: cfg.Logger, limits: cfg.Limits,
 		introspection: cfg.Introspection, mux: http.NewServeMux(),
 	}
-	schema := resolvers.NewExecutableSchema(cfg.Service)
+	schema := resolvers.NewExecutableSchema(cfg.Service, cfg.Feed)
 	s.withSuggestions = s.newExecutor(schema, true)
 	s.withoutSuggestions = s.newExecutor(schema, false)
+
+	wsCfg := cfg.WebSocket
+	wsCfg.Authenticate = s.authenticateSocket
+	wsCfg.Executor = func(a domain.Actor) graphql.GraphExecutor { return s.executorFor(a) }
+	wsCfg.Presence = cfg.Service
+	wsCfg.Feed = cfg.Feed
+	wsCfg.Clock = cfg.Service.Clock()
+	wsCfg.AllowedOrigins = cfg.AllowedOrigins
+	wsCfg.Logger = cfg.Logger
+	if wsCfg.PingInterval == 0 {
+		// Pinged at least every third of the presence timeout, a silent
+		// socket is noticed well before its agent would time out.
+		wsCfg.PingInterval = cfg.Service.PresenceTimeout() / 3
+	}
+	s.sockets = ws.New(wsCfg)
 
 	s.mux.HandleFunc("/graphql", s.serveGraphQL)
 	s.mux.Handle("GET /playground", playground.Handler("Switchboard", "/graphql"))
@@ -98,6 +124,20 @@ func (s *Server) executorFor(a domain.Actor) *executor.Executor {
 		return s.withSuggestions
 	}
 	return s.withoutSuggestions
+}
+
+// Shutdown closes every WebSocket with "going away" and waits for them, or
+// for ctx. (http.Server.Shutdown does not wait for hijacked connections.)
+func (s *Server) Shutdown(ctx context.Context) error { return s.sockets.Shutdown(ctx) }
+
+// authenticateSocket authenticates a WebSocket's token.
+func (s *Server) authenticateSocket(ctx context.Context, token string) (domain.Actor, time.Time, error) {
+	claims, expires, err := s.verifier.VerifyExpiry(token)
+	if err != nil {
+		return domain.Actor{}, time.Time{}, err
+	}
+	a, err := s.svc.Authenticate(ctx, claims)
+	return a, expires, err
 }
 
 // Handler returns the HTTP handler of every endpoint.

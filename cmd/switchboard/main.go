@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"switchboard/domain"
+	"switchboard/feed"
 	"switchboard/server"
 	"switchboard/store/sqlite"
 )
@@ -112,16 +113,37 @@ func newLogger(cfg *config, w io.Writer) (*slog.Logger, error) {
 	return nil, usagef("SWITCHBOARD_LOG_FORMAT must be text or json")
 }
 
-// openStore opens the configured store.
-func openStore(ctx context.Context, cfg *config, log *slog.Logger) (domain.Store, error) {
+// openStore opens the configured store; committed changes go to sink.
+func openStore(ctx context.Context, cfg *config, log *slog.Logger, sink domain.EventSink) (domain.Store, error) {
 	if cfg.MongoURI != "" {
 		return nil, usagef("SWITCHBOARD_MONGODB_URI is set, but this build has no MongoDB store yet")
 	}
-	st, err := sqlite.Open(ctx, cfg.DataDir, sqlite.Options{Logger: log})
+	st, err := sqlite.Open(ctx, cfg.DataDir, sqlite.Options{Logger: log, EventSink: sink})
 	if err != nil {
 		return nil, err
 	}
+	log.Info("the embedded SQLite store feeds live updates in process: it serves one instance")
 	return st, nil
+}
+
+// presenceTimeout reads SWITCHBOARD_PRESENCE_TIMEOUT.
+func presenceTimeout(cfg *config) (time.Duration, error) {
+	d, err := time.ParseDuration(cfg.PresenceTimeout)
+	if err != nil || d <= 0 || d > domain.MaxPresenceTimeout {
+		return 0, usagef("SWITCHBOARD_PRESENCE_TIMEOUT must be a duration above 0 and at most %s, such as 30s", domain.MaxPresenceTimeout)
+	}
+	return d, nil
+}
+
+// origins reads SWITCHBOARD_ALLOWED_ORIGINS.
+func origins(cfg *config) []string {
+	var out []string
+	for _, o := range strings.Split(cfg.AllowedOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // serve runs the server until ctx ends; dev makes it a local try-out.
@@ -163,13 +185,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return usagef("%v", err)
 	}
-	st, err := openStore(ctx, cfg, log)
+	timeout, err := presenceTimeout(cfg)
+	if err != nil {
+		return err
+	}
+	changes := feed.NewBroker()
+	defer changes.Close()
+	st, err := openStore(ctx, cfg, log, changes)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	svc := domain.NewService(st, domain.WithLogger(log))
-	srv := server.New(server.Config{Service: svc, Verifier: verifier, Introspection: introspection, Logger: log})
+	svc := domain.NewService(st, domain.WithLogger(log), domain.WithPresenceTimeout(timeout))
+	srv := server.New(server.Config{
+		Service: svc, Verifier: verifier, Introspection: introspection, Logger: log,
+		Feed: changes, AllowedOrigins: origins(cfg),
+	})
+	jobs := svc.StartJobs(context.WithoutCancel(ctx))
+	defer jobs.Stop()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -202,7 +235,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return httpServer.Shutdown(shutdownCtx)
+	err = httpServer.Shutdown(shutdownCtx)
+	return errors.Join(err, srv.Shutdown(shutdownCtx))
 }
 
 // loopback reports whether addr's host is a loopback address.
@@ -311,7 +345,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, log)
+	st, err := openStore(ctx, cfg, log, nil)
 	if err != nil {
 		return err
 	}

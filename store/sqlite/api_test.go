@@ -11,7 +11,7 @@ import (
 
 // TestAPI runs the GraphQL API suite over real HTTP on the SQLite store.
 func TestAPI(t *testing.T) {
-	apitest.Run(t, apitest.Factory{Atomic: true, New: func(t *testing.T) domain.Store {
-		return sqlitetest.New(t, sqlite.Options{})
+	apitest.Run(t, apitest.Factory{Atomic: true, New: func(t *testing.T, sink domain.EventSink) domain.Store {
+		return sqlitetest.New(t, sqlite.Options{EventSink: sink})
 	}})
 }

@@ -212,7 +212,7 @@ func (s *Store) UpdateAgent(ctx context.Context, a domain.Agent) error {
 		if err != nil {
 			return nil, err
 		}
-		if before.Version != a.Version-1 {
+		if before.Version != a.Version-1 || before.LastSeenAt.After(a.LastSeenAt) {
 			return nil, domain.ErrVersionConflict
 		}
 		args := agentArgs(a)[2:] // every column but the key

@@ -1,0 +1,85 @@
+package domain
+
+import (
+	"context"
+	"time"
+)
+
+// Presence timeout bounds: SPEC.md's default and ceiling.
+const (
+	DefaultPresenceTimeout = 30 * time.Second
+	MaxPresenceTimeout     = 55 * time.Second
+)
+
+// WithPresenceTimeout sets how long an ONLINE or AWAY agent may go without a
+// sign of life before they become OFFLINE by themselves.
+func WithPresenceTimeout(d time.Duration) Option {
+	return func(s *Service) { s.presenceTimeout = d }
+}
+
+// PresenceTimeout returns the presence timeout.
+func (s *Service) PresenceTimeout() time.Duration { return s.presenceTimeout }
+
+// SignIn is an agent opening a subscription socket: an OFFLINE agent becomes
+// ONLINE, and the socket is a sign of life.
+func (s *Service) SignIn(ctx context.Context, a Actor) (Agent, error) {
+	if err := requireAgent(a); err != nil {
+		return Agent{}, nil // integrations have no presence
+	}
+	agent, err := s.updateAgent(ctx, a.WorkspaceID, a.ID, func(agent *Agent, now time.Time) (bool, error) {
+		if !agent.Active {
+			return false, Forbidden("this agent is deactivated")
+		}
+		if agent.Presence != Offline {
+			return false, nil
+		}
+		agent.LastSeenAt = now
+		return s.applyPresence(ctx, agent, Online, now)
+	})
+	if err != nil || agent.Presence == Offline {
+		return agent, err
+	}
+	return agent, s.Alive(ctx, a)
+}
+
+// Alive records a sign of life of an agent's open socket.
+func (s *Service) Alive(ctx context.Context, a Actor) error {
+	if !a.Role.IsAgent() {
+		return nil
+	}
+	return internal(s.store.TouchAgent(ctx, a.WorkspaceID, a.ID, s.now()))
+}
+
+// ExpireSilentAgents makes every ONLINE or AWAY agent without a sign of life
+// for the presence timeout OFFLINE, as of their last sign of life plus the
+// timeout. It returns how many went offline.
+func (s *Service) ExpireSilentAgents(ctx context.Context) (int, error) {
+	timeout := s.presenceTimeout
+	n := 0
+	for {
+		silent, err := s.store.SilentAgents(ctx, s.now().Add(-timeout), 100)
+		if err != nil {
+			return n, internal(err)
+		}
+		for _, a := range silent {
+			before := a.Presence
+			agent, err := s.updateAgent(ctx, a.WorkspaceID, a.ID, func(agent *Agent, now time.Time) (bool, error) {
+				// Decided on the record as written: a sign of life after the
+				// sweep read it makes this write lose (Store.UpdateAgent).
+				if agent.Presence == Offline || now.Sub(agent.LastSeenAt) < timeout {
+					return false, nil
+				}
+				return s.applyPresence(ctx, agent, Offline, agent.LastSeenAt.Add(timeout))
+			})
+			if err != nil {
+				return n, err
+			}
+			if before != Offline && agent.Presence == Offline {
+				n++
+			}
+		}
+		if len(silent) < 100 {
+			return n, nil
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package resolvers
+
+import (
+	"context"
+	"errors"
+
+	"switchboard/domain"
+	"switchboard/feed"
+)
+
+// subscriptionQueue bounds the events waiting for one subscription; a
+// subscriber that lets more pile up is cut off (feed.ErrTooSlow).
+const subscriptionQueue = 256
+
+var errNoFeed = errors.New("this server has no change feed")
+
+// subscribe streams the changes of the caller's workspace that pick
+// accepts, in commit order. Before each one it refreshes the operation's
+// loaders from the references the event's subscribers share, so a long-lived
+// subscription never serves a stale owner and a thousand subscribers do not
+// each read the same records.
+func subscribe[T any](ctx context.Context, r *Resolver, a domain.Actor, pick func(domain.Event) (T, bool)) (<-chan T, error) {
+	if r.Feed == nil {
+		return nil, errNoFeed
+	}
+	sub := r.Feed.Subscribe(a.WorkspaceID, subscriptionQueue)
+	l := loaders(ctx, r.Service)
+	out := make(chan T)
+	go func() {
+		defer close(out)
+		defer sub.Close()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sub.Done():
+				feed.CutOff(ctx, sub.Err())
+				return
+			case ev := <-sub.Events():
+				v, ok := pick(ev.Event)
+				if !ok {
+					continue
+				}
+				// On a failed load the fields load what they need themselves.
+				refs, _ := ev.Refs(ctx, r.Service)
+				l.Reset(refs.Agents, refs.Channels, refs.Contacts)
+				select {
+				case out <- v:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}

@@ -1,0 +1,656 @@
+// Package ws is Switchboard's WebSocket transport for GraphQL: the
+// graphql-transport-ws protocol, plus the legacy graphql-ws subprotocol of
+// subscriptions-transport-ws, on github.com/coder/websocket. gqlgen ships a
+// transport on the same library, but it closes with 1000/1002 instead of the
+// protocol's codes, has no per-socket send queue and no cap on operations,
+// so this one is written for those rules.
+//
+// Each connection has a bounded send queue: a client that does not read its
+// messages is closed (CloseTooSlow) instead of slowing the server or growing
+// memory. The server pings every connection, so a half-open socket (a closed
+// laptop) is noticed; each pong is a sign of life of the agent.
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/coder/websocket"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"switchboard/domain"
+	"switchboard/feed"
+)
+
+// Presence is what a socket tells about its agent.
+type Presence interface {
+	// SignIn is the socket opening: an OFFLINE agent becomes ONLINE.
+	SignIn(ctx context.Context, a domain.Actor) (domain.Agent, error)
+	// Alive is a sign of life (each pong).
+	Alive(ctx context.Context, a domain.Actor) error
+}
+
+// Config is what the transport needs.
+type Config struct {
+	// Authenticate checks a bearer token and returns the caller and when the
+	// token stops being accepted.
+	Authenticate func(ctx context.Context, token string) (domain.Actor, time.Time, error)
+	// Executor returns the GraphQL executor for a caller.
+	Executor func(domain.Actor) graphql.GraphExecutor
+	Presence Presence
+	// Feed is watched for the agent's deactivation, which closes the socket.
+	Feed  *feed.Broker
+	Clock domain.Clock
+	// PingInterval is how often the server pings; a ping unanswered within
+	// the interval closes the socket.
+	PingInterval time.Duration
+	// InitTimeout is how long a client has to send connection_init.
+	InitTimeout time.Duration
+	// WriteTimeout bounds one message write.
+	WriteTimeout time.Duration
+	// MaxMessageBytes bounds one incoming message.
+	MaxMessageBytes int64
+	// MaxOperations bounds the operations running at once on a connection.
+	MaxOperations int
+	// SendQueue bounds the messages waiting to be written to a connection.
+	SendQueue int
+	// AllowedOrigins are host patterns (e.g. app.example.com, *.example.com)
+	// of browser pages allowed to connect besides the server's own origin.
+	AllowedOrigins []string
+	Logger         *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.Clock == nil {
+		c.Clock = domain.SystemClock{}
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 10 * time.Second
+	}
+	if c.InitTimeout <= 0 {
+		c.InitTimeout = 10 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 256 << 10
+	}
+	if c.MaxOperations <= 0 {
+		c.MaxOperations = 100
+	}
+	if c.SendQueue <= 0 {
+		c.SendQueue = 256
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Server accepts GraphQL WebSocket connections.
+type Server struct {
+	cfg      Config
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	shutdown bool
+	wg       sync.WaitGroup
+}
+
+// New returns a transport.
+func New(cfg Config) *Server {
+	cfg.defaults()
+	return &Server{cfg: cfg, conns: map[*conn]struct{}{}}
+}
+
+// IsUpgrade reports whether r asks for a WebSocket.
+func IsUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// Connections returns how many connections are open.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// ServeHTTP upgrades the request and serves the connection until it ends.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:   []string{protocolTransportWS, protocolLegacy},
+		OriginPatterns: s.cfg.AllowedOrigins,
+	})
+	if err != nil {
+		// Accept has answered (a bad handshake, or an origin not allowed).
+		s.cfg.Logger.Debug("websocket upgrade refused", "err", err, "origin", r.Header.Get("Origin"))
+		return
+	}
+	cn := s.newConn(c, r)
+	if !s.track(cn) {
+		c.Close(CloseGoingAway, "server shutting down")
+		return
+	}
+	defer s.untrack(cn)
+	switch c.Subprotocol() {
+	case protocolTransportWS:
+	case protocolLegacy:
+		cn.legacy = true
+	default:
+		c.Close(CloseSubprotocolNotAcceptable, "Subprotocol not acceptable")
+		return
+	}
+	c.SetReadLimit(s.cfg.MaxMessageBytes)
+	cn.run()
+}
+
+func (s *Server) track(cn *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown {
+		return false
+	}
+	s.conns[cn] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(cn *conn) {
+	s.mu.Lock()
+	delete(s.conns, cn)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// Shutdown closes every connection with "going away" and waits for them to
+// end, or for ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	conns := make([]*conn, 0, len(s.conns))
+	for cn := range s.conns {
+		conns = append(conns, cn)
+	}
+	s.mu.Unlock()
+	for _, cn := range conns {
+		cn.close(CloseGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// message is one protocol message, in either direction.
+type message struct {
+	ID      string          `json:"id,omitempty"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// conn is one client connection.
+type conn struct {
+	srv    *Server
+	cfg    *Config
+	ws     *websocket.Conn
+	legacy bool
+	// headerToken is the token of the upgrade request, if it had one.
+	headerToken string
+
+	// ctx lives as long as the connection's loops; opsCtx is the parent of
+	// its operations and ends as soon as the connection starts closing.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	opsCtx    context.Context
+	cancelOps context.CancelFunc
+	send      chan []byte
+	closeOnce sync.Once
+	closed    chan struct{}
+
+	mu       sync.Mutex
+	initSeen bool
+	acked    bool
+	actor    domain.Actor
+	ops      map[string]*operation
+	timers   []domain.Timer
+	opsWG    sync.WaitGroup
+}
+
+type operation struct {
+	cancel context.CancelFunc
+}
+
+func (s *Server) newConn(c *websocket.Conn, r *http.Request) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	opsCtx, cancelOps := context.WithCancel(ctx)
+	return &conn{
+		srv: s, cfg: &s.cfg, ws: c, headerToken: bearer(r.Header.Get("Authorization")),
+		ctx: ctx, cancel: cancel, opsCtx: opsCtx, cancelOps: cancelOps,
+		send: make(chan []byte, s.cfg.SendQueue), closed: make(chan struct{}),
+		ops: map[string]*operation{},
+	}
+}
+
+func bearer(h string) string {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(tok)
+	}
+	return ""
+}
+
+// run serves the connection until it closes.
+func (cn *conn) run() {
+	go cn.writeLoop()
+	go cn.pingLoop()
+	cn.after(cn.cfg.InitTimeout, func() {
+		cn.mu.Lock()
+		seen := cn.initSeen
+		cn.mu.Unlock()
+		if !seen {
+			cn.close(CloseInitTimeout, "Connection initialisation timeout")
+		}
+	})
+	for {
+		_, data, err := cn.ws.Read(cn.ctx)
+		if err != nil {
+			if status := websocket.CloseStatus(err); status == -1 && cn.ctx.Err() == nil {
+				cn.cfg.Logger.Debug("websocket read ended", "err", err)
+			}
+			cn.close(websocket.StatusNormalClosure, "")
+			break
+		}
+		cn.handle(data)
+	}
+	<-cn.closed
+	cn.opsWG.Wait()
+}
+
+// after arms a timer that lives as long as the connection.
+func (cn *conn) after(d time.Duration, f func()) {
+	t := cn.cfg.Clock.AfterFunc(d, f)
+	cn.mu.Lock()
+	cn.timers = append(cn.timers, t)
+	cn.mu.Unlock()
+}
+
+// close closes the connection with code and reason, once. Operations stop
+// at once; the close handshake runs in the background.
+func (cn *conn) close(code websocket.StatusCode, reason string) {
+	cn.closeOnce.Do(func() {
+		cn.cancelOps()
+		cn.mu.Lock()
+		for _, t := range cn.timers {
+			t.Stop()
+		}
+		cn.mu.Unlock()
+		if len(reason) > 120 {
+			reason = reason[:120]
+		}
+		go func() {
+			_ = cn.ws.Close(code, reason)
+			cn.cancel()
+			close(cn.closed)
+		}()
+	})
+}
+
+// enqueue queues a message for the client; a client whose queue is full is
+// not reading, and is closed.
+func (cn *conn) enqueue(m message) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		cn.cfg.Logger.Error("encoding a websocket message", "err", err)
+		cn.close(CloseInternal, "Internal server error")
+		return
+	}
+	select {
+	case <-cn.opsCtx.Done():
+	case cn.send <- b:
+	default:
+		cn.close(CloseTooSlow, "client too slow: reconnect and catch up")
+	}
+}
+
+func (cn *conn) writeLoop() {
+	for {
+		select {
+		case <-cn.ctx.Done():
+			return
+		case b := <-cn.send:
+			ctx, cancel := context.WithTimeout(cn.ctx, cn.cfg.WriteTimeout)
+			err := cn.ws.Write(ctx, websocket.MessageText, b)
+			cancel()
+			if err != nil {
+				cn.close(CloseTooSlow, "client too slow: reconnect and catch up")
+				return
+			}
+		}
+	}
+}
+
+// pingLoop pings the client; an unanswered ping closes the connection, and
+// each answer is a sign of life. The legacy protocol also gets its "ka".
+func (cn *conn) pingLoop() {
+	t := time.NewTicker(cn.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-cn.opsCtx.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(cn.opsCtx, cn.cfg.PingInterval)
+		err := cn.ws.Ping(ctx)
+		cancel()
+		if err != nil {
+			cn.close(websocket.StatusPolicyViolation, "ping unanswered")
+			return
+		}
+		cn.mu.Lock()
+		acked, a := cn.acked, cn.actor
+		cn.mu.Unlock()
+		if acked {
+			if err := cn.cfg.Presence.Alive(cn.opsCtx, a); err != nil && cn.opsCtx.Err() == nil {
+				cn.cfg.Logger.Warn("recording a sign of life", "err", err)
+			}
+			if cn.legacy {
+				cn.enqueue(message{Type: legacyKeepAlive})
+			}
+		}
+	}
+}
+
+// handle acts on one client message.
+func (cn *conn) handle(data []byte) {
+	var m struct {
+		ID      *string         `json:"id"`
+		Type    string          `json:"type"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
+		cn.close(CloseBadRequest, "Invalid message received")
+		return
+	}
+	id := ""
+	if m.ID != nil {
+		id = *m.ID
+	}
+	switch {
+	case m.Type == msgConnectionInit:
+		cn.init(m.Payload)
+	case m.Type == msgPing && !cn.legacy:
+		cn.enqueue(message{Type: msgPong, Payload: m.Payload})
+	case m.Type == msgPong && !cn.legacy:
+		// An answer to a protocol ping; the server pings at the WebSocket level.
+	case m.Type == msgSubscribe && !cn.legacy, m.Type == legacyStart && cn.legacy:
+		if m.ID == nil || id == "" {
+			cn.close(CloseBadRequest, "Invalid message received: subscribe needs an id")
+			return
+		}
+		cn.start(id, m.Payload)
+	case m.Type == msgComplete && !cn.legacy, m.Type == legacyStop && cn.legacy:
+		cn.stop(id)
+	case m.Type == legacyConnectionTerminate && cn.legacy:
+		cn.close(websocket.StatusNormalClosure, "")
+	default:
+		cn.close(CloseBadRequest, "Invalid message received: unknown type "+truncate(m.Type, 40))
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// init authenticates the connection: the token comes in the payload
+// (Authorization, authorization or token) or in the upgrade request.
+func (cn *conn) init(payload json.RawMessage) {
+	cn.mu.Lock()
+	seen := cn.initSeen
+	cn.initSeen = true
+	cn.mu.Unlock()
+	if seen {
+		cn.close(CloseTooManyInits, "Too many initialisation requests")
+		return
+	}
+	var p map[string]any
+	if len(payload) > 0 && string(payload) != "null" {
+		if err := json.Unmarshal(payload, &p); err != nil {
+			cn.close(CloseBadRequest, "Invalid message received: connection_init payload must be an object")
+			return
+		}
+	}
+	token := cn.headerToken
+	for _, key := range []string{"Authorization", "authorization", "token"} {
+		if v, ok := p[key].(string); ok && v != "" {
+			token = v
+			if t := bearer(v); t != "" {
+				token = t
+			}
+			break
+		}
+	}
+	actor, expires, err := cn.cfg.Authenticate(cn.opsCtx, token)
+	if err == nil {
+		_, err = cn.cfg.Presence.SignIn(cn.opsCtx, actor)
+	}
+	if err != nil {
+		cn.refuse(err)
+		return
+	}
+	cn.mu.Lock()
+	cn.actor = actor
+	cn.mu.Unlock()
+	cn.after(expires.Sub(cn.cfg.Clock.Now()), func() { cn.close(CloseForbidden, "Forbidden: the token has expired") })
+	if actor.Role.IsAgent() && cn.cfg.Feed != nil {
+		cn.watchAgent(actor)
+	}
+	cn.enqueue(message{Type: msgConnectionAck})
+	if cn.legacy {
+		cn.enqueue(message{Type: legacyKeepAlive})
+	}
+	cn.mu.Lock()
+	cn.acked = true
+	cn.mu.Unlock()
+}
+
+// refuse closes a connection whose caller may not connect.
+func (cn *conn) refuse(err error) {
+	code := domain.ErrorCode(err)
+	if code != domain.CodeUnauthenticated && code != domain.CodeForbidden {
+		cn.cfg.Logger.Error("authenticating a websocket", "err", err)
+		cn.close(CloseInternal, "Internal server error")
+		return
+	}
+	if cn.legacy {
+		payload, _ := json.Marshal(map[string]any{"message": err.Error(), "extensions": map[string]any{"code": string(code)}})
+		cn.enqueue(message{Type: legacyConnectionError, Payload: payload})
+	}
+	cn.close(CloseForbidden, "Forbidden: "+err.Error())
+}
+
+// watchAgent closes the connection when its agent is deactivated, on any
+// instance: the change reaches every instance's feed.
+func (cn *conn) watchAgent(a domain.Actor) {
+	cn.opsWG.Add(1)
+	go func() {
+		defer cn.opsWG.Done()
+		for cn.opsCtx.Err() == nil {
+			sub := cn.cfg.Feed.Subscribe(a.WorkspaceID, 64)
+			cn.watch(sub, a)
+			sub.Close()
+		}
+	}()
+}
+
+func (cn *conn) watch(sub *feed.Subscription, a domain.Actor) {
+	for {
+		select {
+		case <-cn.opsCtx.Done():
+			return
+		case <-sub.Done():
+			// Cut off by a burst; a deactivation is rare, so watch again.
+			return
+		case ev := <-sub.Events():
+			if ag := ev.Agent; ag != nil && ag.After.ID == a.ID && !ag.After.Active {
+				cn.close(CloseForbidden, "Forbidden: this agent is deactivated")
+				return
+			}
+		}
+	}
+}
+
+// start runs an operation.
+func (cn *conn) start(id string, payload json.RawMessage) {
+	cn.mu.Lock()
+	acked, a := cn.acked, cn.actor
+	cn.mu.Unlock()
+	if !acked {
+		cn.close(CloseUnauthorized, "Unauthorized")
+		return
+	}
+	var p struct {
+		Query         string         `json:"query"`
+		OperationName string         `json:"operationName"`
+		Variables     map[string]any `json:"variables"`
+		Extensions    map[string]any `json:"extensions"`
+	}
+	dec := json.NewDecoder(strings.NewReader(string(payload)))
+	dec.UseNumber()
+	if err := dec.Decode(&p); err != nil || p.Query == "" {
+		cn.close(CloseBadRequest, "Invalid message received: subscribe needs a payload with a query")
+		return
+	}
+	cn.mu.Lock()
+	if old, ok := cn.ops[id]; ok {
+		if !cn.legacy {
+			cn.mu.Unlock()
+			cn.close(CloseDuplicateID, "Subscriber for "+truncate(id, 80)+" already exists")
+			return
+		}
+		// The legacy protocol replaces an operation started again.
+		old.cancel()
+		delete(cn.ops, id)
+	}
+	if len(cn.ops) >= cn.cfg.MaxOperations {
+		cn.mu.Unlock()
+		cn.sendErrors(id, gqlerror.List{{
+			Message:    "too many operations on this connection",
+			Extensions: map[string]any{"code": string(domain.CodeInvalid)},
+		}})
+		return
+	}
+	ctx, cancel := context.WithCancel(cn.opsCtx)
+	op := &operation{cancel: cancel}
+	cn.ops[id] = op
+	cn.opsWG.Add(1)
+	cn.mu.Unlock()
+
+	raw := &graphql.RawParams{Query: p.Query, OperationName: p.OperationName, Variables: p.Variables, Extensions: p.Extensions}
+	go func() {
+		defer cn.opsWG.Done()
+		defer cn.forget(id, op)
+		cn.execute(ctx, id, a, raw)
+	}()
+}
+
+// forget removes an operation that ended, unless another took its id.
+func (cn *conn) forget(id string, op *operation) {
+	op.cancel()
+	cn.mu.Lock()
+	if cn.ops[id] == op {
+		delete(cn.ops, id)
+	}
+	cn.mu.Unlock()
+}
+
+// stop ends an operation the client completed; no complete is sent back.
+func (cn *conn) stop(id string) {
+	cn.mu.Lock()
+	op, ok := cn.ops[id]
+	delete(cn.ops, id)
+	cn.mu.Unlock()
+	if ok {
+		op.cancel()
+	}
+}
+
+// execute runs one operation and streams its results.
+func (cn *conn) execute(ctx context.Context, id string, a domain.Actor, raw *graphql.RawParams) {
+	ctx = domain.ContextWithActor(ctx, a)
+	ctx = feed.WithCutOff(ctx, func(err error) {
+		switch {
+		case errors.Is(err, feed.ErrTooSlow):
+			cn.close(CloseTooSlow, "client too slow: reconnect and catch up")
+		case errors.Is(err, feed.ErrClosed):
+			cn.close(CloseGoingAway, "server shutting down")
+		}
+	})
+	ctx = graphql.StartOperationTrace(ctx)
+	exec := cn.cfg.Executor(a)
+	opCtx, errs := exec.CreateOperationContext(ctx, raw)
+	if errs != nil {
+		cn.sendErrors(id, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs).Errors)
+		return
+	}
+	subscription := opCtx.Operation.Operation == ast.Subscription
+	responses, ctx := exec.DispatchOperation(ctx, opCtx)
+	for first := true; ; first = false {
+		resp := responses(ctx)
+		if resp == nil || ctx.Err() != nil {
+			break
+		}
+		if first && subscription && len(resp.Errors) > 0 && (len(resp.Data) == 0 || string(resp.Data) == "null") {
+			// The subscription could not start (its arguments were refused).
+			cn.sendErrors(id, resp.Errors)
+			return
+		}
+		payload, err := json.Marshal(wireResponse{Errors: resp.Errors, Data: resp.Data, Extensions: resp.Extensions})
+		if err != nil {
+			cn.cfg.Logger.Error("encoding a GraphQL response", "err", err)
+			cn.close(CloseInternal, "Internal server error")
+			return
+		}
+		typ := msgNext
+		if cn.legacy {
+			typ = legacyData
+		}
+		cn.enqueue(message{ID: id, Type: typ, Payload: payload})
+		if !subscription {
+			break
+		}
+	}
+	if ctx.Err() == nil {
+		cn.enqueue(message{ID: id, Type: msgComplete})
+	}
+}
+
+// wireResponse is a GraphQL result as it goes out.
+type wireResponse struct {
+	Errors     []*gqlerror.Error `json:"errors,omitempty"`
+	Data       json.RawMessage   `json:"data,omitempty"`
+	Extensions map[string]any    `json:"extensions,omitempty"`
+}
+
+func (cn *conn) sendErrors(id string, errs gqlerror.List) {
+	payload, err := json.Marshal(errs)
+	if err != nil {
+		cn.close(CloseInternal, "Internal server error")
+		return
+	}
+	cn.enqueue(message{ID: id, Type: msgError, Payload: payload})
+}
