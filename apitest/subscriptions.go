@@ -52,7 +52,9 @@ func testQueueChangedLifecycle(t *testing.T, f Factory) {
 	// The cursor places the row in the view: a queue query after it starts
 	// past the row.
 	var page struct {
-		Queue struct{ Edges []struct{ Node struct{ ID string } } }
+		Queue struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
 	}
 	w.Ben.MustDo(`query($after: String) { queue(status: NEW, ownership: {unowned: true}, after: $after) { edges { node { id } } } }`,
 		map[string]any{"after": *ev.QueueChanged.Cursor}, &page)
@@ -171,6 +173,9 @@ func testSubscriptionTenancy(t *testing.T, f Factory) {
 }
 
 func testSubscriptionOrder(t *testing.T, f Factory) {
+	if !f.Atomic {
+		t.Skip("this store's test server does not make conditional updates atomic under concurrency, so concurrent writers may both write one version; the order test runs on SQLite and on a real MongoDB")
+	}
 	e := NewEnv(t, f)
 	w := e.NewWorkspace("ws-live")
 	id := w.NewConversation("maria")
@@ -274,4 +279,3 @@ func testOperationsOverSocket(t *testing.T, f Factory) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
-

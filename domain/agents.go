@@ -72,8 +72,11 @@ func (s *Service) applyPresence(ctx context.Context, agent *Agent, p Presence, a
 		return true, nil
 	}
 	agent.Presence, agent.PresenceSince = p, at
-	// Coming back before the cleanup is due cancels it.
-	agent.Cleanup = nil
+	// Coming back before the cleanup is due cancels it; after, it only
+	// finds the conversations assigned before the agent went offline.
+	if agent.Cleanup != nil && at.Before(agent.Cleanup.DueAt) {
+		agent.Cleanup = nil
+	}
 	return true, nil
 }
 
@@ -211,7 +214,7 @@ func (s *Service) releaseAll(ctx context.Context, agent Agent, actorID string) e
 			return internal(err)
 		}
 		for _, c := range convs {
-			_, err := s.change(ctx, agent.WorkspaceID, c.ID, nil, func(c Conversation, now time.Time) (*plan, error) {
+			_, err := s.changeFrom(ctx, c, func(c Conversation, now time.Time) (*plan, error) {
 				return ruleReleaseDeactivated(c, agent.ID, actorID, now), nil
 			})
 			if err != nil {

@@ -65,8 +65,10 @@ func (s *Service) change(
 // SetOwnerCommand assigns a conversation or leaves it unowned.
 type SetOwnerCommand struct {
 	ConversationID string
-	// OwnerID is the new owner, or "" for Unowned.
-	OwnerID         string
+	// OwnerID is the new owner, or nil for Unowned; OwnerGiven is false when
+	// the caller left it out, which is refused (Unowned must be explicit).
+	OwnerID         *string
+	OwnerGiven      bool
 	OnlyIfUnowned   bool
 	ExpectedVersion *int64
 }
@@ -76,18 +78,27 @@ func (s *Service) SetOwner(ctx context.Context, a Actor, cmd SetOwnerCommand) (C
 	if err := requireAgent(a); err != nil {
 		return ConversationResult{}, err
 	}
+	if !cmd.OwnerGiven {
+		return ConversationResult{}, Invalid("input.ownerId", "ownerId is required: an agent's id, or null for Unowned")
+	}
+	ownerID := ""
+	if cmd.OwnerID != nil {
+		if ownerID = *cmd.OwnerID; ownerID == "" {
+			return ConversationResult{}, Invalid("input.ownerId", "ownerId is not an active agent of this workspace")
+		}
+	}
 	return s.change(ctx, a.WorkspaceID, cmd.ConversationID, cmd.ExpectedVersion, func(c Conversation, now time.Time) (*plan, error) {
 		var owner *Agent
-		if cmd.OwnerID != "" {
+		if ownerID != "" {
 			var err error
-			if owner, err = s.agent(ctx, a.WorkspaceID, cmd.OwnerID); err != nil {
+			if owner, err = s.agent(ctx, a.WorkspaceID, ownerID); err != nil {
 				return nil, err
 			}
 			if owner == nil || !owner.Active {
 				return nil, Invalid("input.ownerId", "ownerId is not an active agent of this workspace")
 			}
 		}
-		if cmd.OnlyIfUnowned && c.OwnerID != "" && c.OwnerID != cmd.OwnerID {
+		if cmd.OnlyIfUnowned && c.OwnerID != "" && c.OwnerID != ownerID {
 			return nil, Conflict("the conversation already has an owner", c.Version)
 		}
 		return ruleSetOwner(c, owner, a.ID, now)
@@ -347,9 +358,9 @@ func settingsOrDefault(s *Settings, ws string) Settings {
 
 func validateInbound(cmd InboundCommand) error {
 	switch {
-	case !validID(cmd.ContactExternalID) || len(cmd.ContactExternalID) > MaxExternalIDLen:
+	case !validKey(cmd.ContactExternalID, MaxExternalIDLen):
 		return Invalid("input.contactExternalId", "contactExternalId must be 1 to %d printable bytes", MaxExternalIDLen)
-	case !validID(cmd.ExternalMessageID) || len(cmd.ExternalMessageID) > MaxExternalIDLen:
+	case !validKey(cmd.ExternalMessageID, MaxExternalIDLen):
 		return Invalid("input.externalMessageId", "externalMessageId must be 1 to %d printable bytes", MaxExternalIDLen)
 	case len(cmd.Text) > MaxTextBytes || !utf8.ValidString(cmd.Text):
 		return Invalid("input.text", "text must be valid UTF-8 of at most %d bytes", MaxTextBytes)

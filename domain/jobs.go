@@ -2,13 +2,14 @@ package domain
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
 
-// Jobs is the work nobody asks for: the presence timeout (and, with the
-// automation, boomerangs and logout cleanups). Each job runs on the
-// service's clock, so tests drive it with a fake one.
+// Jobs is the work nobody asks for: the presence timeout, logout cleanups
+// and boomerangs. Each runs on the service's clock, so tests drive it with a
+// fake one.
 type Jobs struct {
 	s      *Service
 	ctx    context.Context
@@ -22,7 +23,9 @@ type Jobs struct {
 // goes OFFLINE at most this late (their presenceSince is exact).
 const PresenceSweepInterval = time.Second
 
-// StartJobs starts the background jobs; Stop ends them.
+// StartJobs starts the background jobs; Stop ends them. Feed it every
+// committed change with Notice, so due work is timed as soon as it is
+// scheduled.
 func (s *Service) StartJobs(ctx context.Context) *Jobs {
 	ctx, cancel := context.WithCancel(ctx)
 	j := &Jobs{s: s, ctx: ctx, cancel: cancel, timers: map[string]Timer{}}
@@ -30,7 +33,90 @@ func (s *Service) StartJobs(ctx context.Context) *Jobs {
 		_, err := s.ExpireSilentAgents(ctx)
 		return err
 	})
+	j.every("reconcile due work", ReconcileInterval, j.reconcile)
 	return j
+}
+
+// Notice arms a timer for the due work a committed change scheduled: a
+// logout cleanup armed by going offline, a boomerang set by a move to
+// PENDING. It never blocks (a feed calls it).
+func (j *Jobs) Notice(e Event) {
+	if a := e.Agent; a != nil && a.After.Cleanup != nil {
+		j.armCleanup(a.After)
+	}
+	if c := e.Conversation; c != nil && c.After.Status == StatusPending && c.After.BoomerangAt != nil {
+		j.armBoomerang(c.After)
+	}
+}
+
+// horizon bounds how far ahead a timer is armed; later work is armed by a
+// later reconcile.
+const horizon = 10 * time.Minute
+
+func (j *Jobs) armCleanup(a Agent) {
+	key := fmt.Sprintf("cleanup %s %s %d", a.WorkspaceID, a.ID, a.Cleanup.Epoch)
+	ws, id := a.WorkspaceID, a.ID
+	j.at(key, a.Cleanup.DueAt, func(ctx context.Context) error {
+		_, err := j.s.RunLogoutCleanup(ctx, ws, id)
+		return err
+	})
+}
+
+func (j *Jobs) armBoomerang(c Conversation) {
+	at := *c.BoomerangAt
+	key := fmt.Sprintf("boomerang %s %s %d", c.WorkspaceID, c.ID, at.UnixMilli())
+	ws, id := c.WorkspaceID, c.ID
+	j.at(key, at, func(ctx context.Context) error {
+		_, err := j.s.FireBoomerang(ctx, ws, id, at)
+		return err
+	})
+}
+
+// at runs job once at due (now if past), unless a timer with the same key
+// is armed already.
+func (j *Jobs) at(key string, due time.Time, job func(context.Context) error) {
+	d := due.Sub(j.s.clock.Now())
+	if d > horizon {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if _, armed := j.timers[key]; armed || j.ctx.Err() != nil {
+		return
+	}
+	j.timers[key] = j.s.clock.AfterFunc(max(d, 0), func() {
+		if !j.begin() {
+			return
+		}
+		defer j.wg.Done()
+		if err := job(j.ctx); err != nil && j.ctx.Err() == nil {
+			j.s.log.Error("due work failed; the reconciler retries it", "job", key, "err", err)
+		}
+		j.mu.Lock()
+		delete(j.timers, key)
+		j.mu.Unlock()
+	})
+}
+
+// reconcile does whatever is due and arms timers for what comes due before
+// the next reconcile: the backstop for a missed event, a crash or a restart.
+func (j *Jobs) reconcile(ctx context.Context) error {
+	until := j.s.now().Add(ReconcileInterval)
+	agents, err := j.s.store.DueCleanups(ctx, until, 500)
+	if err != nil {
+		return internal(err)
+	}
+	for _, a := range agents {
+		j.armCleanup(a)
+	}
+	convs, err := j.s.store.DueBoomerangs(ctx, until, 500)
+	if err != nil {
+		return internal(err)
+	}
+	for _, c := range convs {
+		j.armBoomerang(c)
+	}
+	return nil
 }
 
 // every runs job now and then every d, one run at a time.

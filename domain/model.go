@@ -89,6 +89,8 @@ type Settings struct {
 	// the setting off cancels every cleanup armed before, even if it is
 	// switched on again before they are due, without comparing clock readings.
 	SwitchedOffCount int64
+	// SwitchedOffAt is when RemoveOwnershipOnLogout was last switched off.
+	SwitchedOffAt time.Time
 	// Version grows by one with every saved change; 0 means never saved.
 	Version   int64
 	UpdatedAt time.Time
@@ -141,6 +143,11 @@ type LogoutCleanup struct {
 	// when it was armed; a different count at due time means the setting was
 	// switched off in between, which cancels the cleanup.
 	SettingsSwitchedOffCount int64
+	// ClaimedBy and ClaimedUntil name the server instance performing the
+	// cleanup and how long its claim holds: with several instances, one
+	// performs each cleanup, and another takes over if it stops.
+	ClaimedBy    string
+	ClaimedUntil time.Time
 }
 
 // Channel is where contacts write from (an email address, a chat widget...).

@@ -144,6 +144,9 @@ func (v QueueView) query(after *QueueKey, limit int) QueueQuery {
 // Queue returns one page of a queue view, sorted by waitingSince (longest
 // waiting first by default) with keyset cursors.
 func (s *Service) Queue(ctx context.Context, a Actor, r QueueRequest) (QueuePage, error) {
+	if err := requireAgent(a); err != nil {
+		return QueuePage{}, err
+	}
 	if r.First < 0 || r.First > MaxPageSize {
 		return QueuePage{}, Invalid("first", "first must be 0 to %d", MaxPageSize)
 	}

@@ -34,6 +34,8 @@ type Service struct {
 	// writes it again: signs of life are frequent, writes need not be.
 	touchEvery      time.Duration
 	presenceTimeout time.Duration
+	// instance names this process in cleanup claims.
+	instance string
 }
 
 // Option configures a Service.
@@ -47,7 +49,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
 // NewService returns a Service over store.
 func NewService(store Store, opts ...Option) *Service {
-	s := &Service{store: store, clock: SystemClock{}, log: slog.Default(), presenceTimeout: DefaultPresenceTimeout}
+	s := &Service{store: store, clock: SystemClock{}, log: slog.Default(), presenceTimeout: DefaultPresenceTimeout, instance: RandomID("in_")}
 	for _, o := range opts {
 		o(s)
 	}
@@ -125,11 +127,14 @@ func parseRole(r string) (Role, bool) {
 	return "", false
 }
 
-func validID(id string) bool {
-	if id == "" || len(id) > MaxIDLength || !utf8.ValidString(id) {
+func validID(id string) bool { return validKey(id, MaxIDLength) }
+
+// validKey reports whether s is 1 to max bytes of printable UTF-8.
+func validKey(s string, max int) bool {
+	if s == "" || len(s) > max || !utf8.ValidString(s) {
 		return false
 	}
-	for _, r := range id {
+	for _, r := range s {
 		if r < 0x20 || r == 0x7f {
 			return false
 		}

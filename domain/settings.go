@@ -40,6 +40,7 @@ func (s *Service) UpdateSettings(ctx context.Context, a Actor, p SettingsPatch) 
 		if p.RemoveOwnershipOnLogout != nil {
 			if cur.RemoveOwnershipOnLogout && !*p.RemoveOwnershipOnLogout {
 				next.SwitchedOffCount++
+				next.SwitchedOffAt = s.now()
 			}
 			next.RemoveOwnershipOnLogout = *p.RemoveOwnershipOnLogout
 		}
@@ -54,7 +55,15 @@ func (s *Service) UpdateSettings(ctx context.Context, a Actor, p SettingsPatch) 
 		if errors.Is(err, ErrVersionConflict) {
 			continue
 		}
-		return next, internal(err)
+		if err != nil {
+			return Settings{}, internal(err)
+		}
+		if next.SwitchedOffCount != cur.SwitchedOffCount {
+			if err := s.cancelPendingCleanups(ctx, a.WorkspaceID, next.SwitchedOffAt); err != nil {
+				return Settings{}, err
+			}
+		}
+		return next, nil
 	}
 	return Settings{}, tooBusy()
 }

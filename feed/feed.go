@@ -29,7 +29,16 @@ var ErrClosed = errors.New("the change feed is shutting down")
 type Broker struct {
 	mu     sync.Mutex
 	subs   map[string]map[*Subscription]struct{}
+	taps   []func(domain.Event)
 	closed bool
+}
+
+// Tap calls f with every published event, of every workspace, in publish
+// order; f must not block (the background jobs time due work with it).
+func (b *Broker) Tap(f func(domain.Event)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.taps = append(b.taps, f)
 }
 
 // NewBroker returns an empty broker.
@@ -112,6 +121,9 @@ func (b *Broker) Publish(e domain.Event) {
 	ev := &Event{Event: e}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	for _, f := range b.taps {
+		f(e)
+	}
 	for s := range b.subs[e.WorkspaceID] {
 		select {
 		case s.c <- ev:

@@ -86,20 +86,10 @@ func (r *messageResolver) Author(ctx context.Context, obj *domain.Message) (*dom
 
 func (r *mutationResolver) SetOwner(ctx context.Context, input model.SetOwnerInput) (*model.ConversationPayload, error) {
 	owner, given := input.OwnerID.ValueOK()
-	if !given {
-		return nil, domain.Invalid("input.ownerId", "ownerId is required: an agent's id, or null for Unowned")
-	}
-	cmd := domain.SetOwnerCommand{
-		ConversationID: input.ConversationID, OnlyIfUnowned: deref(input.OnlyIfUnowned, false),
-		ExpectedVersion: int64Ptr(input.ExpectedVersion),
-	}
-	if owner != nil {
-		if *owner == "" {
-			return nil, domain.Invalid("input.ownerId", "ownerId is not an active agent of this workspace")
-		}
-		cmd.OwnerID = *owner
-	}
-	res, err := r.Service.SetOwner(ctx, actor(ctx), cmd)
+	res, err := r.Service.SetOwner(ctx, actor(ctx), domain.SetOwnerCommand{
+		ConversationID: input.ConversationID, OwnerID: owner, OwnerGiven: given,
+		OnlyIfUnowned: deref(input.OnlyIfUnowned, false), ExpectedVersion: int64Ptr(input.ExpectedVersion),
+	})
 	return conversationPayload(res, err)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"runtime/debug"
 	"strings"
 
@@ -19,9 +20,16 @@ import (
 // errors carry their own code and words; errors the GraphQL layer made
 // (parse, validation, complexity) keep theirs; anything else is logged and
 // shown as INTERNAL, without detail.
-func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+//
+// Without suggestions (callers who may not introspect), the validator's
+// "Did you mean ...?" hints are cut: gqlgen turns off only some of them, and
+// any of them reveals names of the schema.
+func presentError(log *slog.Logger, withoutSuggestions bool) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		if withoutSuggestions && gqlErr.Err == nil {
+			gqlErr.Message = suggestion.ReplaceAllString(gqlErr.Message, "")
+		}
 		var de *domain.Error
 		if errors.As(err, &de) {
 			out := &gqlerror.Error{Message: de.Message, Path: gqlErr.Path, Locations: gqlErr.Locations}
@@ -74,6 +82,9 @@ func inputPath(ctx context.Context, path ast.Path) string {
 	}
 	return strings.TrimPrefix(path[len(field):].String(), ".")
 }
+
+// suggestion matches the validator's hints, e.g. ` Did you mean "ownerId"?`.
+var suggestion = regexp.MustCompile(`\s*Did you mean [^?]*\?`)
 
 // recoverPanic logs a resolver's panic with its stack and answers INTERNAL.
 func recoverPanic(log *slog.Logger) graphql.RecoverFunc {

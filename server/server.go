@@ -61,9 +61,7 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Limits == (Limits{}) {
-		cfg.Limits = DefaultLimits()
-	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	if cfg.Introspection == "" {
 		cfg.Introspection = IntrospectionAdmins
 	}
@@ -104,11 +102,12 @@ func (s *Server) newExecutor(schema graphql.ExecutableSchema, suggestions bool) 
 	e.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	e.SetParserTokenLimit(s.limits.MaxTokens)
 	e.SetDisableSuggestion(!suggestions)
-	e.SetErrorPresenter(presentError(s.log))
+	e.SetErrorPresenter(presentError(s.log, !suggestions))
 	e.SetRecoverFunc(recoverPanic(s.log))
 	e.Use(introspectionPolicy{mode: s.introspection})
 	e.Use(extension.FixedComplexityLimit(s.limits.MaxComplexity))
 	e.Use(depthLimit{max: s.limits.MaxDepth})
+	e.Use(widthLimit{max: s.limits.MaxWidth, tokens: s.limits.MaxTokens})
 	// Loaders live for one operation: a socket's operations must not share a
 	// cache for hours.
 	e.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {

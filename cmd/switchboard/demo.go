@@ -67,7 +67,7 @@ func seedDemo(ctx context.Context, svc *domain.Service) (bool, error) {
 	type step func(conversationID string) error
 	owner := func(id string) step {
 		return func(c string) error {
-			_, err := svc.SetOwner(ctx, admin, domain.SetOwnerCommand{ConversationID: c, OwnerID: id})
+			_, err := svc.SetOwner(ctx, admin, domain.SetOwnerCommand{ConversationID: c, OwnerID: &id, OwnerGiven: true})
 			return err
 		}
 	}

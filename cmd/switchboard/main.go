@@ -203,6 +203,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	})
 	jobs := svc.StartJobs(context.WithoutCancel(ctx))
 	defer jobs.Stop()
+	changes.Tap(jobs.Notice)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -156,6 +156,30 @@ CREATE TABLE acks (
 	PRIMARY KEY (workspace_id, agent_id, conversation_id, version)
 ) WITHOUT ROWID;
 `,
+
+	// 2: the sweeps, the only reads across workspaces. Each is a partial
+	// index of the rows that can be due, in the order the sweep reads them,
+	// so a sweep is one index range read from its start.
+	`
+-- DueBoomerangs: PENDING conversations with a boomerang, soonest first.
+CREATE INDEX conversations_boomerang_due ON conversations (boomerang_at, workspace_id, id)
+	WHERE status = 'PENDING' AND boomerang_at IS NOT NULL;
+-- DueCleanups: agents with a pending logout cleanup, soonest first.
+CREATE INDEX agents_cleanup_due ON agents (cleanup_due_at, workspace_id, id)
+	WHERE cleanup_due_at IS NOT NULL;
+-- SilentAgents: ONLINE and AWAY agents, longest silent first.
+CREATE INDEX agents_silent ON agents (last_seen_at, workspace_id, id)
+	WHERE presence <> 'OFFLINE';
+`,
+
+	// 3: when the remove-ownership setting was last switched off (a cleanup
+	// due after that is not cancelled by it), and which instance performs a
+	// cleanup until when. 0 stands for "never" / "nobody".
+	`
+ALTER TABLE settings ADD COLUMN switched_off_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE agents ADD COLUMN cleanup_claimed_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE agents ADD COLUMN cleanup_claimed_until INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // SchemaVersion is the schema version this code migrates to.

@@ -17,35 +17,38 @@ import (
 // GetSettings returns the workspace's settings, the defaults if it never saved any.
 func (s *Store) GetSettings(ctx context.Context, workspaceID string) (domain.Settings, error) {
 	st := domain.Settings{WorkspaceID: workspaceID}
-	var updated int64
+	var updated, switchedOff int64
 	err := s.queryRow(ctx, nil, `
-		SELECT remove_ownership_on_logout, logout_grace_seconds, switched_off_count, version, updated_at
+		SELECT remove_ownership_on_logout, logout_grace_seconds, switched_off_count, switched_off_at, version, updated_at
 		FROM settings WHERE workspace_id = ?`, workspaceID,
-	).Scan(&st.RemoveOwnershipOnLogout, &st.LogoutGraceSeconds, &st.SwitchedOffCount, &st.Version, &updated)
+	).Scan(&st.RemoveOwnershipOnLogout, &st.LogoutGraceSeconds, &st.SwitchedOffCount, &switchedOff, &st.Version, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return domain.DefaultSettings(workspaceID), nil
 	}
 	if err != nil {
 		return domain.Settings{}, fmt.Errorf("sqlite: get settings: %w", err)
 	}
-	st.UpdatedAt = fromMillis(updated)
+	st.UpdatedAt, st.SwitchedOffAt = fromMillis(updated), fromMillisOrZero(switchedOff)
 	return st, nil
 }
 
 // SaveSettings writes st if the stored version is st.Version-1.
 func (s *Store) SaveSettings(ctx context.Context, st domain.Settings) error {
 	return s.write(ctx, "save settings", func(tx *sql.Tx) (*domain.Event, error) {
-		args := []any{st.RemoveOwnershipOnLogout, st.LogoutGraceSeconds, st.SwitchedOffCount, st.Version, millis(st.UpdatedAt), st.WorkspaceID}
+		args := []any{st.RemoveOwnershipOnLogout, st.LogoutGraceSeconds, st.SwitchedOffCount, millisOrZero(st.SwitchedOffAt),
+			st.Version, millis(st.UpdatedAt), st.WorkspaceID}
 		var res sql.Result
 		var err error
 		if st.Version == 1 {
 			// Version 1 is the first save: none stored counts as version 0.
 			res, err = s.exec(ctx, tx, `
-				INSERT INTO settings (remove_ownership_on_logout, logout_grace_seconds, switched_off_count, version, updated_at, workspace_id)
-				VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, args...)
+				INSERT INTO settings (remove_ownership_on_logout, logout_grace_seconds, switched_off_count, switched_off_at,
+					version, updated_at, workspace_id)
+				VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, args...)
 		} else {
 			res, err = s.exec(ctx, tx, `
-				UPDATE settings SET remove_ownership_on_logout = ?, logout_grace_seconds = ?, switched_off_count = ?, version = ?, updated_at = ?
+				UPDATE settings SET remove_ownership_on_logout = ?, logout_grace_seconds = ?, switched_off_count = ?, switched_off_at = ?,
+					version = ?, updated_at = ?
 				WHERE workspace_id = ? AND version = ?`, append(args, st.Version-1)...)
 		}
 		return nil, oneRow(res, err, domain.ErrVersionConflict)
@@ -70,20 +73,25 @@ func oneRow(res sql.Result, err error, ifNone error) error {
 // Agents.
 
 const agentCols = `workspace_id, id, name, email, role, active, presence, presence_since, offline_epoch, last_seen_at,
-	cleanup_epoch, cleanup_due_at, cleanup_switched_off_count, created_at, updated_at, version`
+	cleanup_epoch, cleanup_due_at, cleanup_switched_off_count, cleanup_claimed_by, cleanup_claimed_until, created_at, updated_at, version`
 
 func scanAgent(row scanner) (*domain.Agent, error) {
 	var a domain.Agent
 	var presenceSince, lastSeen, created, updated int64
 	var epoch, due, count sql.NullInt64
+	var claimedBy string
+	var claimedUntil int64
 	if err := row.Scan(&a.WorkspaceID, &a.ID, &a.Name, &a.Email, &a.Role, &a.Active, &a.Presence, &presenceSince,
-		&a.OfflineEpoch, &lastSeen, &epoch, &due, &count, &created, &updated, &a.Version); err != nil {
+		&a.OfflineEpoch, &lastSeen, &epoch, &due, &count, &claimedBy, &claimedUntil, &created, &updated, &a.Version); err != nil {
 		return nil, err
 	}
 	a.PresenceSince, a.LastSeenAt = fromMillis(presenceSince), fromMillis(lastSeen)
 	a.CreatedAt, a.UpdatedAt = fromMillis(created), fromMillis(updated)
 	if epoch.Valid {
-		a.Cleanup = &domain.LogoutCleanup{Epoch: epoch.Int64, DueAt: fromMillis(due.Int64), SettingsSwitchedOffCount: count.Int64}
+		a.Cleanup = &domain.LogoutCleanup{
+			Epoch: epoch.Int64, DueAt: fromMillis(due.Int64), SettingsSwitchedOffCount: count.Int64,
+			ClaimedBy: claimedBy, ClaimedUntil: fromMillisOrZero(claimedUntil),
+		}
 	}
 	return &a, nil
 }
@@ -91,11 +99,13 @@ func scanAgent(row scanner) (*domain.Agent, error) {
 // agentArgs are a's columns in agentCols order.
 func agentArgs(a domain.Agent) []any {
 	var epoch, due, count any
+	claimedBy, claimedUntil := "", int64(0)
 	if c := a.Cleanup; c != nil {
 		epoch, due, count = c.Epoch, millis(c.DueAt), c.SettingsSwitchedOffCount
+		claimedBy, claimedUntil = c.ClaimedBy, millisOrZero(c.ClaimedUntil)
 	}
 	return []any{a.WorkspaceID, a.ID, a.Name, a.Email, string(a.Role), a.Active, string(a.Presence), millis(a.PresenceSince),
-		a.OfflineEpoch, millis(a.LastSeenAt), epoch, due, count, millis(a.CreatedAt), millis(a.UpdatedAt), a.Version}
+		a.OfflineEpoch, millis(a.LastSeenAt), epoch, due, count, claimedBy, claimedUntil, millis(a.CreatedAt), millis(a.UpdatedAt), a.Version}
 }
 
 // AgentsByIDs returns agents in key order, nil for unknown ids.
@@ -192,7 +202,7 @@ func (s *Store) ListAgents(ctx context.Context, workspaceID string, f domain.Age
 // InsertAgent creates a; ErrDuplicate if the id is taken.
 func (s *Store) InsertAgent(ctx context.Context, a domain.Agent) error {
 	return s.write(ctx, "insert agent", func(tx *sql.Tx) (*domain.Event, error) {
-		_, err := s.exec(ctx, tx, `INSERT INTO agents (`+agentCols+`) VALUES (`+placeholders(16)+`)`, agentArgs(a)...)
+		_, err := s.exec(ctx, tx, `INSERT INTO agents (`+agentCols+`) VALUES (`+placeholders(18)+`)`, agentArgs(a)...)
 		if err != nil {
 			return nil, dup(err)
 		}
@@ -219,7 +229,7 @@ func (s *Store) UpdateAgent(ctx context.Context, a domain.Agent) error {
 		_, err = s.exec(ctx, tx, `
 			UPDATE agents SET name = ?, email = ?, role = ?, active = ?, presence = ?, presence_since = ?, offline_epoch = ?,
 				last_seen_at = max(last_seen_at, ?), cleanup_epoch = ?, cleanup_due_at = ?, cleanup_switched_off_count = ?,
-				created_at = ?, updated_at = ?, version = ?
+				cleanup_claimed_by = ?, cleanup_claimed_until = ?, created_at = ?, updated_at = ?, version = ?
 			WHERE workspace_id = ? AND id = ?`, append(args, a.WorkspaceID, a.ID)...)
 		if err != nil {
 			return nil, err

@@ -264,6 +264,54 @@ func TestMigrations(t *testing.T) {
 		}
 	})
 
+	t.Run("a database at schema version 1 is migrated to the current one and keeps its data", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), sqlite.DBFile)
+		s, err := sqlite.OpenFile(ctx, path, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveSettings(ctx, domain.Settings{WorkspaceID: "ws", LogoutGraceSeconds: 9, Version: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := schema(t, path)
+		// Back to what version 1 made: migration 2 adds indexes, migration 3
+		// columns.
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, stmt := range []string{
+			"DROP INDEX conversations_boomerang_due", "DROP INDEX agents_cleanup_due", "DROP INDEX agents_silent",
+			"ALTER TABLE settings DROP COLUMN switched_off_at",
+			"ALTER TABLE agents DROP COLUMN cleanup_claimed_by", "ALTER TABLE agents DROP COLUMN cleanup_claimed_until",
+			"PRAGMA user_version = 1",
+		} {
+			if _, err := db.Exec(stmt); err != nil {
+				t.Fatalf("%s: %v", stmt, err)
+			}
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := open(t, path); err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+		if got, v := schema(t, path); got != want || v != sqlite.SchemaVersion() {
+			t.Errorf("after migrating from v1: v%d\n%s\nwant v%d\n%s", v, got, sqlite.SchemaVersion(), want)
+		}
+		s, err = sqlite.OpenFile(ctx, path, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if got, err := s.GetSettings(ctx, "ws"); err != nil || got.LogoutGraceSeconds != 9 {
+			t.Errorf("settings after migrating: %+v, %v", got, err)
+		}
+	})
+
 	t.Run("a database of a newer schema is refused", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), sqlite.DBFile)
 		if err := open(t, path); err != nil {

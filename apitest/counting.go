@@ -1,0 +1,185 @@
+package apitest
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"switchboard/domain"
+)
+
+// CountingStore counts the calls made to a store, so tests can prove that a
+// query costs a fixed number of store calls, not one per row.
+type CountingStore struct {
+	domain.Store
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+// NewCountingStore wraps s.
+func NewCountingStore(s domain.Store) *CountingStore {
+	return &CountingStore{Store: s, calls: map[string]int{}}
+}
+
+func (c *CountingStore) count(name string) {
+	c.mu.Lock()
+	c.calls[name]++
+	c.mu.Unlock()
+}
+
+// Reset forgets the calls counted so far.
+func (c *CountingStore) Reset() {
+	c.mu.Lock()
+	c.calls = map[string]int{}
+	c.mu.Unlock()
+}
+
+// Calls returns the calls counted so far, per method, and their total.
+func (c *CountingStore) Calls() (map[string]int, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.calls))
+	total := 0
+	for k, v := range c.calls {
+		out[k] = v
+		total += v
+	}
+	return out, total
+}
+
+func (c *CountingStore) Ping(ctx context.Context) error { c.count("Ping"); return c.Store.Ping(ctx) }
+
+func (c *CountingStore) GetSettings(ctx context.Context, ws string) (domain.Settings, error) {
+	c.count("GetSettings")
+	return c.Store.GetSettings(ctx, ws)
+}
+
+func (c *CountingStore) SaveSettings(ctx context.Context, s domain.Settings) error {
+	c.count("SaveSettings")
+	return c.Store.SaveSettings(ctx, s)
+}
+
+func (c *CountingStore) AgentsByIDs(ctx context.Context, ws string, ids []string) ([]*domain.Agent, error) {
+	c.count("AgentsByIDs")
+	return c.Store.AgentsByIDs(ctx, ws, ids)
+}
+
+func (c *CountingStore) ListAgents(ctx context.Context, ws string, f domain.AgentFilter) ([]domain.Agent, error) {
+	c.count("ListAgents")
+	return c.Store.ListAgents(ctx, ws, f)
+}
+
+func (c *CountingStore) InsertAgent(ctx context.Context, a domain.Agent) error {
+	c.count("InsertAgent")
+	return c.Store.InsertAgent(ctx, a)
+}
+
+func (c *CountingStore) UpdateAgent(ctx context.Context, a domain.Agent) error {
+	c.count("UpdateAgent")
+	return c.Store.UpdateAgent(ctx, a)
+}
+
+func (c *CountingStore) TouchAgent(ctx context.Context, ws, id string, at time.Time) error {
+	c.count("TouchAgent")
+	return c.Store.TouchAgent(ctx, ws, id, at)
+}
+
+func (c *CountingStore) InsertChannel(ctx context.Context, ch domain.Channel) error {
+	c.count("InsertChannel")
+	return c.Store.InsertChannel(ctx, ch)
+}
+
+func (c *CountingStore) ChannelsByIDs(ctx context.Context, ws string, ids []string) ([]*domain.Channel, error) {
+	c.count("ChannelsByIDs")
+	return c.Store.ChannelsByIDs(ctx, ws, ids)
+}
+
+func (c *CountingStore) ListChannels(ctx context.Context, ws string) ([]domain.Channel, error) {
+	c.count("ListChannels")
+	return c.Store.ListChannels(ctx, ws)
+}
+
+func (c *CountingStore) SetAutoOwnership(ctx context.Context, ws, ch, agent string, on bool) error {
+	c.count("SetAutoOwnership")
+	return c.Store.SetAutoOwnership(ctx, ws, ch, agent, on)
+}
+
+func (c *CountingStore) UpsertContact(ctx context.Context, ct domain.Contact) (domain.Contact, error) {
+	c.count("UpsertContact")
+	return c.Store.UpsertContact(ctx, ct)
+}
+
+func (c *CountingStore) ContactsByIDs(ctx context.Context, ws string, ids []string) ([]*domain.Contact, error) {
+	c.count("ContactsByIDs")
+	return c.Store.ContactsByIDs(ctx, ws, ids)
+}
+
+func (c *CountingStore) ConversationsByIDs(ctx context.Context, ws string, ids []string) ([]*domain.Conversation, error) {
+	c.count("ConversationsByIDs")
+	return c.Store.ConversationsByIDs(ctx, ws, ids)
+}
+
+func (c *CountingStore) ContactConversations(ctx context.Context, ws, contactID string) (*domain.Conversation, int64, error) {
+	c.count("ContactConversations")
+	return c.Store.ContactConversations(ctx, ws, contactID)
+}
+
+func (c *CountingStore) InsertConversation(ctx context.Context, w domain.ConversationWrite) error {
+	c.count("InsertConversation")
+	return c.Store.InsertConversation(ctx, w)
+}
+
+func (c *CountingStore) UpdateConversation(ctx context.Context, w domain.ConversationWrite) error {
+	c.count("UpdateConversation")
+	return c.Store.UpdateConversation(ctx, w)
+}
+
+func (c *CountingStore) QueryQueue(ctx context.Context, q domain.QueueQuery) ([]domain.Conversation, error) {
+	c.count("QueryQueue")
+	return c.Store.QueryQueue(ctx, q)
+}
+
+func (c *CountingStore) CountQueue(ctx context.Context, q domain.QueueQuery) (int, error) {
+	c.count("CountQueue")
+	return c.Store.CountQueue(ctx, q)
+}
+
+func (c *CountingStore) CountOwners(ctx context.Context, ws string, s domain.QueueStatus, ch []string) ([]domain.OwnerCount, error) {
+	c.count("CountOwners")
+	return c.Store.CountOwners(ctx, ws, s, ch)
+}
+
+func (c *CountingStore) OwnedConversations(ctx context.Context, q domain.OwnedQuery) ([]domain.Conversation, error) {
+	c.count("OwnedConversations")
+	return c.Store.OwnedConversations(ctx, q)
+}
+
+func (c *CountingStore) MessagesByIDs(ctx context.Context, ws string, ids []string) ([]*domain.Message, error) {
+	c.count("MessagesByIDs")
+	return c.Store.MessagesByIDs(ctx, ws, ids)
+}
+
+func (c *CountingStore) ListMessages(ctx context.Context, q domain.MessageQuery) ([]domain.Message, error) {
+	c.count("ListMessages")
+	return c.Store.ListMessages(ctx, q)
+}
+
+func (c *CountingStore) ListHistory(ctx context.Context, ws, conv string, after int64, limit int) ([]domain.OwnershipChange, error) {
+	c.count("ListHistory")
+	return c.Store.ListHistory(ctx, ws, conv, after, limit)
+}
+
+func (c *CountingStore) HistoryEntries(ctx context.Context, ws string, keys []domain.HistoryKey) ([]*domain.OwnershipChange, error) {
+	c.count("HistoryEntries")
+	return c.Store.HistoryEntries(ctx, ws, keys)
+}
+
+func (c *CountingStore) AcknowledgeAssignments(ctx context.Context, ws, agent string, keys []domain.HistoryKey) error {
+	c.count("AcknowledgeAssignments")
+	return c.Store.AcknowledgeAssignments(ctx, ws, agent, keys)
+}
+
+func (c *CountingStore) AcknowledgedAssignments(ctx context.Context, ws, agent string, keys []domain.HistoryKey) ([]bool, error) {
+	c.count("AcknowledgedAssignments")
+	return c.Store.AcknowledgedAssignments(ctx, ws, agent, keys)
+}

@@ -1,0 +1,966 @@
+package apitest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"switchboard/domain"
+	"switchboard/server"
+)
+
+// The HTTP transport (GraphQL over HTTP), authentication, limits, error codes
+// and introspection.
+
+func init() {
+	register("GET runs a query, with variables and operationName", testGetQuery)
+	register("a mutation over GET is 405 and changes nothing", testGetMutation)
+	register("methods other than GET and POST are 405", testOtherMethods)
+	register("a POST body that is not application/json is 415", testWrongContentType)
+	register("an Accept header with no GraphQL media type is 406", testNotAcceptable)
+	register("the response media type follows the Accept header", testResponseMediaType)
+	register("a body over 1 MiB is 413; a body under it is served", testBodyLimit)
+	register("a malformed or incomplete request body is 400", testMalformedBody)
+	register("a document that does not parse is GRAPHQL_PARSE_FAILED: 400 in graphql-response+json, 200 in json", testParseFailed)
+	register("a document that does not validate is GRAPHQL_VALIDATION_FAILED: 400 in graphql-response+json, 200 in json", testValidationFailed)
+	register("an operation over the complexity limit is COMPLEXITY_LIMIT_EXCEEDED", testComplexityLimit)
+	register("an operation nested over the depth limit is COMPLEXITY_LIMIT_EXCEEDED", testDepthLimit)
+	register("a document over the parser token limit is refused before it is parsed", testTokenLimit)
+	register("page sizes over 100 or below 0 are BAD_USER_INPUT", testPageSizeLimit)
+	register("a missing or malformed Authorization header is 401 UNAUTHENTICATED", testMissingToken)
+	register("refused tokens are 401 UNAUTHENTICATED: alg none, wrong key, other algorithms, tampered, expired, no exp, oversized, bad claims", testBadTokens)
+	register("a token expired less than 30 s ago is accepted (leeway)", testTokenLeeway)
+	register("issuer and audience are checked when configured", testIssuerAudience)
+	register("introspection and suggestions: admins only by default", testIntrospectionAdmins)
+	register("introspection and suggestions: everyone with SWITCHBOARD_INTROSPECTION=all", testIntrospectionAll)
+	register("introspection and suggestions: no one with SWITCHBOARD_INTROSPECTION=off", testIntrospectionOff)
+	register("an admin can run the introspection query a GraphQL playground sends", testPlaygroundIntrospection)
+	register("a store failure is INTERNAL with no detail, also when authenticating (HTTP 500)", testInternalNoDetail)
+	register("a panic in the store is INTERNAL with no stack", testPanicNoDetail)
+	register("every error of a failed mutation has a code and the mutation's field is null", testErrorShape)
+}
+
+// leakMarkers are words that only internal detail would bring into a
+// response.
+var leakMarkers = []string{"sqlite", "sql:", "database", "goroutine", ".go:", "panic", "runtime.", "mongo", "internal error:", "SECRET-DETAIL"}
+
+// assertNoLeak checks that r carries no internal detail, and that every error
+// has a code.
+func assertNoLeak(t *testing.T, r *Response) {
+	t.Helper()
+	low := strings.ToLower(string(r.Raw))
+	for _, m := range leakMarkers {
+		if strings.Contains(low, strings.ToLower(m)) {
+			t.Errorf("response leaks %q: %s", m, r.Raw)
+		}
+	}
+	if strings.Contains(string(r.Raw), string(Secret)) {
+		t.Errorf("response leaks the signing secret: %s", r.Raw)
+	}
+	for _, e := range r.Errors {
+		if c, _ := e.Extensions["code"].(string); c == "" {
+			t.Errorf("an error without extensions.code: %s", r.Raw)
+		}
+	}
+}
+
+// request sends a raw request to the GraphQL endpoint.
+func (e *Env) request(method, token, contentType, accept string, body string) *Response {
+	e.T.Helper()
+	req, err := http.NewRequest(method, e.URL, strings.NewReader(body))
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return e.Send(req)
+}
+
+// get sends a GET with query parameters.
+func (e *Env) get(token, accept string, params url.Values) *Response {
+	e.T.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.URL+"?"+params.Encode(), nil)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return e.Send(req)
+}
+
+// postAs posts a document with an Accept header.
+func (e *Env) postAs(token, accept, query string, vars map[string]any) *Response {
+	e.T.Helper()
+	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return e.request(http.MethodPost, token, "application/json", accept, string(body))
+}
+
+const (
+	mediaJSON     = "application/json"
+	mediaResponse = "application/graphql-response+json"
+)
+
+// expectHTTP checks a response's status, media type and first error code
+// ("" for no error).
+func expectHTTP(t *testing.T, what string, r *Response, status int, media, code string) {
+	t.Helper()
+	ct := r.Header.Get("Content-Type")
+	if r.Status != status || !strings.HasPrefix(ct, media) || r.Code() != code {
+		t.Errorf("%s: HTTP %d %s code %q; want HTTP %d %s code %q: %s", what, r.Status, ct, r.Code(), status, media, code, r.Raw)
+	}
+	assertNoLeak(t, r)
+}
+
+// expectNoData checks that a request refused before execution has no data
+// entry at all (GraphQL over HTTP).
+func expectNoData(t *testing.T, what string, r *Response) {
+	t.Helper()
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(r.Raw, &raw); err != nil {
+		t.Errorf("%s: body is not a JSON object: %s", what, r.Raw)
+		return
+	}
+	if _, ok := raw["data"]; ok {
+		t.Errorf("%s: a refused request has a data entry: %s", what, r.Raw)
+	}
+	if len(r.Errors) == 0 {
+		t.Errorf("%s: no errors: %s", what, r.Raw)
+	}
+}
+
+func testGetQuery(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	id := w.NewConversation("maria")
+	r := e.get(w.Ben.Token, "", url.Values{"query": {`{ me { id name } }`}})
+	expectHTTP(t, "GET me", r, http.StatusOK, mediaJSON, "")
+	if string(r.Data) != `{"me":{"id":"ben","name":"Ben Baker"}}` {
+		t.Fatalf("GET me: %s", r.Data)
+	}
+	r = e.get(w.Ben.Token, mediaResponse, url.Values{
+		"query":         {`query A { me { id } } query B($id: ID!) { conversation(id: $id) { id status } }`},
+		"operationName": {"B"},
+		"variables":     {`{"id":"` + id + `"}`},
+	})
+	expectHTTP(t, "GET with variables", r, http.StatusOK, mediaResponse, "")
+	if string(r.Data) != `{"conversation":{"id":"`+id+`","status":"NEW"}}` {
+		t.Fatalf("GET with variables: %s", r.Data)
+	}
+	r = e.get(w.Ben.Token, "", url.Values{"query": {`{ me { id } }`}, "variables": {`not json`}})
+	expectHTTP(t, "GET with bad variables", r, http.StatusBadRequest, mediaJSON, "BAD_USER_INPUT")
+	r = e.get(w.Ben.Token, "", url.Values{})
+	expectHTTP(t, "GET without query", r, http.StatusBadRequest, mediaJSON, "BAD_USER_INPUT")
+}
+
+func testGetMutation(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	id := w.NewConversation("maria")
+	for _, accept := range []string{"", mediaJSON, mediaResponse} {
+		r := e.get(w.Ben.Token, accept, url.Values{
+			"query":     {`mutation($id: ID!) { resolve(input: {conversationId: $id}) { conversation { status } } }`},
+			"variables": {`{"id":"` + id + `"}`},
+		})
+		media := mediaJSON
+		if accept == mediaResponse {
+			media = mediaResponse
+		}
+		expectHTTP(t, "GET mutation", r, http.StatusMethodNotAllowed, media, "BAD_USER_INPUT")
+		expectNoData(t, "GET mutation", r)
+		if allow := r.Header.Get("Allow"); !strings.Contains(allow, "POST") {
+			t.Errorf("GET mutation: Allow %q; want POST", allow)
+		}
+		// A query and a mutation in one document: the mutation is chosen.
+		r = e.get(w.Ben.Token, accept, url.Values{
+			"query":         {`query Q { me { id } } mutation M { setPresence(presence: ONLINE) { agent { id } } }`},
+			"operationName": {"M"},
+		})
+		expectHTTP(t, "GET mutation by operationName", r, http.StatusMethodNotAllowed, media, "BAD_USER_INPUT")
+	}
+	if c := w.Get(w.Ben, id); c.Status != "NEW" || c.Version != 1 {
+		t.Fatalf("a mutation over GET changed the conversation: %+v", c)
+	}
+	var me struct{ Me struct{ Presence string } }
+	w.Ben.MustDo(`{ me { presence } }`, nil, &me)
+	if me.Me.Presence != "OFFLINE" {
+		t.Fatalf("a mutation over GET changed presence to %s", me.Me.Presence)
+	}
+}
+
+func testOtherMethods(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	for _, m := range []string{http.MethodPut, http.MethodDelete, http.MethodPatch} {
+		r := e.request(m, w.Ben.Token, "application/json", "", `{"query":"{ me { id } }"}`)
+		if r.Status != http.StatusMethodNotAllowed {
+			t.Errorf("%s: HTTP %d; want 405: %s", m, r.Status, r.Raw)
+		}
+		if allow := r.Header.Get("Allow"); !strings.Contains(allow, "GET") || !strings.Contains(allow, "POST") {
+			t.Errorf("%s: Allow %q; want GET, POST", m, allow)
+		}
+	}
+}
+
+func testWrongContentType(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "", "application/graphql"} {
+		r := e.request(http.MethodPost, w.Ben.Token, ct, "", `{"query":"{ me { id } }"}`)
+		expectHTTP(t, "Content-Type "+ct, r, http.StatusUnsupportedMediaType, mediaJSON, "BAD_USER_INPUT")
+	}
+	r := e.request(http.MethodPost, w.Ben.Token, "application/json; charset=utf-8", "", `{"query":"{ me { id } }"}`)
+	expectHTTP(t, "application/json with charset", r, http.StatusOK, mediaJSON, "")
+}
+
+func testNotAcceptable(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	for _, accept := range []string{"text/html", "application/xml", "application/json;q=0", "image/*"} {
+		r := e.request(http.MethodPost, w.Ben.Token, "application/json", accept, `{"query":"{ me { id } }"}`)
+		if r.Status != http.StatusNotAcceptable {
+			t.Errorf("Accept %s: HTTP %d; want 406: %s", accept, r.Status, r.Raw)
+		}
+	}
+	// Checked before the token: no token is no excuse.
+	r := e.request(http.MethodPost, "", "application/json", "text/html", `{"query":"{ me { id } }"}`)
+	if r.Status != http.StatusNotAcceptable {
+		t.Errorf("Accept text/html without token: HTTP %d; want 406", r.Status)
+	}
+}
+
+func testResponseMediaType(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	for accept, media := range map[string]string{
+		"":                               mediaJSON,
+		"*/*":                            mediaJSON,
+		"application/json":               mediaJSON,
+		"application/*":                  mediaJSON,
+		mediaResponse:                    mediaResponse,
+		mediaResponse + ", " + mediaJSON: mediaResponse,
+		mediaJSON + ";q=0.5, " + mediaResponse + ";q=0.9": mediaResponse,
+		mediaResponse + ";q=0.1, application/json":        mediaJSON,
+		"text/html, " + mediaResponse:                     mediaResponse,
+	} {
+		r := e.postAs(w.Ben.Token, accept, `{ me { id } }`, nil)
+		expectHTTP(t, "Accept "+accept, r, http.StatusOK, media, "")
+		if string(r.Data) != `{"me":{"id":"ben"}}` {
+			t.Errorf("Accept %s: data %s", accept, r.Data)
+		}
+	}
+}
+
+func testBodyLimit(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	body := func(size int) string {
+		head, tail := `{"query":"{ me { id } }","variables":{"pad":"`, `"}}`
+		return head + strings.Repeat("x", size-len(head)-len(tail)) + tail
+	}
+	for _, accept := range []string{mediaJSON, mediaResponse} {
+		r := e.request(http.MethodPost, w.Ben.Token, "application/json", accept, body(1<<20+1))
+		expectHTTP(t, "a body of 1 MiB + 1", r, http.StatusRequestEntityTooLarge, accept, "BAD_USER_INPUT")
+		r = e.request(http.MethodPost, w.Ben.Token, "application/json", accept, body(4<<20))
+		expectHTTP(t, "a body of 4 MiB", r, http.StatusRequestEntityTooLarge, accept, "BAD_USER_INPUT")
+	}
+	r := e.request(http.MethodPost, w.Ben.Token, "application/json", "", body(1<<20))
+	expectHTTP(t, "a body of exactly 1 MiB", r, http.StatusOK, mediaJSON, "")
+	// Without a token the answer is 401, whatever the size.
+	r = e.request(http.MethodPost, "", "application/json", "", body(2<<20))
+	if r.Status != http.StatusUnauthorized {
+		t.Errorf("a large body without token: HTTP %d; want 401", r.Status)
+	}
+}
+
+func testMalformedBody(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	for _, body := range []string{
+		`{"query": "{ me { id } }"`,
+		`not json`,
+		``,
+		`[]`,
+		`"{ me { id } }"`,
+		`{"query": 5}`,
+		`{"variables": {}}`,
+		`{"query": ""}`,
+		`{"query": "{ me { id } }", "variables": [1]}`,
+		`{"query": "{ me { id } }"} {"query": "{ me { id } }"}`,
+	} {
+		for _, accept := range []string{mediaJSON, mediaResponse} {
+			r := e.request(http.MethodPost, w.Ben.Token, "application/json", accept, body)
+			expectHTTP(t, "body "+body, r, http.StatusBadRequest, accept, "BAD_USER_INPUT")
+			expectNoData(t, "body "+body, r)
+		}
+	}
+}
+
+func testParseFailed(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	for _, doc := range []string{`{ me { id }`, `query { me { id } } }`, `mutation { reply(input: {conversationId: "x", text: }) { message { id } } }`, `{ me { id "unterminated } }`} {
+		r := e.postAs(w.Ben.Token, mediaResponse, doc, nil)
+		expectHTTP(t, "graphql-response+json "+doc, r, http.StatusBadRequest, mediaResponse, "GRAPHQL_PARSE_FAILED")
+		expectNoData(t, doc, r)
+		r = e.postAs(w.Ben.Token, mediaJSON, doc, nil)
+		expectHTTP(t, "json "+doc, r, http.StatusOK, mediaJSON, "GRAPHQL_PARSE_FAILED")
+		expectNoData(t, doc, r)
+	}
+}
+
+func testValidationFailed(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	for _, tc := range []struct {
+		doc  string
+		vars map[string]any
+	}{
+		{`{ me { nope } }`, nil},
+		{`{ me }`, nil},
+		{`{ queue { totalCount } }`, nil},
+		{`{ queue(status: BOGUS) { totalCount } }`, nil},
+		{`query($s: QueueStatus!) { queue(status: $s) { totalCount } }`, map[string]any{"s": "BOGUS"}},
+		{`query($s: QueueStatus!) { queue(status: $s) { totalCount } }`, nil},
+		{`query($n: Int) { queue(status: NEW, first: $n) { totalCount } }`, map[string]any{"n": "ten"}},
+		{`mutation { setPresence(presence: ASLEEP) { agent { id } } }`, nil},
+		{`query A { me { id } } query A { me { id } }`, nil},
+		{`subscription { nope }`, nil},
+	} {
+		r := e.postAs(w.Ben.Token, mediaResponse, tc.doc, tc.vars)
+		expectHTTP(t, "graphql-response+json "+tc.doc, r, http.StatusBadRequest, mediaResponse, "GRAPHQL_VALIDATION_FAILED")
+		expectNoData(t, tc.doc, r)
+		r = e.postAs(w.Ben.Token, mediaJSON, tc.doc, tc.vars)
+		expectHTTP(t, "json "+tc.doc, r, http.StatusOK, mediaJSON, "GRAPHQL_VALIDATION_FAILED")
+		expectNoData(t, tc.doc, r)
+	}
+}
+
+func testComplexityLimit(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	w.NewConversation("maria")
+	for _, doc := range []string{
+		// 100 rows of 100 messages each with their authors.
+		`{ queue(status: NEW, first: 100) { edges { node { id messages(first: 100) { edges { node { id text author { id name } } } } } } } }`,
+		// Aliases multiply the cost too.
+		`{ ` + aliases(40, `queue(status: NEW, first: 100) { edges { node { id status version waitingSince owner { id name } } } }`) + ` }`,
+	} {
+		r := e.postAs(w.Admin.Token, mediaJSON, doc, nil)
+		expectHTTP(t, "too complex (json)", r, http.StatusOK, mediaJSON, "COMPLEXITY_LIMIT_EXCEEDED")
+		expectNoData(t, "too complex", r)
+		r = e.postAs(w.Admin.Token, mediaResponse, doc, nil)
+		expectHTTP(t, "too complex (graphql-response+json)", r, http.StatusBadRequest, mediaResponse, "COMPLEXITY_LIMIT_EXCEEDED")
+	}
+	// A real queue page passes.
+	w.Ben.MustDo(QueuePageQuery, map[string]any{"first": 100}, nil)
+}
+
+// aliases repeats a field n times under distinct aliases.
+func aliases(n int, field string) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		b.WriteString("a")
+		b.WriteString(strings.Repeat("b", i))
+		b.WriteString(": ")
+		b.WriteString(field)
+		b.WriteString(" ")
+	}
+	return b.String()
+}
+
+func testDepthLimit(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	id := w.NewConversation("maria")
+	w.SetOwner(w.Ben, id, "ben")
+	// Each level costs almost nothing (history(first: 1)): only the depth
+	// is over the limit.
+	nest := func(levels int) string {
+		q := `id`
+		for i := 0; i < levels; i++ {
+			q = `history(first: 1) { edges { node { conversation { ` + q + ` } } } }`
+		}
+		return `query($id: ID!) { conversation(id: $id) { ` + q + ` } }`
+	}
+	r := e.postAs(w.Ben.Token, mediaJSON, nest(2), map[string]any{"id": id}) // depth 10
+	expectHTTP(t, "depth 10", r, http.StatusOK, mediaJSON, "")
+	for _, levels := range []int{3, 10} {
+		r := e.postAs(w.Ben.Token, mediaJSON, nest(levels), map[string]any{"id": id})
+		expectHTTP(t, "too deep", r, http.StatusOK, mediaJSON, "COMPLEXITY_LIMIT_EXCEEDED")
+		expectNoData(t, "too deep", r)
+		r = e.postAs(w.Ben.Token, mediaResponse, nest(levels), map[string]any{"id": id})
+		expectHTTP(t, "too deep", r, http.StatusBadRequest, mediaResponse, "COMPLEXITY_LIMIT_EXCEEDED")
+	}
+	// Fragments do not hide depth.
+	doc := `query($id: ID!) { conversation(id: $id) { ...H } }
+fragment H on Conversation { history(first: 1) { edges { node { conversation { ...H2 } } } } }
+fragment H2 on Conversation { history(first: 1) { edges { node { conversation { ...H3 } } } } }
+fragment H3 on Conversation { history(first: 1) { edges { node { conversation { id } } } } }`
+	r = e.postAs(w.Ben.Token, mediaJSON, doc, map[string]any{"id": id})
+	expectHTTP(t, "too deep through fragments", r, http.StatusOK, mediaJSON, "COMPLEXITY_LIMIT_EXCEEDED")
+}
+
+func testTokenLimit(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	// A list argument of n enum values is about n tokens, and cheap to
+	// validate.
+	doc := func(n int) string {
+		return `{ agents(presence: [` + strings.Repeat("ONLINE ", n) + `]) { id } }`
+	}
+	for _, accept := range []string{mediaJSON, mediaResponse} {
+		r := e.postAs(w.Ben.Token, accept, doc(20_000), nil)
+		status := http.StatusOK
+		if accept == mediaResponse {
+			status = http.StatusBadRequest
+		}
+		expectHTTP(t, "20,000 tokens", r, status, accept, "GRAPHQL_PARSE_FAILED")
+		expectNoData(t, "20,000 tokens", r)
+	}
+	// A document under the limit (about 5,000 tokens) runs.
+	r := e.postAs(w.Ben.Token, mediaJSON, doc(5_000), nil)
+	expectHTTP(t, "5,000 tokens", r, http.StatusOK, mediaJSON, "")
+}
+
+func testPageSizeLimit(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	id := w.NewConversation("maria")
+	for _, n := range []int{101, 1000, -1} {
+		w.Ben.MustFailArg("BAD_USER_INPUT", "first", `query($n: Int) { queue(status: NEW, first: $n) { totalCount } }`, map[string]any{"n": n})
+		w.Ben.MustFailArg("BAD_USER_INPUT", "first", `query($id: ID!, $n: Int) { conversation(id: $id) { messages(first: $n) { edges { cursor } } } }`, map[string]any{"id": id, "n": n})
+		w.Ben.MustFailArg("BAD_USER_INPUT", "last", `query($id: ID!, $n: Int) { conversation(id: $id) { messages(last: $n) { edges { cursor } } } }`, map[string]any{"id": id, "n": n})
+		w.Ben.MustFailArg("BAD_USER_INPUT", "first", `query($id: ID!, $n: Int) { conversation(id: $id) { history(first: $n) { edges { cursor } } } }`, map[string]any{"id": id, "n": n})
+	}
+	var out struct {
+		Queue struct {
+			TotalCount int
+			Edges      []struct{ Cursor string }
+		}
+	}
+	w.Ben.MustDo(`{ queue(status: NEW, first: 100) { totalCount edges { cursor } } }`, nil, &out)
+	if out.Queue.TotalCount != 1 || len(out.Queue.Edges) != 1 {
+		t.Fatalf("first: 100: %+v", out)
+	}
+	w.Ben.MustDo(`query($id: ID!) { conversation(id: $id) { messages(first: 100) { edges { cursor } } history(first: 100) { edges { cursor } } } }`, map[string]any{"id": id}, nil)
+}
+
+// claims are a test token's claims, valid for an hour of e's clock.
+func (e *Env) claims(ws, sub, role string) jwt.MapClaims {
+	now := e.Clock.Now()
+	return jwt.MapClaims{
+		"sub": sub, "workspace_id": ws, "role": role, "name": "Crafted " + sub, "email": sub + "@example.com",
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+	}
+}
+
+func sign(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
+	t.Helper()
+	tok, err := jwt.NewWithClaims(method, claims).SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// expectUnauthenticated checks a refused token's answer.
+func expectUnauthenticated(t *testing.T, what string, r *Response) {
+	t.Helper()
+	if r.Status != http.StatusUnauthorized || r.Code() != "UNAUTHENTICATED" {
+		t.Errorf("%s: HTTP %d code %q; want 401 UNAUTHENTICATED: %s", what, r.Status, r.Code(), r.Raw)
+	}
+	if h := r.Header.Get("WWW-Authenticate"); !strings.HasPrefix(h, "Bearer") {
+		t.Errorf("%s: WWW-Authenticate %q; want a Bearer challenge", what, h)
+	}
+	expectNoData(t, what, r)
+	assertNoLeak(t, r)
+}
+
+func testMissingToken(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	for _, header := range []string{"", "Bearer", "Bearer ", "Basic YmVuOnNlY3JldA==", w.Ben.Token, "Token " + w.Ben.Token, "Bearer not-a-jwt", "Bearer a.b.c"} {
+		req, err := http.NewRequest(http.MethodPost, e.URL, strings.NewReader(`{"query":"{ me { id } }"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if header != "" {
+			req.Header.Set("Authorization", header)
+		}
+		expectUnauthenticated(t, "Authorization "+header, e.Send(req))
+	}
+	// A GET, and a mutation, are refused the same way.
+	expectUnauthenticated(t, "GET without token", e.get("", "", url.Values{"query": {`{ me { id } }`}}))
+	expectUnauthenticated(t, "mutation without token", e.Post("", `mutation { logout { agent { id } } }`, nil))
+	r := e.postAs("", mediaResponse, `{ me { id } }`, nil)
+	expectUnauthenticated(t, "graphql-response+json without token", r)
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, mediaResponse) {
+		t.Errorf("401 in %s; want %s", ct, mediaResponse)
+	}
+}
+
+func testBadTokens(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := func() jwt.MapClaims { return e.claims("ws", "ben", "agent") }
+	with := func(k string, v any) jwt.MapClaims { c := good(); c[k] = v; return c }
+	without := func(k string) jwt.MapClaims { c := good(); delete(c, k); return c }
+	now := e.Clock.Now()
+
+	// The crafted claims are right: signed properly, they pass.
+	if r := e.Post(sign(t, jwt.SigningMethodHS256, Secret, good()), `{ me { id } }`, nil); r.Status != http.StatusOK || r.Code() != "" {
+		t.Fatalf("a properly signed crafted token is refused: HTTP %d %s", r.Status, r.Raw)
+	}
+
+	valid := sign(t, jwt.SigningMethodHS256, Secret, good())
+	parts := strings.Split(valid, ".")
+	adminPayload, _ := json.Marshal(with("role", "admin"))
+	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString(adminPayload) + "." + parts[2]
+	noneHeader := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`))
+	goodPayload, _ := json.Marshal(good())
+	handNone := noneHeader + "." + base64.RawURLEncoding.EncodeToString(goodPayload) + "."
+
+	cases := map[string]string{
+		"alg none":                             sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, good()),
+		"alg none by hand":                     handNone,
+		"alg none keeping the HS256 signature": noneHeader + "." + parts[1] + "." + parts[2],
+		"a wrong secret":                       sign(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-another"), good()),
+		"HS512 with the right secret":          sign(t, jwt.SigningMethodHS512, Secret, good()),
+		"HS384 with the right secret":          sign(t, jwt.SigningMethodHS384, Secret, good()),
+		"RS256":                                sign(t, jwt.SigningMethodRS256, rsaKey, good()),
+		"a tampered payload":                   tampered,
+		"no signature":                         parts[0] + "." + parts[1] + ".",
+		"expired 31 s ago":                     sign(t, jwt.SigningMethodHS256, Secret, with("exp", now.Add(-31*time.Second).Unix())),
+		"expired a day ago":                    sign(t, jwt.SigningMethodHS256, Secret, with("exp", now.Add(-24*time.Hour).Unix())),
+		"without exp":                          sign(t, jwt.SigningMethodHS256, Secret, without("exp")),
+		"exp not a number":                     sign(t, jwt.SigningMethodHS256, Secret, with("exp", "tomorrow")),
+		"not valid for a minute":               sign(t, jwt.SigningMethodHS256, Secret, with("nbf", now.Add(time.Minute).Unix())),
+		"oversized":                            sign(t, jwt.SigningMethodHS256, Secret, with("pad", strings.Repeat("x", 9000))),
+		"without workspace_id":                 sign(t, jwt.SigningMethodHS256, Secret, without("workspace_id")),
+		"an empty workspace_id":                sign(t, jwt.SigningMethodHS256, Secret, with("workspace_id", "")),
+		"without sub":                          sign(t, jwt.SigningMethodHS256, Secret, without("sub")),
+		"without role":                         sign(t, jwt.SigningMethodHS256, Secret, without("role")),
+		"an unknown role":                      sign(t, jwt.SigningMethodHS256, Secret, with("role", "superuser")),
+		"a name over 200 characters":           sign(t, jwt.SigningMethodHS256, Secret, with("name", strings.Repeat("n", 201))),
+		"garbage":                              "eyJhbGciOi.garbage.garbage",
+	}
+	for what, tok := range cases {
+		expectUnauthenticated(t, what, e.Post(tok, `{ me { id } }`, nil))
+	}
+	// Ben was never changed by any of them.
+	var me struct{ Me struct{ Name, Role string } }
+	w.Ben.MustDo(`{ me { name role } }`, nil, &me)
+	if me.Me.Name != "Ben Baker" || me.Me.Role != "AGENT" {
+		t.Fatalf("after refused tokens ben is %+v", me.Me)
+	}
+}
+
+func testTokenLeeway(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	e.NewWorkspace("ws")
+	tok := e.Token("ws", "ben", "agent", "Ben Baker") // valid for an hour
+	e.Clock.Advance(time.Hour + 29*time.Second)
+	if r := e.Post(tok, `{ me { id } }`, nil); r.Status != http.StatusOK || r.Code() != "" {
+		t.Fatalf("a token expired 29 s ago: HTTP %d %s; want accepted", r.Status, r.Raw)
+	}
+	e.Clock.Advance(2 * time.Second)
+	expectUnauthenticated(t, "a token expired 31 s ago", e.Post(tok, `{ me { id } }`, nil))
+}
+
+func testIssuerAudience(t *testing.T, f Factory) {
+	e := NewEnv(t, f, WithTokenChecks("issuer-one", "switchboard-api"))
+	claims := func(iss, aud any) jwt.MapClaims {
+		c := e.claims("ws", "ben", "agent")
+		if iss != nil {
+			c["iss"] = iss
+		}
+		if aud != nil {
+			c["aud"] = aud
+		}
+		return c
+	}
+	ok := sign(t, jwt.SigningMethodHS256, Secret, claims("issuer-one", "switchboard-api"))
+	if r := e.Post(ok, `{ me { id } }`, nil); r.Status != http.StatusOK || string(r.Data) != `{"me":{"id":"ben"}}` {
+		t.Fatalf("the right issuer and audience: HTTP %d %s", r.Status, r.Raw)
+	}
+	okList := sign(t, jwt.SigningMethodHS256, Secret, claims("issuer-one", []string{"other", "switchboard-api"}))
+	if r := e.Post(okList, `{ me { id } }`, nil); r.Status != http.StatusOK {
+		t.Fatalf("an audience list with ours: HTTP %d %s", r.Status, r.Raw)
+	}
+	for what, c := range map[string]jwt.MapClaims{
+		"a wrong issuer":   claims("issuer-two", "switchboard-api"),
+		"no issuer":        claims(nil, "switchboard-api"),
+		"a wrong audience": claims("issuer-one", "another-api"),
+		"no audience":      claims("issuer-one", nil),
+	} {
+		expectUnauthenticated(t, what, e.Post(sign(t, jwt.SigningMethodHS256, Secret, c), `{ me { id } }`, nil))
+	}
+	expectUnauthenticated(t, "a token without issuer and audience", e.Post(e.Token("ws", "ben", "agent", "Ben"), `{ me { id } }`, nil))
+}
+
+const (
+	schemaQuery   = `{ __schema { queryType { name } } }`
+	typeQuery     = `{ __type(name: "Conversation") { name } }`
+	fragmentQuery = `query { ...I } fragment I on Query { __schema { types { name } } }`
+	inlineQuery   = `{ ... on Query { __type(name: "Agent") { fields { name } } } }`
+	typo          = `{ mee { id } }`
+)
+
+// typos are documents whose validation errors could suggest names of the
+// schema other than fields of a type.
+var typos = []string{
+	`{ queue(statuss: NEW) { totalCount } }`,
+	`{ queue(status: NEWW) { totalCount } }`,
+	`mutation { setOwner(input: {conversationId: "x", ownerID: null}) { conversation { id } } }`,
+	`{ me { ...F } } fragment F on Agen { id }`,
+	`{ me { ... on Agen { id } } }`,
+	`{ me { namee } }`,
+}
+
+// checkIntrospection checks whether c may introspect and gets suggestions.
+func checkIntrospection(t *testing.T, who string, c *Client, allowed bool) {
+	t.Helper()
+	for _, doc := range []string{schemaQuery, typeQuery, fragmentQuery, inlineQuery} {
+		r := c.Do(doc, nil)
+		if allowed {
+			if r.Status != http.StatusOK || len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"name"`) {
+				t.Errorf("%s: introspection %s refused: HTTP %d %s", who, doc, r.Status, r.Raw)
+			}
+			continue
+		}
+		if r.Code() != "GRAPHQL_VALIDATION_FAILED" || strings.Contains(string(r.Raw), "Conversation\"") {
+			t.Errorf("%s: introspection %s: want GRAPHQL_VALIDATION_FAILED, got HTTP %d %s", who, doc, r.Status, r.Raw)
+		}
+		expectNoData(t, who+" introspection", r)
+	}
+	r := c.Do(typo, nil)
+	if r.Code() != "GRAPHQL_VALIDATION_FAILED" {
+		t.Errorf("%s: a typo: want GRAPHQL_VALIDATION_FAILED, got %s", who, r.Raw)
+	}
+	if suggests := strings.Contains(string(r.Raw), "Did you mean"); suggests != allowed {
+		t.Errorf("%s: suggestions %v; want %v: %s", who, suggests, allowed, r.Raw)
+	}
+	// Every other suggestion names the schema too: arguments, input fields,
+	// enum values, types.
+	for _, doc := range typos {
+		r := c.Do(doc, nil)
+		if r.Code() != "GRAPHQL_VALIDATION_FAILED" {
+			t.Errorf("%s: %s: want GRAPHQL_VALIDATION_FAILED, got %s", who, doc, r.Raw)
+		}
+		if !allowed && strings.Contains(string(r.Raw), "Did you mean") {
+			t.Errorf("%s may not introspect but gets a suggestion for %s: %s", who, doc, r.Raw)
+		}
+	}
+	// __typename is not introspection: everyone may ask.
+	if r := c.Do(`{ __typename }`, nil); string(r.Data) != `{"__typename":"Query"}` {
+		t.Errorf("%s: __typename: %s", who, r.Raw)
+	}
+}
+
+func testIntrospectionAdmins(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	checkIntrospection(t, "admin", w.Admin, true)
+	checkIntrospection(t, "agent", w.Ben, false)
+	checkIntrospection(t, "integration", w.Integration, false)
+	expectUnauthenticated(t, "introspection without token", e.Post("", schemaQuery, nil))
+	// Explicitly set to admins: the same.
+	e2 := NewEnv(t, f, WithIntrospection(server.IntrospectionAdmins))
+	w2 := e2.NewWorkspace("ws")
+	checkIntrospection(t, "admin", w2.Admin, true)
+	checkIntrospection(t, "agent", w2.Ben, false)
+}
+
+func testIntrospectionAll(t *testing.T, f Factory) {
+	e := NewEnv(t, f, WithIntrospection(server.IntrospectionAll))
+	w := e.NewWorkspace("ws")
+	checkIntrospection(t, "admin", w.Admin, true)
+	checkIntrospection(t, "agent", w.Ben, true)
+	checkIntrospection(t, "integration", w.Integration, true)
+	expectUnauthenticated(t, "introspection without token", e.Post("", schemaQuery, nil))
+}
+
+func testIntrospectionOff(t *testing.T, f Factory) {
+	e := NewEnv(t, f, WithIntrospection(server.IntrospectionOff))
+	w := e.NewWorkspace("ws")
+	checkIntrospection(t, "admin", w.Admin, false)
+	checkIntrospection(t, "agent", w.Ben, false)
+	checkIntrospection(t, "integration", w.Integration, false)
+}
+
+// faultyStore fails or panics in chosen methods, with messages full of the
+// detail that must never reach a client.
+type faultyStore struct {
+	domain.Store
+}
+
+var errFaulty = errors.New("sqlite: database disk image is malformed at /var/lib/switchboard/SECRET-DETAIL.db (goroutine 7)")
+
+func (s faultyStore) ListChannels(ctx context.Context, ws string) ([]domain.Channel, error) {
+	return nil, errFaulty
+}
+
+func (s faultyStore) CountOwners(ctx context.Context, ws string, st domain.QueueStatus, ch []string) ([]domain.OwnerCount, error) {
+	panic("SECRET-DETAIL: runtime error: index out of range")
+}
+
+func (s faultyStore) AgentsByIDs(ctx context.Context, ws string, ids []string) ([]*domain.Agent, error) {
+	for _, id := range ids {
+		if id == "broken" {
+			return nil, errFaulty
+		}
+	}
+	return s.Store.AgentsByIDs(ctx, ws, ids)
+}
+
+func (s faultyStore) UpdateConversation(ctx context.Context, w domain.ConversationWrite) error {
+	if w.Message != nil && w.Message.Text == "fail" {
+		return errFaulty
+	}
+	return s.Store.UpdateConversation(ctx, w)
+}
+
+func faulty(f Factory) Factory {
+	return Factory{Atomic: f.Atomic, New: func(t *testing.T, sink domain.EventSink) domain.Store {
+		return faultyStore{Store: f.New(t, sink)}
+	}}
+}
+
+func testInternalNoDetail(t *testing.T, f Factory) {
+	e := NewEnv(t, faulty(f))
+	w := e.NewWorkspace("ws")
+	id := w.NewConversation("maria")
+	r := w.Ben.MustFail("INTERNAL", `{ channels { id } }`, nil)
+	if r.Status != http.StatusOK || r.Errors[0].Message != "internal error" {
+		t.Errorf("a failed query: HTTP %d %s; want 200 with message \"internal error\"", r.Status, r.Raw)
+	}
+	assertNoLeak(t, r)
+	r = w.Ben.MustFail("INTERNAL", ReplyDoc, map[string]any{"in": map[string]any{"conversationId": id, "text": "fail"}})
+	assertNoLeak(t, r)
+	if c := w.Get(w.Ben, id); c.Version != 1 {
+		t.Errorf("a failed reply left version %d", c.Version)
+	}
+	// Failing while authenticating: 500, INTERNAL, nothing else.
+	broken := e.Agent("ws", "broken", "Broken Agent")
+	for _, accept := range []string{mediaJSON, mediaResponse} {
+		r = e.postAs(broken.Token, accept, `{ me { id } }`, nil)
+		expectHTTP(t, "a store failure while authenticating", r, http.StatusInternalServerError, accept, "INTERNAL")
+		expectNoData(t, "a store failure while authenticating", r)
+	}
+}
+
+func testPanicNoDetail(t *testing.T, f Factory) {
+	e := NewEnv(t, faulty(f))
+	w := e.NewWorkspace("ws")
+	r := w.Ben.MustFail("INTERNAL", `{ queueCounts(status: NEW) { total } me { id } }`, nil)
+	assertNoLeak(t, r)
+	if r.Status != http.StatusOK || r.Errors[0].Message != "internal error" {
+		t.Errorf("a panic: HTTP %d %s; want 200 with message \"internal error\"", r.Status, r.Raw)
+	}
+	// The server survives it.
+	w.Ben.MustDo(`{ me { id } }`, nil, nil)
+}
+
+func testErrorShape(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	id := w.NewConversation("maria")
+	r := w.Ben.MustFailArg("BAD_USER_INPUT", "input.ownerId", MutationDoc("setOwner"), map[string]any{"in": map[string]any{"conversationId": id, "ownerId": "nobody"}})
+	if r.Status != http.StatusOK || string(r.Data) != `null` && string(r.Data) != `{"setOwner":null}` {
+		t.Errorf("a failed mutation: HTTP %d data %s; want 200 and no payload", r.Status, r.Data)
+	}
+	if len(r.Errors) != 1 || len(r.Errors[0].Path) != 1 || r.Errors[0].Path[0] != "setOwner" || r.Errors[0].Message == "" {
+		t.Errorf("errors %s; want one error at path [setOwner] with a message", r.Raw)
+	}
+	assertNoLeak(t, r)
+	// An error of execution is a 200 in either media type (GraphQL over
+	// HTTP): the request itself was well-formed.
+	for _, accept := range []string{mediaJSON, mediaResponse} {
+		r := e.postAs(w.Ben.Token, accept, MutationDoc("setOwner"), map[string]any{"in": map[string]any{"conversationId": "cv_unknown", "ownerId": "ben"}})
+		expectHTTP(t, "NOT_FOUND in "+accept, r, http.StatusOK, accept, "NOT_FOUND")
+		if string(r.Data) != "null" {
+			t.Errorf("NOT_FOUND in %s: data %s; want null", accept, r.Data)
+		}
+	}
+	// Null variables, operationName and extensions are as good as none.
+	r = e.request(http.MethodPost, w.Ben.Token, "application/json", "", `{"query":"{ me { id } }","variables":null,"operationName":null,"extensions":null}`)
+	expectHTTP(t, "null members", r, http.StatusOK, mediaJSON, "")
+	// Two fields, one fails: the other is still answered, and the failed
+	// one is null up to the nearest nullable field.
+	r = w.Ben.Do(`query($id: ID!) { me { id } conversation(id: $id) { id messages(first: 101) { edges { cursor } } } }`, map[string]any{"id": id})
+	if r.Code() != "BAD_USER_INPUT" || r.Argument() != "first" || string(r.Data) != `{"me":{"id":"ben"},"conversation":null}` {
+		t.Errorf("a partial failure: %s; want me answered, conversation null, BAD_USER_INPUT first", r.Raw)
+	}
+	if len(r.Errors) != 1 || len(r.Errors[0].Path) != 2 || r.Errors[0].Path[1] != "messages" {
+		t.Errorf("a partial failure: errors %s; want one at path [conversation messages]", r.Raw)
+	}
+}
+
+// playgroundIntrospection is the introspection query of graphql-js 16
+// (getIntrospectionQuery), which GraphiQL-based playgrounds send.
+const playgroundIntrospection = `    query IntrospectionQuery {
+      __schema {
+        queryType { name }
+        mutationType { name }
+        subscriptionType { name }
+        types {
+          ...FullType
+        }
+        directives {
+          name
+          description
+          locations
+          args {
+            ...InputValue
+          }
+        }
+      }
+    }
+
+    fragment FullType on __Type {
+      kind
+      name
+      description
+      fields(includeDeprecated: true) {
+        name
+        description
+        args {
+          ...InputValue
+        }
+        type {
+          ...TypeRef
+        }
+        isDeprecated
+        deprecationReason
+      }
+      inputFields {
+        ...InputValue
+      }
+      interfaces {
+        ...TypeRef
+      }
+      enumValues(includeDeprecated: true) {
+        name
+        description
+        isDeprecated
+        deprecationReason
+      }
+      possibleTypes {
+        ...TypeRef
+      }
+    }
+
+    fragment InputValue on __InputValue {
+      name
+      description
+      type { ...TypeRef }
+      defaultValue
+    }
+
+    fragment TypeRef on __Type {
+      kind
+      name
+      ofType {
+        kind
+        name
+        ofType {
+          kind
+          name
+          ofType {
+            kind
+            name
+            ofType {
+              kind
+              name
+              ofType {
+                kind
+                name
+                ofType {
+                  kind
+                  name
+                  ofType {
+                    kind
+                    name
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }`
+
+func testPlaygroundIntrospection(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	var out struct {
+		Schema struct {
+			QueryType struct{ Name string }
+			Types     []struct{ Name string }
+		} `json:"__schema"`
+	}
+	r := w.Admin.Do(playgroundIntrospection, nil)
+	if r.Status != http.StatusOK || len(r.Errors) > 0 {
+		t.Fatalf("an admin's playground introspection query is refused: HTTP %d %s", r.Status, r.Raw)
+	}
+	if err := json.Unmarshal(r.Data, &out); err != nil {
+		t.Fatalf("decoding %s: %v", r.Data, err)
+	}
+	if out.Schema.QueryType.Name != "Query" || len(out.Schema.Types) < 20 {
+		t.Fatalf("introspection: query type %q, %d types", out.Schema.QueryType.Name, len(out.Schema.Types))
+	}
+	found := false
+	for _, ty := range out.Schema.Types {
+		found = found || ty.Name == "Conversation"
+	}
+	if !found {
+		t.Fatal("introspection lacks Conversation")
+	}
+	// And an agent may not, in any shape.
+	if r := w.Ben.Do(playgroundIntrospection, nil); r.Code() != "GRAPHQL_VALIDATION_FAILED" {
+		t.Fatalf("an agent's introspection: %s", r.Raw)
+	}
+}
+
+func init() {
+	register("a selection set wider than the limit is COMPLEXITY_LIMIT_EXCEEDED before validation", testWidthLimit)
+}
+
+func testWidthLimit(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	wide := func(n int) string { return "{ me { " + strings.Repeat("id ", n) + "} }" }
+	w.Ben.MustFail("COMPLEXITY_LIMIT_EXCEEDED", wide(201), nil)
+	// Through a fragment the fields count as the validator counts them.
+	w.Ben.MustFail("COMPLEXITY_LIMIT_EXCEEDED", "{ me { ...A ...B } } fragment A on Agent { "+strings.Repeat("id ", 101)+"} fragment B on Agent { "+strings.Repeat("name ", 100)+"}", nil)
+	w.Ben.MustDo(wide(200), nil, nil)
+}

@@ -1,0 +1,226 @@
+package domain
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// The automation: logout cleanups and boomerangs. Both are derivable from
+// what is stored (an agent's armed cleanup, a PENDING conversation's
+// boomerangAt), so correctness never rests on an event arriving: a timer
+// armed from the change feed does the work on time, and a reconciler finds
+// whatever is due at start-up and every ReconcileInterval. Each conversation
+// changes by its own conditional write, so running a job twice, or on two
+// instances at once, changes each conversation once.
+
+// Automation timing.
+const (
+	// ReconcileInterval is how often the reconciler looks for due work; it
+	// also arms timers for work due before its next look.
+	ReconcileInterval = 5 * time.Second
+	// claimLease is how long an instance's claim on a cleanup holds without
+	// being renewed; if the instance stops, another takes over after it.
+	claimLease = time.Minute
+	// releasePage is how many conversations a cleanup reads at once.
+	releasePage = 200
+)
+
+// errClaimed: another instance is performing the cleanup.
+var errClaimed = errors.New("another instance holds the cleanup")
+
+// WithInstanceID names this server instance in cleanup claims.
+func WithInstanceID(id string) Option { return func(s *Service) { s.instance = id } }
+
+// cancelPendingCleanups cancels the logout cleanups of a workspace that
+// were not due when the remove-ownership setting was switched off at off.
+// (A cleanup this misses, racing the switch, is cancelled when it comes due:
+// RunLogoutCleanup checks the setting too.)
+func (s *Service) cancelPendingCleanups(ctx context.Context, ws string, off time.Time) error {
+	agents, err := s.store.ListAgents(ctx, ws, AgentFilter{IncludeInactive: true})
+	if err != nil {
+		return internal(err)
+	}
+	for _, a := range agents {
+		if a.Cleanup == nil || !a.Cleanup.DueAt.After(off) {
+			continue
+		}
+		epoch := a.Cleanup.Epoch
+		_, err := s.updateAgent(ctx, ws, a.ID, func(agent *Agent, _ time.Time) (bool, error) {
+			if agent.Cleanup == nil || agent.Cleanup.Epoch != epoch || !agent.Cleanup.DueAt.After(off) {
+				return false, nil
+			}
+			agent.Cleanup = nil
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cleanupCancelled reports whether the remove-ownership setting was switched
+// off after the cleanup was armed and before it came due.
+func cleanupCancelled(c LogoutCleanup, st Settings) bool {
+	return st.SwitchedOffCount != c.SettingsSwitchedOffCount && !st.SwitchedOffAt.After(c.DueAt)
+}
+
+// RunLogoutCleanup performs an agent's due logout cleanup: every
+// conversation in NEW that the agent owns since before going offline becomes
+// unowned (LOGOUT_CLEANUP, by the system). It returns how many it released.
+// Calling it again, or on another instance at the same time, releases
+// nothing twice.
+func (s *Service) RunLogoutCleanup(ctx context.Context, ws, agentID string) (int, error) {
+	agent, err := s.agent(ctx, ws, agentID)
+	if err != nil || agent == nil || agent.Cleanup == nil {
+		return 0, err
+	}
+	c := *agent.Cleanup
+	if s.now().Before(c.DueAt) {
+		return 0, nil
+	}
+	settings, err := s.store.GetSettings(ctx, ws)
+	if err != nil {
+		return 0, internal(err)
+	}
+	released := 0
+	if !cleanupCancelled(c, settings) {
+		if err := s.claimCleanup(ctx, ws, agentID, c.Epoch); err != nil {
+			if errors.Is(err, errClaimed) {
+				return 0, nil
+			}
+			return 0, err
+		}
+		if released, err = s.releaseForCleanup(ctx, ws, agentID, c.Epoch); err != nil {
+			return released, err
+		}
+	}
+	_, err = s.updateAgent(ctx, ws, agentID, func(agent *Agent, _ time.Time) (bool, error) {
+		if agent.Cleanup == nil || agent.Cleanup.Epoch != c.Epoch {
+			return false, nil
+		}
+		agent.Cleanup = nil
+		return true, nil
+	})
+	return released, err
+}
+
+// claimCleanup makes this instance the one performing a cleanup, or renews
+// its claim; errClaimed if another instance holds a live claim.
+func (s *Service) claimCleanup(ctx context.Context, ws, agentID string, epoch int64) error {
+	var claimed bool
+	_, err := s.updateAgent(ctx, ws, agentID, func(agent *Agent, now time.Time) (bool, error) {
+		c := agent.Cleanup
+		if c == nil || c.Epoch != epoch {
+			return false, nil
+		}
+		if c.ClaimedBy != s.instance && now.Before(c.ClaimedUntil) {
+			return false, errClaimed
+		}
+		claimed = true
+		next := *c
+		next.ClaimedBy, next.ClaimedUntil = s.instance, now.Add(claimLease)
+		agent.Cleanup = &next
+		return true, nil
+	})
+	if err == nil && !claimed {
+		// Done or cancelled in between: nothing left to do.
+		return errClaimed
+	}
+	return err
+}
+
+// releaseForCleanup releases the agent's NEW conversations assigned before
+// the offline epoch, page by page; each write is conditional on the state
+// the page was read in, and re-read only when it lost a race.
+func (s *Service) releaseForCleanup(ctx context.Context, ws, agentID string, epoch int64) (int, error) {
+	released, after := 0, ""
+	for {
+		convs, err := s.store.OwnedConversations(ctx, OwnedQuery{
+			WorkspaceID: ws, OwnerID: agentID, Statuses: []QueueStatus{StatusNew}, AfterID: after, Limit: releasePage,
+		})
+		if err != nil {
+			return released, internal(err)
+		}
+		for _, c := range convs {
+			after = c.ID
+			changed, err := s.changeFrom(ctx, c, func(c Conversation, now time.Time) (*plan, error) {
+				return ruleLogoutCleanup(c, agentID, epoch, now), nil
+			})
+			if err != nil {
+				return released, err
+			}
+			if changed {
+				released++
+			}
+		}
+		if len(convs) < releasePage {
+			return released, nil
+		}
+		// A long cleanup keeps its claim.
+		if err := s.claimCleanup(ctx, ws, agentID, epoch); err != nil {
+			return released, err
+		}
+	}
+}
+
+// changeFrom applies rule to a conversation starting from a state already
+// read, writing conditionally; on a lost race it reads the conversation
+// again. It reports whether it changed anything.
+func (s *Service) changeFrom(ctx context.Context, c Conversation, rule func(Conversation, time.Time) (*plan, error)) (bool, error) {
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		if attempt > 0 {
+			fresh, err := s.conversation(ctx, c.WorkspaceID, c.ID)
+			if err != nil || fresh == nil {
+				return false, err
+			}
+			c = *fresh
+		}
+		p, err := rule(c, s.now())
+		if err != nil || !p.changed() {
+			return false, err
+		}
+		err = s.store.UpdateConversation(ctx, p.write())
+		if errors.Is(err, ErrVersionConflict) {
+			continue
+		}
+		return err == nil, internal(err)
+	}
+	return false, tooBusy()
+}
+
+// FireBoomerang brings a PENDING conversation back to NEW if its boomerang,
+// scheduled for at, is due and still the one scheduled: a move, a resolve or
+// a new boomerang in between cancels it; a message or a new owner does not.
+// While its owner is OFFLINE with remove-ownership on, it is released at once
+// (BOOMERANG_WHILE_OFFLINE). It reports whether it fired.
+func (s *Service) FireBoomerang(ctx context.Context, ws, conversationID string, at time.Time) (bool, error) {
+	c, err := s.conversation(ctx, ws, conversationID)
+	if err != nil || c == nil {
+		return false, err
+	}
+	var settings *Settings
+	return s.changeFrom(ctx, *c, func(c Conversation, now time.Time) (*plan, error) {
+		if c.Status != StatusPending || c.BoomerangAt == nil || !c.BoomerangAt.Equal(at) || now.Before(at) {
+			return newPlan(c, now), nil
+		}
+		var owner *Agent
+		if c.OwnerID != "" {
+			if settings == nil {
+				st, err := s.store.GetSettings(ctx, ws)
+				if err != nil {
+					return nil, internal(err)
+				}
+				settings = &st
+			}
+			if settings.RemoveOwnershipOnLogout {
+				var err error
+				if owner, err = s.agent(ctx, ws, c.OwnerID); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return ruleBoomerang(c, owner, settingsOrDefault(settings, ws), now), nil
+	})
+}
