@@ -587,8 +587,8 @@ func testBadTokens(t *testing.T, f Factory) {
 func testTokenLeeway(t *testing.T, f Factory) {
 	e := NewEnv(t, f)
 	e.NewWorkspace("ws")
-	tok := e.Token("ws", "ben", "agent", "Ben Baker") // valid for an hour
-	e.Clock.Advance(time.Hour + 29*time.Second)
+	tok := e.Token("ws", "ben", "agent", "Ben Baker") // valid for TokenTTL
+	e.Clock.Advance(TokenTTL + 29*time.Second)
 	if r := e.Post(tok, `{ me { id } }`, nil); r.Status != http.StatusOK || r.Code() != "" {
 		t.Fatalf("a token expired 29 s ago: HTTP %d %s; want accepted", r.Status, r.Raw)
 	}

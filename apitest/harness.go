@@ -34,6 +34,10 @@ type Factory struct {
 // Secret signs the test tokens.
 var Secret = []byte("apitest-secret-apitest-secret-apitest-secret")
 
+// TokenTTL is how long test tokens live on the fake clock: long enough for
+// tests that move the clock by hours.
+const TokenTTL = 24 * time.Hour
+
 // Epoch is where the fake clock of every test starts.
 var Epoch = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
@@ -134,11 +138,11 @@ type Client struct {
 	Actor domain.Actor
 }
 
-// Token mints a token for claims valid for an hour of the fake clock.
+// Token mints a token for claims valid for TokenTTL of the fake clock.
 func (e *Env) Token(ws, sub, role, name string) string {
 	e.T.Helper()
 	tok, err := server.MintHS256(Secret, server.TokenRequest{
-		Subject: sub, WorkspaceID: ws, Role: role, Name: name, Email: sub + "@example.com", TTL: time.Hour,
+		Subject: sub, WorkspaceID: ws, Role: role, Name: name, Email: sub + "@example.com", TTL: TokenTTL,
 	}, e.Clock.Now())
 	if err != nil {
 		e.T.Fatal(err)

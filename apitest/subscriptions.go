@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func init() {
@@ -243,7 +244,7 @@ func testTokenExpiryClosesSocket(t *testing.T, f Factory) {
 	w := e.NewWorkspace("ws-live")
 	s := w.Ben.Dial()
 	s.Ready()
-	e.Clock.Advance(61 * 60 * 1e9) // the token lives an hour, plus the leeway
+	e.Clock.Advance(TokenTTL + time.Minute) // past its expiry and the leeway
 	if code, _ := s.Closed(); code != 4403 {
 		t.Fatalf("close code %d, want 4403", code)
 	}
