@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -275,5 +276,131 @@ func TestMigrateReportsTheStore(t *testing.T) {
 	out, stderr, code := runCommand(t, []string{"migrate", "--data-dir", dataDir})
 	if code != 0 || !strings.Contains(out, "up to date") {
 		t.Fatalf("migrate: exit %d %q %q", code, out, stderr)
+	}
+}
+
+// startServe starts `switchboard serve` on port 0 with env and waits until
+// it listens.
+func startServe(t *testing.T, dataDir string, env ...string) *process {
+	t.Helper()
+	cmd := command([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, stderr: &bytes.Buffer{}}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			if m := listenLog.FindStringSubmatch(line); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		p.base = "http://" + a
+	case <-time.After(60 * time.Second):
+		t.Fatal("serve did not listen within a minute")
+	}
+	return p
+}
+
+var listenLog = regexp.MustCompile(`switchboard listening" addr=(127\.0\.0\.1:\d+)`)
+
+// eventually polls check until it holds, for at most a generous ceiling: a
+// restarted server's reconciler does the work within seconds.
+func eventually(t *testing.T, what string, check func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !check() {
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("%s: not within 30 s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// TestCrashDelaysAutomationButNeverLosesIt: a server killed after an agent
+// went offline, and started again after the cleanup and a boomerang were
+// due, does both once.
+func TestCrashDelaysAutomationButNeverLosesIt(t *testing.T) {
+	dataDir := t.TempDir()
+	secret := strings.Repeat("c", 32)
+	env := []string{"SWITCHBOARD_JWT_SECRET=" + secret}
+	tok := func(sub, role string) string {
+		out, stderr, code := runCommand(t, []string{"token", "--sub", sub, "--workspace", "crash", "--role", role, "--name", sub, "--ttl", "1h"}, env...)
+		if code != 0 {
+			t.Fatalf("token: %s", stderr)
+		}
+		return strings.TrimSpace(out)
+	}
+	admin, ben, integration := tok("ada", "admin"), tok("ben", "agent"), tok("mail", "integration")
+
+	s := startServe(t, dataDir, env...)
+	do := func(s *process, token, query string) map[string]any {
+		t.Helper()
+		status, out := s.query(t, token, query)
+		if status != 200 || out["errors"] != nil {
+			t.Fatalf("%s: HTTP %d %v", query, status, out)
+		}
+		return out["data"].(map[string]any)
+	}
+	do(s, admin, `mutation { updateSettings(input: {removeOwnershipOnLogout: true, logoutGraceSeconds: 2}) { settings { logoutGraceSeconds } } }`)
+	ch := do(s, admin, `mutation { createChannel(input: {name: "Email"}) { channel { id } } }`)["createChannel"].(map[string]any)["channel"].(map[string]any)["id"].(string)
+	inbound := func(contact string) string {
+		d := do(s, integration, fmt.Sprintf(`mutation { ingestInbound(input: {channelId: %q, contactExternalId: %q, externalMessageId: %q, text: "hi"}) { conversationId } }`, ch, contact, contact))
+		return d["ingestInbound"].(map[string]any)["conversationId"].(string)
+	}
+	newConv, pendingConv, boomerangConv := inbound("new"), inbound("pending"), inbound("boomerang")
+	do(s, ben, `mutation { setPresence(presence: ONLINE) { agent { id } } }`)
+	for _, id := range []string{newConv, pendingConv} {
+		do(s, admin, fmt.Sprintf(`mutation { setOwner(input: {conversationId: %q, ownerId: "ben"}) { conversation { id } } }`, id))
+	}
+	do(s, admin, fmt.Sprintf(`mutation { moveToPending(input: {conversationId: %q}) { conversation { id } } }`, pendingConv))
+	boomerangAt := time.Now().Add(3 * time.Second).UTC().Truncate(time.Millisecond)
+	do(s, admin, fmt.Sprintf(`mutation { moveToPending(input: {conversationId: %q, boomerangAt: %q}) { conversation { id } } }`,
+		boomerangConv, boomerangAt.Format(time.RFC3339Nano)))
+	do(s, ben, `mutation { logout { agent { presence } } }`)
+	loggedOut := time.Now()
+
+	// Killed before anything is due.
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	s.cmd.Wait()
+	// Down until both are due: the wait is for the due time itself.
+	time.Sleep(time.Until(boomerangAt.Add(200 * time.Millisecond)))
+	if time.Since(loggedOut) < 2*time.Second {
+		t.Fatal("the cleanup is not due yet")
+	}
+
+	s = startServe(t, dataDir, env...)
+	conv := func(id string) map[string]any {
+		d := do(s, admin, fmt.Sprintf(`{ conversation(id: %q) { status owner { id } history { edges { node { reason } } } } }`, id))
+		return d["conversation"].(map[string]any)
+	}
+	took := eventually(t, "the NEW conversation is released", func() bool { return conv(newConv)["owner"] == nil })
+	t.Logf("released %v after the restart", took)
+	eventually(t, "the boomerang fires", func() bool { return conv(boomerangConv)["status"] == "NEW" })
+	if o, ok := conv(pendingConv)["owner"].(map[string]any); !ok || o["id"] != "ben" {
+		t.Fatalf("the PENDING conversation lost its owner: %v", conv(pendingConv))
+	}
+	cleanups := 0
+	for _, e := range conv(newConv)["history"].(map[string]any)["edges"].([]any) {
+		if e.(map[string]any)["node"].(map[string]any)["reason"] == "LOGOUT_CLEANUP" {
+			cleanups++
+		}
+	}
+	if cleanups != 1 {
+		t.Fatalf("%d LOGOUT_CLEANUP entries, want 1", cleanups)
 	}
 }
