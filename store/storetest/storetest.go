@@ -45,6 +45,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Acknowledgements", func(t *testing.T) { testAcks(t, f) })
 	t.Run("Sweeps", func(t *testing.T) { testSweeps(t, f) })
 	t.Run("WorkspaceIsolation", func(t *testing.T) { testIsolation(t, f) })
+	t.Run("QuerySyntaxLookalikes", func(t *testing.T) { testLookalikes(t, f) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, f) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, f) })
 }

@@ -1,0 +1,159 @@
+package mongostore_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"switchboard/domain"
+	"switchboard/internal/fakeclock"
+	mongostore "switchboard/store/mongo"
+	"switchboard/store/mongo/mongotest"
+)
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, deadline time.Duration, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("%s: not within %s", what, deadline)
+		}
+		time.Sleep(50 * time.Millisecond) // a poll interval, not a wait for something
+	}
+}
+
+// TestSurvivesAServerRestart kills the server in the middle of use and
+// starts it again on the same data and address: while it is down every
+// call fails (INTERNAL to callers) and Ping fails; after it returns the same
+// store, never reopened, works again, with nothing lost or doubled.
+func TestSurvivesAServerRestart(t *testing.T) {
+	if mongotest.Real() {
+		t.Skip("this test kills and restarts its server: it runs on a FerretDB process of its own, not on " + mongotest.EnvURI)
+	}
+	bin := mongotest.Binary(t)
+	addr, err := mongotest.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := mongotest.Start(bin, t.TempDir(), addr)
+	if err != nil {
+		mongotest.Unavailable(t, "cannot start FerretDB: %v", err)
+	}
+	t.Cleanup(srv.Stop)
+
+	ctx := context.Background()
+	s, err := mongostore.Open(ctx, srv.URI, mongostore.Options{Database: "restart", OpTimeout: 2 * time.Second, Logger: mongotest.Quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	clock := fakeclock.New(t0)
+	svc := domain.NewService(s, domain.WithClock(clock), domain.WithLogger(mongotest.Quiet))
+	admin, err := svc.Authenticate(ctx, domain.Claims{WorkspaceID: "ws", Subject: "ada", Role: "admin", Name: "Ada"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := svc.CreateChannel(ctx, admin, "Email")
+	if err != nil {
+		t.Fatal(err)
+	}
+	integration := domain.Actor{WorkspaceID: "ws", ID: "mailer", Role: domain.RoleIntegration}
+	inbound := func(contact, msg string) (domain.InboundResult, error) {
+		clock.Advance(time.Second)
+		return svc.IngestInbound(ctx, integration, domain.InboundCommand{ChannelID: ch.ID, ContactExternalID: contact,
+			ExternalMessageID: msg, Text: "text of " + msg})
+	}
+	var convs []string
+	for i := range 3 {
+		r, err := inbound(fmt.Sprintf("contact-%d", i), fmt.Sprintf("before-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		convs = append(convs, r.ConversationID)
+	}
+	owner := "ada"
+	if _, err := svc.SetOwner(ctx, admin, domain.SetOwnerCommand{ConversationID: convs[0], OwnerID: &owner, OwnerGiven: true}); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Kill()
+
+	if err := s.Ping(ctx); err == nil {
+		t.Fatal("Ping succeeded while the server is down")
+	}
+	if _, err := inbound("contact-0", "while-down"); domain.ErrorCode(err) != domain.CodeInternal {
+		t.Errorf("an inbound message while the server is down: %v, want an INTERNAL error", err)
+	}
+	if _, err := svc.SetOwner(ctx, admin, domain.SetOwnerCommand{ConversationID: convs[1], OwnerID: &owner, OwnerGiven: true}); domain.ErrorCode(err) != domain.CodeInternal {
+		t.Errorf("an assignment while the server is down: %v, want an INTERNAL error", err)
+	}
+	if _, err := s.ConversationsByIDs(ctx, "ws", convs); err == nil {
+		t.Error("a read succeeded while the server is down")
+	}
+
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "Ping after the restart", time.Minute, func() bool { return s.Ping(ctx) == nil })
+
+	// The webhook retries what failed, and repeats what had succeeded.
+	for i := range 3 {
+		r, err := inbound(fmt.Sprintf("contact-%d", i), fmt.Sprintf("before-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Duplicate || r.ConversationID != convs[i] {
+			t.Errorf("repeating message before-%d after the restart: %+v, want a duplicate of %s", i, r, convs[i])
+		}
+	}
+	r, err := inbound("contact-0", "while-down")
+	if err != nil || r.Duplicate || r.ConversationID != convs[0] {
+		t.Fatalf("retrying the message that failed: %+v, %v", r, err)
+	}
+	if _, err := svc.SetOwner(ctx, admin, domain.SetOwnerCommand{ConversationID: convs[1], OwnerID: &owner, OwnerGiven: true}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Nothing lost, nothing doubled.
+	got, err := s.ConversationsByIDs(ctx, "ws", convs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantVersions := []int64{3, 2, 1} // before-0, the assignment, while-down; before-1 and its assignment; before-2
+	for i, c := range got {
+		if c == nil || c.Version != wantVersions[i] {
+			t.Fatalf("conversation %d after the restart: %+v, want version %d", i, c, wantVersions[i])
+		}
+	}
+	for i, want := range [][]string{{"before-0", "while-down"}, {"before-1"}, {"before-2"}} {
+		msgs, err := s.ListMessages(ctx, domain.MessageQuery{WorkspaceID: "ws", ConversationID: convs[i], Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, m := range msgs {
+			ids = append(ids, m.ExternalID)
+		}
+		if fmt.Sprint(ids) != fmt.Sprint(want) {
+			t.Errorf("messages of conversation %d: %v, want %v", i, ids, want)
+		}
+	}
+	for i, want := range []int{1, 1, 0} {
+		h, err := s.ListHistory(ctx, "ws", convs[i], 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(h) != want {
+			t.Errorf("history of conversation %d: %d entries, want %d", i, len(h), want)
+		}
+	}
+	n, err := s.CountQueue(ctx, domain.QueueQuery{WorkspaceID: "ws", Status: domain.StatusNew, Owners: domain.OwnerPredicate{Unowned: true, AnyOwner: true}})
+	if err != nil || n != 3 {
+		t.Errorf("CountQueue after the restart: %d, %v; want 3", n, err)
+	}
+	if left, err := s.Reconcile(ctx); err != nil || left != 0 {
+		t.Errorf("Reconcile after the restart: %d items left pending, %v", left, err)
+	}
+}
