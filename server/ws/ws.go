@@ -477,8 +477,13 @@ func (cn *conn) refuse(err error) {
 		return
 	}
 	if cn.legacy {
+		// Written here, not queued: the close below would race the write
+		// loop and could go out first. Nothing else is queued before the ack.
 		payload, _ := json.Marshal(map[string]any{"message": err.Error(), "extensions": map[string]any{"code": string(code)}})
-		cn.enqueue(message{Type: legacyConnectionError, Payload: payload})
+		b, _ := json.Marshal(message{Type: legacyConnectionError, Payload: payload})
+		ctx, cancel := context.WithTimeout(cn.opsCtx, cn.cfg.WriteTimeout)
+		_ = cn.ws.Write(ctx, websocket.MessageText, b)
+		cancel()
 	}
 	cn.close(CloseForbidden, "Forbidden: "+err.Error())
 }
@@ -561,10 +566,16 @@ func (cn *conn) start(id string, payload json.RawMessage) {
 	cn.mu.Unlock()
 
 	raw := &graphql.RawParams{Query: p.Query, OperationName: p.OperationName, Variables: p.Variables, Extensions: p.Extensions}
+	// Prepared here, in the order the client sent its messages: a
+	// subscription is listening before the next message is read. Queries and
+	// mutations run, and subscriptions stream, in their own goroutine.
+	stream := cn.prepare(ctx, id, a, raw)
 	go func() {
 		defer cn.opsWG.Done()
 		defer cn.forget(id, op)
-		cn.execute(ctx, id, a, raw)
+		if stream != nil {
+			stream()
+		}
 	}()
 }
 
@@ -589,8 +600,9 @@ func (cn *conn) stop(id string) {
 	}
 }
 
-// execute runs one operation and streams its results.
-func (cn *conn) execute(ctx context.Context, id string, a domain.Actor, raw *graphql.RawParams) {
+// prepare validates an operation and starts it; the returned function
+// streams its results (nil when it could not start).
+func (cn *conn) prepare(ctx context.Context, id string, a domain.Actor, raw *graphql.RawParams) func() {
 	ctx = domain.ContextWithActor(ctx, a)
 	ctx = feed.WithCutOff(ctx, func(err error) {
 		switch {
@@ -605,10 +617,16 @@ func (cn *conn) execute(ctx context.Context, id string, a domain.Actor, raw *gra
 	opCtx, errs := exec.CreateOperationContext(ctx, raw)
 	if errs != nil {
 		cn.sendErrors(id, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs).Errors)
-		return
+		return nil
 	}
 	subscription := opCtx.Operation.Operation == ast.Subscription
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
+	return func() { cn.stream(ctx, id, subscription, responses) }
+}
+
+// stream sends an operation's results: one for a query or mutation, one per
+// event for a subscription, then complete (unless the client completed it).
+func (cn *conn) stream(ctx context.Context, id string, subscription bool, responses graphql.ResponseHandler) {
 	for first := true; ; first = false {
 		resp := responses(ctx)
 		if resp == nil || ctx.Err() != nil {

@@ -18,6 +18,9 @@ type settingsDoc struct {
 	RemoveOwnershipOnLogout bool      `bson:"removeOwnershipOnLogout"`
 	LogoutGraceSeconds      int       `bson:"logoutGraceSeconds"`
 	SwitchedOffCount        int64     `bson:"switchedOffCount"`
+	// SwitchedOffAt is when the setting was last switched off; null for
+	// never.
+	SwitchedOffAt *time.Time `bson:"switchedOffAt"`
 	Version                 int64     `bson:"version"`
 	UpdatedAt               time.Time `bson:"updatedAt"`
 }
@@ -25,14 +28,31 @@ type settingsDoc struct {
 func toSettingsDoc(s domain.Settings) settingsDoc {
 	return settingsDoc{
 		Key: settingsKey(s.WorkspaceID), WS: s.WorkspaceID, RemoveOwnershipOnLogout: s.RemoveOwnershipOnLogout,
-		LogoutGraceSeconds: s.LogoutGraceSeconds, SwitchedOffCount: s.SwitchedOffCount, Version: s.Version, UpdatedAt: utc(s.UpdatedAt),
+		LogoutGraceSeconds: s.LogoutGraceSeconds, SwitchedOffCount: s.SwitchedOffCount, SwitchedOffAt: zeroAsNil(s.SwitchedOffAt),
+		Version: s.Version, UpdatedAt: utc(s.UpdatedAt),
 	}
+}
+
+// zeroAsNil and nilAsZero keep the zero time ("never") as null.
+func zeroAsNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := utc(t)
+	return &u
+}
+
+func nilAsZero(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
 }
 
 func (d *settingsDoc) domain() domain.Settings {
 	return domain.Settings{
 		WorkspaceID: d.WS, RemoveOwnershipOnLogout: d.RemoveOwnershipOnLogout, LogoutGraceSeconds: d.LogoutGraceSeconds,
-		SwitchedOffCount: d.SwitchedOffCount, Version: d.Version, UpdatedAt: d.UpdatedAt,
+		SwitchedOffCount: d.SwitchedOffCount, SwitchedOffAt: nilAsZero(d.SwitchedOffAt), Version: d.Version, UpdatedAt: d.UpdatedAt,
 	}
 }
 
@@ -40,6 +60,9 @@ type cleanupDoc struct {
 	Epoch                    int64     `bson:"epoch"`
 	DueAt                    time.Time `bson:"dueAt"`
 	SettingsSwitchedOffCount int64     `bson:"settingsSwitchedOffCount"`
+	// ClaimedBy and ClaimedUntil: the instance performing the cleanup.
+	ClaimedBy    string     `bson:"claimedBy"`
+	ClaimedUntil *time.Time `bson:"claimedUntil"`
 }
 
 type agentDoc struct {
@@ -71,7 +94,10 @@ func toAgentDoc(a domain.Agent) agentDoc {
 	}
 	if c := a.Cleanup; c != nil {
 		due := utc(c.DueAt)
-		d.Cleanup = &cleanupDoc{Epoch: c.Epoch, DueAt: due, SettingsSwitchedOffCount: c.SettingsSwitchedOffCount}
+		d.Cleanup = &cleanupDoc{
+			Epoch: c.Epoch, DueAt: due, SettingsSwitchedOffCount: c.SettingsSwitchedOffCount,
+			ClaimedBy: c.ClaimedBy, ClaimedUntil: zeroAsNil(c.ClaimedUntil),
+		}
 		d.CleanupDueAt = &due
 	}
 	return d
@@ -84,7 +110,10 @@ func (d *agentDoc) domain() *domain.Agent {
 		LastSeenAt: d.LastSeenAt, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Version: d.Version,
 	}
 	if c := d.Cleanup; c != nil {
-		a.Cleanup = &domain.LogoutCleanup{Epoch: c.Epoch, DueAt: c.DueAt, SettingsSwitchedOffCount: c.SettingsSwitchedOffCount}
+		a.Cleanup = &domain.LogoutCleanup{
+			Epoch: c.Epoch, DueAt: c.DueAt, SettingsSwitchedOffCount: c.SettingsSwitchedOffCount,
+			ClaimedBy: c.ClaimedBy, ClaimedUntil: nilAsZero(c.ClaimedUntil),
+		}
 	}
 	return a
 }

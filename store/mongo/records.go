@@ -51,7 +51,8 @@ func (s *Store) SaveSettings(ctx context.Context, st domain.Settings) error {
 	filter := append(idWS(d.Key, st.WorkspaceID), bson.E{Key: "version", Value: st.Version - 1})
 	set := bson.D{
 		{Key: "removeOwnershipOnLogout", Value: d.RemoveOwnershipOnLogout}, {Key: "logoutGraceSeconds", Value: d.LogoutGraceSeconds},
-		{Key: "switchedOffCount", Value: d.SwitchedOffCount}, {Key: "version", Value: d.Version}, {Key: "updatedAt", Value: d.UpdatedAt},
+		{Key: "switchedOffCount", Value: d.SwitchedOffCount}, {Key: "switchedOffAt", Value: d.SwitchedOffAt},
+		{Key: "version", Value: d.Version}, {Key: "updatedAt", Value: d.UpdatedAt},
 	}
 	defer s.lock(d.Key, false)()
 	n, err := s.update(ctx, s.settings, filter, bson.D{{Key: "$set", Value: set}})
@@ -124,7 +125,9 @@ func (s *Store) UpdateAgent(ctx context.Context, a domain.Agent) error {
 		{Key: "createdAt", Value: d.CreatedAt}, {Key: "updatedAt", Value: d.UpdatedAt}, {Key: "version", Value: d.Version},
 	}
 	upd := bson.D{{Key: "$set", Value: set}, {Key: "$max", Value: bson.D{{Key: "lastSeenAt", Value: d.LastSeenAt}}}}
-	filter := append(idWS(d.Key, a.WorkspaceID), bson.E{Key: "version", Value: a.Version - 1})
+	// A writer that decided on an older sign of life loses (domain.Store).
+	filter := append(idWS(d.Key, a.WorkspaceID), bson.E{Key: "version", Value: a.Version - 1},
+		bson.E{Key: "lastSeenAt", Value: bson.D{{Key: "$lte", Value: d.LastSeenAt}}})
 	defer s.lock(d.Key, true)()
 	s.traced(s.agents, bson.D{{Key: "update", Value: s.agents.Name()}, {Key: "updates", Value: bson.A{bson.D{{Key: "q", Value: filter}, {Key: "u", Value: upd}}}}})
 	cctx, cancel := s.op(ctx)

@@ -9,7 +9,7 @@ import (
 
 func testSettings(t *testing.T, f Factory) {
 	saved := domain.Settings{
-		WorkspaceID: wsA, RemoveOwnershipOnLogout: true, LogoutGraceSeconds: 12, SwitchedOffCount: 4,
+		WorkspaceID: wsA, RemoveOwnershipOnLogout: true, LogoutGraceSeconds: 12, SwitchedOffCount: 4, SwitchedOffAt: at(9),
 		Version: 1, UpdatedAt: at(10),
 	}
 
@@ -84,7 +84,7 @@ func testAgents(t *testing.T, f Factory) {
 		plain := newAgent(wsA, "ag-1", "Ada")
 		armed := newAgent(wsA, "ag-2", "Bo")
 		armed.Role, armed.Presence = domain.RoleAdmin, domain.Away
-		armed.Cleanup = &domain.LogoutCleanup{Epoch: 7, DueAt: at(30_000), SettingsSwitchedOffCount: 2}
+		armed.Cleanup = &domain.LogoutCleanup{Epoch: 7, DueAt: at(30_000), SettingsSwitchedOffCount: 2, ClaimedBy: "in_a", ClaimedUntil: at(31_000)}
 		mustInsertAgent(t, s, plain)
 		mustInsertAgent(t, s, armed)
 		got, err := s.AgentsByIDs(ctx, wsA, []string{"ag-1", "ag-2"})
@@ -238,6 +238,20 @@ func testAgents(t *testing.T, f Factory) {
 		next := want
 		next.Name, next.Version = "Ada L.", 2
 		wantErr(t, "UpdateAgent after touches", s.UpdateAgent(ctx, next), nil)
+	})
+
+	t.Run("UpdateAgent decided on an older sign of life than the stored one conflicts", func(t *testing.T) {
+		s := f.New(t)
+		a := newAgent(wsA, "ag-1", "Ada")
+		mustInsertAgent(t, s, a)
+		// A writer reads the agent, then a sign of life moves LastSeenAt.
+		wantErr(t, "TouchAgent", s.TouchAgent(ctx, wsA, "ag-1", at(5_000)), nil)
+		stale := a
+		stale.Presence, stale.Version = domain.Offline, 2
+		wantErr(t, "UpdateAgent on the old sign of life", s.UpdateAgent(ctx, stale), domain.ErrVersionConflict)
+		want := a
+		want.LastSeenAt = at(5_000)
+		equal(t, "after the refused write", mustAgent(t, s, wsA, "ag-1"), &want)
 	})
 
 	t.Run("TouchAgent of an unknown agent is not found", func(t *testing.T) {

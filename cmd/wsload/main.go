@@ -1,0 +1,727 @@
+// Command wsload measures the WebSocket subscriptions of a Switchboard
+// server: memory per idle subscriber, and how long a setOwner mutation takes
+// to reach every subscriber of queueChanged.
+//
+// By default it starts a server in process, on the SQLite store in a
+// temporary directory, and opens -n real WebSocket subscribers to it over
+// loopback TCP. With -split the subscribers run in a child process (this
+// same binary), so the memory figures are the server's alone. With -url it
+// only plays the clients, against a running server whose HS256 secret it is
+// given (-secret, or SWITCHBOARD_JWT_SECRET) to mint its tokens.
+//
+// Build it without -race: go build -o bin/wsload ./cmd/wsload
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"switchboard/domain"
+	"switchboard/feed"
+	"switchboard/server"
+	"switchboard/server/ws"
+	"switchboard/store/sqlite"
+)
+
+type options struct {
+	n           int
+	rounds      int
+	warmup      int
+	concurrency int
+	settle      time.Duration
+	url         string
+	secret      string
+	workspace   string
+	split       bool
+	cpuProfile  string
+	ping        time.Duration
+	heapProfile string
+	// child: run as the client half of -split, talking to the parent over
+	// stdin and stdout.
+	child bool
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.n, "n", 1000, "subscribers to open")
+	flag.IntVar(&o.rounds, "rounds", 100, "setOwner mutations to time (M)")
+	flag.IntVar(&o.warmup, "warmup", 3, "untimed rounds before")
+	flag.IntVar(&o.concurrency, "concurrency", 16, "sockets opened at once")
+	flag.DurationVar(&o.settle, "settle", 3*time.Second, "idle time before memory is measured")
+	flag.StringVar(&o.url, "url", "", "GraphQL endpoint of a running server (http://host:port/graphql); empty: start one in process")
+	flag.StringVar(&o.secret, "secret", os.Getenv("SWITCHBOARD_JWT_SECRET"), "HS256 secret of the server at -url [SWITCHBOARD_JWT_SECRET]")
+	flag.StringVar(&o.workspace, "workspace", "", "workspace to use (default: a new one)")
+	flag.BoolVar(&o.split, "split", false, "run the subscribers in a child process, so memory figures are the server's alone")
+	flag.BoolVar(&o.child, "child", false, "internal: the client process of -split")
+	flag.DurationVar(&o.ping, "ping-interval", 0, "the in-process server's WebSocket ping interval (0: its default, a third of the presence timeout); each pong writes the agent's sign of life")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the timed rounds to this file")
+	flag.StringVar(&o.heapProfile, "heapprofile", "", "write a heap profile of this process with the subscribers idle to this file")
+	flag.Parse()
+	if o.workspace == "" {
+		o.workspace = "wsload-" + randomHex(4)
+	}
+	ctx := context.Background()
+	var err error
+	switch {
+	case o.child:
+		err = runChild(ctx, o)
+	case o.url != "":
+		err = runAgainstURL(ctx, o, os.Stdout)
+	default:
+		err = runInProcess(ctx, o, os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wsload:", err)
+		os.Exit(1)
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// inProcessServer is a server as `switchboard serve` builds it, on a
+// temporary data directory.
+type inProcessServer struct {
+	url    string
+	secret []byte
+	close  func()
+}
+
+func startServer(ctx context.Context, ping time.Duration) (*inProcessServer, error) {
+	dir, err := os.MkdirTemp("", "wsload-")
+	if err != nil {
+		return nil, err
+	}
+	log := slog.New(slog.DiscardHandler)
+	secret := []byte(randomHex(32))
+	changes := feed.NewBroker()
+	st, err := sqlite.Open(ctx, dir, sqlite.Options{EventSink: changes, Logger: log})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	svc := domain.NewService(st, domain.WithLogger(log))
+	verifier, err := server.NewVerifier(server.KeyConfig{Secret: secret}, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	srv := server.New(server.Config{Service: svc, Verifier: verifier, Logger: log, Feed: changes,
+		WebSocket: ws.Config{PingInterval: ping}})
+	jobs := svc.StartJobs(ctx)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	return &inProcessServer{
+		url: "http://" + ln.Addr().String() + "/graphql", secret: secret,
+		close: func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = hs.Shutdown(sctx)
+			_ = srv.Shutdown(sctx)
+			jobs.Stop()
+			changes.Close()
+			_ = st.Close()
+			os.RemoveAll(dir)
+		},
+	}, nil
+}
+
+// memory is a reading of this process's memory, after a GC.
+type memory struct {
+	heapInuse, heapAlloc, stackInuse, sys uint64
+	rss                                   uint64
+	goroutines                            int
+}
+
+func readMemory() memory {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return memory{
+		heapInuse: ms.HeapInuse, heapAlloc: ms.HeapAlloc, stackInuse: ms.StackInuse, sys: ms.Sys,
+		rss: vmRSS(), goroutines: runtime.NumGoroutine(),
+	}
+}
+
+// vmRSS reads VmRSS of /proc/self/status, 0 where there is none.
+func vmRSS() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest) // "123456 kB"
+			if len(f) >= 1 {
+				kb, _ := strconv.ParseUint(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+func runInProcess(ctx context.Context, o options, out io.Writer) error {
+	srv, err := startServer(ctx, o.ping)
+	if err != nil {
+		return err
+	}
+	defer srv.close()
+	tg := newTarget(srv.url, srv.secret, o.workspace)
+	fx, err := tg.setup(ctx)
+	if err != nil {
+		return err
+	}
+	time.Sleep(o.settle / 3)
+	before := readMemory()
+	var (
+		after memory
+		res   *results
+	)
+	if o.split {
+		res, after, err = runSplit(ctx, o, srv, before)
+	} else {
+		var subs *subscribers
+		subs, err = tg.open(ctx, o.n, o.concurrency)
+		if err != nil {
+			return err
+		}
+		defer subs.close()
+		time.Sleep(o.settle)
+		after = readMemory()
+		if err := writeHeapProfile(o.heapProfile); err != nil {
+			return err
+		}
+		stop, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		res, err = tg.rounds(ctx, fx, subs, o.warmup, o.rounds)
+		stop()
+	}
+	if err != nil {
+		return err
+	}
+	report(out, o, res, &before, &after)
+	return nil
+}
+
+func writeHeapProfile(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.WriteHeapProfile(f)
+}
+
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// runSplit runs the subscribers in a child process and measures this
+// process (the server) while they idle.
+func runSplit(ctx context.Context, o options, srv *inProcessServer, before memory) (*results, memory, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, memory{}, err
+	}
+	cmd := exec.CommandContext(ctx, self, "-child", "-url", srv.url, "-workspace", o.workspace,
+		"-n", strconv.Itoa(o.n), "-rounds", strconv.Itoa(o.rounds), "-warmup", strconv.Itoa(o.warmup),
+		"-concurrency", strconv.Itoa(o.concurrency))
+	cmd.Env = append(os.Environ(), "SWITCHBOARD_JWT_SECRET="+string(srv.secret))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, memory{}, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, memory{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, memory{}, err
+	}
+	defer cmd.Wait()
+	lines := bufio.NewScanner(stdout)
+	lines.Buffer(nil, 64<<20)
+	if !lines.Scan() || lines.Text() != "idle" {
+		return nil, memory{}, fmt.Errorf("the client process did not open its subscribers: %q %v", lines.Text(), lines.Err())
+	}
+	time.Sleep(o.settle)
+	after := readMemory()
+	if err := writeHeapProfile(o.heapProfile); err != nil {
+		return nil, memory{}, err
+	}
+	stop, err := startCPUProfile(o.cpuProfile)
+	if err != nil {
+		return nil, memory{}, err
+	}
+	defer stop()
+	fmt.Fprintln(stdin, "go")
+	if !lines.Scan() {
+		return nil, memory{}, fmt.Errorf("the client process ended without results: %v", lines.Err())
+	}
+	var res results
+	if err := json.Unmarshal(lines.Bytes(), &res); err != nil {
+		return nil, memory{}, fmt.Errorf("the client process's results: %w", err)
+	}
+	stdin.Close()
+	return &res, after, nil
+}
+
+// runChild is the client half of -split: it opens the subscribers, says
+// "idle", waits for "go", runs the rounds and prints the results as JSON.
+func runChild(ctx context.Context, o options) error {
+	tg := newTarget(o.url, []byte(o.secret), o.workspace)
+	fx, err := tg.fixture(ctx)
+	if err != nil {
+		return err
+	}
+	subs, err := tg.open(ctx, o.n, o.concurrency)
+	if err != nil {
+		return err
+	}
+	defer subs.close()
+	fmt.Println("idle")
+	in := bufio.NewScanner(os.Stdin)
+	if !in.Scan() || in.Text() != "go" {
+		return errors.New("the parent did not say go")
+	}
+	res, err := tg.rounds(ctx, fx, subs, o.warmup, o.rounds)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+func runAgainstURL(ctx context.Context, o options, out io.Writer) error {
+	if len(o.secret) < server.MinSecretBytes {
+		return fmt.Errorf("-url needs the server's HS256 secret (-secret or SWITCHBOARD_JWT_SECRET) to mint tokens")
+	}
+	tg := newTarget(o.url, []byte(o.secret), o.workspace)
+	fx, err := tg.setup(ctx)
+	if err != nil {
+		return err
+	}
+	subs, err := tg.open(ctx, o.n, o.concurrency)
+	if err != nil {
+		return err
+	}
+	defer subs.close()
+	res, err := tg.rounds(ctx, fx, subs, o.warmup, o.rounds)
+	if err != nil {
+		return err
+	}
+	report(out, o, res, nil, nil)
+	return nil
+}
+
+// target is a server and how to speak to it.
+type target struct {
+	url, wsURL string
+	secret     []byte
+	workspace  string
+	http       *http.Client
+}
+
+func newTarget(url string, secret []byte, workspace string) *target {
+	return &target{
+		url: url, wsURL: "ws" + strings.TrimPrefix(url, "http"), secret: secret, workspace: workspace,
+		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}},
+	}
+}
+
+func (tg *target) token(sub, role string) string {
+	tok, err := server.MintHS256(tg.secret, server.TokenRequest{
+		Subject: sub, WorkspaceID: tg.workspace, Role: role, Name: sub, Email: sub + "@example.com", TTL: 24 * time.Hour,
+	}, time.Now())
+	if err != nil {
+		panic(err)
+	}
+	return tok
+}
+
+func agentID(i int) string { return fmt.Sprintf("agent-%05d", i) }
+
+// post runs a GraphQL operation over HTTP.
+func (tg *target) post(ctx context.Context, token, query string, vars map[string]any, out any) error {
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, tg.url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := tg.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	var r struct {
+		Data   json.RawMessage
+		Errors []any
+	}
+	if err := json.Unmarshal(raw, &r); err != nil || resp.StatusCode != http.StatusOK || len(r.Errors) > 0 {
+		return fmt.Errorf("%.60s: HTTP %d %.300s", query, resp.StatusCode, raw)
+	}
+	if out != nil {
+		return json.Unmarshal(r.Data, out)
+	}
+	return nil
+}
+
+// fixture is the conversation whose owner the rounds change.
+type fixture struct {
+	Conversation string
+	Version      int
+	Admin        string
+}
+
+// setup creates the workspace's channel, a conversation in NEW, and the
+// two agents the rounds assign it to.
+func (tg *target) setup(ctx context.Context) (*fixture, error) {
+	fx := &fixture{Admin: tg.token("admin", "admin")}
+	for _, tok := range []string{fx.Admin, tg.token(agentID(0), "agent"), tg.token(agentID(1), "agent")} {
+		if err := tg.post(ctx, tok, `{ me { id } }`, nil, nil); err != nil {
+			return nil, err
+		}
+	}
+	var ch struct {
+		CreateChannel struct{ Channel struct{ ID string } }
+	}
+	if err := tg.post(ctx, fx.Admin, `mutation { createChannel(input: {name: "Load"}) { channel { id } } }`, nil, &ch); err != nil {
+		return nil, err
+	}
+	var in struct {
+		IngestInbound struct{ ConversationID string }
+	}
+	if err := tg.post(ctx, tg.token("connector", "integration"), `mutation($in: InboundInput!) { ingestInbound(input: $in) { conversationId } }`,
+		map[string]any{"in": map[string]any{"channelId": ch.CreateChannel.Channel.ID, "contactExternalId": "maria", "externalMessageId": "m1", "text": "hello"}}, &in); err != nil {
+		return nil, err
+	}
+	fx.Conversation = in.IngestInbound.ConversationID
+	return fx, tg.refresh(ctx, fx)
+}
+
+// fixture finds what setup made (the child of -split).
+func (tg *target) fixture(ctx context.Context) (*fixture, error) {
+	fx := &fixture{Admin: tg.token("admin", "admin")}
+	var q struct {
+		Queue struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
+	}
+	if err := tg.post(ctx, fx.Admin, `{ queue(status: NEW) { edges { node { id } } } }`, nil, &q); err != nil {
+		return nil, err
+	}
+	if len(q.Queue.Edges) != 1 {
+		return nil, fmt.Errorf("want one conversation in the workspace, found %d", len(q.Queue.Edges))
+	}
+	fx.Conversation = q.Queue.Edges[0].Node.ID
+	return fx, tg.refresh(ctx, fx)
+}
+
+func (tg *target) refresh(ctx context.Context, fx *fixture) error {
+	var c struct{ Conversation struct{ Version int } }
+	if err := tg.post(ctx, fx.Admin, `query($id: ID!) { conversation(id: $id) { version } }`, map[string]any{"id": fx.Conversation}, &c); err != nil {
+		return err
+	}
+	fx.Version = c.Conversation.Version
+	return nil
+}
+
+// round is one timed mutation: the version its event carries, and when
+// each subscriber received it.
+type round struct {
+	version  int
+	arrivals []time.Time
+	left     atomic.Int64
+	done     chan struct{}
+}
+
+type subscribers struct {
+	conns []*websocket.Conn
+	cur   atomic.Pointer[round]
+	wg    sync.WaitGroup
+	// errs counts messages that were not the expected events.
+	errs atomic.Int64
+}
+
+const subscription = `subscription { queueChanged(status: NEW) { kind conversation { id version owner { id } } } }`
+
+// open opens n subscribers, each a different agent, and waits until each
+// is subscribed.
+func (tg *target) open(ctx context.Context, n, concurrency int) (*subscribers, error) {
+	subs := &subscribers{conns: make([]*websocket.Conn, n)}
+	sem := make(chan struct{}, concurrency)
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c, err := tg.subscribe(ctx, tg.token(agentID(i), "agent"))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if first == nil {
+					first = fmt.Errorf("subscriber %d: %w", i, err)
+				}
+				return
+			}
+			subs.conns[i] = c
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		subs.close()
+		return nil, first
+	}
+	for i, c := range subs.conns {
+		subs.wg.Add(1)
+		go subs.read(i, c)
+	}
+	return subs, nil
+}
+
+// subscribe opens one socket: connection_init, subscribe, and a ping whose
+// pong says the subscription is listening (the server handles a socket's
+// messages in order).
+func (tg *target) subscribe(ctx context.Context, token string) (*websocket.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, tg.wsURL, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range []string{
+		`{"type":"connection_init","payload":{"Authorization":"Bearer ` + token + `"}}`,
+		`{"id":"q","type":"subscribe","payload":{"query":` + strconv.Quote(subscription) + `}}`,
+		`{"type":"ping"}`,
+	} {
+		if err := c.Write(ctx, websocket.MessageText, []byte(m)); err != nil {
+			c.CloseNow()
+			return nil, err
+		}
+	}
+	for _, want := range []string{`"connection_ack"`, `"pong"`} {
+		_, b, err := c.Read(ctx)
+		if err != nil || !bytes.Contains(b, []byte(want)) {
+			c.CloseNow()
+			return nil, fmt.Errorf("want %s, got %s %v", want, b, err)
+		}
+	}
+	return c, nil
+}
+
+// read records when subscriber i receives each round's event.
+func (subs *subscribers) read(i int, c *websocket.Conn) {
+	defer subs.wg.Done()
+	for {
+		_, b, err := c.Read(context.Background())
+		at := time.Now()
+		if err != nil {
+			return
+		}
+		var m struct {
+			Type    string
+			Payload struct {
+				Data struct {
+					QueueChanged struct{ Conversation struct{ Version int } }
+				}
+			}
+		}
+		if json.Unmarshal(b, &m) != nil || m.Type != "next" {
+			subs.errs.Add(1)
+			continue
+		}
+		r := subs.cur.Load()
+		if r == nil || m.Payload.Data.QueueChanged.Conversation.Version != r.version {
+			subs.errs.Add(1)
+			continue
+		}
+		r.arrivals[i] = at
+		if r.left.Add(-1) == 0 {
+			close(r.done)
+		}
+	}
+}
+
+func (subs *subscribers) close() {
+	for _, c := range subs.conns {
+		if c != nil {
+			c.CloseNow()
+		}
+	}
+	subs.wg.Wait()
+}
+
+// results are the rounds' timings, in milliseconds.
+type results struct {
+	Subscribers int
+	Rounds      int
+	// All: per round, from sending setOwner to the last subscriber's event.
+	All []float64
+	// Each: per subscriber and round, from sending setOwner to its event.
+	Each []float64
+	// Response: per round, setOwner's HTTP response time.
+	Response []float64
+	// Unexpected counts messages that were not the round's event.
+	Unexpected int64
+	// ClientCPUs is the client process's view (it may differ under -split).
+	ClientCPUs int
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// rounds assigns the conversation warmup+n times, alternating between two
+// agents, and times each event's arrival at every subscriber.
+func (tg *target) rounds(ctx context.Context, fx *fixture, subs *subscribers, warmup, n int) (*results, error) {
+	res := &results{Subscribers: len(subs.conns), Rounds: n, ClientCPUs: runtime.NumCPU()}
+	for k := range warmup + n {
+		r := &round{version: fx.Version + 1, arrivals: make([]time.Time, len(subs.conns)), done: make(chan struct{})}
+		r.left.Store(int64(len(subs.conns)))
+		subs.cur.Store(r)
+		start := time.Now()
+		err := tg.post(ctx, fx.Admin, `mutation($id: ID!, $o: ID) { setOwner(input: {conversationId: $id, ownerId: $o}) { conversation { version } } }`,
+			map[string]any{"id": fx.Conversation, "o": agentID(k % 2)}, nil)
+		if err != nil {
+			return nil, err
+		}
+		responded := time.Since(start)
+		select {
+		case <-r.done:
+		case <-time.After(60 * time.Second):
+			return nil, fmt.Errorf("round %d: %d of %d subscribers did not get the event within a minute", k, r.left.Load(), len(subs.conns))
+		}
+		fx.Version++
+		if k < warmup {
+			continue
+		}
+		last := start
+		for _, at := range r.arrivals {
+			res.Each = append(res.Each, ms(at.Sub(start)))
+			if at.After(last) {
+				last = at
+			}
+		}
+		res.All = append(res.All, ms(last.Sub(start)))
+		res.Response = append(res.Response, ms(responded))
+		// Idle a little between rounds, as between real changes.
+		time.Sleep(20 * time.Millisecond)
+	}
+	subs.cur.Store(nil)
+	res.Unexpected = subs.errs.Load()
+	return res, nil
+}
+
+// percentile returns the q-th quantile (nearest rank) of xs.
+func percentile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+func mib(b int64) string { return fmt.Sprintf("%+.1f MiB", float64(b)/(1<<20)) }
+
+func report(w io.Writer, o options, res *results, before, after *memory) {
+	fmt.Fprintf(w, "wsload: %d WebSocket subscribers of queueChanged (graphql-transport-ws), %d timed setOwner rounds (+%d warm-up)\n",
+		res.Subscribers, res.Rounds, o.warmup)
+	if o.ping > 0 && o.url == "" {
+		fmt.Fprintf(w, "server WebSocket ping interval: %s\n", o.ping)
+	}
+	fmt.Fprintf(w, "machine: runtime.NumCPU() = %d, GOMAXPROCS = %d, %s %s/%s\n",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	switch {
+	case o.url != "":
+		fmt.Fprintf(w, "server: %s (another process: its memory is not measured here)\n", o.url)
+	case o.split:
+		fmt.Fprintf(w, "server: in process, SQLite in a temporary directory; the subscribers run in a child process:\n"+
+			"  memory below is the server's alone, but server and clients still share the machine's %d cores\n", runtime.NumCPU())
+	default:
+		fmt.Fprintf(w, "server: in process, SQLite in a temporary directory; the subscribers run in this same process:\n"+
+			"  client and server share it and its %d cores, and memory below is both sides together (run with -split for the server's alone)\n", runtime.NumCPU())
+	}
+	if before != nil && after != nil {
+		n := int64(res.Subscribers)
+		per := func(b int64) string { return fmt.Sprintf("%.1f KiB", float64(b)/float64(n)/1024) }
+		heap := int64(after.heapInuse) - int64(before.heapInuse)
+		stack := int64(after.stackInuse) - int64(before.stackInuse)
+		rss := int64(after.rss) - int64(before.rss)
+		fmt.Fprintf(w, "memory per idle subscriber (after GC, %d subscribers open):\n", n)
+		fmt.Fprintf(w, "  Go heap in use    %s total, %s per subscriber\n", mib(heap), per(heap))
+		fmt.Fprintf(w, "  goroutine stacks  %s total, %s per subscriber\n", mib(stack), per(stack))
+		fmt.Fprintf(w, "  RSS (VmRSS)       %s total, %s per subscriber  (%.1f -> %.1f MiB)\n", mib(rss), per(rss),
+			float64(before.rss)/(1<<20), float64(after.rss)/(1<<20))
+		fmt.Fprintf(w, "  goroutines        %+d total, %.1f per subscriber\n", after.goroutines-before.goroutines,
+			float64(after.goroutines-before.goroutines)/float64(n))
+	}
+	fmt.Fprintf(w, "setOwner -> its event at ALL %d subscribers (time until the last one got it), %d rounds:\n", res.Subscribers, len(res.All))
+	fmt.Fprintf(w, "  median %.1f ms, p99 %.1f ms, max %.1f ms\n", percentile(res.All, 0.5), percentile(res.All, 0.99), percentile(res.All, 1))
+	fmt.Fprintf(w, "per-subscriber delivery (%d samples): p50 %.1f ms, p99 %.1f ms\n",
+		len(res.Each), percentile(res.Each, 0.5), percentile(res.Each, 0.99))
+	fmt.Fprintf(w, "setOwner HTTP response: median %.1f ms, p99 %.1f ms\n", percentile(res.Response, 0.5), percentile(res.Response, 0.99))
+	if res.Unexpected > 0 {
+		fmt.Fprintf(w, "unexpected messages: %d\n", res.Unexpected)
+	}
+}

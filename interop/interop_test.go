@@ -1,0 +1,143 @@
+// Package interop_test runs real GraphQL WebSocket clients of the npm
+// registry — graphql-ws and subscriptions-transport-ws, under Node — against
+// a real Switchboard server (run.mjs). `npm ci` in this directory installs
+// them from package-lock.json; .ci/run does it before the Go tests.
+package interop_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"switchboard/domain"
+	"switchboard/feed"
+	"switchboard/server"
+	"switchboard/store/sqlite"
+	"switchboard/store/sqlite/sqlitetest"
+)
+
+var secret = []byte("interop-secret-interop-secret-interop-secret")
+
+func TestNodeClients(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat("node_modules")
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI needs node and interop/node_modules (npm ci in interop/): %v", err)
+		}
+		t.Skipf("needs node and interop/node_modules (run npm ci in interop/): %v", err)
+	}
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+
+	log := slog.New(slog.DiscardHandler)
+	broker := feed.NewBroker()
+	st := sqlitetest.New(t, sqlite.Options{EventSink: broker, Logger: log})
+	svc := domain.NewService(st, domain.WithLogger(log))
+	verifier, err := server.NewVerifier(server.KeyConfig{Secret: secret}, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(server.Config{Service: svc, Verifier: verifier, Logger: log, Feed: broker})
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		ts.Close()
+		broker.Close()
+	})
+	url := ts.URL + "/graphql"
+
+	token := func(sub, role string) string {
+		tok, err := server.MintHS256(secret, server.TokenRequest{
+			Subject: sub, WorkspaceID: "ws-interop", Role: role, Name: sub, Email: sub + "@example.com", TTL: time.Hour,
+		}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	post := func(tok, query string, vars map[string]any, out any) {
+		t.Helper()
+		body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		var r struct {
+			Data   json.RawMessage
+			Errors []any
+		}
+		if json.Unmarshal(raw, &r) != nil || len(r.Errors) > 0 {
+			t.Fatalf("%s => HTTP %d %s", query, resp.StatusCode, raw)
+		}
+		if out != nil {
+			if err := json.Unmarshal(r.Data, out); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	admin, ben := token("ada", "admin"), token("ben", "agent")
+	for _, tok := range []string{admin, ben, token("cleo", "agent")} {
+		post(tok, `{ me { id } }`, nil, nil)
+	}
+	var ch struct {
+		CreateChannel struct{ Channel struct{ ID string } }
+	}
+	post(admin, `mutation { createChannel(input: {name: "Email"}) { channel { id } } }`, nil, &ch)
+	var in struct {
+		IngestInbound struct{ ConversationID string }
+	}
+	post(token("connector", "integration"), `mutation($in: InboundInput!) { ingestInbound(input: $in) { conversationId } }`,
+		map[string]any{"in": map[string]any{"channelId": ch.CreateChannel.Channel.ID, "contactExternalId": "maria", "externalMessageId": "m1", "text": "hello"}}, &in)
+	conversation := in.IngestInbound.ConversationID
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "run.mjs")
+	cmd.Env = append(os.Environ(),
+		"SWITCHBOARD_URL="+url, "SWITCHBOARD_TOKEN="+ben, "SWITCHBOARD_CONVERSATION="+conversation)
+	out, err := cmd.CombinedOutput()
+	t.Logf("node run.mjs:\n%s", out)
+	if err != nil {
+		t.Fatalf("node run.mjs: %v", err)
+	}
+
+	// What the clients did is in the store: Ben's, then Cleo's assignment.
+	var c struct {
+		Conversation struct {
+			Version int
+			Owner   struct{ ID string }
+			History struct {
+				Edges []struct {
+					Node struct{ To struct{ ID string } }
+				}
+			}
+		}
+	}
+	post(admin, `query($id: ID!) { conversation(id: $id) { version owner { id } history { edges { node { to { id } } } } } }`,
+		map[string]any{"id": conversation}, &c)
+	edges := c.Conversation.History.Edges
+	if c.Conversation.Owner.ID != "cleo" || len(edges) != 2 || edges[0].Node.To.ID != "ben" || edges[1].Node.To.ID != "cleo" {
+		t.Fatalf("after the clients: %+v", c)
+	}
+}

@@ -1,0 +1,673 @@
+package ws_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"switchboard/server"
+	"switchboard/server/ws"
+)
+
+// Tests of the WebSocket transport against a real server: every protocol
+// rule and close code of graphql-transport-ws, the legacy graphql-ws
+// subprotocol, authentication, origins, limits, slow and dead clients, and
+// shutdown.
+
+const queueQuery = `subscription { queueChanged(status: NEW) { kind conversation { id version owner { id } } } }`
+
+type queueEvent struct {
+	QueueChanged struct {
+		Kind         string
+		Conversation struct {
+			ID      string
+			Version int
+			Owner   *struct{ ID string }
+		}
+	}
+}
+
+func TestInvalidMessagesClose4400(t *testing.T) {
+	e := newEnv(t)
+	w := e.newWorkspace("ws-proto")
+	for _, tc := range []struct{ name, msg string }{
+		{"not JSON", `{"type": "subscribe", `},
+		{"not an object", `["connection_init"]`},
+		{"no type", `{"id": "1"}`},
+		{"unknown type", `{"type": "subscribe_all"}`},
+		{"a server message type", `{"type": "next", "id": "1", "payload": {}}`},
+		{"subscribe without an id", `{"type": "subscribe", "payload": {"query": "{ me { id } }"}}`},
+		{"subscribe with an empty id", `{"id": "", "type": "subscribe", "payload": {"query": "{ me { id } }"}}`},
+		{"subscribe without a query", `{"id": "1", "type": "subscribe", "payload": {}}`},
+		{"connection_init with a payload that is no object", `{"type": "connection_init", "payload": "Bearer x"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := e.with(t)
+			s := e.dialRaw([]string{"graphql-transport-ws"}, nil)
+			if !strings.HasPrefix(tc.msg, `{"type": "connection_init"`) {
+				s.init(map[string]any{"Authorization": "Bearer " + w.ben})
+				s.expect("connection_ack")
+			}
+			s.sendRaw([]byte(tc.msg))
+			if reason := s.closedWith(ws.CloseBadRequest); !strings.HasPrefix(reason, "Invalid message received") {
+				t.Fatalf("reason %q", reason)
+			}
+		})
+	}
+}
+
+func TestSubscribeBeforeAckCloses4401(t *testing.T) {
+	e := newEnv(t)
+	e.newWorkspace("ws-proto")
+	s := e.dialRaw([]string{"graphql-transport-ws"}, nil)
+	s.subscribe("1", queueQuery, nil)
+	if reason := s.closedWith(ws.CloseUnauthorized); reason != "Unauthorized" {
+		t.Fatalf("reason %q", reason)
+	}
+}
+
+func TestRefusedInitCloses4403(t *testing.T) {
+	e := newEnv(t)
+	w := e.newWorkspace("ws-proto")
+	expired := e.tokenAt(w.id, "ben", "agent", e.now().Add(-2*time.Hour), time.Hour)
+	otherKey, err := server.MintHS256([]byte("another-secret-another-secret-another-secret"),
+		server.TokenRequest{Subject: "ben", WorkspaceID: w.id, Role: "agent", TTL: time.Hour}, e.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		payload any
+	}{
+		{"no payload", nil},
+		{"no token", map[string]any{"other": "x"}},
+		{"malformed token", map[string]any{"Authorization": "Bearer not-a-jwt"}},
+		{"token of another key", map[string]any{"Authorization": "Bearer " + otherKey}},
+		{"expired token", map[string]any{"Authorization": "Bearer " + expired}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := e.with(t)
+			s := e.dialRaw([]string{"graphql-transport-ws"}, nil)
+			s.init(tc.payload)
+			if reason := s.closedWith(ws.CloseForbidden); !strings.HasPrefix(reason, "Forbidden") {
+				t.Fatalf("reason %q", reason)
+			}
+		})
+		t.Run(tc.name+" (legacy: connection_error first)", func(t *testing.T) {
+			e := e.with(t)
+			s := e.dialRaw([]string{"graphql-ws"}, nil)
+			s.init(tc.payload)
+			m := s.expect("connection_error")
+			if !strings.Contains(string(m.Payload), "UNAUTHENTICATED") {
+				t.Fatalf("connection_error payload %s", m.Payload)
+			}
+			s.closedWith(ws.CloseForbidden)
+		})
+	}
+}
+
+func TestInitTimeoutCloses4408(t *testing.T) {
+	e := newEnv(t)
+	e.newWorkspace("ws-proto")
+	armed := e.clock.Armed()
+	s := e.dialRaw([]string{"graphql-transport-ws"}, nil)
+	select {
+	case <-armed:
+	case <-time.After(wait):
+		t.Fatal("the init timeout was never armed")
+	}
+	// A millisecond before the timeout the connection is open; a ping
+	// before connection_init is answered.
+	e.clock.Advance(10*time.Second - time.Millisecond)
+	s.ready()
+	e.clock.Advance(time.Millisecond)
+	if reason := s.closedWith(ws.CloseInitTimeout); reason != "Connection initialisation timeout" {
+		t.Fatalf("reason %q", reason)
+	}
+}
+
+func TestDuplicateIDCloses4409(t *testing.T) {
+	e := newEnv(t)
+	w := e.newWorkspace("ws-proto")
+	s := e.dial(w.ben)
+	s.subscribe("q", queueQuery, nil)
+	s.ready()
+	s.subscribe("q", queueQuery, nil)
+	if reason := s.closedWith(ws.CloseDuplicateID); reason != "Subscriber for q already exists" {
+		t.Fatalf("reason %q", reason)
+	}
+}
+
+func TestDuplicateIDAfterCompleteIsFine(t *testing.T) {
+	e := newEnv(t)
+	w := e.newWorkspace("ws-proto")
+	s := e.dial(w.ben)
+	// A finished query frees its id.
+	s.subscribe("q", `{ me { id } }`, nil)
+	s.next("q", nil)
+	s.expect("complete")
+	// So does a subscription the client completed.
+	s.subscribe("q", queueQuery, nil)
+	s.send(message{ID: "q", Type: "complete"})
+	s.subscribe("q", queueQuery, nil)
+	s.ready()
+	id := w.inbound("maria", "m1", "hello")
+	var ev queueEvent
+	s.next("q", &ev)
+	if ev.QueueChanged.Conversation.ID != id {
+		t.Fatalf("event %+v", ev)
+	}
+}
+
+func TestLegacyDuplicateIDReplacesTheOperation(t *testing.T) {
+	e := newEnv(t)
+	w := e.newWorkspace("ws-proto")
+	s := e.dialLegacy(w.ben)
+	s.start("1", `subscription { queueChanged(status: PENDING) { kind conversation { id } } }`, nil)
+	s.start("1", queueQuery, nil)
+	s.readyLegacy()
+	id := w.inbound("maria", "m1", "hello")
+	var ev queueEvent
+	s.next("1", &ev)
+	if ev.QueueChanged.Kind != "ENTERED" || ev.QueueChanged.Conversation.ID != id {
+		t.Fatalf("event %+v", ev)
+	}
+	// The replaced operation sent no complete, and the connection is open.
+	s.readyLegacy()
+}
+
+func TestSecondInitCloses4429(t *testing.T) {
+	e := newEnv(t)
+	w := e.newWorkspace("ws-proto")
+	s := e.dial(w.ben)
+	s.init(map[string]any{"Authorization": "Bearer " + w.ben})
+	if reason := s.closedWith(ws.CloseTooManyInits); reason != "Too many initialisation requests" {
+		t.Fatalf("reason %q", reason)
+	}
+}
+
+func TestNoAcceptableSubprotocolCloses4406(t *testing.T) {
+	e := newEnv(t)
+	for _, offered := range [][]string{nil, {"graphql-transport-ws-v2", "mqtt"}} {
+		s := e.dialRaw(offered, nil)
+		if s.c.Subprotocol() != "" {
+			t.Fatalf("offered %v, agreed on %q", offered, s.c.Subprotocol())
+		}
+		s.closedWith(ws.CloseSubprotocolNotAcceptable)
+	}
+	// Both protocols are agreed on when offered.
+	for _, p := range []string{"graphql-transport-ws", "graphql-ws"} {
+		s := e.dialRaw([]string{"x-other", p}, nil)
+		if s.c.Subprotocol() != p {
+			t.Fatalf("offered %s, agreed on %q", p, s.c.Subprotocol())
+		}
+	}
+}
+
+func TestMessageOverTheLimitCloses1009(t *testing.T) {
+	e := newEnv(t, func(c *envConfig) { c.WebSocket.MaxMessageBytes = 4 << 10 })
+	w := e.newWorkspace("ws-proto")
+	s := e.dial(w.ben)
+	// Just under the limit is fine.
+	pad := strings.Repeat(" ", 4<<10-len(`{"type":"ping"}`))
+	s.sendRaw([]byte(`{"type":"ping"}` + pad))
+	s.expect("pong")
+	s.sendRaw([]byte(`{"type":"ping"}` + pad + " "))
+	s.closedWith(websocket.StatusMessageTooBig)
+}
+
+func TestPingIsAnsweredWithItsPayload(t *testing.T) {
+	e := newEnv(t)
+	w := e.newWorkspace("ws-proto")
+	s := e.dial(w.ben)
+	s.send(message{Type: "ping", Payload: mustJSON(map[string]any{"seq": 7, "note": "are you there"})})
+	m := s.expect("pong")
+	if string(m.Payload) != `{"note":"are you there","seq":7}` {
+		t.Fatalf("pong payload %s", m.Payload)
+	}
+	s.send(message{Type: "ping"})
+	if m := s.expect("pong"); len(m.Payload) != 0 {
+		t.Fatalf("pong of a ping without payload: %s", m.Payload)
+	}
+	// A pong from the client (an answer, or a unidirectional heartbeat) is
+	// accepted silently.
+	s.send(message{Type: "pong", Payload: mustJSON(map[string]any{"beat": 1})})
+	s.ready()
+}
+
+func TestClientCompleteStopsASubscription(t *testing.T) {
+	e := newEnv(t)
+	w := e.newWorkspace("ws-proto")
+	s := e.dial(w.ben)
+	s.subscribe("q", queueQuery, nil)
+	s.ready()
+	subscribers := e.feed.Subscribers()
+	s.send(message{ID: "q", Type: "complete"})
+	s.ready()
+	waitFor(t, "the subscription to leave the feed", func() bool { return e.feed.Subscribers() == subscribers-1 })
+	// An event now reaches only a sentinel subscription: no next and no
+	// complete for q.
+	s.subscribe("sentinel", queueQuery, nil)
+	s.ready()
+	id := w.inbound("maria", "m1", "hello")
+	var ev queueEvent
+	s.next("sentinel", &ev)
+	if ev.QueueChanged.Conversation.ID != id {
+		t.Fatalf("event %+v", ev)
+	}
+	s.ready()
+	// Completing an unknown or finished id is harmless.
+	s.send(message{ID: "q", Type: "complete"})
+	s.send(message{ID: "never", Type: "complete"})
+	s.ready()
+}
+
+func TestQueriesAndMutationsOverTheSocket(t *testing.T) {
+	e := newEnv(t)
+	w := e.newWorkspace("ws-proto")
+	id := w.inbound("maria", "m1", "hello")
+	mutation := `mutation($id: ID!, $o: ID) { setOwner(input: {conversationId: $id, ownerId: $o}) { conversation { version owner { id } } } }`
+	type setOwner struct {
+		SetOwner struct {
+			Conversation struct {
+				Version int
+				Owner   *struct{ ID string }
+			}
+		}
+	}
+	for _, legacy := range []bool{false, true} {
+		t.Run(map[bool]string{false: "graphql-transport-ws", true: "legacy graphql-ws"}[legacy], func(t *testing.T) {
+			e := e.with(t)
+			var s *socket
+			run := func(id, q string, vars map[string]any) {
+				if legacy {
+					s.start(id, q, vars)
+				} else {
+					s.subscribe(id, q, vars)
+				}
+			}
+			if legacy {
+				s = e.dialLegacy(w.ben)
+			} else {
+				s = e.dial(w.ben)
+			}
+			owner := map[bool]string{false: "ben", true: "cleo"}[legacy]
+			run("m", mutation, map[string]any{"id": id, "o": owner})
+			var out setOwner
+			s.next("m", &out)
+			if out.SetOwner.Conversation.Owner == nil || out.SetOwner.Conversation.Owner.ID != owner {
+				t.Fatalf("mutation over the socket: %+v", out)
+			}
+			if m := s.expect("complete"); m.ID != "m" {
+				t.Fatalf("complete for %q", m.ID)
+			}
+			run("q", `{ me { id presence } }`, nil)
+			var me struct{ Me struct{ ID, Presence string } }
+			s.next("q", &me)
+			if me.Me.ID != "ben" || me.Me.Presence != "ONLINE" {
+				t.Fatalf("query over the socket: %+v", me)
+			}
+			if m := s.expect("complete"); m.ID != "q" {
+				t.Fatalf("complete for %q", m.ID)
+			}
+			// A query the schema refuses is an error message, and the
+			// connection stays.
+			run("bad", `{ me { nope } }`, nil)
+			if m := s.expect("error"); m.ID != "bad" || !strings.Contains(string(m.Payload), "GRAPHQL_VALIDATION_FAILED") {
+				t.Fatalf("error %+v %s", m, m.Payload)
+			}
+		})
+	}
+}
+
+func TestTokenSources(t *testing.T) {
+	e := newEnv(t)
+	w := e.newWorkspace("ws-proto")
+	t.Run("the upgrade request's Authorization header", func(t *testing.T) {
+		e := e.with(t)
+		s := e.dialRaw([]string{"graphql-transport-ws"}, http.Header{"Authorization": {"Bearer " + w.ben}})
+		s.send(message{Type: "connection_init"})
+		s.expect("connection_ack")
+		s.subscribe("q", `{ me { id } }`, nil)
+		var me struct{ Me struct{ ID string } }
+		s.next("q", &me)
+		if me.Me.ID != "ben" {
+			t.Fatalf("me %+v", me)
+		}
+	})
+	t.Run("the payload's token wins over the header", func(t *testing.T) {
+		e := e.with(t)
+		s := e.dialRaw([]string{"graphql-transport-ws"}, http.Header{"Authorization": {"Bearer " + w.ben}})
+		s.init(map[string]any{"Authorization": "Bearer " + w.cleo})
+		s.expect("connection_ack")
+		s.subscribe("q", `{ me { id } }`, nil)
+		var me struct{ Me struct{ ID string } }
+		s.next("q", &me)
+		if me.Me.ID != "cleo" {
+			t.Fatalf("me %+v", me)
+		}
+	})
+	for _, payload := range []map[string]any{
+		{"Authorization": "Bearer " + w.cleo},
+		{"authorization": "Bearer " + w.cleo},
+		{"authorization": w.cleo},
+		{"token": w.cleo},
+		{"token": "Bearer " + w.cleo},
+	} {
+		for key, v := range payload {
+			name := key
+			if strings.HasPrefix(v.(string), "Bearer ") {
+				name += " with Bearer"
+			}
+			t.Run("connection_init "+name, func(t *testing.T) {
+				e := e.with(t)
+				s := e.dialRaw([]string{"graphql-transport-ws"}, nil)
+				s.init(payload)
+				s.expect("connection_ack")
+				s.subscribe("q", `{ me { id } }`, nil)
+				var me struct{ Me struct{ ID string } }
+				s.next("q", &me)
+				if me.Me.ID != "cleo" {
+					t.Fatalf("me %+v", me)
+				}
+			})
+		}
+	}
+}
+
+func TestTokenExpiryCloses4403(t *testing.T) {
+	e := newEnv(t)
+	w := e.newWorkspace("ws-proto")
+	s := e.dial(w.ben)
+	s.subscribe("q", queueQuery, nil)
+	s.ready()
+	// The token lives an hour, and is accepted for the leeway after.
+	e.clock.Advance(time.Hour + server.TokenLeeway - time.Millisecond)
+	s.ready()
+	e.clock.Advance(time.Millisecond)
+	if reason := s.closedWith(ws.CloseForbidden); reason != "Forbidden: the token has expired" {
+		t.Fatalf("reason %q", reason)
+	}
+}
+
+func TestOriginCheck(t *testing.T) {
+	e := newEnv(t, func(c *envConfig) { c.AllowedOrigins = []string{"*.example.com"} })
+	w := e.newWorkspace("ws-proto")
+	for _, tc := range []struct {
+		origin string
+		ok     bool
+	}{
+		{"", true},       // not a browser
+		{e.ts.URL, true}, // the server's own origin
+		{"http://evil.example", false},
+		{"https://app.example.com", true}, // an allowed pattern
+		{"https://example.com.evil.example", false},
+		{"http://" + strings.Replace(e.ts.Listener.Addr().String(), "127.0.0.1", "localhost", 1), false}, // same port, another host
+	} {
+		t.Run(fmt.Sprintf("Origin %q", tc.origin), func(t *testing.T) {
+			e := e.with(t)
+			h := http.Header{}
+			if tc.origin != "" {
+				h.Set("Origin", tc.origin)
+			}
+			c, resp, err := e.dialConn([]string{"graphql-transport-ws"}, h, nil)
+			if !tc.ok {
+				if err == nil {
+					t.Fatal("the upgrade was accepted")
+				}
+				if resp == nil || resp.StatusCode != http.StatusForbidden {
+					t.Fatalf("want 403, got %v %v", resp, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			s := listen(t, c)
+			s.init(map[string]any{"Authorization": "Bearer " + w.ben})
+			s.expect("connection_ack")
+		})
+	}
+}
+
+func TestOperationCap(t *testing.T) {
+	e := newEnv(t, func(c *envConfig) { c.WebSocket.MaxOperations = 2 })
+	w := e.newWorkspace("ws-proto")
+	s := e.dial(w.ben)
+	s.subscribe("a", queueQuery, nil)
+	s.subscribe("b", queueQuery, nil)
+	s.subscribe("c", queueQuery, nil)
+	m := s.expect("error")
+	if m.ID != "c" || !strings.Contains(string(m.Payload), "too many operations") {
+		t.Fatalf("error %+v %s", m, m.Payload)
+	}
+	// The connection stays, and completing one makes room.
+	s.send(message{ID: "a", Type: "complete"})
+	s.subscribe("c", queueQuery, nil)
+	s.ready()
+	id := w.inbound("maria", "m1", "hello")
+	got := map[string]bool{}
+	for range 2 {
+		m := s.read()
+		if m.Type != "next" || !strings.Contains(string(m.Payload), id) {
+			t.Fatalf("want an event, got %+v %s", m, m.Payload)
+		}
+		got[m.ID] = true
+	}
+	if !got["b"] || !got["c"] {
+		t.Fatalf("events for %v, want b and c", got)
+	}
+}
+
+func TestShutdownClosesWithGoingAway(t *testing.T) {
+	e := newEnv(t)
+	w := e.newWorkspace("ws-proto")
+	s := e.dial(w.ben)
+	s.subscribe("q", queueQuery, nil)
+	s.ready()
+	legacy := e.dialLegacy(w.cleo)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	for _, c := range []*socket{s, legacy} {
+		if reason := c.closedWith(websocket.StatusGoingAway); reason != "server shutting down" {
+			t.Fatalf("reason %q", reason)
+		}
+	}
+	// A socket opened after is turned away the same way.
+	late := e.dialRaw([]string{"graphql-transport-ws"}, nil)
+	late.closedWith(websocket.StatusGoingAway)
+}
+
+// A client that stops reading while events pile up is closed with 1013 once
+// its send queue is full; another subscriber gets every event, before and
+// after.
+func TestSlowConsumerIsClosedAndOthersKeepUp(t *testing.T) {
+	e := newEnv(t, func(c *envConfig) {
+		c.WebSocket.SendQueue = 16
+		// Long enough that neither the ping nor the write timeout is what
+		// closes the silent client.
+		c.WebSocket.PingInterval = time.Minute
+		c.WebSocket.WriteTimeout = time.Minute
+	})
+	w := e.newWorkspace("ws-proto")
+	w.inbound("maria", "m0", "hello")
+
+	fast := e.dial(w.cleo)
+	fast.subscribe("q", `subscription { queueChanged(status: NEW) { conversation { id version } } }`, nil)
+	fast.ready()
+	// The fast subscriber reads all the time, until a pong.
+	var (
+		mu       sync.Mutex
+		versions []int
+		fastErr  error
+	)
+	fastDone := make(chan struct{})
+	go func() {
+		defer close(fastDone)
+		for {
+			var m message
+			select {
+			case m = <-fast.in:
+			case <-fast.done:
+				mu.Lock()
+				fastErr = fmt.Errorf("the fast subscriber's connection ended: %v", fast.err)
+				mu.Unlock()
+				return
+			}
+			if m.Type == "pong" {
+				return
+			}
+			var ev struct {
+				Data struct {
+					QueueChanged struct{ Conversation struct{ Version int } }
+				}
+			}
+			if m.Type != "next" || json.Unmarshal(m.Payload, &ev) != nil {
+				mu.Lock()
+				fastErr = fmt.Errorf("fast subscriber: %+v %s", m, m.Payload)
+				mu.Unlock()
+				return
+			}
+			mu.Lock()
+			versions = append(versions, ev.Data.QueueChanged.Conversation.Version)
+			mu.Unlock()
+		}
+	}()
+
+	// The slow client reads nothing after its subscription started; each
+	// event carries the latest message, 32 KiB, so the socket's buffers fill
+	// after some hundred events, then the send queue.
+	slowConn, _, err := e.dialConn([]string{"graphql-transport-ws"}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slowConn.SetReadLimit(1 << 20)
+	slowWrite := func(m message) {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		if err := slowConn.Write(ctx, websocket.MessageText, mustJSON(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slowWrite(message{Type: "connection_init", Payload: mustJSON(map[string]any{"token": w.ben})})
+	slowWrite(message{ID: "q", Type: "subscribe", Payload: mustJSON(map[string]any{
+		"query": `subscription { queueChanged(status: NEW) { conversation { id version messages(last: 1) { edges { node { text } } } } } }`,
+	})})
+	slowWrite(message{Type: "ping"})
+	// Its connection_ack and pong say it is subscribed; then it stops.
+	for _, want := range []string{"connection_ack", "pong"} {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		_, b, err := slowConn.Read(ctx)
+		cancel()
+		if err != nil || !strings.Contains(string(b), want) {
+			t.Fatalf("slow client: want %s, got %s %v", want, b, err)
+		}
+	}
+	before := e.feed.Subscribers()
+
+	text := strings.Repeat("x", 32<<10)
+	produced := 1 // version 1 is the conversation's creation, before the subscriptions
+	deadline := time.Now().Add(60 * time.Second)
+	for e.feed.Subscribers() == before {
+		if time.Now().After(deadline) || produced > 5000 {
+			t.Fatalf("the slow client was not cut off after %d events", produced-1)
+		}
+		produced++
+		w.inbound("maria", fmt.Sprintf("m%d", produced), text)
+	}
+	t.Logf("the slow client was cut off after %d events", produced-1)
+	// The slow client's subscription and its agent watch leave the feed.
+	waitFor(t, "the slow client's two feed subscriptions to end", func() bool { return e.feed.Subscribers() == before-2 })
+
+	// Reading again, the slow client finds what was sent before the close,
+	// then the close: 1013 and the documented reason.
+	slow := listen(t, slowConn)
+	code, reason := slow.closed()
+	if code != websocket.StatusTryAgainLater || reason != "client too slow: reconnect and catch up" {
+		t.Fatalf("slow client closed with %d %q", code, reason)
+	}
+
+	// The fast subscriber keeps up after the cut too.
+	for range 3 {
+		produced++
+		w.inbound("maria", fmt.Sprintf("m%d", produced), "after")
+	}
+	waitFor(t, "the fast subscriber to get every event", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(versions) == produced-1 || fastErr != nil
+	})
+	fast.send(message{Type: "ping"})
+	<-fastDone
+	if fastErr != nil {
+		t.Fatal(fastErr)
+	}
+	for i, v := range versions {
+		if v != i+2 {
+			t.Fatalf("the fast subscriber got versions %v, want 2..%d in order", versions, produced)
+		}
+	}
+}
+
+// A client that stops answering pings (a closed laptop: the socket is
+// half-open) is closed within about two ping intervals: one until the ping,
+// one waiting for its pong.
+func TestHalfOpenSocketIsClosed(t *testing.T) {
+	const interval = 400 * time.Millisecond
+	e := newEnv(t, func(c *envConfig) { c.WebSocket.PingInterval = interval })
+	w := e.newWorkspace("ws-proto")
+
+	// A client that answers pings stays connected past several.
+	live := e.dial(w.cleo)
+	start := time.Now()
+	rc := dialTCP(t, e, w.ben)
+	var pings int
+	var closedAfter time.Duration
+	var code int
+	var reason string
+	for {
+		f := rc.readFrame(t, 4*interval+wait)
+		if f.opcode == opPing {
+			pings++ // and no pong
+		}
+		if f.opcode == opClose {
+			closedAfter = time.Since(start)
+			code, reason = f.closeStatus()
+			break
+		}
+	}
+	rc.conn.Close()
+	if code != int(websocket.StatusPolicyViolation) || reason != "ping unanswered" {
+		t.Fatalf("closed with %d %q", code, reason)
+	}
+	if pings != 1 {
+		t.Fatalf("%d pings before the close, want 1", pings)
+	}
+	if closedAfter < 2*interval-50*time.Millisecond || closedAfter > 2*interval+2*time.Second {
+		t.Fatalf("closed %s after connecting, want about %s", closedAfter, 2*interval)
+	}
+	// The answering client is still there.
+	live.ready()
+}
+
+// waitFor polls cond until it holds, failing t after wait.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
