@@ -34,8 +34,24 @@ func (s *Service) StartJobs(ctx context.Context) *Jobs {
 		return err
 	})
 	j.every("reconcile due work", ReconcileInterval, j.reconcile)
+	if m, ok := s.store.(StoreMaintenance); ok {
+		j.every("store maintenance", StoreMaintenanceInterval, func(ctx context.Context) error {
+			_, err := m.Reconcile(ctx)
+			return err
+		})
+	}
 	return j
 }
+
+// StoreMaintenance is a store with background work of its own: the MongoDB
+// store copies out what an interrupted write left pending. It is idempotent,
+// so every instance may run it.
+type StoreMaintenance interface {
+	Reconcile(ctx context.Context) (int, error)
+}
+
+// StoreMaintenanceInterval is how often StoreMaintenance runs.
+const StoreMaintenanceInterval = 30 * time.Second
 
 // Notice arms a timer for the due work a committed change scheduled: a
 // logout cleanup armed by going offline, a boomerang set by a move to

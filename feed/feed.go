@@ -24,6 +24,10 @@ var ErrTooSlow = errors.New("the subscriber fell behind the change feed")
 // ErrClosed is why a subscription ended when the broker shut down.
 var ErrClosed = errors.New("the change feed is shutting down")
 
+// ErrResync is why a subscription ended when the change feed lost its
+// place: changes may have been missed, so the subscriber should catch up.
+var ErrResync = errors.New("the change feed resynchronised; changes may have been missed")
+
 // Broker delivers events to the subscriptions of their workspace, in the
 // order they were published.
 type Broker struct {
@@ -132,6 +136,19 @@ func (b *Broker) Publish(e domain.Event) {
 			s.end(ErrTooSlow)
 		}
 	}
+}
+
+// Resync ends every subscription with ErrResync: the source may have
+// skipped changes, and each subscriber must catch up with a query.
+func (b *Broker) Resync() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range b.subs {
+		for s := range m {
+			s.end(ErrResync)
+		}
+	}
+	b.subs = map[string]map[*Subscription]struct{}{}
 }
 
 // Close ends every subscription; later ones end at once.

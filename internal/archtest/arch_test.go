@@ -41,3 +41,38 @@ func TestPackageArrows(t *testing.T) {
 		}
 	}
 }
+
+// TestOnePackagePerDependency: within the production binary, each heavy
+// dependency is imported by one package of ours (the transport on
+// coder/websocket, each store on its driver), so it can be read and replaced
+// in one place.
+func TestOnePackagePerDependency(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "switchboard/cmd/switchboard").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	owners := map[string]string{
+		"go.mongodb.org/mongo-driver/v2": "switchboard/store/mongo",
+		"modernc.org/sqlite":             "switchboard/store/sqlite",
+		"github.com/coder/websocket":     "switchboard/server/ws",
+		"github.com/golang-jwt/jwt/v5":   "switchboard/server",
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg := fields[0]
+		if !strings.HasPrefix(pkg, "switchboard") {
+			continue
+		}
+		for _, imp := range fields[1:] {
+			for dep, owner := range owners {
+				if (imp == dep || strings.HasPrefix(imp, dep+"/")) && pkg != owner {
+					t.Errorf("%s imports %s; only %s should", pkg, imp, owner)
+				}
+			}
+		}
+	}
+	// FerretDB is a test server, never part of the production binary.
+	if strings.Contains(string(out), "FerretDB") {
+		t.Error("the production binary depends on FerretDB")
+	}
+}

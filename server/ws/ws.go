@@ -608,6 +608,8 @@ func (cn *conn) prepare(ctx context.Context, id string, a domain.Actor, raw *gra
 		switch {
 		case errors.Is(err, feed.ErrTooSlow):
 			cn.close(CloseTooSlow, "client too slow: reconnect and catch up")
+		case errors.Is(err, feed.ErrResync):
+			cn.close(CloseTooSlow, "updates may have been missed: reconnect and catch up")
 		case errors.Is(err, feed.ErrClosed):
 			cn.close(CloseGoingAway, "server shutting down")
 		}

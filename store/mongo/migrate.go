@@ -23,9 +23,12 @@ const (
 	collMessages      = "messages"
 	collHistory       = "history"
 	collAcks          = "acks"
+	// collFeeds keeps each feed's resume token (read and written by _id).
+	collFeeds = "feeds"
 )
 
-var collections = []string{collSettings, collAgents, collChannels, collContacts, collConversations, collMessages, collHistory, collAcks}
+var collections = []string{collSettings, collAgents, collChannels, collContacts, collConversations, collMessages, collHistory, collAcks,
+	collFeeds}
 
 // watched are the collections a change feed watches: their change events
 // must carry the document as the change left it.
@@ -89,6 +92,10 @@ type Report struct {
 	Enabled []string
 	// Skipped lists what this server lacks, and what that costs.
 	Skipped []Skip
+	// ChangeStreams is true when the server can run the change-stream feed
+	// (a replica set or sharded cluster of MongoDB 6.0 or later, with pre-
+	// and post-images on the watched collections).
+	ChangeStreams bool
 
 	ferret bool
 }
@@ -280,6 +287,7 @@ func (s *Store) migrate(ctx context.Context) (Report, error) {
 			Cost: "change events could carry only a later re-read of a conversation (updateLookup), not the state the change " +
 				"left; upgrade to MongoDB 6.0 or later"})
 	default:
+		r.ChangeStreams = true
 		for _, coll := range watched {
 			if preAndPostImages(specs[coll]) {
 				r.Enabled = append(r.Enabled, "pre- and post-images on "+coll+" (already on)")

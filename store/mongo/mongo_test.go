@@ -21,7 +21,7 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, storetest.Factory{
 		New: func(t *testing.T) domain.Store { return mongotest.New(t, mongostore.Options{}) },
 		NewPublishing: func(t *testing.T, sink domain.EventSink) domain.Store {
-			return mongotest.New(t, mongostore.Options{EventSink: sink})
+			return mongotest.NewWithFeed(t, sink)
 		},
 		Atomic: atomic(),
 	})
@@ -30,6 +30,6 @@ func TestStore(t *testing.T) {
 // TestAPI runs the GraphQL API suite over real HTTP on the MongoDB store.
 func TestAPI(t *testing.T) {
 	apitest.Run(t, apitest.Factory{Atomic: atomic(), New: func(t *testing.T, sink domain.EventSink) domain.Store {
-		return mongotest.New(t, mongostore.Options{EventSink: sink})
+		return mongotest.NewWithFeed(t, sink)
 	}})
 }

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/domain"
 	mongostore "switchboard/store/mongo"
 )
 
@@ -127,6 +128,36 @@ func New(t testing.TB, opts mongostore.Options) *mongostore.Store {
 			t.Errorf("mongotest: close: %v", err)
 		}
 	})
+	return s
+}
+
+// NewWithFeed is New whose committed changes reach sink the way the server
+// delivers them: through the change-stream feed on a server that has change
+// streams (a real replica set), else published in process. It returns once
+// the feed listens.
+func NewWithFeed(t testing.TB, sink domain.EventSink) *mongostore.Store {
+	t.Helper()
+	s := New(t, mongostore.Options{})
+	if !s.ChangeStreams() {
+		s.PublishInProcess(sink)
+		return s
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan struct{})
+	var once sync.Once
+	go func() {
+		defer close(done)
+		s.Watch(ctx, "test-"+s.Database().Name(), sink, mongostore.FeedHooks{Ready: func() { once.Do(func() { close(ready) }) }})
+	}()
+	// Registered after New's cleanup, so it runs first: the feed stops
+	// before the database is dropped.
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-ready:
+	case <-time.After(time.Minute):
+		t.Fatal("mongotest: the change stream did not open within a minute")
+	}
 	return s
 }
 
