@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"fmt"
 	"slices"
 )
 
@@ -78,4 +79,15 @@ func (f ChangeFilter) Matches(c *Conversation) bool {
 		return false
 	}
 	return f.Owners.Matches(c.OwnerID)
+}
+
+// Key names the filter: equal keys select the same changes.
+func (f ChangeFilter) Key() string {
+	statuses := make([]string, len(f.Statuses))
+	for i, s := range f.Statuses {
+		statuses[i] = string(s)
+	}
+	slices.Sort(statuses)
+	p := f.Owners
+	return fmt.Sprintf("%v|%v|%v|%q|%q", statuses, p.Unowned, p.AnyOwner, p.Except, p.Owners)
 }

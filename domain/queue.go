@@ -101,6 +101,10 @@ func (v QueueView) computeFingerprint() string {
 	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:9])
 }
 
+// Key names the view: two views with the same key select the same
+// conversations in the same order, for any caller.
+func (v QueueView) Key() string { return v.fingerprint }
+
 // Matches reports whether a conversation in state c belongs to the view.
 func (v QueueView) Matches(c *Conversation) bool {
 	if c == nil || c.Status != v.Status || !v.Owners.Matches(c.OwnerID) {

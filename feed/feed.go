@@ -181,6 +181,17 @@ func (b *Broker) Subscribers() int {
 type Event struct {
 	domain.Event
 	refs refs
+	memo sync.Map
+}
+
+// Memo returns what compute returns for key, computing it once per event:
+// subscribers of the same view share their filtering of an event.
+func (e *Event) Memo(key string, compute func() any) any {
+	if v, ok := e.memo.Load(key); ok {
+		return v
+	}
+	v, _ := e.memo.LoadOrStore(key, compute())
+	return v
 }
 
 // refs are the records an event's subscribers resolve (owners, actors,

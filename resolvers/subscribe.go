@@ -19,7 +19,11 @@ var errNoFeed = errors.New("this server has no change feed")
 // loaders from the references the event's subscribers share, so a long-lived
 // subscription never serves a stale owner and a thousand subscribers do not
 // each read the same records.
-func subscribe[T any](ctx context.Context, r *Resolver, a domain.Actor, pick func(domain.Event) (T, bool)) (<-chan T, error) {
+//
+// Subscribers whose pick has the same key (the same view of the same
+// workspace) share one pick per event: the same T goes to all of them, so
+// pick must build a value nobody changes afterwards.
+func subscribe[T any](ctx context.Context, r *Resolver, a domain.Actor, key string, pick func(domain.Event) (T, bool)) (<-chan T, error) {
 	if r.Feed == nil {
 		return nil, errNoFeed
 	}
@@ -37,10 +41,14 @@ func subscribe[T any](ctx context.Context, r *Resolver, a domain.Actor, pick fun
 				feed.CutOff(ctx, sub.Err())
 				return
 			case ev := <-sub.Events():
-				v, ok := pick(ev.Event)
-				if !ok {
+				p := ev.Memo(key, func() any {
+					v, ok := pick(ev.Event)
+					return picked[T]{v, ok}
+				}).(picked[T])
+				if !p.ok {
 					continue
 				}
+				v := p.v
 				// On a failed load the fields load what they need themselves.
 				refs, _ := ev.Refs(ctx, r.Service)
 				l.Reset(refs.Agents, refs.Channels, refs.Contacts)
@@ -53,4 +61,10 @@ func subscribe[T any](ctx context.Context, r *Resolver, a domain.Actor, pick fun
 		}
 	}()
 	return out, nil
+}
+
+// picked is the memoized result of a pick.
+type picked[T any] struct {
+	v  T
+	ok bool
 }

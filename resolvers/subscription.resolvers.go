@@ -17,7 +17,7 @@ func (r *subscriptionResolver) PresenceChanged(ctx context.Context) (<-chan *dom
 	if err := domain.RequireAgent(a); err != nil {
 		return nil, err
 	}
-	return subscribe(ctx, r.Resolver, a, func(e domain.Event) (*domain.Agent, bool) {
+	return subscribe(ctx, r.Resolver, a, "presence", func(e domain.Event) (*domain.Agent, bool) {
 		ae := e.Agent
 		if ae == nil || ae.Before == nil || ae.Before.Presence == ae.After.Presence {
 			return nil, false
@@ -33,7 +33,7 @@ func (r *subscriptionResolver) OwnershipChanged(ctx context.Context, status []do
 	if err != nil {
 		return nil, err
 	}
-	return subscribe(ctx, r.Resolver, a, func(e domain.Event) (*domain.OwnershipChange, bool) {
+	return subscribe(ctx, r.Resolver, a, "ownership "+f.Key(), func(e domain.Event) (*domain.OwnershipChange, bool) {
 		ce := e.Conversation
 		if ce == nil || ce.Change == nil || !(f.Matches(ce.Before) || f.Matches(&ce.After)) {
 			return nil, false
@@ -51,7 +51,7 @@ func (r *subscriptionResolver) QueueChanged(ctx context.Context, status domain.Q
 	if err != nil {
 		return nil, err
 	}
-	return subscribe(ctx, r.Resolver, a, func(e domain.Event) (*model.QueueEvent, bool) {
+	return subscribe(ctx, r.Resolver, a, "queue "+view.Key(), func(e domain.Event) (*model.QueueEvent, bool) {
 		ce := e.Conversation
 		if ce == nil {
 			return nil, false

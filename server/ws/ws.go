@@ -569,12 +569,17 @@ func (cn *conn) start(id string, payload json.RawMessage) {
 	// Prepared here, in the order the client sent its messages: a
 	// subscription is listening before the next message is read. Queries and
 	// mutations run, and subscriptions stream, in their own goroutine.
-	stream := cn.prepare(ctx, id, a, raw)
+	stream, last := cn.prepare(ctx, id, a, raw)
 	go func() {
 		defer cn.opsWG.Done()
-		defer cn.forget(id, op)
 		if stream != nil {
-			stream()
+			last = stream()
+		}
+		// The id is free before the client hears the operation ended, so
+		// it may start another with the same id at once.
+		cn.forget(id, op)
+		if last != nil {
+			cn.enqueue(*last)
 		}
 	}()
 }
@@ -601,8 +606,9 @@ func (cn *conn) stop(id string) {
 }
 
 // prepare validates an operation and starts it; the returned function
-// streams its results (nil when it could not start).
-func (cn *conn) prepare(ctx context.Context, id string, a domain.Actor, raw *graphql.RawParams) func() {
+// streams its results and returns the message that ends the operation. When
+// the operation could not start, it returns only that message.
+func (cn *conn) prepare(ctx context.Context, id string, a domain.Actor, raw *graphql.RawParams) (func() *message, *message) {
 	ctx = domain.ContextWithActor(ctx, a)
 	ctx = feed.WithCutOff(ctx, func(err error) {
 		switch {
@@ -618,17 +624,17 @@ func (cn *conn) prepare(ctx context.Context, id string, a domain.Actor, raw *gra
 	exec := cn.cfg.Executor(a)
 	opCtx, errs := exec.CreateOperationContext(ctx, raw)
 	if errs != nil {
-		cn.sendErrors(id, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs).Errors)
-		return nil
+		return nil, cn.errorsMessage(id, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs).Errors)
 	}
 	subscription := opCtx.Operation.Operation == ast.Subscription
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
-	return func() { cn.stream(ctx, id, subscription, responses) }
+	return func() *message { return cn.stream(ctx, id, subscription, responses) }, nil
 }
 
 // stream sends an operation's results: one for a query or mutation, one per
-// event for a subscription, then complete (unless the client completed it).
-func (cn *conn) stream(ctx context.Context, id string, subscription bool, responses graphql.ResponseHandler) {
+// event for a subscription; it returns the message that ends it: complete
+// (none when the client completed it), or error when it could not start.
+func (cn *conn) stream(ctx context.Context, id string, subscription bool, responses graphql.ResponseHandler) *message {
 	for first := true; ; first = false {
 		resp := responses(ctx)
 		if resp == nil || ctx.Err() != nil {
@@ -636,14 +642,13 @@ func (cn *conn) stream(ctx context.Context, id string, subscription bool, respon
 		}
 		if first && subscription && len(resp.Errors) > 0 && (len(resp.Data) == 0 || string(resp.Data) == "null") {
 			// The subscription could not start (its arguments were refused).
-			cn.sendErrors(id, resp.Errors)
-			return
+			return cn.errorsMessage(id, resp.Errors)
 		}
 		payload, err := json.Marshal(wireResponse{Errors: resp.Errors, Data: resp.Data, Extensions: resp.Extensions})
 		if err != nil {
 			cn.cfg.Logger.Error("encoding a GraphQL response", "err", err)
 			cn.close(CloseInternal, "Internal server error")
-			return
+			return nil
 		}
 		typ := msgNext
 		if cn.legacy {
@@ -654,9 +659,10 @@ func (cn *conn) stream(ctx context.Context, id string, subscription bool, respon
 			break
 		}
 	}
-	if ctx.Err() == nil {
-		cn.enqueue(message{ID: id, Type: msgComplete})
+	if ctx.Err() != nil {
+		return nil
 	}
+	return &message{ID: id, Type: msgComplete}
 }
 
 // wireResponse is a GraphQL result as it goes out.
@@ -667,10 +673,17 @@ type wireResponse struct {
 }
 
 func (cn *conn) sendErrors(id string, errs gqlerror.List) {
+	if m := cn.errorsMessage(id, errs); m != nil {
+		cn.enqueue(*m)
+	}
+}
+
+// errorsMessage is the error message of an operation.
+func (cn *conn) errorsMessage(id string, errs gqlerror.List) *message {
 	payload, err := json.Marshal(errs)
 	if err != nil {
 		cn.close(CloseInternal, "Internal server error")
-		return
+		return nil
 	}
-	cn.enqueue(message{ID: id, Type: msgError, Payload: payload})
+	return &message{ID: id, Type: msgError, Payload: payload}
 }
