@@ -39,6 +39,9 @@ type Config struct {
 	AllowedOrigins []string
 	// WebSocket tunes the WebSocket transport (zero values: defaults).
 	WebSocket ws.Config
+	// DevTokens are offered on the console's sign-in page (served at
+	// /console/dev-tokens); only `switchboard dev` sets them.
+	DevTokens []DevToken
 }
 
 // Server serves the API.
@@ -94,6 +97,7 @@ func New(cfg Config) *Server {
 		writePlain(w, http.StatusOK, "ok\n")
 	})
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
+	s.mountConsole(cfg.DevTokens)
 	return s
 }
 

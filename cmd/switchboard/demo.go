@@ -123,12 +123,20 @@ func seedDemo(ctx context.Context, svc *domain.Service) (bool, error) {
 	return true, nil
 }
 
-// printDevBanner seeds the demo workspace if needed and prints how to try
-// the server.
-func printDevBanner(ctx context.Context, w io.Writer, svc *domain.Service, secret []byte, cfg *config, base string) error {
+// devDemo is what `switchboard dev` tells: the demo workspace's tokens,
+// printed in the banner and offered on the console's sign-in page.
+type devDemo struct {
+	seeded bool
+	tokens []devToken
+}
+
+type devToken struct{ label, role, token string }
+
+// prepareDemo seeds the demo workspace if needed and mints its tokens.
+func prepareDemo(ctx context.Context, svc *domain.Service, secret []byte, cfg *config) (*devDemo, error) {
 	seeded, err := seedDemo(ctx, svc)
 	if err != nil {
-		return fmt.Errorf("seeding the demo workspace: %w", err)
+		return nil, fmt.Errorf("seeding the demo workspace: %w", err)
 	}
 	now := time.Now()
 	mint := func(sub, role, name, email string) (string, error) {
@@ -137,33 +145,53 @@ func printDevBanner(ctx context.Context, w io.Writer, svc *domain.Service, secre
 			Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: 24 * time.Hour,
 		}, now)
 	}
-	type tok struct{ label, token string }
-	var toks []tok
+	d := &devDemo{seeded: seeded}
 	for _, p := range demoPeople[:3] {
-		t, err := mint(p.id, map[domain.Role]string{domain.RoleAdmin: "admin", domain.RoleAgent: "agent"}[p.role], p.name, p.email)
+		role := map[domain.Role]string{domain.RoleAdmin: "admin", domain.RoleAgent: "agent"}[p.role]
+		t, err := mint(p.id, role, p.name, p.email)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		toks = append(toks, tok{fmt.Sprintf("%s (%s)", p.name, p.role), t})
+		d.tokens = append(d.tokens, devToken{fmt.Sprintf("%s (%s)", p.name, p.role), role, t})
 	}
 	it, err := mint(demoIntegration, "integration", "Email connector", "")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	toks = append(toks, tok{"Email connector (INTEGRATION)", it})
+	d.tokens = append(d.tokens, devToken{"Email connector (INTEGRATION)", "integration", it})
+	return d, nil
+}
 
+// consoleTokens are the tokens the console's sign-in page offers: the
+// admin's and the agents' (the console is no integration's tool); none
+// without a demo.
+func (d *devDemo) consoleTokens() []server.DevToken {
+	if d == nil {
+		return nil
+	}
+	var out []server.DevToken
+	for _, t := range d.tokens {
+		if t.role != "integration" {
+			out = append(out, server.DevToken{Label: t.label, Role: t.role, Token: t.token})
+		}
+	}
+	return out
+}
+
+// printBanner prints how to try the server at base.
+func (d *devDemo) printBanner(w io.Writer, cfg *config, base string) {
 	state := "the demo workspace is as you left it"
-	if seeded {
+	if d.seeded {
 		state = "seeded the demo workspace"
 	}
+	fmt.Fprintf(w, "\nConsole: %s/ — open it in a browser and pick a demo token to sign in.\n", base)
 	fmt.Fprintf(w, "\nSwitchboard dev server on %s — data in %s, %s (%q).\n\n", base, cfg.DataDir, state, demoWorkspace)
 	fmt.Fprintf(w, "Tokens, valid 24 h (switchboard token --help mints more):\n")
-	for _, t := range toks {
+	for _, t := range d.tokens {
 		fmt.Fprintf(w, "  %s:\n    %s\n", t.label, t.token)
 	}
 	fmt.Fprintf(w, "\nPlayground: %s/playground\n  In the Headers tab: {\"Authorization\": \"Bearer <a token above>\"}\n\n", base)
 	fmt.Fprintf(w, "Try it:\n  curl -s %s/graphql -H 'Content-Type: application/json' \\\n    -H 'Authorization: Bearer %s' \\\n"+
 		"    -d '{\"query\":\"{ me { name presence } queue(status: NEW) { totalCount edges { node { id ownershipLabel contact { name } } } } }\"}'\n\n",
-		base, toks[1].token)
-	return nil
+		base, d.tokens[1].token)
 }

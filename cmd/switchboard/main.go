@@ -17,12 +17,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"switchboard/domain"
 	"switchboard/feed"
 	"switchboard/server"
+	mongostore "switchboard/store/mongo"
 	"switchboard/store/sqlite"
 )
 
@@ -113,17 +115,67 @@ func newLogger(cfg *config, w io.Writer) (*slog.Logger, error) {
 	return nil, usagef("SWITCHBOARD_LOG_FORMAT must be text or json")
 }
 
-// openStore opens the configured store; committed changes go to sink.
-func openStore(ctx context.Context, cfg *config, log *slog.Logger, sink domain.EventSink) (domain.Store, error) {
-	if cfg.MongoURI != "" {
-		return nil, usagef("SWITCHBOARD_MONGODB_URI is set, but this build has no MongoDB store yet")
+// openStore opens the configured store. Committed changes go to sink: in
+// process for SQLite and for a MongoDB without change streams (one instance
+// only), else through the change-stream feed, which carries the changes of
+// every instance; the feed runs until ctx ends.
+func openStore(ctx context.Context, cfg *config, log *slog.Logger, sink *feed.Broker) (domain.Store, error) {
+	if cfg.MongoURI == "" {
+		st, err := sqlite.Open(ctx, cfg.DataDir, sqlite.Options{Logger: log, EventSink: eventSink(sink)})
+		if err != nil {
+			return nil, err
+		}
+		if sink != nil {
+			log.Info("the embedded SQLite store feeds live updates in process: it serves one instance")
+		}
+		return st, nil
 	}
-	st, err := sqlite.Open(ctx, cfg.DataDir, sqlite.Options{Logger: log, EventSink: sink})
+	st, err := mongostore.Open(ctx, cfg.MongoURI, mongostore.Options{Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	log.Info("the embedded SQLite store feeds live updates in process: it serves one instance")
+	switch {
+	case sink == nil:
+	case st.ChangeStreams():
+		ready := make(chan struct{})
+		var once sync.Once
+		go st.Watch(ctx, instanceName(cfg), sink, mongostore.FeedHooks{
+			Resynced: sink.Resync,
+			Ready:    func() { once.Do(func() { close(ready) }) },
+		})
+		select {
+		case <-ready:
+			log.Info("live updates come from MongoDB change streams: several instances may run side by side", "feed", instanceName(cfg))
+		case <-time.After(30 * time.Second):
+			log.Warn("the MongoDB change stream is not open yet; live updates start when it is")
+		case <-ctx.Done():
+		}
+	default:
+		st.PublishInProcess(sink)
+		log.Warn("this MongoDB server has no change streams (see switchboard migrate): live updates reach only this instance's " +
+			"subscribers, so run a single instance")
+	}
 	return st, nil
+}
+
+// eventSink is sink as an EventSink, nil when there is none.
+func eventSink(sink *feed.Broker) domain.EventSink {
+	if sink == nil {
+		return nil
+	}
+	return sink
+}
+
+// instanceName names this instance's change-stream feed, so a restarted
+// instance resumes where it stopped.
+func instanceName(cfg *config) string {
+	if cfg.Instance != "" {
+		return cfg.Instance
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "switchboard"
 }
 
 // presenceTimeout reads SWITCHBOARD_PRESENCE_TIMEOUT.
@@ -191,15 +243,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	changes := feed.NewBroker()
 	defer changes.Close()
-	st, err := openStore(ctx, cfg, log, changes)
+	// The feed lives until the store is closed.
+	feedCtx, stopFeed := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopFeed()
+	st, err := openStore(feedCtx, cfg, log, changes)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	defer stopFeed() // before the store closes
 	svc := domain.NewService(st, domain.WithLogger(log), domain.WithPresenceTimeout(timeout))
+	var demo *devDemo
+	if dev {
+		if demo, err = prepareDemo(ctx, svc, keys.Secret, cfg); err != nil {
+			return err
+		}
+	}
 	srv := server.New(server.Config{
 		Service: svc, Verifier: verifier, Introspection: introspection, Logger: log,
-		Feed: changes, AllowedOrigins: origins(cfg),
+		Feed: changes, AllowedOrigins: origins(cfg), DevTokens: demo.consoleTokens(),
 	})
 	jobs := svc.StartJobs(context.WithoutCancel(ctx))
 	defer jobs.Stop()
@@ -219,12 +281,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	base := "http://" + ln.Addr().String()
 	if dev {
-		if err := printDevBanner(ctx, stdout, svc, keys.Secret, cfg, base); err != nil {
-			ln.Close()
-			return err
-		}
+		demo.printBanner(stdout, cfg, base)
 	}
-	log.Info("switchboard listening", "addr", ln.Addr().String(), "store", "sqlite", "data_dir", cfg.DataDir)
+	if cfg.MongoURI != "" {
+		log.Info("switchboard listening", "addr", ln.Addr().String(), "store", "mongodb")
+	} else {
+		log.Info("switchboard listening", "addr", ln.Addr().String(), "store", "sqlite", "data_dir", cfg.DataDir)
+	}
 
 	served := make(chan error, 1)
 	go func() { served <- httpServer.Serve(ln) }()
@@ -351,6 +414,10 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer st.Close()
+	if ms, ok := st.(*mongostore.Store); ok {
+		fmt.Fprint(stdout, ms.MigrationReport())
+		return nil
+	}
 	fmt.Fprintf(stdout, "SQLite store in %s: schema and indexes are up to date\n", cfg.DataDir)
 	return nil
 }

@@ -1,0 +1,351 @@
+// The agent console in a real browser: playwright-core drives Debian's
+// Chromium against a running Switchboard server. console/e2e_test.go starts
+// the server, seeds a workspace and runs this script with:
+//
+//   SWITCHBOARD_URL                 the server, e.g. http://127.0.0.1:PORT
+//   SWITCHBOARD_TOKEN_ADMIN         Ada Admin
+//   SWITCHBOARD_TOKEN_BEN           Ben Baker (agent)
+//   SWITCHBOARD_TOKEN_CLEO          Cleo Cruz (agent)
+//   SWITCHBOARD_TOKEN_DEV           Dev Patel (agent)
+//   SWITCHBOARD_TOKEN_INTEGRATION   a channel connector, to ingest messages
+//   SWITCHBOARD_CHANNEL_ID          the channel it ingests into
+//   SWITCHBOARD_CHROMIUM            the browser (default /usr/bin/chromium)
+//   SWITCHBOARD_SCREENSHOTS         a directory for screenshots (default: a new temp dir)
+//
+// The workspace starts with Grace Hopper (New, unowned) and Linus T. (New,
+// Cleo's). Every wait is on something the page shows, with a generous
+// timeout; nothing sleeps.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = (name, fallback) => {
+  const v = process.env[name] ?? fallback;
+  if (v === undefined) throw new Error(`${name} is not set`);
+  return v;
+};
+const base = env('SWITCHBOARD_URL').replace(/\/$/, '');
+const origin = new URL(base).origin;
+const tokens = {
+  admin: env('SWITCHBOARD_TOKEN_ADMIN'),
+  ben: env('SWITCHBOARD_TOKEN_BEN'),
+  cleo: env('SWITCHBOARD_TOKEN_CLEO'),
+  dev: env('SWITCHBOARD_TOKEN_DEV'),
+  integration: env('SWITCHBOARD_TOKEN_INTEGRATION'),
+};
+const channelId = env('SWITCHBOARD_CHANNEL_ID');
+const shots = process.env.SWITCHBOARD_SCREENSHOTS || mkdtempSync(join(tmpdir(), 'switchboard-console-'));
+const TIMEOUT = 20_000;
+const CONFLICT = 'Someone else changed this conversation first; it has been reloaded.';
+
+let stepNo = 0;
+const step = (what) => console.log(`${String(++stepNo).padStart(2)}. ${what}`);
+const fail = (msg) => {
+  throw new Error(msg);
+};
+
+// gql calls the API directly, as the test's own hands (ingesting, checking).
+async function gql(token, query, variables = {}) {
+  const res = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await res.json();
+  if (body.errors) fail(`${query} => ${JSON.stringify(body.errors)}`);
+  return body.data;
+}
+
+let inbound = 0;
+const ingest = (contact, name, text) => gql(tokens.integration,
+  `mutation($in: InboundInput!) { ingestInbound(input: $in) { conversationId } }`,
+  { in: { channelId, contactExternalId: contact, contactName: name, externalMessageId: `e2e-${++inbound}`, text } });
+
+// Chromium with the flags this closed network needs: without the
+// background-networking ones it tries to reach services that refuse it.
+// launch() gives it a new, empty --user-data-dir of its own (a temp dir
+// that playwright makes and removes; it refuses the flag from us).
+const browser = await chromium.launch({
+  executablePath: env('SWITCHBOARD_CHROMIUM', '/usr/bin/chromium'),
+  headless: true,
+  args: [
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+});
+
+const problems = [];
+let refusalExpected = false; // the step that signs in with a bad token
+
+// person opens a browser context (its own storage) with one page.
+async function person(name, { hold } = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 820 }, locale: 'en-GB', timezoneId: 'UTC' });
+  context.setDefaultTimeout(TIMEOUT);
+  if (hold) {
+    // Ben's WebSocket goes through a relay the test controls: it can hold
+    // the server's messages (a view that has not heard of a change yet) and
+    // cut the connection (a network that drops).
+    await context.routeWebSocket(/\/graphql$/, (ws) => {
+      if (hold.offline) {
+        ws.close({ code: 1011, reason: 'test: network down' });
+        return;
+      }
+      const server = ws.connectToServer();
+      hold.sockets.add(ws);
+      ws.onMessage((m) => server.send(m));
+      server.onMessage((m) => (hold.holding ? hold.held.push([ws, m]) : ws.send(m)));
+      ws.onClose((code, reason) => {
+        hold.sockets.delete(ws);
+        server.close({ code, reason });
+      });
+      server.onClose((code, reason) => {
+        hold.sockets.delete(ws);
+        ws.close({ code, reason });
+      });
+    });
+  }
+  const page = await context.newPage();
+  page.on('pageerror', (err) => problems.push(`${name}: page error: ${err.message}`));
+  page.on('console', (msg) => {
+    // Expected: the dropped socket logs its failure, and the sign-in page's
+    // look for dev tokens is a 404 on a server that has none.
+    const expected = /WebSocket connection to .* failed/.test(msg.text())
+      || msg.location().url?.endsWith('/console/dev-tokens')
+      || (refusalExpected && / 401 /.test(msg.text()));
+    if (msg.type() === 'error' && !expected) problems.push(`${name}: console error: ${msg.text()} (${msg.location().url})`);
+  });
+  page.on('request', (req) => {
+    if (new URL(req.url()).origin !== origin) problems.push(`${name}: request to another host: ${req.url()}`);
+  });
+  page.on('websocket', (ws) => {
+    if (!ws.url().startsWith(origin.replace(/^http/, 'ws'))) problems.push(`${name}: socket to another host: ${ws.url()}`);
+  });
+  return { name, context, page };
+}
+
+// signIn pastes a token on the sign-in page, as a person would.
+async function signIn({ page }, token) {
+  await page.goto(`${base}/`);
+  await page.getByLabel('Access token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await live(page);
+}
+
+const live = (page) => page.locator('body[data-live="true"]').waitFor();
+const row = (page, text) => page.locator('.rows .row-item', { hasText: text });
+const tabCount = (page, status, n) => page.locator(`.tab[data-status="${status}"] .count`, { hasText: new RegExp(`^${n}$`) }).waitFor();
+const gone = (locator) => locator.waitFor({ state: 'detached' });
+
+async function openFilter(page) {
+  const button = page.locator('.filter-button');
+  if ((await button.getAttribute('aria-expanded')) !== 'true') await button.click();
+}
+
+async function closeFilter(page) {
+  await page.keyboard.press('Escape');
+  await page.locator('.filter-button[aria-expanded="false"]').waitFor();
+}
+
+try {
+  const holdBen = { holding: false, held: [], offline: false, sockets: new Set() };
+  const ben = await person('Ben', { hold: holdBen });
+  const cleo = await person('Cleo');
+
+  step('Ben signs in by pasting his token; sees the New tab count and its rows');
+  await signIn(ben, tokens.ben);
+  await tabCount(ben.page, 'NEW', 2);
+  await row(ben.page, 'Grace Hopper').waitFor();
+  await row(ben.page, 'Linus T.').getByText('Waiting on Cleo Cruz').waitFor();
+  await row(ben.page, 'Grace Hopper').getByText(/waiting (<1|\d+) min/).waitFor();
+  await tabCount(ben.page, 'PENDING', 0);
+  const spans = await ben.page.evaluate(async () => {
+    const { span } = await import('/js/format.js');
+    return [0, 5, 125, 26 * 60].map((min) => span(min * 60000));
+  });
+  if (spans.join('|') !== '<1 min|5 min|2 h 5 min|1 day 2 h') fail(`durations: ${spans}`);
+  await ben.page.screenshot({ path: join(shots, '1-ben-signed-in.png') });
+
+  step('Cleo signs in too');
+  await signIn(cleo, tokens.cleo);
+
+  step('an inbound message appears live in Ben\'s queue, and the count follows (no reload)');
+  await ben.page.evaluate(() => { window.notReloaded = true; });
+  await ingest('maria@example.org', 'Maria Garcia', 'My parcel never arrived.');
+  await row(ben.page, 'Maria Garcia').getByText('My parcel never arrived.').waitFor();
+  await row(ben.page, 'Maria Garcia').getByText('Unowned').waitFor();
+  await tabCount(ben.page, 'NEW', 3);
+  if (!(await ben.page.evaluate(() => window.notReloaded))) fail('Ben\'s page reloaded');
+
+  step('Cleo assigns it to Ben with the owner drop-down; Ben\'s row says "Waiting on Ben" live');
+  await row(cleo.page, 'Maria Garcia').click();
+  await cleo.page.locator('#conv-title', { hasText: 'Maria Garcia' }).waitFor();
+  await cleo.page.locator('.owner-button').click();
+  // Ben is online: his dot in Cleo's drop-down is green.
+  await cleo.page.getByRole('menuitemradio', { name: /Ben Baker/ }).locator('.dot-online').waitFor();
+  await cleo.page.getByRole('menuitemradio', { name: /Ben Baker/ }).click();
+  await cleo.page.getByText('Assigned to Ben Baker.').waitFor();
+  await row(ben.page, 'Maria Garcia').getByText('Waiting on Ben Baker').waitFor();
+  await row(ben.page, 'Maria Garcia').locator('.dot-online').waitFor();
+
+  step('Ben replies with "then move to Pending": the row leaves New, the Pending count follows');
+  await row(ben.page, 'Maria Garcia').click();
+  await ben.page.locator('#conv-title', { hasText: 'Maria Garcia' }).waitFor();
+  await ben.page.locator('details.history summary').click();
+  await ben.page.locator('.history-list').getByText('by Cleo Cruz · assigned by hand').waitFor();
+  await ben.page.getByLabel('Reply to Maria Garcia').fill('So sorry! A new parcel ships today.');
+  await ben.page.getByRole('button', { name: 'Send and move to Pending' }).click();
+  await ben.page.getByText('Sent, and moved to Pending.').waitFor();
+  await gone(row(ben.page, 'Maria Garcia'));
+  await tabCount(ben.page, 'NEW', 2);
+  await tabCount(ben.page, 'PENDING', 1);
+  await ben.page.locator('.msg-outbound', { hasText: 'A new parcel ships today.' }).waitFor();
+  await ben.page.locator('.conversation[data-status="PENDING"]').waitFor();
+  // Cleo's queue and open conversation follow too.
+  await gone(row(cleo.page, 'Maria Garcia'));
+  await cleo.page.locator('.conversation[data-status="PENDING"]').waitFor();
+  await cleo.page.locator('.conv-owner', { hasText: 'Owned by Ben Baker' }).waitFor();
+
+  step('a conflict: Ben acts on a stale version after Cleo changed it, and is told in words');
+  holdBen.holding = true; // Ben's page does not hear of Cleo's change yet
+  await cleo.page.getByRole('button', { name: 'Move to New', exact: true }).click();
+  await cleo.page.locator('.conversation[data-status="NEW"]').waitFor();
+  await ben.page.locator('.conversation[data-status="PENDING"]').waitFor(); // still the old state
+  await ben.page.getByRole('button', { name: 'Resolve', exact: true }).click();
+  await ben.page.getByRole('alert').filter({ hasText: CONFLICT }).waitFor();
+  await ben.page.locator('.conversation[data-status="NEW"]').waitFor(); // reloaded
+  if (await ben.page.getByText(/"errors"|extensions|CONFLICT/).count()) fail('raw error shown to Ben');
+  holdBen.holding = false;
+  for (const [ws, m] of holdBen.held.splice(0)) ws.send(m);
+  await row(ben.page, 'Maria Garcia').waitFor();
+  await tabCount(ben.page, 'NEW', 3);
+  await tabCount(ben.page, 'PENDING', 0);
+
+  step('presence: Cleo sets Away; Ben\'s filter menu shows her orange dot');
+  await openFilter(ben.page);
+  await ben.page.locator('label[for="f-agent-cleo"] .dot-online').waitFor();
+  await cleo.page.getByRole('button', { name: 'Away', exact: true }).click();
+  await cleo.page.locator('.segmented [aria-pressed="true"]', { hasText: 'Away' }).waitFor();
+  await ben.page.locator('label[for="f-agent-cleo"] .dot-away').waitFor();
+  await ben.page.locator('label[for="f-agent-dev"] .dot-offline').waitFor();
+
+  step('the filter: Owned by Cleo shows her conversation only; no option shows everything');
+  await ben.page.getByLabel('Cleo Cruz').check();
+  await gone(row(ben.page, 'Grace Hopper'));
+  await row(ben.page, 'Linus T.').waitFor();
+  await tabCount(ben.page, 'NEW', 1);
+  await ben.page.getByLabel('Unowned').check();
+  await row(ben.page, 'Grace Hopper').waitFor();
+  await tabCount(ben.page, 'NEW', 2);
+  await ben.page.getByRole('button', { name: 'Show everything' }).click();
+  await tabCount(ben.page, 'NEW', 3);
+  await closeFilter(ben.page);
+
+  step('a dropped socket reconnects and catches up with what it missed');
+  holdBen.offline = true;
+  for (const ws of holdBen.sockets) ws.close({ code: 1011, reason: 'test: network down' });
+  await ben.page.locator('.connection[data-status="reconnecting"]').waitFor();
+  await ingest('noor@example.org', 'Noor Khan', 'Can I change my delivery address?');
+  holdBen.offline = false;
+  await live(ben.page);
+  await row(ben.page, 'Noor Khan').waitFor();
+  await tabCount(ben.page, 'NEW', 4);
+
+  step('paging: a reload keeps the sign-in and shows 25 rows, "Show more" the rest');
+  for (let i = 1; i <= 24; i++) await ingest(`bulk-${i}@example.org`, `Customer ${String(i).padStart(2, '0')}`, 'Hello?');
+  await tabCount(ben.page, 'NEW', 28);
+  await ben.page.reload();
+  await live(ben.page);
+  const rows = ben.page.locator('.rows .row-item');
+  await rows.nth(24).waitFor();
+  if ((await rows.count()) !== 25) fail(`first page: ${await rows.count()} rows`);
+  await ben.page.getByRole('button', { name: 'Show more' }).click();
+  await rows.nth(27).waitFor();
+  await ben.page.getByRole('button', { name: 'Show more' }).waitFor({ state: 'hidden' });
+  if ((await rows.count()) !== 28) fail(`after Show more: ${await rows.count()} rows`);
+
+  step('the admin page: remove ownership on logout, and an auto-ownership switch');
+  const ada = await person('Ada');
+  await signIn(ada, tokens.admin);
+  await ada.page.getByRole('link', { name: 'Admin' }).click();
+  const removeSwitch = ada.page.getByRole('switch', { name: 'Remove their ownership of New conversations' });
+  if (await removeSwitch.isChecked()) fail('remove ownership on logout should start off');
+  await removeSwitch.click();
+  await ada.page.getByText('Ownership is now removed when an agent logs out.').waitFor();
+  await ada.page.getByLabel('Grace period (seconds)').fill('45');
+  await ada.page.getByRole('button', { name: 'Save' }).click();
+  await ada.page.getByText('Grace period: 45 s.').waitFor();
+  await ada.page.getByRole('switch', { name: 'Auto-ownership for Cleo Cruz on Email' }).click();
+  await ada.page.getByText('Auto-ownership on for Cleo Cruz on Email.').waitFor();
+  const admin = await gql(tokens.admin, '{ settings { removeOwnershipOnLogout logoutGraceSeconds } channels { name autoOwnershipAgents { id } } }');
+  if (!admin.settings.removeOwnershipOnLogout || admin.settings.logoutGraceSeconds !== 45) fail(`settings: ${JSON.stringify(admin.settings)}`);
+  if (!admin.channels[0].autoOwnershipAgents.some((a) => a.id === 'cleo')) fail(`channels: ${JSON.stringify(admin.channels)}`);
+  await ada.page.reload();
+  await ada.page.getByRole('switch', { name: 'Auto-ownership for Cleo Cruz on Email' }).and(ada.page.locator(':checked')).waitFor();
+  await ada.page.screenshot({ path: join(shots, '2-admin.png') });
+
+  step('missed assignments: Cleo assigns to Dev while he is offline; he signs in, sees it and acknowledges it');
+  await row(cleo.page, 'Grace Hopper').click();
+  await cleo.page.locator('#conv-title', { hasText: 'Grace Hopper' }).waitFor();
+  // With the keyboard only: the menu opens on the current owner (Unowned),
+  // and the arrows walk Ada, Ben, Cleo, Dev.
+  await cleo.page.locator('.owner-button').focus();
+  await cleo.page.keyboard.press('Enter');
+  await cleo.page.getByRole('menuitemradio', { name: 'Unowned' }).and(cleo.page.locator(':focus')).waitFor();
+  await cleo.page.getByRole('menuitemradio', { name: /Dev Patel/ }).locator('.dot-offline').waitFor();
+  for (let i = 0; i < 4; i++) await cleo.page.keyboard.press('ArrowDown');
+  await cleo.page.getByRole('menuitemradio', { name: /Dev Patel/ }).and(cleo.page.locator(':focus')).waitFor();
+  await cleo.page.keyboard.press('Enter');
+  await cleo.page.locator('.conv-owner', { hasText: 'Waiting on Dev Patel' }).waitFor();
+  const dev = await person('Dev');
+  await signIn(dev, tokens.dev);
+  const missed = dev.page.getByRole('region', { name: 'While you were offline, a conversation was assigned to you' });
+  await missed.getByRole('link', { name: 'Grace Hopper' }).waitFor();
+  await missed.getByText('assigned by Cleo Cruz').waitFor();
+  await missed.getByRole('button', { name: 'Got it' }).click();
+  await dev.page.getByText('Acknowledged.').waitFor();
+  await gone(dev.page.locator('.missed'));
+  const left = await gql(tokens.dev, '{ missedAssignments { conversation { id } } }');
+  if (left.missedAssignments.length !== 0) fail(`still missed: ${JSON.stringify(left)}`);
+  await row(ben.page, 'Grace Hopper').getByText('Waiting on Dev Patel').waitFor();
+
+  step('Dev logs out: back to sign-in, and his dot turns grey for Ben');
+  await openFilter(ben.page);
+  await ben.page.locator('label[for="f-agent-dev"] .dot-online').waitFor();
+  await dev.page.getByRole('button', { name: 'Log out' }).click();
+  await dev.page.getByText('You are logged out.').waitFor();
+  await dev.page.getByLabel('Access token').waitFor();
+  await ben.page.locator('label[for="f-agent-dev"] .dot-offline').waitFor();
+  await closeFilter(ben.page);
+
+  step('errors in words: a bad token is refused on the sign-in page');
+  refusalExpected = true;
+  await dev.page.getByLabel('Access token').fill('not-a-token');
+  await dev.page.getByRole('button', { name: 'Sign in' }).click();
+  await dev.page.getByRole('alert').filter({ hasText: 'This token was not accepted' }).waitFor();
+  refusalExpected = false;
+
+  step('screenshots');
+  await row(ben.page, 'Maria Garcia').click();
+  await ben.page.locator('#conv-title', { hasText: 'Maria Garcia' }).waitFor();
+  await ben.page.locator('.conversation[data-status="NEW"]').waitFor();
+  await ben.page.screenshot({ path: join(shots, '3-ben-inbox.png') });
+  await cleo.page.screenshot({ path: join(shots, '4-cleo.png') });
+  await openFilter(ben.page);
+  await ben.page.screenshot({ path: join(shots, '5-ben-filter.png') });
+
+  if (problems.length) fail(`the pages reported:\n  ${problems.join('\n  ')}`);
+  console.log(`ok: the console works in ${browser.version()}; screenshots in ${shots}`);
+} catch (err) {
+  console.error(`FAILED at step ${stepNo}: ${err.stack || err}`);
+  if (problems.length) console.error(`the pages reported:\n  ${problems.join('\n  ')}`);
+  for (const context of browser.contexts()) {
+    for (const [i, page] of context.pages().entries()) {
+      await page.screenshot({ path: join(shots, `failure-${browser.contexts().indexOf(context)}-${i}.png`) }).catch(() => {});
+    }
+  }
+  console.error(`screenshots in ${shots}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

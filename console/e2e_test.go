@@ -1,0 +1,148 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"switchboard/domain"
+	"switchboard/feed"
+	"switchboard/server"
+	"switchboard/store/sqlite"
+	"switchboard/store/sqlite/sqlitetest"
+)
+
+// chromium is Debian's Chromium (apt-get install chromium); playwright's
+// own browser download is not used.
+const chromium = "/usr/bin/chromium"
+
+var e2eSecret = []byte("console-e2e-secret-console-e2e-secret-00")
+
+// TestConsoleInARealBrowser runs e2e/e2e.mjs: playwright-core drives
+// Chromium through the console against a real server — agents Ben and Cleo
+// side by side, live queue rows and counts, assignment through the owner
+// drop-down, reply-and-move, a conflict, presence dots, a dropped socket
+// that catches up, the admin page, and missed assignments.
+//
+// It needs node, e2e/node_modules (npm ci in console/e2e) and Chromium; it
+// skips without them, except under CI=true, where they are required.
+func TestConsoleInARealBrowser(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat(filepath.Join("e2e", "node_modules", "playwright-core"))
+	}
+	if err == nil {
+		_, err = os.Stat(chromium)
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI needs node, console/e2e/node_modules (npm ci in console/e2e) and %s (apt-get install chromium): %v", chromium, err)
+		}
+		t.Skipf("needs node, console/e2e/node_modules (run npm ci in console/e2e) and %s (apt-get install chromium): %v", chromium, err)
+	}
+
+	log := slog.New(slog.DiscardHandler)
+	broker := feed.NewBroker()
+	st := sqlitetest.New(t, sqlite.Options{EventSink: broker, Logger: log})
+	svc := domain.NewService(st, domain.WithLogger(log))
+	verifier, err := server.NewVerifier(server.KeyConfig{Secret: e2eSecret}, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(server.Config{Service: svc, Verifier: verifier, Logger: log, Feed: broker})
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		ts.Close()
+		broker.Close()
+	})
+
+	// The workspace: an admin, three agents (all OFFLINE until they sign
+	// in), a channel and two conversations, one of them Cleo's.
+	const ws = "ws-console"
+	ctx := context.Background()
+	people := []struct{ id, role, name string }{
+		{"ada", "admin", "Ada Admin"}, {"ben", "agent", "Ben Baker"}, {"cleo", "agent", "Cleo Cruz"}, {"dev", "agent", "Dev Patel"},
+	}
+	tokens := map[string]string{}
+	actors := map[string]domain.Actor{}
+	for _, p := range people {
+		tok, err := server.MintHS256(e2eSecret, server.TokenRequest{
+			Subject: p.id, WorkspaceID: ws, Role: p.role, Name: p.name, Email: p.id + "@example.com", TTL: time.Hour,
+		}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[p.id] = tok
+		a, err := svc.Authenticate(ctx, domain.Claims{WorkspaceID: ws, Subject: p.id, Role: p.role, Name: p.name, Email: p.id + "@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		actors[p.id] = a
+	}
+	integration, err := server.MintHS256(e2eSecret, server.TokenRequest{
+		Subject: "connector", WorkspaceID: ws, Role: "integration", Name: "Connector", TTL: time.Hour,
+	}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	email, err := svc.CreateChannel(ctx, actors["ada"], "Email")
+	if err != nil {
+		t.Fatal(err)
+	}
+	connector := domain.Actor{WorkspaceID: ws, ID: "connector", Role: domain.RoleIntegration}
+	for i, c := range []struct{ contact, name, text, owner string }{
+		{"grace@example.org", "Grace Hopper", "My invoice shows the wrong VAT number.", ""},
+		{"linus@example.org", "Linus T.", "How do I export my data?", "cleo"},
+	} {
+		res, err := svc.IngestInbound(ctx, connector, domain.InboundCommand{
+			ChannelID: email.ID, ContactExternalID: c.contact, ContactName: c.name,
+			ExternalMessageID: fmt.Sprintf("seed-%d", i), Text: c.text,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.owner != "" {
+			owner := c.owner
+			if _, err := svc.SetOwner(ctx, actors["ada"], domain.SetOwnerCommand{ConversationID: res.ConversationID, OwnerID: &owner, OwnerGiven: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	shots := os.Getenv("SWITCHBOARD_E2E_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	runCtx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(runCtx, node, "e2e.mjs")
+	cmd.Dir = "e2e"
+	cmd.Env = append(os.Environ(),
+		"SWITCHBOARD_URL="+ts.URL,
+		"SWITCHBOARD_TOKEN_ADMIN="+tokens["ada"],
+		"SWITCHBOARD_TOKEN_BEN="+tokens["ben"],
+		"SWITCHBOARD_TOKEN_CLEO="+tokens["cleo"],
+		"SWITCHBOARD_TOKEN_DEV="+tokens["dev"],
+		"SWITCHBOARD_TOKEN_INTEGRATION="+integration,
+		"SWITCHBOARD_CHANNEL_ID="+email.ID,
+		"SWITCHBOARD_CHROMIUM="+chromium,
+		"SWITCHBOARD_SCREENSHOTS="+shots,
+	)
+	out, err := cmd.CombinedOutput()
+	t.Logf("node e2e.mjs:\n%s", out)
+	if err != nil {
+		t.Fatalf("node e2e.mjs: %v (screenshots in %s)", err, shots)
+	}
+	t.Logf("screenshots in %s", shots)
+}

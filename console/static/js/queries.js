@@ -1,0 +1,86 @@
+// Every GraphQL document the console sends, in one place.
+
+export const ME = `query Me { me { id name email role presence } }`;
+
+export const AGENTS = `query Agents { agents { id name role presence } }`;
+
+export const PRESENCE_CHANGED = `subscription PresenceChanged { presenceChanged { id name role presence active } }`;
+
+// Any change to any conversation: counts and an open conversation follow it.
+export const ANY_CHANGE = `subscription AnyChange($status: QueueStatus!) {
+  queueChanged(status: $status) { kind conversation { id version status } }
+}`;
+
+const ROW = `
+  id version status ownershipLabel waitingSince boomerangAt
+  owner { id name }
+  contact { name externalId }
+  channel { id name }
+  messages(last: 1) { edges { node { direction text } } }`;
+
+export const QUEUE = `query Queue($status: QueueStatus!, $ownership: OwnershipFilter, $order: QueueOrder, $after: String) {
+  queue(status: $status, ownership: $ownership, order: $order, first: 25, after: $after) {
+    edges { node { ${ROW} } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+
+export const QUEUE_CHANGED = `subscription QueueView($status: QueueStatus!, $ownership: OwnershipFilter, $order: QueueOrder) {
+  queueChanged(status: $status, ownership: $ownership, order: $order) { kind conversation { ${ROW} } }
+}`;
+
+const COUNTS = `total unowned ownedByMe ownedByOthers byOwner { owner { id } count }`;
+
+export const COUNTS_QUERY = `query Counts {
+  NEW: queueCounts(status: NEW) { ${COUNTS} }
+  PENDING: queueCounts(status: PENDING) { ${COUNTS} }
+  RESOLVED: queueCounts(status: RESOLVED) { ${COUNTS} }
+}`;
+
+const CONVERSATION = `
+  id version status ownershipLabel waitingSince boomerangAt createdAt
+  owner { id name presence }
+  contact { name externalId }
+  channel { id name }
+  messages(last: 50) {
+    edges { node { id direction text createdAt author { id name } } }
+    pageInfo { hasPreviousPage }
+  }
+  history(first: 50) {
+    edges { node { id at version status reason from { name } to { name } actor { name } } }
+    pageInfo { hasNextPage }
+  }`;
+
+export const CONVERSATION_QUERY = `query Conversation($id: ID!) { conversation(id: $id) { ${CONVERSATION} } }`;
+
+export const SET_OWNER = `mutation SetOwner($input: SetOwnerInput!) { setOwner(input: $input) { conversation { ${CONVERSATION} } } }`;
+export const MOVE_TO_PENDING = `mutation MoveToPending($input: MoveToPendingInput!) { moveToPending(input: $input) { conversation { ${CONVERSATION} } } }`;
+export const MOVE_TO_NEW = `mutation MoveToNew($input: MoveInput!) { moveToNew(input: $input) { conversation { ${CONVERSATION} } } }`;
+export const RESOLVE = `mutation Resolve($input: MoveInput!) { resolve(input: $input) { conversation { ${CONVERSATION} } } }`;
+export const REPLY = `mutation Reply($input: ReplyInput!) { reply(input: $input) { conversation { ${CONVERSATION} } } }`;
+
+export const SET_PRESENCE = `mutation SetPresence($presence: Presence!) { setPresence(presence: $presence) { agent { id presence } } }`;
+export const LOGOUT = `mutation Logout { logout { agent { id presence } } }`;
+
+export const MISSED = `query Missed {
+  missedAssignments {
+    conversation { id status contact { name } channel { name } }
+    change { at actor { name } }
+  }
+}`;
+export const ACKNOWLEDGE = `mutation Acknowledge($ids: [ID!]!) { acknowledgeMissedAssignments(conversationIds: $ids) }`;
+
+export const ADMIN = `query Admin {
+  settings { removeOwnershipOnLogout logoutGraceSeconds }
+  channels { id name autoOwnershipAgents { id } }
+  agents { id name role presence }
+}`;
+export const UPDATE_SETTINGS = `mutation UpdateSettings($input: SettingsInput!) {
+  updateSettings(input: $input) { settings { removeOwnershipOnLogout logoutGraceSeconds } }
+}`;
+export const SET_AUTO_OWNERSHIP = `mutation SetAutoOwnership($input: AutoOwnershipInput!) {
+  setAutoOwnership(input: $input) { channel { id name autoOwnershipAgents { id } } }
+}`;
+export const CREATE_CHANNEL = `mutation CreateChannel($input: ChannelInput!) {
+  createChannel(input: $input) { channel { id name autoOwnershipAgents { id } } }
+}`;
