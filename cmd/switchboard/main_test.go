@@ -404,3 +404,18 @@ func TestCrashDelaysAutomationButNeverLosesIt(t *testing.T) {
 		t.Fatalf("%d LOGOUT_CLEANUP entries, want 1", cleanups)
 	}
 }
+
+// TestReadmeListsEverySetting keeps the README's settings table in step with
+// the code.
+func TestReadmeListsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c config
+	for _, s := range c.settings() {
+		if !strings.Contains(string(readme), "`"+s.env+"`") || !strings.Contains(string(readme), "`--"+s.flag+"`") {
+			t.Errorf("README.md does not list %s / --%s", s.env, s.flag)
+		}
+	}
+}

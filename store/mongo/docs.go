@@ -13,16 +13,16 @@ import (
 // the queue indexes can seek it by equality.
 
 type settingsDoc struct {
-	Key                     string    `bson:"_id"`
-	WS                      string    `bson:"ws"`
-	RemoveOwnershipOnLogout bool      `bson:"removeOwnershipOnLogout"`
-	LogoutGraceSeconds      int       `bson:"logoutGraceSeconds"`
-	SwitchedOffCount        int64     `bson:"switchedOffCount"`
+	Key                     string `bson:"_id"`
+	WS                      string `bson:"ws"`
+	RemoveOwnershipOnLogout bool   `bson:"removeOwnershipOnLogout"`
+	LogoutGraceSeconds      int    `bson:"logoutGraceSeconds"`
+	SwitchedOffCount        int64  `bson:"switchedOffCount"`
 	// SwitchedOffAt is when the setting was last switched off; null for
 	// never.
 	SwitchedOffAt *time.Time `bson:"switchedOffAt"`
-	Version                 int64     `bson:"version"`
-	UpdatedAt               time.Time `bson:"updatedAt"`
+	Version       int64      `bson:"version"`
+	UpdatedAt     time.Time  `bson:"updatedAt"`
 }
 
 func toSettingsDoc(s domain.Settings) settingsDoc {
