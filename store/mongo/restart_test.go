@@ -3,11 +3,16 @@ package mongostore_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"switchboard/domain"
 	"switchboard/internal/fakeclock"
+	"switchboard/server"
 	mongostore "switchboard/store/mongo"
 	"switchboard/store/mongo/mongotest"
 )
@@ -78,8 +83,52 @@ func TestSurvivesAServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The same service behind the real HTTP server, as callers see it.
+	secret := []byte("restart-test-secret-restart-test-secret")
+	verifier, err := server.NewVerifier(server.KeyConfig{Secret: secret}, clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewServer(server.New(server.Config{Service: svc, Verifier: verifier, Logger: mongotest.Quiet}))
+	defer api.Close()
+	token, err := server.MintHS256(secret, server.TokenRequest{Subject: "ada", WorkspaceID: "ws", Role: "admin", Name: "Ada", TTL: time.Hour}, clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	query := func() (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, api.URL+"/graphql", strings.NewReader(`{"query":"{ channels { id } }"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := api.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	ready := func() int {
+		resp, err := api.Client().Get(api.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if status, body := query(); status != http.StatusOK || ready() != http.StatusOK {
+		t.Fatalf("before the kill: HTTP %d %s, readyz %d", status, body, ready())
+	}
+
 	srv.Kill()
 
+	status, body := query()
+	if !strings.Contains(body, `"code":"INTERNAL"`) || !strings.Contains(body, `"message":"internal error"`) ||
+		strings.Contains(strings.ToLower(body), "mongo") || strings.Contains(body, addr) {
+		t.Errorf("a request while the server is down: HTTP %d %s; want INTERNAL without detail", status, body)
+	}
+	if code := ready(); code != http.StatusServiceUnavailable {
+		t.Errorf("readyz while the server is down: %d, want 503", code)
+	}
 	if err := s.Ping(ctx); err == nil {
 		t.Fatal("Ping succeeded while the server is down")
 	}
@@ -97,6 +146,12 @@ func TestSurvivesAServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "Ping after the restart", time.Minute, func() bool { return s.Ping(ctx) == nil })
+	if code := ready(); code != http.StatusOK {
+		t.Errorf("readyz after the restart: %d, want 200", code)
+	}
+	if status, body := query(); status != http.StatusOK || strings.Contains(body, "errors") {
+		t.Errorf("a request after the restart: HTTP %d %s", status, body)
+	}
 
 	// The webhook retries what failed, and repeats what had succeeded.
 	for i := range 3 {
