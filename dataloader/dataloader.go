@@ -40,7 +40,7 @@ type Loaders struct {
 // wait is how long a loader collects keys before it fetches. Lists load
 // their references up front (the Prime methods), so a page's store calls do
 // not rest on timing; the wait only gathers the loads of sibling fields.
-const wait = 2 * time.Millisecond
+const wait = 500 * time.Microsecond
 
 // New returns fresh loaders reading workspace ws.
 func New(r Reader, ws string) *Loaders {

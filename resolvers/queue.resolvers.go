@@ -90,24 +90,24 @@ func (r *mutationResolver) SetOwner(ctx context.Context, input model.SetOwnerInp
 		ConversationID: input.ConversationID, OwnerID: owner, OwnerGiven: given,
 		OnlyIfUnowned: deref(input.OnlyIfUnowned, false), ExpectedVersion: int64Ptr(input.ExpectedVersion),
 	})
-	return conversationPayload(res, err)
+	return r.conversationPayload(ctx, res, err)
 }
 
 func (r *mutationResolver) Resolve(ctx context.Context, input model.MoveInput) (*model.ConversationPayload, error) {
 	res, err := r.Service.Resolve(ctx, actor(ctx), domain.MoveCommand{ConversationID: input.ConversationID, ExpectedVersion: int64Ptr(input.ExpectedVersion)})
-	return conversationPayload(res, err)
+	return r.conversationPayload(ctx, res, err)
 }
 
 func (r *mutationResolver) MoveToPending(ctx context.Context, input model.MoveToPendingInput) (*model.ConversationPayload, error) {
 	res, err := r.Service.MoveToPending(ctx, actor(ctx), domain.MoveCommand{
 		ConversationID: input.ConversationID, ExpectedVersion: int64Ptr(input.ExpectedVersion), BoomerangAt: input.BoomerangAt,
 	})
-	return conversationPayload(res, err)
+	return r.conversationPayload(ctx, res, err)
 }
 
 func (r *mutationResolver) MoveToNew(ctx context.Context, input model.MoveInput) (*model.ConversationPayload, error) {
 	res, err := r.Service.MoveToNew(ctx, actor(ctx), domain.MoveCommand{ConversationID: input.ConversationID, ExpectedVersion: int64Ptr(input.ExpectedVersion)})
-	return conversationPayload(res, err)
+	return r.conversationPayload(ctx, res, err)
 }
 
 func (r *mutationResolver) Reply(ctx context.Context, input model.ReplyInput) (*model.ReplyPayload, error) {
@@ -116,6 +116,9 @@ func (r *mutationResolver) Reply(ctx context.Context, input model.ReplyInput) (*
 		ClientMessageID: deref(input.ClientMessageID, ""), ThenMoveTo: deref(input.ThenMoveTo, ""),
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := r.primeConversations(ctx, []domain.Conversation{res.Conversation}, "conversation"); err != nil {
 		return nil, err
 	}
 	return &model.ReplyPayload{Conversation: &res.Conversation, Message: &res.Message, OwnershipChange: res.Change}, nil

@@ -168,9 +168,20 @@ func (r *Resolver) primeChangeAgents(ctx context.Context, changes []domain.Owner
 	return loaders(ctx, r.Service).PrimeAgents(ctx, ids)
 }
 
-func conversationPayload(res domain.ConversationResult, err error) (*model.ConversationPayload, error) {
+// conversationPayload answers a conversation mutation, loading the
+// references its selection asks for in one call each, so the payload waits
+// for no batch.
+func (r *Resolver) conversationPayload(ctx context.Context, res domain.ConversationResult, err error) (*model.ConversationPayload, error) {
 	if err != nil {
 		return nil, err
+	}
+	if err := r.primeConversations(ctx, []domain.Conversation{res.Conversation}, "conversation"); err != nil {
+		return nil, err
+	}
+	if res.Change != nil && (selected(ctx, "ownershipChange", "from") || selected(ctx, "ownershipChange", "to") || selected(ctx, "ownershipChange", "actor")) {
+		if err := r.primeChangeAgents(ctx, []domain.OwnershipChange{*res.Change}); err != nil {
+			return nil, err
+		}
 	}
 	return &model.ConversationPayload{Conversation: &res.Conversation, OwnershipChange: res.Change}, nil
 }

@@ -1,0 +1,125 @@
+package sqlite_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"switchboard/domain"
+	"switchboard/server"
+	"switchboard/store/sqlite"
+)
+
+// BenchmarkAPI measures what a client sees, through HTTP and GraphQL, on the
+// benchmark workspace (100,000 conversations): a page of 25 of the NEW queue
+// with each ownership filter option (rows with owner, label, channel and
+// contact, and the total count), and setOwner.
+func BenchmarkAPI(b *testing.B) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), sqlite.DBFile)
+	newConvs := seedBench(b, path)
+	seedRefs(b, path)
+	s, err := sqlite.OpenFile(ctx, path, quiet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	svc := domain.NewService(s, domain.WithLogger(quiet.Logger))
+	secret := []byte("benchmark-secret-benchmark-secret")
+	verifier, err := server.NewVerifier(server.KeyConfig{Secret: secret}, time.Now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	api := httptest.NewServer(server.New(server.Config{Service: svc, Verifier: verifier, Logger: quiet.Logger}))
+	defer api.Close()
+	token, err := server.MintHS256(secret, server.TokenRequest{Subject: benchMe, WorkspaceID: benchWS, Role: "agent", Name: "Agent 7", TTL: time.Hour}, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	post := func(b *testing.B, query string, vars map[string]any) {
+		body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+		req, _ := http.NewRequest(http.MethodPost, api.URL+"/graphql", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := api.Client().Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || bytes.Contains(out, []byte(`"errors"`)) {
+			b.Fatalf("HTTP %d %s", resp.StatusCode, out)
+		}
+	}
+	const page = `query($f: OwnershipFilter) { queue(status: NEW, ownership: $f, first: 25) { totalCount
+		edges { cursor node { id version waitingSince ownershipLabel owner { id name presence } channel { name } contact { name } } } } }`
+	for _, f := range []struct {
+		name   string
+		filter map[string]any
+	}{
+		{"unowned", map[string]any{"unowned": true}},
+		{"ownedByMe", map[string]any{"ownedByMe": true}},
+		{"ownedByOthers", map[string]any{"ownedByOthers": true}},
+		{"ownerIds3", map[string]any{"ownerIds": []string{benchAgent(1), benchAgent(12), benchAgent(33)}}},
+		{"all", nil},
+	} {
+		b.Run("queue/"+f.name, func(b *testing.B) {
+			for b.Loop() {
+				post(b, page, map[string]any{"f": f.filter})
+			}
+		})
+	}
+	b.Run("setOwner", func(b *testing.B) {
+		rng := rand.New(rand.NewPCG(5, 6))
+		i := 0
+		for b.Loop() {
+			c := newConvs[rng.IntN(len(newConvs))]
+			post(b, `mutation($in: SetOwnerInput!) { setOwner(input: $in) { conversation { version owner { id } } } }`,
+				map[string]any{"in": map[string]any{"conversationId": c.ID, "ownerId": fmt.Sprintf("ag-%02d", i%benchAgents)}})
+			i++
+		}
+	})
+}
+
+// seedRefs adds the channels and contacts the benchmark's conversations
+// refer to, which the store benchmarks do not need.
+func seedRefs(b *testing.B, path string) {
+	b.Helper()
+	db, err := sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := db.Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range benchChannels {
+		if _, err := tx.Exec(`INSERT INTO channels (workspace_id, id, name, created_at) VALUES (?, ?, ?, 0)`,
+			benchWS, fmt.Sprintf("ch-%d", i), fmt.Sprintf("Channel %d", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	stmt, err := tx.Prepare(`INSERT INTO contacts (workspace_id, id, channel_id, external_id, name, created_at) VALUES (?, ?, ?, ?, ?, 0)`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range benchConvs {
+		if _, err := stmt.Exec(benchWS, fmt.Sprintf("ct-%d", i), fmt.Sprintf("ch-%d", i%benchChannels), fmt.Sprintf("ext-%d", i),
+			fmt.Sprintf("Customer %d", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+}
