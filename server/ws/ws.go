@@ -97,9 +97,12 @@ func (c *Config) defaults() {
 
 // Server accepts GraphQL WebSocket connections.
 type Server struct {
-	cfg      Config
-	mu       sync.Mutex
-	conns    map[*conn]struct{}
+	cfg   Config
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+	// byAgent finds the connections of an agent (workspace, id) when the
+	// agent is deactivated.
+	byAgent  map[[2]string]map[*conn]struct{}
 	shutdown bool
 	wg       sync.WaitGroup
 }
@@ -107,7 +110,36 @@ type Server struct {
 // New returns a transport.
 func New(cfg Config) *Server {
 	cfg.defaults()
-	return &Server{cfg: cfg, conns: map[*conn]struct{}{}}
+	s := &Server{cfg: cfg, conns: map[*conn]struct{}{}, byAgent: map[[2]string]map[*conn]struct{}{}}
+	if cfg.Feed != nil {
+		cfg.Feed.Tap(s.notice)
+	}
+	return s
+}
+
+// notice closes the connections of an agent the change deactivated, on any
+// instance: the change reaches every instance's feed. It never blocks.
+func (s *Server) notice(e domain.Event) {
+	a := e.Agent
+	if a == nil || a.After.Active {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for cn := range s.byAgent[[2]string{a.After.WorkspaceID, a.After.ID}] {
+		cn.close(CloseForbidden, "Forbidden: this agent is deactivated")
+	}
+}
+
+// watchAgent makes notice find cn by its agent.
+func (s *Server) watchAgent(cn *conn, a domain.Actor) {
+	k := [2]string{a.WorkspaceID, a.ID}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byAgent[k] == nil {
+		s.byAgent[k] = map[*conn]struct{}{}
+	}
+	s.byAgent[k][cn] = struct{}{}
 }
 
 // IsUpgrade reports whether r asks for a WebSocket.
@@ -165,6 +197,14 @@ func (s *Server) track(cn *conn) bool {
 func (s *Server) untrack(cn *conn) {
 	s.mu.Lock()
 	delete(s.conns, cn)
+	cn.mu.Lock()
+	k := [2]string{cn.actor.WorkspaceID, cn.actor.ID}
+	cn.mu.Unlock()
+	if m := s.byAgent[k]; m != nil {
+		if delete(m, cn); len(m) == 0 {
+			delete(s.byAgent, k)
+		}
+	}
 	s.mu.Unlock()
 	s.wg.Done()
 }
@@ -456,8 +496,8 @@ func (cn *conn) init(payload json.RawMessage) {
 	cn.actor = actor
 	cn.mu.Unlock()
 	cn.after(expires.Sub(cn.cfg.Clock.Now()), func() { cn.close(CloseForbidden, "Forbidden: the token has expired") })
-	if actor.Role.IsAgent() && cn.cfg.Feed != nil {
-		cn.watchAgent(actor)
+	if actor.Role.IsAgent() {
+		cn.srv.watchAgent(cn, actor)
 	}
 	cn.enqueue(message{Type: msgConnectionAck})
 	if cn.legacy {
@@ -486,37 +526,6 @@ func (cn *conn) refuse(err error) {
 		cancel()
 	}
 	cn.close(CloseForbidden, "Forbidden: "+err.Error())
-}
-
-// watchAgent closes the connection when its agent is deactivated, on any
-// instance: the change reaches every instance's feed.
-func (cn *conn) watchAgent(a domain.Actor) {
-	cn.opsWG.Add(1)
-	go func() {
-		defer cn.opsWG.Done()
-		for cn.opsCtx.Err() == nil {
-			sub := cn.cfg.Feed.Subscribe(a.WorkspaceID, 64)
-			cn.watch(sub, a)
-			sub.Close()
-		}
-	}()
-}
-
-func (cn *conn) watch(sub *feed.Subscription, a domain.Actor) {
-	for {
-		select {
-		case <-cn.opsCtx.Done():
-			return
-		case <-sub.Done():
-			// Cut off by a burst; a deactivation is rare, so watch again.
-			return
-		case ev := <-sub.Events():
-			if ag := ev.Agent; ag != nil && ag.After.ID == a.ID && !ag.After.Active {
-				cn.close(CloseForbidden, "Forbidden: this agent is deactivated")
-				return
-			}
-		}
-	}
 }
 
 // start runs an operation.
