@@ -41,6 +41,48 @@ func (p OwnerPredicate) Matches(ownerID string) bool {
 	return slices.Contains(p.Owners, ownerID)
 }
 
+// OwnerSet is an OwnerPredicate in the form a store's query needs: either
+// every conversation (All), or the finite set of matching owners (Finite,
+// Values, with "" for unowned), or every owner but Except, with or without
+// the unowned ones.
+type OwnerSet struct {
+	All     bool
+	Finite  bool
+	Values  []string
+	Unowned bool
+	Except  []string
+}
+
+// Set returns the predicate as an OwnerSet.
+func (p OwnerPredicate) Set() OwnerSet {
+	if p.AnyOwner {
+		// An owner listed in Owners matches even if it is also in Except.
+		var except []string
+		for _, id := range sortedUnique(p.Except) {
+			if id != "" && !slices.Contains(p.Owners, id) {
+				except = append(except, id)
+			}
+		}
+		if p.Unowned && len(except) == 0 {
+			return OwnerSet{All: true}
+		}
+		return OwnerSet{Unowned: p.Unowned, Except: except}
+	}
+	var values []string
+	if p.Unowned {
+		values = append(values, "")
+	}
+	for _, id := range sortedUnique(p.Owners) {
+		if id != "" { // "" in Owners does not match unowned conversations
+			values = append(values, id)
+		}
+	}
+	return OwnerSet{Finite: true, Values: values}
+}
+
+// SortedUnique returns ids sorted, without repeats (nil for none).
+func SortedUnique(ids []string) []string { return sortedUnique(ids) }
+
 // Resolve turns the filter into a predicate for the caller me.
 func (f *OwnershipFilter) Resolve(me string) OwnerPredicate {
 	if f == nil || (!f.Unowned && !f.OwnedByMe && !f.OwnedByOthers && len(f.OwnerIDs) == 0) {

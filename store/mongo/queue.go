@@ -2,7 +2,6 @@ package mongostore
 
 import (
 	"context"
-	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -10,69 +9,26 @@ import (
 	"switchboard/domain"
 )
 
-// ownerMatch is an OwnerPredicate in the form the filters need: either the
-// finite set of matching owners ("" for unowned), or every owner but some,
-// with or without the unowned ones.
-type ownerMatch struct {
-	all     bool
-	finite  bool
-	values  []string
-	unowned bool
-	except  []string
-}
-
-func resolveOwners(p domain.OwnerPredicate) ownerMatch {
-	if p.AnyOwner {
-		// An owner listed in Owners matches even if it is also in Except.
-		var except []string
-		for _, id := range sortedUnique(p.Except) {
-			if id != "" && !slices.Contains(p.Owners, id) {
-				except = append(except, id)
-			}
-		}
-		if p.Unowned && len(except) == 0 {
-			return ownerMatch{all: true}
-		}
-		return ownerMatch{unowned: p.Unowned, except: except}
-	}
-	var values []string
-	if p.Unowned {
-		values = append(values, "")
-	}
-	for _, id := range sortedUnique(p.Owners) {
-		if id != "" { // "" in Owners does not match unowned conversations
-			values = append(values, id)
-		}
-	}
-	return ownerMatch{finite: true, values: values}
-}
-
-func sortedUnique(ids []string) []string {
-	out := slices.Clone(ids)
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
 // queueFilter is the filter of q's view without its keyset condition;
 // none when the view matches nothing.
 func queueFilter(q domain.QueueQuery) (filter bson.D, none bool) {
 	filter = bson.D{{Key: "ws", Value: q.WorkspaceID}, {Key: "status", Value: string(q.Status)}}
-	switch m := resolveOwners(q.Owners); {
-	case m.all:
-	case m.finite && len(m.values) == 0:
+	switch m := q.Owners.Set(); {
+	case m.All:
+	case m.Finite && len(m.Values) == 0:
 		return nil, true
-	case m.finite:
-		filter = append(filter, in("ownerId", m.values))
+	case m.Finite:
+		filter = append(filter, in("ownerId", m.Values))
 	default:
-		nin := m.except
-		if !m.unowned {
+		nin := m.Except
+		if !m.Unowned {
 			nin = append([]string{""}, nin...)
 		}
 		if len(nin) > 0 {
 			filter = append(filter, bson.E{Key: "ownerId", Value: bson.D{{Key: "$nin", Value: nin}}})
 		}
 	}
-	if ch := sortedUnique(q.ChannelIDs); len(ch) > 0 {
+	if ch := domain.SortedUnique(q.ChannelIDs); len(ch) > 0 {
 		filter = append(filter, in("channelId", ch))
 	}
 	return filter, false
@@ -144,7 +100,7 @@ func (s *Store) count(ctx context.Context, coll *mongo.Collection, filter bson.D
 // owner order.
 func (s *Store) CountOwners(ctx context.Context, workspaceID string, status domain.QueueStatus, channelIDs []string) ([]domain.OwnerCount, error) {
 	match := bson.D{{Key: "ws", Value: workspaceID}, {Key: "status", Value: string(status)}}
-	if ch := sortedUnique(channelIDs); len(ch) > 0 {
+	if ch := domain.SortedUnique(channelIDs); len(ch) > 0 {
 		match = append(match, in("channelId", ch))
 	}
 	pipeline := bson.A{

@@ -37,68 +37,25 @@ type queuePlan struct {
 	args    []any
 }
 
-// ownerMatch is an OwnerPredicate in the form the queries need: either the
-// finite set of matching owners ("" for unowned), or every owner but some,
-// with or without the unowned ones.
-type ownerMatch struct {
-	all     bool
-	finite  bool
-	values  []string
-	unowned bool
-	except  []string
-}
-
-func resolveOwners(p domain.OwnerPredicate) ownerMatch {
-	if p.AnyOwner {
-		// An owner listed in Owners matches even if it is also in Except.
-		var except []string
-		for _, id := range sortedUnique(p.Except) {
-			if id != "" && !slices.Contains(p.Owners, id) {
-				except = append(except, id)
-			}
-		}
-		if p.Unowned && len(except) == 0 {
-			return ownerMatch{all: true}
-		}
-		return ownerMatch{unowned: p.Unowned, except: except}
-	}
-	var values []string
-	if p.Unowned {
-		values = append(values, "")
-	}
-	for _, id := range sortedUnique(p.Owners) {
-		if id != "" { // "" in Owners does not match unowned conversations
-			values = append(values, id)
-		}
-	}
-	return ownerMatch{finite: true, values: values}
-}
-
-func sortedUnique(ids []string) []string {
-	out := slices.Clone(ids)
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
 // planQueue chooses the index and ranges that read q's view in order.
 func planQueue(q domain.QueueQuery) queuePlan {
-	m := resolveOwners(q.Owners)
-	channels := sortedUnique(q.ChannelIDs)
+	m := q.Owners.Set()
+	channels := domain.SortedUnique(q.ChannelIDs)
 	var p queuePlan
 	switch {
-	case m.finite && len(m.values) == 0:
+	case m.Finite && len(m.Values) == 0:
 		p.none = true
-	case m.finite && len(m.values) <= maxArms:
+	case m.Finite && len(m.Values) <= maxArms:
 		// A few owners: one range per owner. The owner, not the channel, is
 		// the arm because a view lists few owners, and most views no channel.
-		p.index, p.armCol, p.armVals = idxQueueOwner, "owner_id", m.values
+		p.index, p.armCol, p.armVals = idxQueueOwner, "owner_id", m.Values
 		p.in("channel_id", channels)
-	case !m.finite && len(channels) > 0 && len(channels) <= maxArms:
+	case !m.Finite && len(channels) > 0 && len(channels) <= maxArms:
 		p.index, p.armCol, p.armVals = idxQueueChannel, "channel_id", channels
 		p.owners(m)
 	default:
 		p.index = idxQueue
-		if !m.all && !m.finite && !m.unowned {
+		if !m.All && !m.Finite && !m.Unowned {
 			p.index = idxQueueOwned
 		}
 		p.owners(m)
@@ -115,19 +72,19 @@ func (p *queuePlan) in(col string, vals []string) {
 	p.args = append(p.args, strArgs(vals)...)
 }
 
-func (p *queuePlan) owners(m ownerMatch) {
+func (p *queuePlan) owners(m domain.OwnerSet) {
 	switch {
-	case m.all:
-	case m.finite:
-		p.in("owner_id", m.values)
+	case m.All:
+	case m.Finite:
+		p.in("owner_id", m.Values)
 	default:
-		if !m.unowned {
+		if !m.Unowned {
 			// Spelled as in the partial index's WHERE, so SQLite may use it.
 			p.filter += ` AND owner_id <> ''`
 		}
-		if len(m.except) > 0 {
-			p.filter += ` AND owner_id NOT IN (` + placeholders(len(m.except)) + `)`
-			p.args = append(p.args, strArgs(m.except)...)
+		if len(m.Except) > 0 {
+			p.filter += ` AND owner_id NOT IN (` + placeholders(len(m.Except)) + `)`
+			p.args = append(p.args, strArgs(m.Except)...)
 		}
 	}
 }
@@ -238,7 +195,7 @@ func (s *Store) CountQueue(ctx context.Context, q domain.QueueQuery) (int, error
 func (s *Store) CountOwners(ctx context.Context, workspaceID string, status domain.QueueStatus, channelIDs []string) ([]domain.OwnerCount, error) {
 	query := `SELECT owner_id, count(*) FROM conversations INDEXED BY ` + idxQueueOwner + ` WHERE workspace_id = ? AND status = ?`
 	args := []any{workspaceID, string(status)}
-	if channels := sortedUnique(channelIDs); len(channels) > 0 {
+	if channels := domain.SortedUnique(channelIDs); len(channels) > 0 {
 		query += ` AND channel_id IN (` + placeholders(len(channels)) + `)`
 		args = append(args, strArgs(channels)...)
 	}
