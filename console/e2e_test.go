@@ -3,8 +3,6 @@ package console_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,10 +10,7 @@ import (
 	"time"
 
 	"switchboard/domain"
-	"switchboard/feed"
-	"switchboard/server"
-	"switchboard/store/sqlite"
-	"switchboard/store/sqlite/sqlitetest"
+	"switchboard/internal/testserver"
 )
 
 // chromium is Debian's Chromium (apt-get install chromium); playwright's
@@ -40,32 +35,9 @@ func TestConsoleInARealBrowser(t *testing.T) {
 	if err == nil {
 		_, err = os.Stat(chromium)
 	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI needs node, console/e2e/node_modules (npm ci in console/e2e) and %s (apt-get install chromium): %v", chromium, err)
-		}
-		t.Skipf("needs node, console/e2e/node_modules (run npm ci in console/e2e) and %s (apt-get install chromium): %v", chromium, err)
-	}
-
-	log := slog.New(slog.DiscardHandler)
-	broker := feed.NewBroker()
-	st := sqlitetest.New(t, sqlite.Options{EventSink: broker, Logger: log})
-	svc := domain.NewService(st, domain.WithLogger(log))
-	verifier, err := server.NewVerifier(server.KeyConfig{Secret: e2eSecret}, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(server.Config{Service: svc, Verifier: verifier, Logger: log, Feed: broker})
-	ts := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		ts.Close()
-		broker.Close()
-	})
+	testserver.Require(t, err, "node, console/e2e/node_modules (run npm ci in console/e2e) and "+chromium+" (apt-get install chromium)")
+	srv := testserver.Start(t, e2eSecret)
+	svc := srv.Service
 
 	// The workspace: an admin, three agents (all OFFLINE until they sign
 	// in), a channel and two conversations, one of them Cleo's.
@@ -77,25 +49,14 @@ func TestConsoleInARealBrowser(t *testing.T) {
 	tokens := map[string]string{}
 	actors := map[string]domain.Actor{}
 	for _, p := range people {
-		tok, err := server.MintHS256(e2eSecret, server.TokenRequest{
-			Subject: p.id, WorkspaceID: ws, Role: p.role, Name: p.name, Email: p.id + "@example.com", TTL: time.Hour,
-		}, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		tokens[p.id] = tok
+		tokens[p.id] = srv.Token(t, ws, p.id, p.role, p.name)
 		a, err := svc.Authenticate(ctx, domain.Claims{WorkspaceID: ws, Subject: p.id, Role: p.role, Name: p.name, Email: p.id + "@example.com"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		actors[p.id] = a
 	}
-	integration, err := server.MintHS256(e2eSecret, server.TokenRequest{
-		Subject: "connector", WorkspaceID: ws, Role: "integration", Name: "Connector", TTL: time.Hour,
-	}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	integration := srv.Token(t, ws, "connector", "integration", "Connector")
 	email, err := svc.CreateChannel(ctx, actors["ada"], "Email")
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +90,7 @@ func TestConsoleInARealBrowser(t *testing.T) {
 	cmd := exec.CommandContext(runCtx, node, "e2e.mjs")
 	cmd.Dir = "e2e"
 	cmd.Env = append(os.Environ(),
-		"SWITCHBOARD_URL="+ts.URL,
+		"SWITCHBOARD_URL="+srv.URL,
 		"SWITCHBOARD_TOKEN_ADMIN="+tokens["ada"],
 		"SWITCHBOARD_TOKEN_BEN="+tokens["ben"],
 		"SWITCHBOARD_TOKEN_CLEO="+tokens["cleo"],

@@ -9,9 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"testing"
@@ -19,11 +17,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"switchboard/domain"
-	"switchboard/feed"
-	"switchboard/server"
-	"switchboard/store/sqlite"
-	"switchboard/store/sqlite/sqlitetest"
+	"switchboard/internal/testserver"
 )
 
 var secret = []byte("interop-secret-interop-secret-interop-secret")
@@ -33,51 +27,22 @@ func TestNodeClients(t *testing.T) {
 	if err == nil {
 		_, err = os.Stat("node_modules")
 	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI needs node and interop/node_modules (npm ci in interop/): %v", err)
-		}
-		t.Skipf("needs node and interop/node_modules (run npm ci in interop/): %v", err)
-	}
+	testserver.Require(t, err, "node and interop/node_modules (run npm ci in interop/)")
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 
-	log := slog.New(slog.DiscardHandler)
-	broker := feed.NewBroker()
-	st := sqlitetest.New(t, sqlite.Options{EventSink: broker, Logger: log})
-	svc := domain.NewService(st, domain.WithLogger(log))
-	verifier, err := server.NewVerifier(server.KeyConfig{Secret: secret}, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(server.Config{Service: svc, Verifier: verifier, Logger: log, Feed: broker})
-	ts := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		ts.Close()
-		broker.Close()
-	})
-	url := ts.URL + "/graphql"
+	srv := testserver.Start(t, secret)
+	client := &http.Client{}
+	defer client.CloseIdleConnections()
+	url := srv.URL + "/graphql"
 
-	token := func(sub, role string) string {
-		tok, err := server.MintHS256(secret, server.TokenRequest{
-			Subject: sub, WorkspaceID: "ws-interop", Role: role, Name: sub, Email: sub + "@example.com", TTL: time.Hour,
-		}, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	token := func(sub, role string) string { return srv.Token(t, "ws-interop", sub, role, sub) }
 	post := func(tok, query string, vars map[string]any, out any) {
 		t.Helper()
 		body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := ts.Client().Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
