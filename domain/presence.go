@@ -26,6 +26,7 @@ func (s *Service) SignIn(ctx context.Context, a Actor) (Agent, error) {
 	if err := requireAgent(a); err != nil {
 		return Agent{}, nil // integrations have no presence
 	}
+	signedIn := false
 	agent, err := s.updateAgent(ctx, a.WorkspaceID, a.ID, func(agent *Agent, now time.Time) (bool, error) {
 		if !agent.Active {
 			return false, Forbidden("this agent is deactivated")
@@ -34,11 +35,13 @@ func (s *Service) SignIn(ctx context.Context, a Actor) (Agent, error) {
 			return false, nil
 		}
 		agent.LastSeenAt = now
+		signedIn = true
 		return s.applyPresence(ctx, agent, Online, now)
 	})
-	if err != nil || agent.Presence == Offline {
+	if err != nil || signedIn {
 		return agent, err
 	}
+	// Already signed in: the new socket is a sign of life.
 	return agent, s.Alive(ctx, a)
 }
 
