@@ -28,6 +28,7 @@ func (s *Service) SignIn(ctx context.Context, a Actor) (Agent, error) {
 	}
 	signedIn := false
 	agent, err := s.updateAgent(ctx, a.WorkspaceID, a.ID, func(agent *Agent, now time.Time) (bool, error) {
+		signedIn = false // an attempt that lost a race is tried again
 		if !agent.Active {
 			return false, Forbidden("this agent is deactivated")
 		}
