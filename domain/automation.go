@@ -111,6 +111,7 @@ func (s *Service) RunLogoutCleanup(ctx context.Context, ws, agentID string) (int
 func (s *Service) claimCleanup(ctx context.Context, ws, agentID string, epoch int64) error {
 	var claimed bool
 	_, err := s.updateAgent(ctx, ws, agentID, func(agent *Agent, now time.Time) (bool, error) {
+		claimed = false // an attempt that lost a race is tried again
 		c := agent.Cleanup
 		if c == nil || c.Epoch != epoch {
 			return false, nil
