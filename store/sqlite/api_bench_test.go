@@ -3,7 +3,6 @@ package sqlite_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -94,15 +93,8 @@ func BenchmarkAPI(b *testing.B) {
 // refer to, which the store benchmarks do not need.
 func seedRefs(b *testing.B, path string) {
 	b.Helper()
-	db, err := sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	tx, err := db.Begin()
-	if err != nil {
-		b.Fatal(err)
-	}
+	tx, commit := seedTx(b, path)
+	defer commit()
 	for i := range benchChannels {
 		if _, err := tx.Exec(`INSERT INTO channels (workspace_id, id, name, created_at) VALUES (?, ?, ?, 0)`,
 			benchWS, fmt.Sprintf("ch-%d", i), fmt.Sprintf("Channel %d", i)); err != nil {
@@ -118,8 +110,5 @@ func seedRefs(b *testing.B, path string) {
 			fmt.Sprintf("Customer %d", i)); err != nil {
 			b.Fatal(err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		b.Fatal(err)
 	}
 }

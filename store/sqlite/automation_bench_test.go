@@ -2,7 +2,6 @@ package sqlite_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -23,22 +22,8 @@ const cleanupConvs = 10_000
 // database.
 func seedCleanup(b *testing.B, path string, n int) {
 	b.Helper()
-	s, err := sqlite.OpenFile(context.Background(), path, quiet)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		b.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	tx, err := db.Begin()
-	if err != nil {
-		b.Fatal(err)
-	}
+	tx, commit := seedTx(b, path)
+	defer commit()
 	now := time.Now().UnixMilli()
 	mustExec := func(q string, args ...any) {
 		if _, err := tx.Exec(q, args...); err != nil {
@@ -62,9 +47,6 @@ func seedCleanup(b *testing.B, path string, n int) {
 		if _, err := stmt.Exec(benchWS, domain.ConversationID(benchWS, contact, 1), contact, now, now, now, now); err != nil {
 			b.Fatal(err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		b.Fatal(err)
 	}
 }
 

@@ -39,9 +39,11 @@ func benchSize(def int) int {
 
 func benchAgent(i int) string { return fmt.Sprintf("ag-%02d", i) }
 
-// seedBench writes the benchmark data straight into a migrated database in
-// one transaction: through the store it would take minutes of fsyncs.
-func seedBench(b *testing.B, path string) (open []domain.Conversation) {
+// seedTx opens the database at path (migrating it first if it is new) for
+// seeding: one transaction, without fsyncs, straight into the tables,
+// since through the store a benchmark's data would take minutes of fsyncs.
+// commit ends it.
+func seedTx(b *testing.B, path string) (tx *sql.Tx, commit func()) {
 	b.Helper()
 	s, err := sqlite.OpenFile(context.Background(), path, quiet)
 	if err != nil {
@@ -54,11 +56,22 @@ func seedBench(b *testing.B, path string) (open []domain.Conversation) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer db.Close()
-	tx, err := db.Begin()
-	if err != nil {
+	if tx, err = db.Begin(); err != nil {
 		b.Fatal(err)
 	}
+	return tx, func() {
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		db.Close()
+	}
+}
+
+// seedBench writes the benchmark data into a migrated database.
+func seedBench(b *testing.B, path string) (open []domain.Conversation) {
+	b.Helper()
+	tx, commit := seedTx(b, path)
+	defer commit()
 	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range benchAgents {
 		if _, err := tx.Exec(`INSERT INTO agents (workspace_id, id, name, email, role, active, presence, presence_since,
@@ -115,9 +128,6 @@ func seedBench(b *testing.B, path string) (open []domain.Conversation) {
 		if status == domain.StatusNew {
 			open = append(open, c)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		b.Fatal(err)
 	}
 	return open
 }
