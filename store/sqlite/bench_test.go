@@ -13,6 +13,7 @@ import (
 
 	"switchboard/domain"
 	"switchboard/store/sqlite"
+	"switchboard/store/storetest"
 )
 
 // The benchmark workspace: 100,000 conversations (or
@@ -133,97 +134,22 @@ func seedBench(b *testing.B, path string) (open []domain.Conversation) {
 }
 
 func BenchmarkStore(b *testing.B) {
-	ctx := context.Background()
 	path := filepath.Join(b.TempDir(), sqlite.DBFile)
 	newConvs := seedBench(b, path)
-	s, err := sqlite.OpenFile(ctx, path, quiet)
+	s, err := sqlite.OpenFile(context.Background(), path, quiet)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-
-	filters := []struct {
-		name string
-		f    domain.OwnershipFilter
-	}{
-		{"unowned", domain.OwnershipFilter{Unowned: true}},
-		{"ownedByMe", domain.OwnershipFilter{OwnedByMe: true}},
-		{"ownedByOthers", domain.OwnershipFilter{OwnedByOthers: true}},
-		{"ownerIds3", domain.OwnershipFilter{OwnerIDs: []string{benchAgent(1), benchAgent(12), benchAgent(33)}}},
-		{"all", domain.OwnershipFilter{}},
-	}
-	for _, f := range filters {
-		q := domain.QueueQuery{WorkspaceID: benchWS, Status: domain.StatusNew, Owners: f.f.Resolve(benchMe), Order: domain.LongestWaiting, Limit: 25}
-		b.Run("QueryQueue/"+f.name, func(b *testing.B) {
-			for b.Loop() {
-				rows, err := s.QueryQueue(ctx, q)
-				// 25, or all of a view that has fewer (a smaller workspace).
-				if err != nil || len(rows) == 0 || len(rows) > 25 {
-					b.Fatalf("QueryQueue: %d rows, %v", len(rows), err)
-				}
-			}
-		})
-		// The second page, newest first, of two of the five channels.
-		b.Run("QueryQueue/"+f.name+"/newest-page2-2channels", func(b *testing.B) {
-			q := q
-			q.Order, q.ChannelIDs = domain.Newest, []string{"ch-1", "ch-2"}
-			first, err := s.QueryQueue(ctx, q)
-			if err != nil || len(first) == 0 {
-				b.Fatalf("QueryQueue: %d rows, %v", len(first), err)
-			}
-			last := first[len(first)-1]
-			q.After = &domain.QueueKey{WaitingSince: last.WaitingSince, ID: last.ID}
-			for b.Loop() {
-				if _, err := s.QueryQueue(ctx, q); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run("CountQueue/"+f.name, func(b *testing.B) {
-			for b.Loop() {
-				if _, err := s.CountQueue(ctx, q); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-	b.Run("CountOwners", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := s.CountOwners(ctx, benchWS, domain.StatusNew, nil); err != nil {
-				b.Fatal(err)
-			}
-		}
+	storetest.Bench(b, s, storetest.BenchData{
+		WorkspaceID: benchWS, Me: benchMe, Agents: benchAgentIDs(), New: newConvs, Channels: []string{"ch-1", "ch-2"},
 	})
+}
 
-	// setOwner: assign a NEW conversation to an agent, conditional on the
-	// conversation's and the agent's versions, with its history entry.
-	b.Run("UpdateConversation/setOwner", func(b *testing.B) {
-		rng := rand.New(rand.NewPCG(3, 4))
-		i := 0
-		for b.Loop() {
-			c := &newConvs[rng.IntN(len(newConvs))]
-			owner := benchAgent(i % benchAgents)
-			i++
-			if owner == c.OwnerID {
-				owner = ""
-			}
-			next := *c
-			now := c.UpdatedAt.Add(time.Second)
-			next.Version, next.UpdatedAt, next.OwnerID = c.Version+1, now, owner
-			w := domain.ConversationWrite{Conversation: next, Before: c}
-			if owner != "" {
-				next.OwnedSince, next.OwnerVersion = &now, next.Version
-				w.OwnerCheck = &domain.AgentVersion{AgentID: owner, Version: 1}
-			} else {
-				next.OwnedSince, next.OwnerVersion = nil, 0
-			}
-			w.Conversation = next
-			w.Change = &domain.OwnershipChange{WorkspaceID: benchWS, ID: domain.HistoryID(c.ID, next.Version), ConversationID: c.ID,
-				Version: next.Version, Status: next.Status, At: now, FromID: c.OwnerID, ToID: owner, ActorID: benchMe, Reason: domain.ReasonManual}
-			if err := s.UpdateConversation(ctx, w); err != nil {
-				b.Fatal(err)
-			}
-			*c = next
-		}
-	})
+func benchAgentIDs() []string {
+	ids := make([]string, benchAgents)
+	for i := range ids {
+		ids[i] = benchAgent(i)
+	}
+	return ids
 }

@@ -1,0 +1,113 @@
+package storetest
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"switchboard/domain"
+)
+
+// BenchData is a seeded benchmark workspace, as each store's benchmark
+// writes it in its own fast way.
+type BenchData struct {
+	WorkspaceID string
+	// Me is the caller of the ownership filters.
+	Me string
+	// Agents are the workspace's agents, at version 1.
+	Agents []string
+	// New are the NEW conversations, as stored.
+	New []domain.Conversation
+	// Channels are two channel ids for the channel-filtered pages.
+	Channels []string
+}
+
+// Bench runs the benchmarks every store reports, so stores are measured the
+// same way: a queue page of 25 for each ownership filter option (first page,
+// and a second page newest first over two channels), its count, the
+// per-owner counts, and setOwner (a conditional write with the owner check
+// and a history entry).
+func Bench(b *testing.B, s domain.Store, d BenchData) {
+	ctx := context.Background()
+	filters := []struct {
+		name string
+		f    domain.OwnershipFilter
+	}{
+		{"unowned", domain.OwnershipFilter{Unowned: true}},
+		{"ownedByMe", domain.OwnershipFilter{OwnedByMe: true}},
+		{"ownedByOthers", domain.OwnershipFilter{OwnedByOthers: true}},
+		{"ownerIds3", domain.OwnershipFilter{OwnerIDs: []string{d.Agents[1], d.Agents[12], d.Agents[33]}}},
+		{"all", domain.OwnershipFilter{}},
+	}
+	for _, f := range filters {
+		q := domain.QueueQuery{WorkspaceID: d.WorkspaceID, Status: domain.StatusNew, Owners: f.f.Resolve(d.Me), Order: domain.LongestWaiting, Limit: 25}
+		b.Run("QueryQueue/"+f.name, func(b *testing.B) {
+			for b.Loop() {
+				rows, err := s.QueryQueue(ctx, q)
+				// 25, or all of a view that has fewer (a smaller workspace).
+				if err != nil || len(rows) == 0 || len(rows) > 25 {
+					b.Fatalf("QueryQueue: %d rows, %v", len(rows), err)
+				}
+			}
+		})
+		b.Run("QueryQueue/"+f.name+"/newest-page2-2channels", func(b *testing.B) {
+			q := q
+			q.Order, q.ChannelIDs = domain.Newest, d.Channels
+			first, err := s.QueryQueue(ctx, q)
+			if err != nil || len(first) == 0 {
+				b.Fatalf("QueryQueue: %d rows, %v", len(first), err)
+			}
+			last := first[len(first)-1]
+			q.After = &domain.QueueKey{WaitingSince: last.WaitingSince, ID: last.ID}
+			for b.Loop() {
+				if _, err := s.QueryQueue(ctx, q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("CountQueue/"+f.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := s.CountQueue(ctx, q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("CountOwners", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.CountOwners(ctx, d.WorkspaceID, domain.StatusNew, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("UpdateConversation/setOwner", func(b *testing.B) {
+		rng := rand.New(rand.NewPCG(3, 4))
+		i := 0
+		for b.Loop() {
+			c := &d.New[rng.IntN(len(d.New))]
+			owner := d.Agents[i%len(d.Agents)]
+			i++
+			if owner == c.OwnerID {
+				owner = ""
+			}
+			next := *c
+			now := c.UpdatedAt.Add(time.Second)
+			next.Version, next.UpdatedAt, next.OwnerID = c.Version+1, now, owner
+			w := domain.ConversationWrite{Before: c}
+			if owner != "" {
+				next.OwnedSince, next.OwnerVersion = &now, next.Version
+				w.OwnerCheck = &domain.AgentVersion{AgentID: owner, Version: 1}
+			} else {
+				next.OwnedSince, next.OwnerVersion = nil, 0
+			}
+			w.Conversation = next
+			w.Change = &domain.OwnershipChange{WorkspaceID: d.WorkspaceID, ID: domain.HistoryID(c.ID, next.Version), ConversationID: c.ID,
+				Version: next.Version, Status: next.Status, At: now, FromID: c.OwnerID, ToID: owner, ActorID: d.Me, Reason: domain.ReasonManual}
+			if err := s.UpdateConversation(ctx, w); err != nil {
+				b.Fatal(err)
+			}
+			*c = next
+		}
+	})
+}
