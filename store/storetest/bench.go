@@ -55,8 +55,11 @@ func Bench(b *testing.B, s domain.Store, d BenchData) {
 			q := q
 			q.Order, q.ChannelIDs = domain.Newest, d.Channels
 			first, err := s.QueryQueue(ctx, q)
-			if err != nil || len(first) == 0 {
-				b.Fatalf("QueryQueue: %d rows, %v", len(first), err)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(first) == 0 {
+				b.Skip("this view is empty in a workspace this small")
 			}
 			last := first[len(first)-1]
 			q.After = &domain.QueueKey{WaitingSince: last.WaitingSince, ID: last.ID}
