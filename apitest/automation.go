@@ -84,6 +84,21 @@ func (o *ownershipWatch) sentinel(w *Workspace, owner string) {
 	o.next(id, "MANUAL", "", owner)
 }
 
+// logout logs c out.
+func logout(c *Client) { c.MustDo(`mutation { logout { agent { presence } } }`, nil, nil) }
+
+// benOwnsOneAndLogsOut signs Ben in, gives him a new NEW conversation,
+// watches ownership changes as the admin, and logs Ben out.
+func benOwnsOneAndLogsOut(t *testing.T, w *Workspace) (string, *ownershipWatch) {
+	t.Helper()
+	w.SetPresence(w.Ben, "ONLINE")
+	id := w.NewConversation("maria")
+	w.SetOwner(w.Admin, id, "ben")
+	watch := watchOwnership(t, w.Admin)
+	logout(w.Ben)
+	return id, watch
+}
+
 func countReason(entries []Entry, reason string) int {
 	n := 0
 	for _, e := range entries {
@@ -104,7 +119,7 @@ func testCleanupRule1And2(t *testing.T, f Factory) {
 	w.Move(w.Ben, "moveToPending", pending)
 	watch := watchOwnership(t, w.Admin)
 
-	w.Ben.MustDo(`mutation { logout { agent { presence } } }`, nil, nil)
+	logout(w.Ben)
 	e.Clock.Advance(30*time.Second - time.Millisecond)
 	watch.sentinel(w, "cleo") // nothing is released before the grace is over
 	e.Clock.Advance(time.Millisecond)
@@ -130,7 +145,7 @@ func testCleanupKeepsLaterAssignments(t *testing.T, f Factory) {
 	before := w.NewConversation("maria")
 	w.SetOwner(w.Admin, before, "ben")
 	watch := watchOwnership(t, w.Admin)
-	w.Ben.MustDo(`mutation { logout { agent { presence } } }`, nil, nil)
+	logout(w.Ben)
 	watch.s.Ready()
 	// Assigned after Ben went offline, within the same millisecond and later.
 	after := w.NewConversation("joao")
@@ -146,11 +161,7 @@ func testCleanupKeepsLaterAssignments(t *testing.T, f Factory) {
 
 func testCleanupGraceAsItWas(t *testing.T, f Factory) {
 	e, w := automation(t, f, 20)
-	w.SetPresence(w.Ben, "ONLINE")
-	id := w.NewConversation("maria")
-	w.SetOwner(w.Admin, id, "ben")
-	watch := watchOwnership(t, w.Admin)
-	w.Ben.MustDo(`mutation { logout { agent { presence } } }`, nil, nil)
+	id, watch := benOwnsOneAndLogsOut(t, w)
 	w.Admin.MustDo(`mutation { updateSettings(input: {logoutGraceSeconds: 0}) { settings { logoutGraceSeconds } } }`, nil, nil)
 	e.Clock.Advance(19 * time.Second)
 	watch.sentinel(w, "cleo")
@@ -160,11 +171,7 @@ func testCleanupGraceAsItWas(t *testing.T, f Factory) {
 
 func testCleanupCancelledByReturn(t *testing.T, f Factory) {
 	e, w := automation(t, f, 30)
-	w.SetPresence(w.Ben, "ONLINE")
-	id := w.NewConversation("maria")
-	w.SetOwner(w.Admin, id, "ben")
-	watch := watchOwnership(t, w.Admin)
-	w.Ben.MustDo(`mutation { logout { agent { presence } } }`, nil, nil)
+	id, watch := benOwnsOneAndLogsOut(t, w)
 	e.Clock.Advance(29 * time.Second)
 	w.SetPresence(w.Ben, "AWAY")
 	e.Clock.Advance(2 * time.Second)
@@ -176,11 +183,7 @@ func testCleanupCancelledByReturn(t *testing.T, f Factory) {
 
 func testCleanupCancelledBySetting(t *testing.T, f Factory) {
 	e, w := automation(t, f, 30)
-	w.SetPresence(w.Ben, "ONLINE")
-	id := w.NewConversation("maria")
-	w.SetOwner(w.Admin, id, "ben")
-	watch := watchOwnership(t, w.Admin)
-	w.Ben.MustDo(`mutation { logout { agent { presence } } }`, nil, nil)
+	id, watch := benOwnsOneAndLogsOut(t, w)
 	e.Clock.Advance(10 * time.Second)
 	w.Admin.MustDo(`mutation { updateSettings(input: {removeOwnershipOnLogout: false}) { settings { removeOwnershipOnLogout } } }`, nil, nil)
 	e.Clock.Advance(10 * time.Second)
@@ -192,7 +195,7 @@ func testCleanupCancelledBySetting(t *testing.T, f Factory) {
 	}
 	// A later logout, with the setting on, is cleaned up again.
 	w.SetPresence(w.Ben, "ONLINE")
-	w.Ben.MustDo(`mutation { logout { agent { presence } } }`, nil, nil)
+	logout(w.Ben)
 	e.Clock.Advance(30 * time.Second)
 	watch.next(id, "LOGOUT_CLEANUP", "ben", "")
 }
@@ -207,7 +210,7 @@ func testSettingOffChangesNothing(t *testing.T, f Factory) {
 	w.SetOwner(w.Admin, pending, "ben")
 	w.Move(w.Ben, "moveToPending", pending)
 	watch := watchOwnership(t, w.Admin)
-	w.Ben.MustDo(`mutation { logout { agent { presence } } }`, nil, nil)
+	logout(w.Ben)
 	e.Clock.Advance(time.Hour)
 	in := w.Inbound("joao", "j2", "hello again")
 	if in.ConversationID != pending || in.Status != "NEW" {
@@ -228,7 +231,7 @@ func testInboundWhileOffline(t *testing.T, f Factory) {
 	w.SetOwner(w.Admin, before, "ben")
 	w.Move(w.Ben, "moveToPending", before)
 	watch := watchOwnership(t, w.Admin)
-	w.Ben.MustDo(`mutation { logout { agent { presence } } }`, nil, nil)
+	logout(w.Ben)
 	// Assigned while offline: rule 3 holds for it too.
 	during := w.NewConversation("joao")
 	w.SetOwner(w.Admin, during, "ben")
@@ -358,7 +361,7 @@ func testBoomerangWhileOffline(t *testing.T, f Factory) {
 	w.SetOwner(w.Admin, id, "ben")
 	w.Mutate(w.Ben, "moveToPending", map[string]any{"conversationId": id, "boomerangAt": Stamp(e.Clock.Now().Add(time.Hour))})
 	watch := watchOwnership(t, w.Admin)
-	w.Ben.MustDo(`mutation { logout { agent { presence } } }`, nil, nil)
+	logout(w.Ben)
 	e.Clock.Advance(time.Hour)
 	watch.next(id, "BOOMERANG_WHILE_OFFLINE", "ben", "")
 	if c := w.Get(w.Admin, id); c.Status != "NEW" || c.OwnerID() != "" {
@@ -380,7 +383,7 @@ func testConcurrentCleanups(t *testing.T, f Factory) {
 		w.SetOwner(w.Admin, id, "ben")
 		ids = append(ids, id)
 	}
-	w.Ben.MustDo(`mutation { logout { agent { presence } } }`, nil, nil)
+	logout(w.Ben)
 	// Two instances, each with its own claim identity, on one store.
 	services := []*domain.Service{
 		domain.NewService(e.Store, domain.WithClock(e.Clock), domain.WithInstanceID("instance-a")),
