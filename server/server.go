@@ -42,6 +42,11 @@ type Config struct {
 	// DevTokens are offered on the console's sign-in page (served at
 	// /console/dev-tokens); only `switchboard dev` sets them.
 	DevTokens []DevToken
+	// Dev is `switchboard dev`: a local try-out on loopback, where only
+	// loopback host names are answered (a page on another site cannot rebind
+	// its name to us and read the demo tokens) and introspection costs
+	// nothing against the complexity limit.
+	Dev bool
 }
 
 // Server serves the API.
@@ -55,6 +60,7 @@ type Server struct {
 	withSuggestions    *executor.Executor
 	withoutSuggestions *executor.Executor
 	introspection      Introspection
+	dev                bool
 	mux                *http.ServeMux
 	sockets            *ws.Server
 }
@@ -70,7 +76,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{
 		svc: cfg.Service, verifier: cfg.Verifier, log: cfg.Logger, limits: cfg.Limits,
-		introspection: cfg.Introspection, mux: http.NewServeMux(),
+		introspection: cfg.Introspection, dev: cfg.Dev, mux: http.NewServeMux(),
 	}
 	schema := resolvers.NewExecutableSchema(cfg.Service, cfg.Feed)
 	s.withSuggestions = s.newExecutor(schema, true)

@@ -261,7 +261,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	srv := server.New(server.Config{
 		Service: svc, Verifier: verifier, Introspection: introspection, Logger: log,
-		Feed: changes, AllowedOrigins: origins(cfg), DevTokens: demo.consoleTokens(),
+		Feed: changes, AllowedOrigins: origins(cfg), DevTokens: demo.consoleTokens(), Dev: dev,
 	})
 	jobs := svc.StartJobs(context.WithoutCancel(ctx))
 	defer jobs.Stop()
