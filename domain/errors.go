@@ -15,7 +15,9 @@ const (
 	CodeNotFound        Code = "NOT_FOUND"
 	CodeInvalid         Code = "BAD_USER_INPUT"
 	CodeConflict        Code = "CONFLICT"
-	CodeInternal        Code = "INTERNAL"
+	// CodeUnavailable: not now, through no fault of the input; retry later.
+	CodeUnavailable Code = "UNAVAILABLE"
+	CodeInternal    Code = "INTERNAL"
 )
 
 // Error is an error a caller may see. Its Message is written for the caller

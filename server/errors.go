@@ -27,7 +27,7 @@ import (
 func presentError(log *slog.Logger, withoutSuggestions bool) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
-		if withoutSuggestions && gqlErr.Err == nil {
+		if withoutSuggestions && gqlErr.Err == nil && strings.Contains(gqlErr.Message, "Did you mean") {
 			gqlErr.Message = suggestion.ReplaceAllString(gqlErr.Message, "")
 		}
 		var de *domain.Error

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -63,7 +64,10 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		s.writeErrors(w, media, status, gqlErr)
 		return
 	}
-	ctx = domain.ContextWithActor(ctx, actor)
+	// The operation's budget: past it, validation and execution stop, and
+	// the resolvers' store calls are cancelled.
+	ctx, cancel := context.WithTimeout(domain.ContextWithActor(ctx, actor), s.limits.OperationTimeout)
+	defer cancel()
 	exec := s.executorFor(actor)
 	opCtx, errs := exec.CreateOperationContext(ctx, params)
 	if errs != nil {
@@ -73,7 +77,8 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		if media == mediaGraphQLResponse {
 			status = http.StatusBadRequest
 		}
-		s.writeResponse(w, media, status, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs))
+		resp := exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs)
+		s.writeResponse(w, media, unavailableStatus(w, resp, status), resp)
 		return
 	}
 	switch op := opCtx.Operation.Operation; {
@@ -86,7 +91,28 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
-	s.writeResponse(w, media, http.StatusOK, responses(ctx))
+	resp := responses(ctx)
+	if resp == nil && ctx.Err() != nil {
+		// The executor gives up without a word when the context ends.
+		resp = &graphql.Response{Errors: gqlerror.List{operationEnded()}}
+	}
+	s.writeResponse(w, media, unavailableStatus(w, resp, http.StatusOK), resp)
+}
+
+// unavailableStatus is 503, with Retry-After, for a response that failed
+// as a whole for a reason that is not the caller's (the store, the
+// deadline): no data, and an UNAVAILABLE error. Otherwise it is status.
+func unavailableStatus(w http.ResponseWriter, resp *graphql.Response, status int) int {
+	if resp == nil || (len(resp.Data) > 0 && string(resp.Data) != "null") {
+		return status
+	}
+	for _, e := range resp.Errors {
+		if e.Extensions["code"] == string(domain.CodeUnavailable) {
+			w.Header().Set("Retry-After", "1")
+			return http.StatusServiceUnavailable
+		}
+	}
+	return status
 }
 
 // readParams reads the operation from the query string (GET) or the JSON

@@ -2,38 +2,79 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"time"
 
+	"github.com/99designs/gqlgen/complexity"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
-	"github.com/vektah/gqlparser/v2/parser"
 
 	"switchboard/domain"
 )
 
-// Limits bound what one request may ask of the server.
+// Limits bound what one request may ask of the server. Together they keep
+// the work of any document of at most MaxBodyBytes and MaxTokens to a few
+// milliseconds before it is refused.
 type Limits struct {
 	// MaxBodyBytes bounds a POST body (413 beyond).
 	MaxBodyBytes int64
 	// MaxTokens bounds the lexical tokens of a document, before parsing
 	// builds anything.
 	MaxTokens int
+	// MaxSelections bounds the selections (fields and fragment spreads) of
+	// a document, counting a fragment's selections every time it is spread,
+	// and each operation and fragment definition on its own, as the
+	// validator walks them. Checked before validation: it is what keeps
+	// fragments spreading fragments from growing the work exponentially.
+	MaxSelections int
+	// MaxWidth bounds the fields of one selection set, fragments' included.
+	MaxWidth int
+	// MaxFieldPairs bounds the pairs of same-named fields the validator
+	// would compare to decide whether they can be merged (weighted by their
+	// arguments), checked before validation: 60 fields of one name, each
+	// selecting 60 of one name, would cost it millions of comparisons.
+	MaxFieldPairs int
 	// MaxComplexity bounds the operation's cost: every field 1 plus its
-	// children, pages weighted by their size (resolvers.setComplexity).
+	// children, pages weighted by their size (resolvers.setComplexity),
+	// introspection included except under `switchboard dev`.
 	MaxComplexity int
 	// MaxDepth bounds how deeply selections nest.
 	MaxDepth int
-	// MaxWidth bounds the fields of one selection set. The validator
-	// compares the fields of a selection set pairwise, so a few thousand
-	// repeats of one field would cost seconds of CPU before any other limit
-	// is checked; this check runs before validation.
-	MaxWidth int
+	// MaxErrors bounds the errors of one response; one more error says how
+	// many were left out.
+	MaxErrors int
+	// OperationTimeout bounds one query or mutation over HTTP or WebSocket:
+	// its context ends then, and what is left of it stops.
+	OperationTimeout time.Duration
 }
 
 // DefaultLimits are generous for any real client and small for an attacker.
 func DefaultLimits() Limits {
-	return Limits{MaxBodyBytes: 1 << 20, MaxTokens: 15_000, MaxComplexity: 10_000, MaxDepth: 12, MaxWidth: 200}
+	return Limits{
+		MaxBodyBytes: 1 << 20, MaxTokens: 15_000, MaxSelections: 10_000, MaxWidth: 200, MaxFieldPairs: 20_000,
+		MaxComplexity: 10_000, MaxDepth: 12, MaxErrors: 50, OperationTimeout: 10 * time.Second,
+	}
+}
+
+// withDefaults fills the limits left at zero with the defaults.
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	for _, f := range []struct{ v, def *int }{{&l.MaxTokens, &d.MaxTokens}, {&l.MaxSelections, &d.MaxSelections},
+		{&l.MaxWidth, &d.MaxWidth}, {&l.MaxFieldPairs, &d.MaxFieldPairs}, {&l.MaxComplexity, &d.MaxComplexity},
+		{&l.MaxDepth, &d.MaxDepth}, {&l.MaxErrors, &d.MaxErrors}} {
+		if *f.v == 0 {
+			*f.v = *f.def
+		}
+	}
+	if l.MaxBodyBytes == 0 {
+		l.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if l.OperationTimeout == 0 {
+		l.OperationTimeout = d.OperationTimeout
+	}
+	return l
 }
 
 const codeComplexity = "COMPLEXITY_LIMIT_EXCEEDED"
@@ -86,74 +127,69 @@ func depth(doc *ast.QueryDocument, set ast.SelectionSet, level, limit int) int {
 	return deepest
 }
 
-// withDefaults fills the limits left at zero with the defaults.
-func (l Limits) withDefaults() Limits {
-	d := DefaultLimits()
-	for _, f := range []struct{ v, def *int }{{&l.MaxTokens, &d.MaxTokens}, {&l.MaxComplexity, &d.MaxComplexity},
-		{&l.MaxDepth, &d.MaxDepth}, {&l.MaxWidth, &d.MaxWidth}} {
-		if *f.v == 0 {
-			*f.v = *f.def
-		}
-	}
-	if l.MaxBodyBytes == 0 {
-		l.MaxBodyBytes = d.MaxBodyBytes
-	}
-	return l
+// complexityLimit is gqlgen's complexity limit, with introspection priced
+// by what it returns (introspectionCost) instead of nearly free. Under
+// `switchboard dev` introspection stays free.
+type complexityLimit struct {
+	max                int
+	schema             graphql.ExecutableSchema
+	introspection      introspectionCost
+	countIntrospection bool
 }
 
-// widthLimit refuses documents with a selection set wider than max, before
-// they are validated.
-type widthLimit struct {
-	max    int
-	tokens int
+func newComplexityLimit(max int, schema graphql.ExecutableSchema, countIntrospection bool) complexityLimit {
+	return complexityLimit{max: max, schema: schema, introspection: newIntrospectionCost(schema.Schema()), countIntrospection: countIntrospection}
 }
 
-func (widthLimit) ExtensionName() string                   { return "WidthLimit" }
-func (widthLimit) Validate(graphql.ExecutableSchema) error { return nil }
-func (w widthLimit) MutateOperationParameters(_ context.Context, p *graphql.RawParams) *gqlerror.Error {
-	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: p.Query}, w.tokens)
-	if err != nil {
-		return nil // the executor reports it
+// priceOwnIntrospection leaves __type to introspectionCost; gqlgen already
+// leaves out __schema.
+var priceOwnIntrospection = complexity.WithIgnoreFields(map[string]struct{}{"Query.__type": {}})
+
+func (complexityLimit) ExtensionName() string                   { return "ComplexityLimit" }
+func (complexityLimit) Validate(graphql.ExecutableSchema) error { return nil }
+func (c complexityLimit) MutateOperationContext(ctx context.Context, op *graphql.OperationContext) *gqlerror.Error {
+	if ctx.Err() != nil {
+		return operationEnded()
 	}
-	widest := 0
-	for _, op := range doc.Operations {
-		widest = max(widest, width(doc, op.SelectionSet))
+	cost := complexity.Calculate(ctx, c.schema, op.Operation, op.Variables, priceOwnIntrospection)
+	if c.countIntrospection {
+		cost = satAdd(cost, c.introspection.of(op.Operation.SelectionSet))
 	}
-	for _, f := range doc.Fragments {
-		widest = max(widest, width(doc, f.SelectionSet))
-	}
-	if widest > w.max {
-		err := gqlerror.Errorf("a selection set has more than %d fields", w.max)
-		err.Extensions = map[string]any{"code": codeComplexity}
-		return err
+	if cost > c.max {
+		return complexityError("operation has complexity %d, which exceeds the limit of %d", cost, c.max)
 	}
 	return nil
 }
 
-// width returns the most fields one selection set in set has, counting the
-// fields its fragments add to it, as the validator does when it compares
-// them.
-func width(doc *ast.QueryDocument, set ast.SelectionSet) int {
-	flat, widest := 0, 0
-	var walk func(set ast.SelectionSet, seen map[string]bool)
-	walk = func(set ast.SelectionSet, seen map[string]bool) {
-		for _, sel := range set {
-			switch s := sel.(type) {
-			case *ast.Field:
-				flat++
-				widest = max(widest, width(doc, s.SelectionSet))
-			case *ast.InlineFragment:
-				walk(s.SelectionSet, seen)
-			case *ast.FragmentSpread:
-				if f := doc.Fragments.ForName(s.Name); f != nil && !seen[s.Name] {
-					seen[s.Name] = true
-					walk(f.SelectionSet, seen)
-				}
-			}
-		}
+// capErrors keeps at most max errors, then one that says how many more
+// there were: a response stays small whatever the document provokes. A
+// list it capped already is left as it is.
+func capErrors(errs gqlerror.List, max int) gqlerror.List {
+	if len(errs) <= max || (len(errs) == max+1 && errs[max].Extensions[extOmitted] != nil) {
+		return errs
 	}
-	walk(set, map[string]bool{})
-	return max(flat, widest)
+	omitted := len(errs) - max
+	code, ok := errs[max].Extensions["code"]
+	if !ok {
+		code = string(domain.CodeInternal)
+	}
+	more := &gqlerror.Error{
+		Message:    fmt.Sprintf("%d more errors were left out", omitted),
+		Extensions: map[string]any{"code": code, extOmitted: omitted},
+	}
+	return append(errs[:max:max], more)
+}
+
+// extOmitted is the extension that counts the errors capErrors left out.
+const extOmitted = "omittedErrors"
+
+// operationEnded is the error of an operation whose context ended before
+// it was done: the client went away (nobody reads it) or the server's
+// deadline passed (the client may try again later).
+func operationEnded() *gqlerror.Error {
+	e := gqlerror.Errorf("the operation took longer than the server allows; try again later")
+	e.Extensions = map[string]any{"code": string(domain.CodeUnavailable)}
+	return e
 }
 
 // Introspection says who may introspect the schema (and get field

@@ -11,13 +11,8 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/executor"
-	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/playground"
-	"github.com/vektah/gqlparser/v2/ast"
 
-	"switchboard/dataloader"
 	"switchboard/domain"
 	"switchboard/feed"
 	"switchboard/resolvers"
@@ -57,8 +52,8 @@ type Server struct {
 	limits   Limits
 	// Two executors of one schema: field suggestions in validation errors
 	// reveal the schema, so callers who may not introspect get none.
-	withSuggestions    *executor.Executor
-	withoutSuggestions *executor.Executor
+	withSuggestions    guardedExecutor
+	withoutSuggestions guardedExecutor
 	introspection      Introspection
 	dev                bool
 	mux                *http.ServeMux
@@ -90,6 +85,7 @@ func New(cfg Config) *Server {
 	wsCfg.Clock = cfg.Service.Clock()
 	wsCfg.AllowedOrigins = cfg.AllowedOrigins
 	wsCfg.Logger = cfg.Logger
+	wsCfg.OperationTimeout = cfg.Limits.OperationTimeout
 	if wsCfg.PingInterval == 0 {
 		// Pinged at least every third of the presence timeout, a silent
 		// socket is noticed well before its agent would time out.
@@ -107,28 +103,8 @@ func New(cfg Config) *Server {
 	return s
 }
 
-func (s *Server) newExecutor(schema graphql.ExecutableSchema, suggestions bool) *executor.Executor {
-	e := executor.New(schema)
-	e.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	e.SetParserTokenLimit(s.limits.MaxTokens)
-	e.SetDisableSuggestion(!suggestions)
-	e.SetErrorPresenter(presentError(s.log, !suggestions))
-	e.SetRecoverFunc(recoverPanic(s.log))
-	e.Use(introspectionPolicy{mode: s.introspection})
-	e.Use(extension.FixedComplexityLimit(s.limits.MaxComplexity))
-	e.Use(depthLimit{max: s.limits.MaxDepth})
-	e.Use(widthLimit{max: s.limits.MaxWidth, tokens: s.limits.MaxTokens})
-	// Loaders live for one operation: a socket's operations must not share a
-	// cache for hours.
-	e.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		a, _ := domain.ActorFromContext(ctx)
-		return next(dataloader.With(ctx, dataloader.New(s.svc, a.WorkspaceID)))
-	})
-	return e
-}
-
 // executorFor picks the executor for a caller.
-func (s *Server) executorFor(a domain.Actor) *executor.Executor {
+func (s *Server) executorFor(a domain.Actor) guardedExecutor {
 	if s.introspection.Allows(a) {
 		return s.withSuggestions
 	}

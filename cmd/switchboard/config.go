@@ -27,6 +27,7 @@ type config struct {
 	JWTAudience      string
 	Introspection    string
 	PresenceTimeout  string
+	OperationTimeout string
 	AllowedOrigins   string
 	Instance         string
 	LogLevel         string
@@ -44,6 +45,7 @@ func (c *config) settings() []setting {
 		{env: "SWITCHBOARD_JWT_AUDIENCE", flag: "jwt-audience", help: "required token audience (aud); empty: not checked", value: &c.JWTAudience},
 		{env: "SWITCHBOARD_INTROSPECTION", flag: "introspection", def: "admins", help: "who may introspect the schema: admins, all or off (dev: all)", value: &c.Introspection},
 		{env: "SWITCHBOARD_PRESENCE_TIMEOUT", flag: "presence-timeout", def: "30s", help: "an ONLINE or AWAY agent without a sign of life this long becomes OFFLINE (at most 55s)", value: &c.PresenceTimeout},
+		{env: "SWITCHBOARD_OPERATION_TIMEOUT", flag: "operation-timeout", def: "10s", help: "a query or mutation still running this long is stopped and answered UNAVAILABLE (HTTP 503 with Retry-After)", value: &c.OperationTimeout},
 		{env: "SWITCHBOARD_ALLOWED_ORIGINS", flag: "allowed-origins", help: "comma-separated host patterns (app.example.com, *.example.com) of browser pages allowed to open a WebSocket besides the server's own origin", value: &c.AllowedOrigins},
 		{env: "SWITCHBOARD_INSTANCE", flag: "instance", help: "this instance's name, unique among instances on one MongoDB (its change-stream position is kept under it); default: the host name", value: &c.Instance},
 		{env: "SWITCHBOARD_LOG_LEVEL", flag: "log-level", def: "info", help: "debug, info, warn or error", value: &c.LogLevel},

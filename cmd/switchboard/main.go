@@ -187,6 +187,17 @@ func presenceTimeout(cfg *config) (time.Duration, error) {
 	return d, nil
 }
 
+// limits reads SWITCHBOARD_OPERATION_TIMEOUT into the server's limits.
+func limits(cfg *config) (server.Limits, error) {
+	l := server.DefaultLimits()
+	d, err := time.ParseDuration(cfg.OperationTimeout)
+	if err != nil || d <= 0 {
+		return l, usagef("SWITCHBOARD_OPERATION_TIMEOUT must be a duration above 0, such as 10s")
+	}
+	l.OperationTimeout = d
+	return l, nil
+}
+
 // origins reads SWITCHBOARD_ALLOWED_ORIGINS.
 func origins(cfg *config) []string {
 	var out []string
@@ -241,6 +252,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	lim, err := limits(cfg)
+	if err != nil {
+		return err
+	}
 	changes := feed.NewBroker()
 	defer changes.Close()
 	// The feed lives until the store is closed.
@@ -261,7 +276,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	srv := server.New(server.Config{
 		Service: svc, Verifier: verifier, Introspection: introspection, Logger: log,
-		Feed: changes, AllowedOrigins: origins(cfg), DevTokens: demo.consoleTokens(), Dev: dev,
+		Feed: changes, AllowedOrigins: origins(cfg), DevTokens: demo.consoleTokens(), Dev: dev, Limits: lim,
 	})
 	jobs := svc.StartJobs(context.WithoutCancel(ctx))
 	defer jobs.Stop()

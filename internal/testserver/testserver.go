@@ -29,6 +29,13 @@ type Server struct {
 // when the test ends.
 func Start(t *testing.T, secret []byte) *Server {
 	t.Helper()
+	return StartWith(t, secret, nil)
+}
+
+// StartWith is Start with configure given the server's configuration
+// before the server is built (limits, dev mode).
+func StartWith(t *testing.T, secret []byte, configure func(*server.Config)) *Server {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	broker := feed.NewBroker()
 	st := sqlitetest.New(t, sqlite.Options{EventSink: broker, Logger: log})
@@ -37,7 +44,11 @@ func Start(t *testing.T, secret []byte) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(server.Config{Service: svc, Verifier: verifier, Logger: log, Feed: broker})
+	cfg := server.Config{Service: svc, Verifier: verifier, Logger: log, Feed: broker}
+	if configure != nil {
+		configure(&cfg)
+	}
+	srv := server.New(cfg)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

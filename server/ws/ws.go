@@ -58,6 +58,9 @@ type Config struct {
 	WriteTimeout time.Duration
 	// MaxMessageBytes bounds one incoming message.
 	MaxMessageBytes int64
+	// OperationTimeout bounds preparing an operation, and running a query
+	// or mutation.
+	OperationTimeout time.Duration
 	// MaxOperations bounds the operations running at once on a connection.
 	MaxOperations int
 	// SendQueue bounds the messages waiting to be written to a connection.
@@ -83,6 +86,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = 256 << 10
+	}
+	if c.OperationTimeout <= 0 {
+		c.OperationTimeout = 10 * time.Second
 	}
 	if c.MaxOperations <= 0 {
 		c.MaxOperations = 100
@@ -631,13 +637,25 @@ func (cn *conn) prepare(ctx context.Context, id string, a domain.Actor, raw *gra
 	})
 	ctx = graphql.StartOperationTrace(ctx)
 	exec := cn.cfg.Executor(a)
-	opCtx, errs := exec.CreateOperationContext(ctx, raw)
+	// Preparing any operation, and running a query or mutation, has the
+	// operation's budget; a subscription runs until it ends.
+	budget, cancel := context.WithTimeout(ctx, cn.cfg.OperationTimeout)
+	opCtx, errs := exec.CreateOperationContext(budget, raw)
 	if errs != nil {
+		cancel()
 		return nil, cn.errorsMessage(id, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs).Errors)
 	}
 	subscription := opCtx.Operation.Operation == ast.Subscription
+	if subscription {
+		cancel()
+	} else {
+		ctx = budget
+	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
-	return func() *message { return cn.stream(ctx, id, subscription, responses) }, nil
+	return func() *message {
+		defer cancel()
+		return cn.stream(ctx, id, subscription, responses)
+	}, nil
 }
 
 // stream sends an operation's results: one for a query or mutation, one per
@@ -669,6 +687,12 @@ func (cn *conn) stream(ctx context.Context, id string, subscription bool, respon
 		}
 	}
 	if ctx.Err() != nil {
+		if !subscription && errors.Is(ctx.Err(), context.DeadlineExceeded) && cn.opsCtx.Err() == nil {
+			return cn.errorsMessage(id, gqlerror.List{{
+				Message:    "the operation took longer than the server allows; try again later",
+				Extensions: map[string]any{"code": string(domain.CodeUnavailable)},
+			}})
+		}
 		return nil
 	}
 	return &message{ID: id, Type: msgComplete}
