@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func init() {
 	register("a document over the parser token limit is refused before it is parsed", testTokenLimit)
 	register("page sizes over 100 or below 0 are BAD_USER_INPUT", testPageSizeLimit)
 	register("a missing or malformed Authorization header is 401 UNAUTHENTICATED", testMissingToken)
-	register("refused tokens are 401 UNAUTHENTICATED: alg none, wrong key, other algorithms, tampered, expired, no exp, oversized, bad claims", testBadTokens)
+	register("refused tokens are 401 UNAUTHENTICATED: alg none, wrong key, other algorithms, tampered, expired, no exp, oversized, bad claims, crit, iat ahead", testBadTokens)
 	register("a token expired less than 30 s ago is accepted (leeway)", testTokenLeeway)
 	register("issuer and audience are checked when configured", testIssuerAudience)
 	register("introspection and suggestions: admins only by default", testIntrospectionAdmins)
@@ -549,29 +550,59 @@ func testBadTokens(t *testing.T, f Factory) {
 	goodPayload, _ := json.Marshal(good())
 	handNone := noneHeader + "." + base64.RawURLEncoding.EncodeToString(goodPayload) + "."
 
+	withHeader := func(k string, v any) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, good())
+		tok.Header[k] = v
+		s, err := tok.SignedString(Secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// rawClaims signs claims as written, with what jwt's encoder never
+	// writes: a key twice.
+	rawClaims := func(claims string) string {
+		text := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(claims))
+		sig, err := jwt.SigningMethodHS256.Sign(text, Secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return text + "." + base64.RawURLEncoding.EncodeToString(sig)
+	}
+	exp := strconv.FormatInt(now.Add(time.Hour).Unix(), 10)
+
 	cases := map[string]string{
-		"alg none":                             sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, good()),
-		"alg none by hand":                     handNone,
-		"alg none keeping the HS256 signature": noneHeader + "." + parts[1] + "." + parts[2],
-		"a wrong secret":                       sign(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-another"), good()),
-		"HS512 with the right secret":          sign(t, jwt.SigningMethodHS512, Secret, good()),
-		"HS384 with the right secret":          sign(t, jwt.SigningMethodHS384, Secret, good()),
-		"RS256":                                sign(t, jwt.SigningMethodRS256, rsaKey, good()),
-		"a tampered payload":                   tampered,
-		"no signature":                         parts[0] + "." + parts[1] + ".",
-		"expired 31 s ago":                     sign(t, jwt.SigningMethodHS256, Secret, with("exp", now.Add(-31*time.Second).Unix())),
-		"expired a day ago":                    sign(t, jwt.SigningMethodHS256, Secret, with("exp", now.Add(-24*time.Hour).Unix())),
-		"without exp":                          sign(t, jwt.SigningMethodHS256, Secret, without("exp")),
-		"exp not a number":                     sign(t, jwt.SigningMethodHS256, Secret, with("exp", "tomorrow")),
-		"not valid for a minute":               sign(t, jwt.SigningMethodHS256, Secret, with("nbf", now.Add(time.Minute).Unix())),
-		"oversized":                            sign(t, jwt.SigningMethodHS256, Secret, with("pad", strings.Repeat("x", 9000))),
-		"without workspace_id":                 sign(t, jwt.SigningMethodHS256, Secret, without("workspace_id")),
-		"an empty workspace_id":                sign(t, jwt.SigningMethodHS256, Secret, with("workspace_id", "")),
-		"without sub":                          sign(t, jwt.SigningMethodHS256, Secret, without("sub")),
-		"without role":                         sign(t, jwt.SigningMethodHS256, Secret, without("role")),
-		"an unknown role":                      sign(t, jwt.SigningMethodHS256, Secret, with("role", "superuser")),
-		"a name over 200 characters":           sign(t, jwt.SigningMethodHS256, Secret, with("name", strings.Repeat("n", 201))),
-		"garbage":                              "eyJhbGciOi.garbage.garbage",
+		"alg none":                              sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, good()),
+		"alg none by hand":                      handNone,
+		"alg none keeping the HS256 signature":  noneHeader + "." + parts[1] + "." + parts[2],
+		"a wrong secret":                        sign(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-another"), good()),
+		"HS512 with the right secret":           sign(t, jwt.SigningMethodHS512, Secret, good()),
+		"HS384 with the right secret":           sign(t, jwt.SigningMethodHS384, Secret, good()),
+		"RS256":                                 sign(t, jwt.SigningMethodRS256, rsaKey, good()),
+		"a tampered payload":                    tampered,
+		"no signature":                          parts[0] + "." + parts[1] + ".",
+		"expired 31 s ago":                      sign(t, jwt.SigningMethodHS256, Secret, with("exp", now.Add(-31*time.Second).Unix())),
+		"expired a day ago":                     sign(t, jwt.SigningMethodHS256, Secret, with("exp", now.Add(-24*time.Hour).Unix())),
+		"without exp":                           sign(t, jwt.SigningMethodHS256, Secret, without("exp")),
+		"exp not a number":                      sign(t, jwt.SigningMethodHS256, Secret, with("exp", "tomorrow")),
+		"not valid for a minute":                sign(t, jwt.SigningMethodHS256, Secret, with("nbf", now.Add(time.Minute).Unix())),
+		"oversized":                             sign(t, jwt.SigningMethodHS256, Secret, with("pad", strings.Repeat("x", 9000))),
+		"without workspace_id":                  sign(t, jwt.SigningMethodHS256, Secret, without("workspace_id")),
+		"an empty workspace_id":                 sign(t, jwt.SigningMethodHS256, Secret, with("workspace_id", "")),
+		"without sub":                           sign(t, jwt.SigningMethodHS256, Secret, without("sub")),
+		"without role":                          sign(t, jwt.SigningMethodHS256, Secret, without("role")),
+		"an unknown role":                       sign(t, jwt.SigningMethodHS256, Secret, with("role", "superuser")),
+		"role AGENT":                            sign(t, jwt.SigningMethodHS256, Secret, with("role", "AGENT")),
+		"role Admin":                            sign(t, jwt.SigningMethodHS256, Secret, with("role", "Admin")),
+		"role ADMİN (Turkish dotted capital I)": sign(t, jwt.SigningMethodHS256, Secret, with("role", "ADMİN")),
+		"role twice":                            rawClaims(`{"sub":"ben","workspace_id":"ws","role":"agent","role":"admin","exp":` + exp + `}`),
+		"exp a numeric string":                  sign(t, jwt.SigningMethodHS256, Secret, with("exp", exp)),
+		"iat a numeric string":                  sign(t, jwt.SigningMethodHS256, Secret, with("iat", strconv.FormatInt(now.Unix(), 10))),
+		"issued a minute ahead":                 sign(t, jwt.SigningMethodHS256, Secret, with("iat", now.Add(time.Minute).Unix())),
+		"a crit header":                         withHeader("crit", []string{"exp"}),
+		"an empty crit header":                  withHeader("crit", []string{}),
+		"a name over 200 characters":            sign(t, jwt.SigningMethodHS256, Secret, with("name", strings.Repeat("n", 201))),
+		"garbage":                               "eyJhbGciOi.garbage.garbage",
 	}
 	for what, tok := range cases {
 		expectUnauthenticated(t, what, e.Post(tok, `{ me { id } }`, nil))
