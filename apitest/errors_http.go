@@ -31,7 +31,7 @@ func init() {
 	register("an Accept header with no GraphQL media type is 406", testNotAcceptable)
 	register("the response media type follows the Accept header", testResponseMediaType)
 	register("a body over 1 MiB is 413; a body under it is served", testBodyLimit)
-	register("a malformed or incomplete request body is 400", testMalformedBody)
+	register("a malformed or incomplete request body, a key twice or nesting over 64 levels is 400", testMalformedBody)
 	register("a document that does not parse is GRAPHQL_PARSE_FAILED: 400 in graphql-response+json, 200 in json", testParseFailed)
 	register("a document that does not validate is GRAPHQL_VALIDATION_FAILED: 400 in graphql-response+json, 200 in json", testValidationFailed)
 	register("an operation over the complexity limit is COMPLEXITY_LIMIT_EXCEEDED", testComplexityLimit)
@@ -171,8 +171,12 @@ func testGetQuery(t *testing.T, f Factory) {
 	if string(r.Data) != `{"conversation":{"id":"`+id+`","status":"NEW"}}` {
 		t.Fatalf("GET with variables: %s", r.Data)
 	}
-	r = e.get(w.Ben.Token, "", url.Values{"query": {`{ me { id } }`}, "variables": {`not json`}})
-	expectHTTP(t, "GET with bad variables", r, http.StatusBadRequest, mediaJSON, "BAD_USER_INPUT")
+	for _, vars := range []string{`not json`, `[1]`, `{"id":"a","id":"b"}`, `{"a":` + strings.Repeat("[", 64) + strings.Repeat("]", 64) + `}`} {
+		r = e.get(w.Ben.Token, "", url.Values{"query": {`{ me { id } }`}, "variables": {vars}})
+		expectHTTP(t, "GET with variables "+vars, r, http.StatusBadRequest, mediaJSON, "BAD_USER_INPUT")
+	}
+	r = e.get(w.Ben.Token, "", url.Values{"query": {`{ me { id } }`}, "extensions": {`{"a":1,"a":1}`}})
+	expectHTTP(t, "GET with a key twice in extensions", r, http.StatusBadRequest, mediaJSON, "BAD_USER_INPUT")
 	r = e.get(w.Ben.Token, "", url.Values{})
 	expectHTTP(t, "GET without query", r, http.StatusBadRequest, mediaJSON, "BAD_USER_INPUT")
 }
@@ -311,6 +315,13 @@ func testMalformedBody(t *testing.T, f Factory) {
 		`{"query": ""}`,
 		`{"query": "{ me { id } }", "variables": [1]}`,
 		`{"query": "{ me { id } }"} {"query": "{ me { id } }"}`,
+		`{"query": "{ me { id } }"}}`,
+		// A key twice, at any depth, and nesting over 64 levels.
+		`{"query": "{ me { id } }", "query": "mutation { logout { agent { id } } }"}`,
+		`{"query": "{ me { id } }", "\u0071uery": "mutation { logout { agent { id } } }"}`,
+		`{"query": "{ me { id } }", "variables": {"a": 1, "a": 2}}`,
+		`{"query": "{ me { id } }", "extensions": {"x": [{"y": 1, "y": 1}]}}`,
+		`{"query": "{ me { id } }", "variables": {"a": ` + strings.Repeat("[", 64) + strings.Repeat("]", 64) + `}}`,
 	} {
 		for _, accept := range []string{mediaJSON, mediaResponse} {
 			r := e.request(http.MethodPost, w.Ben.Token, "application/json", accept, body)

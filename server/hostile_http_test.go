@@ -1,0 +1,158 @@
+package server_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"switchboard/internal/testserver"
+)
+
+// These tests send hostile requests to a real server (SQLite store, real
+// HTTP) and check what comes back and that nothing changed.
+
+var secret = []byte("server-test-secret-server-test-secret")
+
+// answer is a GraphQL response as it came over the wire.
+type answer struct {
+	Status int
+	Data   json.RawMessage
+	Errors []struct {
+		Message    string
+		Extensions map[string]any
+	}
+	raw string
+}
+
+func (a answer) code() string {
+	if len(a.Errors) == 0 {
+		return ""
+	}
+	c, _ := a.Errors[0].Extensions["code"].(string)
+	return c
+}
+
+func send(t *testing.T, req *http.Request, token string) answer {
+	t.Helper()
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := answer{Status: resp.StatusCode, raw: string(b)}
+	if err := json.Unmarshal(b, &a); err != nil {
+		t.Fatalf("HTTP %d, a body that is not JSON: %s", resp.StatusCode, b)
+	}
+	return a
+}
+
+func postBody(t *testing.T, srv *testserver.Server, token, accept, body string) answer {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/graphql", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	return send(t, req, token)
+}
+
+func post(t *testing.T, srv *testserver.Server, token, query string, vars map[string]any) answer {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return postBody(t, srv, token, "", string(b))
+}
+
+func presence(t *testing.T, srv *testserver.Server, token string) string {
+	t.Helper()
+	a := post(t, srv, token, `{ me { presence } }`, nil)
+	var out struct{ Me struct{ Presence string } }
+	if err := json.Unmarshal(a.Data, &out); err != nil || a.code() != "" {
+		t.Fatalf("me: %s", a.raw)
+	}
+	return out.Me.Presence
+}
+
+func TestDuplicateKeysOverHTTP(t *testing.T) {
+	srv := testserver.Start(t, secret)
+	ben := srv.Token(t, "ws", "ben", "agent", "Ben")
+	if p := presence(t, srv, ben); p != "OFFLINE" {
+		t.Fatalf("ben starts %s", p)
+	}
+	// encoding/json keeps the last of two keys: before this was refused,
+	// the second query (a mutation) ran where a proxy or log saw the first.
+	setOnline := `mutation { setPresence(presence: ONLINE) { agent { presence } } }`
+	for _, body := range []string{
+		`{"query":"{ me { presence } }","query":"` + setOnline + `"}`,
+		`{"query":"{ me { presence } }","\u0071uery":"` + setOnline + `"}`,
+		`{"query":"query($p: Presence!) { me { presence } }","variables":{"p":"AWAY","p":"ONLINE"}}`,
+		`{"query":"{ me { presence } }","variables":{"a":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}}`,
+		`{"query":"{ me { presence } }","variables":{"a":` + strings.Repeat("[", 1<<19) + `}}`,
+	} {
+		for _, accept := range []string{"application/json", "application/graphql-response+json"} {
+			a := postBody(t, srv, ben, accept, body)
+			if a.Status != http.StatusBadRequest || a.code() != "BAD_USER_INPUT" || a.Data != nil {
+				t.Errorf("%.80s (%s): HTTP %d %s; want 400 BAD_USER_INPUT without data", body, accept, a.Status, a.raw)
+			}
+		}
+	}
+	// GET refuses the same in its parameters.
+	for _, vars := range []string{`{"p":"AWAY","p":"ONLINE"}`, `{"p":` + strings.Repeat("[", 65) + strings.Repeat("]", 65) + `}`} {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/graphql?"+url.Values{
+			"query": {`query($p: Presence) { me { presence } }`}, "variables": {vars},
+		}.Encode(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := send(t, req, ben); a.Status != http.StatusBadRequest || a.code() != "BAD_USER_INPUT" {
+			t.Errorf("GET variables %.40s: HTTP %d %s; want 400 BAD_USER_INPUT", vars, a.Status, a.raw)
+		}
+	}
+	// And a parameter given twice.
+	for _, params := range []url.Values{
+		{"query": {`{ me { presence } }`, `{ me { id } }`}},
+		{"query": {`query($p: Presence) { me { presence } }`}, "variables": {`{"p":"AWAY"}`, `{"p":"ONLINE"}`}},
+		{"query": {`{ me { presence } }`}, "operationName": {"", "A"}},
+		{"query": {`{ me { presence } }`}, "extensions": {`{}`, `{}`}},
+	} {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/graphql?"+params.Encode(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := send(t, req, ben); a.Status != http.StatusBadRequest || a.code() != "BAD_USER_INPUT" {
+			t.Errorf("GET %s: HTTP %d %s; want 400 BAD_USER_INPUT", params.Encode(), a.Status, a.raw)
+		}
+	}
+	if p := presence(t, srv, ben); p != "OFFLINE" {
+		t.Fatalf("a refused body changed ben's presence to %s", p)
+	}
+	// The lone mutation is served as usual.
+	if a := post(t, srv, ben, setOnline, nil); a.code() != "" || presence(t, srv, ben) != "ONLINE" {
+		t.Fatalf("setPresence: %s", a.raw)
+	}
+}
+
+func TestCaseFoldedRoleOverHTTP(t *testing.T) {
+	srv := testserver.Start(t, secret)
+	for _, role := range []string{"ADMIN", "Admin", "ADMİN"} {
+		a := post(t, srv, srv.Token(t, "ws", "eve", role, "Eve"), `{ me { role } }`, nil)
+		if a.Status != http.StatusUnauthorized || a.code() != "UNAUTHENTICATED" {
+			t.Errorf("role %q: HTTP %d %s; want 401 UNAUTHENTICATED", role, a.Status, a.raw)
+		}
+	}
+}
