@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"switchboard/domain"
 	"switchboard/internal/testserver"
 )
 
@@ -144,6 +146,48 @@ func TestDuplicateKeysOverHTTP(t *testing.T) {
 	// The lone mutation is served as usual.
 	if a := post(t, srv, ben, setOnline, nil); a.code() != "" || presence(t, srv, ben) != "ONLINE" {
 		t.Fatalf("setPresence: %s", a.raw)
+	}
+}
+
+func TestExpectedVersionBelowOneOverHTTP(t *testing.T) {
+	srv := testserver.Start(t, secret)
+	ctx := context.Background()
+	admin := domain.Actor{WorkspaceID: "ws", ID: "ada", Role: domain.RoleAdmin, Name: "Ada"}
+	ch, err := srv.Service.CreateChannel(ctx, admin, "Chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := srv.Service.IngestInbound(ctx, domain.Actor{WorkspaceID: "ws", ID: "hook", Role: domain.RoleIntegration},
+		domain.InboundCommand{ChannelID: ch.ID, ContactExternalID: "maria", ContactName: "Maria", ExternalMessageID: "m1", Text: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ben := srv.Token(t, "ws", "ben", "agent", "Ben")
+	version := func() string {
+		a := post(t, srv, ben, `query($id: ID!) { conversation(id: $id) { status version owner { id } } }`, map[string]any{"id": in.ConversationID})
+		if a.code() != "" {
+			t.Fatalf("conversation: %s", a.raw)
+		}
+		return string(a.Data)
+	}
+	before := version()
+	for _, op := range []struct{ name, input, extra string }{
+		{"setOwner", "SetOwnerInput", `"ownerId":"ben",`},
+		{"resolve", "MoveInput", ""},
+		{"moveToPending", "MoveToPendingInput", ""},
+		{"moveToNew", "MoveInput", ""},
+	} {
+		for _, v := range []string{"0", "-1"} {
+			body := `{"query":"mutation($in: ` + op.input + `!) { ` + op.name + `(input: $in) { conversation { version } } }",` +
+				`"variables":{"in":{` + op.extra + `"conversationId":"` + in.ConversationID + `","expectedVersion":` + v + `}}}`
+			a := postBody(t, srv, ben, "", body)
+			if a.Status != http.StatusOK || a.code() != "BAD_USER_INPUT" || a.Errors[0].Extensions["argument"] != "input.expectedVersion" {
+				t.Errorf("%s with expectedVersion %s: HTTP %d %s; want BAD_USER_INPUT input.expectedVersion", op.name, v, a.Status, a.raw)
+			}
+		}
+	}
+	if after := version(); after != before {
+		t.Fatalf("refused mutations changed the conversation: %s -> %s", before, after)
 	}
 }
 
