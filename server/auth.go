@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -132,15 +133,18 @@ const maxNumericDate = 253402300799
 var (
 	errDateNotNumber  = errors.New("exp, iat and nbf must be JSON numbers of seconds from 0 to the year 9999")
 	errClaimTwice     = errors.New("a claim name appears twice")
+	errClaimType      = errors.New("a claim has the wrong type")
 	errCriticalHeader = errors.New("the token has a crit header")
 )
 
-// UnmarshalJSON decodes the claims strictly. jwt's NumericDate also takes a
-// string that holds a number ("9999999999"), which other verifiers read
-// differently or refuse: RFC 7519 §2 makes a NumericDate a JSON number, and
-// RFC 8725 asks verifiers to refuse what they do not fully understand. A
-// claim name given twice is refused as RFC 7519 §4 allows, so no reader can
-// pick a different one of the two (a string exp before a numeric one, say).
+// UnmarshalJSON decodes the claims strictly, each by its exact name.
+// encoding/json's struct decoding matches names regardless of case (and
+// Unicode folding): "ROLE" would fill the role and "EXP" the expiry, past a
+// check of "exp". jwt's NumericDate also takes a string that holds a number
+// ("9999999999"), which other verifiers read differently or refuse: RFC 7519
+// §2 makes a NumericDate a JSON number, and RFC 8725 asks verifiers to refuse
+// what they do not fully understand. A claim name given twice is refused, as
+// RFC 7519 §4 allows, so no reader can take another of the two.
 func (c *tokenClaims) UnmarshalJSON(b []byte) error {
 	v, err := decodeStrictJSON(b)
 	if err != nil {
@@ -151,27 +155,60 @@ func (c *tokenClaims) UnmarshalJSON(b []byte) error {
 	}
 	members, ok := v.(map[string]any)
 	if !ok {
-		return errors.New("the claims are not a JSON object")
+		return errClaimType
 	}
-	for _, name := range [...]string{"exp", "iat", "nbf"} {
-		if raw, present := members[name]; present && !validNumericDate(raw) {
-			return errDateNotNumber
+	var out tokenClaims
+	for name, field := range map[string]*string{
+		"iss": &out.Issuer, "sub": &out.Subject, "jti": &out.ID,
+		"workspace_id": &out.WorkspaceID, "role": &out.Role, "name": &out.Name, "email": &out.Email,
+	} {
+		switch s := members[name].(type) {
+		case nil:
+		case string:
+			*field = s
+		default:
+			return errClaimType
 		}
 	}
-	// plain has the fields of tokenClaims without this method.
-	type plain tokenClaims
-	return json.Unmarshal(b, (*plain)(c))
+	for name, date := range map[string]**jwt.NumericDate{"exp": &out.ExpiresAt, "iat": &out.IssuedAt, "nbf": &out.NotBefore} {
+		if raw, present := members[name]; present {
+			if *date, ok = numericDate(raw); !ok {
+				return errDateNotNumber
+			}
+		}
+	}
+	switch aud := members["aud"].(type) {
+	case nil:
+	case string:
+		out.Audience = jwt.ClaimStrings{aud}
+	case []any:
+		for _, a := range aud {
+			s, ok := a.(string)
+			if !ok {
+				return errClaimType
+			}
+			out.Audience = append(out.Audience, s)
+		}
+	default:
+		return errClaimType
+	}
+	*c = out
+	return nil
 }
 
-// validNumericDate reports whether a decoded claim value is a JSON number of
-// seconds in [0, maxNumericDate].
-func validNumericDate(v any) bool {
+// numericDate reads a decoded claim value that must be a JSON number of
+// seconds in [0, maxNumericDate], as jwt would (truncated to its precision).
+func numericDate(v any) (*jwt.NumericDate, bool) {
 	n, ok := v.(json.Number)
 	if !ok {
-		return false
+		return nil, false
 	}
 	f, err := n.Float64()
-	return err == nil && f >= 0 && f <= maxNumericDate
+	if err != nil || f < 0 || f > maxNumericDate {
+		return nil, false
+	}
+	sec, frac := math.Modf(f)
+	return jwt.NewNumericDate(time.Unix(int64(sec), int64(frac*1e9))), true
 }
 
 // Verify checks a token and returns its claims; every failure is
@@ -219,6 +256,8 @@ func tokenProblem(err error) string {
 		return "the bearer token's exp, iat and nbf must be JSON numbers of seconds up to the year 9999"
 	case errors.Is(err, errClaimTwice):
 		return "the bearer token names a claim twice"
+	case errors.Is(err, errClaimType):
+		return "the bearer token has a claim of the wrong type"
 	case errors.Is(err, errCriticalHeader):
 		return "the bearer token has a crit header; no extension is supported"
 	case errors.Is(err, jwt.ErrTokenMalformed):

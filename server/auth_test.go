@@ -250,6 +250,14 @@ func TestVerifierIsStrict(t *testing.T) {
 		{"a string exp before a numeric one", hs256Header, `{"sub":"ben","workspace_id":"ws","role":"agent","exp":"9999999999","exp":` + strconv.FormatInt(exp, 10) + `}`, twice},
 		{"role twice", hs256Header, `{"sub":"ben","workspace_id":"ws","role":"agent","role":"admin","exp":` + strconv.FormatInt(exp, 10) + `}`, twice},
 		{"role twice, escaped", hs256Header, `{"sub":"ben","workspace_id":"ws","role":"agent","\u0072ole":"admin","exp":` + strconv.FormatInt(exp, 10) + `}`, twice},
+		{"EXP, not exp", hs256Header, strictClaims(t, map[string]any{"exp": nil, "EXP": exp}), "no expiry"},
+		{"Exp, a numeric string, not exp", hs256Header, strictClaims(t, map[string]any{"exp": nil, "Exp": "9999999999"}), "no expiry"},
+		{"eXp, not exp", hs256Header, strictClaims(t, map[string]any{"exp": nil, "eXp": exp}), "no expiry"},
+		{"ROLE, not role", hs256Header, strictClaims(t, map[string]any{"role": nil, "ROLE": "admin"}), roleWords},
+		{"sub a number", hs256Header, strictClaims(t, map[string]any{"sub": 7}), "wrong type"},
+		{"role a list", hs256Header, strictClaims(t, map[string]any{"role": []string{"admin"}}), "wrong type"},
+		{"aud a list with a number", hs256Header, strictClaims(t, map[string]any{"aud": []any{"x", 1}}), "wrong type"},
+		{"claims a list", hs256Header, `[{"exp":` + strconv.FormatInt(exp, 10) + `}]`, "wrong type"},
 		{"iat 31 s ahead", hs256Header, strictClaims(t, map[string]any{"iat": future(31 * time.Second)}), iatWords},
 		{"iat a day ahead", hs256Header, strictClaims(t, map[string]any{"iat": future(24 * time.Hour)}), iatWords},
 		{"nbf 31 s ahead", hs256Header, strictClaims(t, map[string]any{"nbf": future(31 * time.Second)}), nbfWords},
@@ -285,6 +293,8 @@ func TestVerifierIsStrict(t *testing.T) {
 		{"exp with a fraction", strictClaims(t, map[string]any{"exp": float64(exp) + 0.5})},
 		{"exp in exponent notation", strings.Replace(strictClaims(t, nil), `"exp":`+strconv.FormatInt(exp, 10), `"exp":`+strconv.FormatFloat(float64(exp), 'e', -1, 64), 1)},
 		{"exp at the end of year 9999", strictClaims(t, map[string]any{"exp": int64(maxNumericDate)})},
+		{"ROLE after role is another claim", strings.Replace(strictClaims(t, nil), `"role":"agent"`, `"role":"agent","ROLE":"admin"`, 1)},
+		{"null name and email", strictClaims(t, map[string]any{"name": json.RawMessage("null"), "email": json.RawMessage("null")})},
 		{"an unknown claim nested deep", strictClaims(t, map[string]any{"x": map[string]any{"y": []any{map[string]any{"z": 1}}}})},
 	}
 	for _, tc := range accepted {
@@ -293,7 +303,11 @@ func TestVerifierIsStrict(t *testing.T) {
 			t.Errorf("%s: refused: %v", tc.name, err)
 			continue
 		}
-		if _, ok := domain.RoleFromClaim(c.Role); !ok || c.Subject != "ben" || !expiry.After(now) {
+		want := "agent"
+		if strings.HasPrefix(tc.name, "role ") {
+			want = strings.TrimPrefix(tc.name, "role ")
+		}
+		if c.Role != want || c.Subject != "ben" || !expiry.After(now) {
 			t.Errorf("%s: claims %+v until %v", tc.name, c, expiry)
 		}
 	}
