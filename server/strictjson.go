@@ -75,11 +75,11 @@ func decodeStrictValue(dec *json.Decoder, depth int) (any, error) {
 	if !ok {
 		return tok, nil
 	}
-	// Where a value must stand, Token only returns an opening delimiter: a
-	// closing one there is a syntax error.
 	if depth > MaxJSONDepth {
 		return nil, &jsonProblem{tooDeep: true}
 	}
+	// Where a value must stand, Token returns only an opening delimiter (a
+	// closing one there is a syntax error): this is an array or an object.
 	if delim == '[' {
 		list := []any{}
 		for dec.More() {
