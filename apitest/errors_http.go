@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ func init() {
 	register("an Accept header with no GraphQL media type is 406", testNotAcceptable)
 	register("the response media type follows the Accept header", testResponseMediaType)
 	register("a body over 1 MiB is 413; a body under it is served", testBodyLimit)
-	register("a malformed or incomplete request body is 400", testMalformedBody)
+	register("a malformed or incomplete request body, a key twice or nesting over 64 levels is 400", testMalformedBody)
 	register("a document that does not parse is GRAPHQL_PARSE_FAILED: 400 in graphql-response+json, 200 in json", testParseFailed)
 	register("a document that does not validate is GRAPHQL_VALIDATION_FAILED: 400 in graphql-response+json, 200 in json", testValidationFailed)
 	register("an operation over the complexity limit is COMPLEXITY_LIMIT_EXCEEDED", testComplexityLimit)
@@ -38,7 +39,7 @@ func init() {
 	register("a document over the parser token limit is refused before it is parsed", testTokenLimit)
 	register("page sizes over 100 or below 0 are BAD_USER_INPUT", testPageSizeLimit)
 	register("a missing or malformed Authorization header is 401 UNAUTHENTICATED", testMissingToken)
-	register("refused tokens are 401 UNAUTHENTICATED: alg none, wrong key, other algorithms, tampered, expired, no exp, oversized, bad claims", testBadTokens)
+	register("refused tokens are 401 UNAUTHENTICATED: alg none, wrong key, other algorithms, tampered, expired, no exp, oversized, bad claims, crit, iat ahead", testBadTokens)
 	register("a token expired less than 30 s ago is accepted (leeway)", testTokenLeeway)
 	register("issuer and audience are checked when configured", testIssuerAudience)
 	register("introspection and suggestions: admins only by default", testIntrospectionAdmins)
@@ -170,8 +171,12 @@ func testGetQuery(t *testing.T, f Factory) {
 	if string(r.Data) != `{"conversation":{"id":"`+id+`","status":"NEW"}}` {
 		t.Fatalf("GET with variables: %s", r.Data)
 	}
-	r = e.get(w.Ben.Token, "", url.Values{"query": {`{ me { id } }`}, "variables": {`not json`}})
-	expectHTTP(t, "GET with bad variables", r, http.StatusBadRequest, mediaJSON, "BAD_USER_INPUT")
+	for _, vars := range []string{`not json`, `[1]`, `{"id":"a","id":"b"}`, `{"a":` + strings.Repeat("[", 64) + strings.Repeat("]", 64) + `}`} {
+		r = e.get(w.Ben.Token, "", url.Values{"query": {`{ me { id } }`}, "variables": {vars}})
+		expectHTTP(t, "GET with variables "+vars, r, http.StatusBadRequest, mediaJSON, "BAD_USER_INPUT")
+	}
+	r = e.get(w.Ben.Token, "", url.Values{"query": {`{ me { id } }`}, "extensions": {`{"a":1,"a":1}`}})
+	expectHTTP(t, "GET with a key twice in extensions", r, http.StatusBadRequest, mediaJSON, "BAD_USER_INPUT")
 	r = e.get(w.Ben.Token, "", url.Values{})
 	expectHTTP(t, "GET without query", r, http.StatusBadRequest, mediaJSON, "BAD_USER_INPUT")
 }
@@ -310,6 +315,13 @@ func testMalformedBody(t *testing.T, f Factory) {
 		`{"query": ""}`,
 		`{"query": "{ me { id } }", "variables": [1]}`,
 		`{"query": "{ me { id } }"} {"query": "{ me { id } }"}`,
+		`{"query": "{ me { id } }"}}`,
+		// A key twice, at any depth, and nesting over 64 levels.
+		`{"query": "{ me { id } }", "query": "mutation { logout { agent { id } } }"}`,
+		`{"query": "{ me { id } }", "\u0071uery": "mutation { logout { agent { id } } }"}`,
+		`{"query": "{ me { id } }", "variables": {"a": 1, "a": 2}}`,
+		`{"query": "{ me { id } }", "extensions": {"x": [{"y": 1, "y": 1}]}}`,
+		`{"query": "{ me { id } }", "variables": {"a": ` + strings.Repeat("[", 64) + strings.Repeat("]", 64) + `}}`,
 	} {
 		for _, accept := range []string{mediaJSON, mediaResponse} {
 			r := e.request(http.MethodPost, w.Ben.Token, "application/json", accept, body)
@@ -549,29 +561,59 @@ func testBadTokens(t *testing.T, f Factory) {
 	goodPayload, _ := json.Marshal(good())
 	handNone := noneHeader + "." + base64.RawURLEncoding.EncodeToString(goodPayload) + "."
 
+	withHeader := func(k string, v any) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, good())
+		tok.Header[k] = v
+		s, err := tok.SignedString(Secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// rawClaims signs claims as written, with what jwt's encoder never
+	// writes: a key twice.
+	rawClaims := func(claims string) string {
+		text := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(claims))
+		sig, err := jwt.SigningMethodHS256.Sign(text, Secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return text + "." + base64.RawURLEncoding.EncodeToString(sig)
+	}
+	exp := strconv.FormatInt(now.Add(time.Hour).Unix(), 10)
+
 	cases := map[string]string{
-		"alg none":                             sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, good()),
-		"alg none by hand":                     handNone,
-		"alg none keeping the HS256 signature": noneHeader + "." + parts[1] + "." + parts[2],
-		"a wrong secret":                       sign(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-another"), good()),
-		"HS512 with the right secret":          sign(t, jwt.SigningMethodHS512, Secret, good()),
-		"HS384 with the right secret":          sign(t, jwt.SigningMethodHS384, Secret, good()),
-		"RS256":                                sign(t, jwt.SigningMethodRS256, rsaKey, good()),
-		"a tampered payload":                   tampered,
-		"no signature":                         parts[0] + "." + parts[1] + ".",
-		"expired 31 s ago":                     sign(t, jwt.SigningMethodHS256, Secret, with("exp", now.Add(-31*time.Second).Unix())),
-		"expired a day ago":                    sign(t, jwt.SigningMethodHS256, Secret, with("exp", now.Add(-24*time.Hour).Unix())),
-		"without exp":                          sign(t, jwt.SigningMethodHS256, Secret, without("exp")),
-		"exp not a number":                     sign(t, jwt.SigningMethodHS256, Secret, with("exp", "tomorrow")),
-		"not valid for a minute":               sign(t, jwt.SigningMethodHS256, Secret, with("nbf", now.Add(time.Minute).Unix())),
-		"oversized":                            sign(t, jwt.SigningMethodHS256, Secret, with("pad", strings.Repeat("x", 9000))),
-		"without workspace_id":                 sign(t, jwt.SigningMethodHS256, Secret, without("workspace_id")),
-		"an empty workspace_id":                sign(t, jwt.SigningMethodHS256, Secret, with("workspace_id", "")),
-		"without sub":                          sign(t, jwt.SigningMethodHS256, Secret, without("sub")),
-		"without role":                         sign(t, jwt.SigningMethodHS256, Secret, without("role")),
-		"an unknown role":                      sign(t, jwt.SigningMethodHS256, Secret, with("role", "superuser")),
-		"a name over 200 characters":           sign(t, jwt.SigningMethodHS256, Secret, with("name", strings.Repeat("n", 201))),
-		"garbage":                              "eyJhbGciOi.garbage.garbage",
+		"alg none":                              sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, good()),
+		"alg none by hand":                      handNone,
+		"alg none keeping the HS256 signature":  noneHeader + "." + parts[1] + "." + parts[2],
+		"a wrong secret":                        sign(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-another"), good()),
+		"HS512 with the right secret":           sign(t, jwt.SigningMethodHS512, Secret, good()),
+		"HS384 with the right secret":           sign(t, jwt.SigningMethodHS384, Secret, good()),
+		"RS256":                                 sign(t, jwt.SigningMethodRS256, rsaKey, good()),
+		"a tampered payload":                    tampered,
+		"no signature":                          parts[0] + "." + parts[1] + ".",
+		"expired 31 s ago":                      sign(t, jwt.SigningMethodHS256, Secret, with("exp", now.Add(-31*time.Second).Unix())),
+		"expired a day ago":                     sign(t, jwt.SigningMethodHS256, Secret, with("exp", now.Add(-24*time.Hour).Unix())),
+		"without exp":                           sign(t, jwt.SigningMethodHS256, Secret, without("exp")),
+		"exp not a number":                      sign(t, jwt.SigningMethodHS256, Secret, with("exp", "tomorrow")),
+		"not valid for a minute":                sign(t, jwt.SigningMethodHS256, Secret, with("nbf", now.Add(time.Minute).Unix())),
+		"oversized":                             sign(t, jwt.SigningMethodHS256, Secret, with("pad", strings.Repeat("x", 9000))),
+		"without workspace_id":                  sign(t, jwt.SigningMethodHS256, Secret, without("workspace_id")),
+		"an empty workspace_id":                 sign(t, jwt.SigningMethodHS256, Secret, with("workspace_id", "")),
+		"without sub":                           sign(t, jwt.SigningMethodHS256, Secret, without("sub")),
+		"without role":                          sign(t, jwt.SigningMethodHS256, Secret, without("role")),
+		"an unknown role":                       sign(t, jwt.SigningMethodHS256, Secret, with("role", "superuser")),
+		"role AGENT":                            sign(t, jwt.SigningMethodHS256, Secret, with("role", "AGENT")),
+		"role Admin":                            sign(t, jwt.SigningMethodHS256, Secret, with("role", "Admin")),
+		"role ADMİN (Turkish dotted capital I)": sign(t, jwt.SigningMethodHS256, Secret, with("role", "ADMİN")),
+		"role twice":                            rawClaims(`{"sub":"ben","workspace_id":"ws","role":"agent","role":"admin","exp":` + exp + `}`),
+		"exp a numeric string":                  sign(t, jwt.SigningMethodHS256, Secret, with("exp", exp)),
+		"iat a numeric string":                  sign(t, jwt.SigningMethodHS256, Secret, with("iat", strconv.FormatInt(now.Unix(), 10))),
+		"issued a minute ahead":                 sign(t, jwt.SigningMethodHS256, Secret, with("iat", now.Add(time.Minute).Unix())),
+		"a crit header":                         withHeader("crit", []string{"exp"}),
+		"an empty crit header":                  withHeader("crit", []string{}),
+		"a name over 200 characters":            sign(t, jwt.SigningMethodHS256, Secret, with("name", strings.Repeat("n", 201))),
+		"garbage":                               "eyJhbGciOi.garbage.garbage",
 	}
 	for what, tok := range cases {
 		expectUnauthenticated(t, what, e.Post(tok, `{ me { id } }`, nil))

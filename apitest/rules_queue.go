@@ -23,6 +23,7 @@ func init() {
 	register("moving to the queue it is in is a no-op: same version, no history, also with a stale expectedVersion", testMoveNoOps)
 	register("a move with a stale expectedVersion is CONFLICT with currentVersion and changes nothing", testMoveConflict)
 	register("a move with the current expectedVersion succeeds", testMoveExpectedVersionOK)
+	register("expectedVersion below 1 is BAD_USER_INPUT input.expectedVersion on every mutation that takes it, also for a no-op or an unknown id", testExpectedVersionBelowOne)
 	register("mutations on an unknown conversation are NOT_FOUND", testUnknownConversation)
 	register("each change bumps the version by exactly one", testVersionsGrowByOne)
 	register("conversation of an unknown id is null", testConversationUnknownNull)
@@ -438,5 +439,40 @@ func testConversationUnknownNull(t *testing.T, f Factory) {
 		if string(r.Data) != `{"conversation":null}` {
 			t.Fatalf("conversation(%q): %s; want null", id, r.Data)
 		}
+	}
+}
+
+func testExpectedVersionBelowOne(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	id := w.NewConversation("maria")
+	before := w.Get(w.Ben, id)
+	for _, tc := range []struct {
+		op string
+		in map[string]any
+	}{
+		{"setOwner", map[string]any{"ownerId": "ben"}},
+		{"setOwner", map[string]any{"ownerId": nil}}, // a no-op: it has no owner
+		{"resolve", nil},
+		{"moveToPending", nil},
+		{"moveToPending", map[string]any{"boomerangAt": Stamp(Epoch.Add(time.Hour))}},
+		{"moveToNew", nil}, // a no-op: it is NEW
+	} {
+		for _, target := range []string{id, "cv_unknown"} {
+			for _, v := range []int{0, -1, -1 << 31} {
+				in := map[string]any{"conversationId": target, "expectedVersion": v}
+				for k, val := range tc.in {
+					in[k] = val
+				}
+				r := w.Ben.MustFailArg("BAD_USER_INPUT", "input.expectedVersion", MutationDoc(tc.op), map[string]any{"in": in})
+				assertNoLeak(t, r)
+			}
+		}
+	}
+	if after := w.Get(w.Ben, id); !sameConversation(after, before) {
+		t.Errorf("refused mutations changed the conversation: %+v -> %+v", before, after)
+	}
+	if h := w.History(w.Ben, id); len(h) != 0 {
+		t.Errorf("history %v; want none", h)
 	}
 }

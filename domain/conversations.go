@@ -31,6 +31,9 @@ func (s *Service) change(
 	ctx context.Context, ws, id string, expectedVersion *int64,
 	rule func(c Conversation, now time.Time) (*plan, error),
 ) (ConversationResult, error) {
+	if err := validExpectedVersion(expectedVersion); err != nil {
+		return ConversationResult{}, err
+	}
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		c, err := s.conversation(ctx, ws, id)
 		if err != nil {
@@ -60,6 +63,17 @@ func (s *Service) change(
 		return ConversationResult{Conversation: w.Conversation, Change: w.Change}, nil
 	}
 	return ConversationResult{}, tooBusy()
+}
+
+// validExpectedVersion refuses an expected version below 1: versions start
+// at 1, so such a version can only be a caller's mistake, and as a stale one
+// it would also pass silently on a change that changes nothing. It is checked
+// before the conversation is read, so it says nothing of whether it exists.
+func validExpectedVersion(v *int64) error {
+	if v != nil && *v < 1 {
+		return Invalid("input.expectedVersion", "expectedVersion must be 1 or more")
+	}
+	return nil
 }
 
 // SetOwnerCommand assigns a conversation or leaves it unowned.

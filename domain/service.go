@@ -88,7 +88,7 @@ type Claims struct {
 // is provisioned on first use and takes name, email and role from each token;
 // a deactivated agent is refused. Each call is a sign of life.
 func (s *Service) Authenticate(ctx context.Context, c Claims) (Actor, error) {
-	role, ok := parseRole(c.Role)
+	role, ok := RoleFromClaim(c.Role)
 	if !ok {
 		return Actor{}, Unauthenticated("token role must be agent, admin or integration")
 	}
@@ -115,8 +115,11 @@ func (s *Service) Authenticate(ctx context.Context, c Claims) (Actor, error) {
 	return actor, nil
 }
 
-func parseRole(r string) (Role, bool) {
-	switch strings.ToLower(r) {
+// RoleFromClaim reads a token's role claim. Only the exact lowercase names
+// count: folding case would also make "ADMİN" (with a Turkish dotted capital
+// I) or "Admin" an admin, names an issuer never meant to grant.
+func RoleFromClaim(r string) (Role, bool) {
+	switch r {
 	case "agent":
 		return RoleAgent, true
 	case "admin":

@@ -3,8 +3,10 @@ package server
 import (
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -72,6 +74,10 @@ func NewVerifier(cfg KeyConfig, now func() time.Time) (*Verifier, error) {
 		jwt.WithValidMethods([]string{v.method}),
 		jwt.WithLeeway(TokenLeeway),
 		jwt.WithExpirationRequired(),
+		// nbf is checked whenever present, iat only with this option; both
+		// with the leeway. A token issued ahead of our clock beyond the
+		// skew comes from a wrong clock or a forged lifetime.
+		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(now),
 	}
 	if cfg.Issuer != "" {
@@ -116,6 +122,95 @@ type tokenClaims struct {
 	Email       string `json:"email"`
 }
 
+// maxNumericDate is the last second of the year 9999. jwt converts a date's
+// float64 seconds to int64, and a value out of range converts differently on
+// each platform: on amd64 an exp of 1e30 became the year 292277026596, a
+// token that never expires. No real token lives past this bound, and every
+// value under it converts exactly.
+const maxNumericDate = 253402300799
+
+// Reasons a token's claims are refused before their values are checked.
+var (
+	errDateNotNumber  = errors.New("exp, iat and nbf must be JSON numbers of seconds from 0 to the year 9999")
+	errClaimTwice     = errors.New("a claim name appears twice")
+	errClaimType      = errors.New("a claim has the wrong type")
+	errCriticalHeader = errors.New("the token has a crit header")
+)
+
+// UnmarshalJSON decodes the claims strictly, each by its exact name.
+// encoding/json's struct decoding matches names regardless of case (and
+// Unicode folding): "ROLE" would fill the role and "EXP" the expiry, past a
+// check of "exp". jwt's NumericDate also takes a string that holds a number
+// ("9999999999"), which other verifiers read differently or refuse: RFC 7519
+// §2 makes a NumericDate a JSON number, and RFC 8725 asks verifiers to refuse
+// what they do not fully understand. A claim name given twice is refused, as
+// RFC 7519 §4 allows, so no reader can take another of the two.
+func (c *tokenClaims) UnmarshalJSON(b []byte) error {
+	v, err := decodeStrictJSON(b)
+	if err != nil {
+		if p, ok := errors.AsType[*jsonProblem](err); ok && p.duplicate != "" {
+			return errClaimTwice
+		}
+		return err
+	}
+	members, ok := v.(map[string]any)
+	if !ok {
+		return errClaimType
+	}
+	var out tokenClaims
+	for name, field := range map[string]*string{
+		"iss": &out.Issuer, "sub": &out.Subject, "jti": &out.ID,
+		"workspace_id": &out.WorkspaceID, "role": &out.Role, "name": &out.Name, "email": &out.Email,
+	} {
+		switch s := members[name].(type) {
+		case nil:
+		case string:
+			*field = s
+		default:
+			return errClaimType
+		}
+	}
+	for name, date := range map[string]**jwt.NumericDate{"exp": &out.ExpiresAt, "iat": &out.IssuedAt, "nbf": &out.NotBefore} {
+		if raw, present := members[name]; present {
+			if *date, ok = numericDate(raw); !ok {
+				return errDateNotNumber
+			}
+		}
+	}
+	switch aud := members["aud"].(type) {
+	case nil:
+	case string:
+		out.Audience = jwt.ClaimStrings{aud}
+	case []any:
+		for _, a := range aud {
+			s, ok := a.(string)
+			if !ok {
+				return errClaimType
+			}
+			out.Audience = append(out.Audience, s)
+		}
+	default:
+		return errClaimType
+	}
+	*c = out
+	return nil
+}
+
+// numericDate reads a decoded claim value that must be a JSON number of
+// seconds in [0, maxNumericDate], as jwt would (truncated to its precision).
+func numericDate(v any) (*jwt.NumericDate, bool) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return nil, false
+	}
+	f, err := n.Float64()
+	if err != nil || f < 0 || f > maxNumericDate {
+		return nil, false
+	}
+	sec, frac := math.Modf(f)
+	return jwt.NewNumericDate(time.Unix(int64(sec), int64(frac*1e9))), true
+}
+
 // Verify checks a token and returns its claims; every failure is
 // UNAUTHENTICATED, with a reason that names no secret.
 func (v *Verifier) Verify(token string) (domain.Claims, error) {
@@ -133,25 +228,48 @@ func (v *Verifier) VerifyExpiry(token string) (domain.Claims, time.Time, error) 
 		return domain.Claims{}, time.Time{}, domain.Unauthenticated("the bearer token is too large")
 	}
 	var c tokenClaims
-	_, err := v.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.key, nil })
+	_, err := v.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+		// RFC 7515 §4.1.11: a recipient must refuse a token whose crit
+		// names an extension it does not understand, and we understand
+		// none; an empty or malformed crit is refused as well.
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errCriticalHeader
+		}
+		return v.key, nil
+	})
 	if err != nil {
 		return domain.Claims{}, time.Time{}, domain.Unauthenticated(tokenProblem(err))
+	}
+	if _, ok := domain.RoleFromClaim(c.Role); !ok {
+		return domain.Claims{}, time.Time{}, domain.Unauthenticated(roleProblem)
 	}
 	claims := domain.Claims{WorkspaceID: c.WorkspaceID, Subject: c.Subject, Role: c.Role, Name: c.Name, Email: c.Email}
 	return claims, c.ExpiresAt.Add(TokenLeeway), nil
 }
 
+const roleProblem = "the bearer token's role must be exactly agent, admin or integration"
+
 // tokenProblem says what is wrong with a token in a few words.
 func tokenProblem(err error) string {
 	switch {
+	case errors.Is(err, errDateNotNumber):
+		return "the bearer token's exp, iat and nbf must be JSON numbers of seconds up to the year 9999"
+	case errors.Is(err, errClaimTwice):
+		return "the bearer token names a claim twice"
+	case errors.Is(err, errClaimType):
+		return "the bearer token has a claim of the wrong type"
+	case errors.Is(err, errCriticalHeader):
+		return "the bearer token has a crit header; no extension is supported"
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "the bearer token is malformed"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && strings.Contains(err.Error(), "exp"):
 		return "the bearer token has no expiry (exp)"
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return "the bearer token has expired"
-	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		return "the bearer token is not valid yet"
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return "the bearer token is not valid yet (nbf)"
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "the bearer token is issued in the future (iat)"
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
 		return "the bearer token has the wrong issuer"
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):

@@ -5,12 +5,17 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -166,6 +171,157 @@ func TestBearerToken(t *testing.T) {
 	} {
 		if got := BearerToken(header); got != want {
 			t.Errorf("BearerToken(%q) = %q, want %q", header, got, want)
+		}
+	}
+}
+
+// testSecret signs the tokens of the strict-token tests and fuzz targets.
+var testSecret = []byte(strings.Repeat("s", 32))
+
+// signRaw signs a header and claims given as JSON text with HS256, so a test
+// can send what jwt's encoder would never write (a string exp, a key twice).
+func signRaw(secret []byte, header, claims string) string {
+	text := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(claims))
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(text))
+	return text + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+const hs256Header = `{"alg":"HS256","typ":"JWT"}`
+
+// strictClaims are valid claims as JSON text with the members of extra
+// replacing or adding to them; a nil value removes a member.
+func strictClaims(t *testing.T, extra map[string]any) string {
+	t.Helper()
+	c := map[string]any{"sub": "ben", "workspace_id": "ws", "role": "agent", "name": "Ben", "email": "ben@example.com",
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	for k, v := range extra {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestVerifierIsStrict(t *testing.T) {
+	v, err := NewVerifier(KeyConfig{Secret: testSecret}, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		roleWords = "role must be exactly agent, admin or integration"
+		dateWords = "exp, iat and nbf must be JSON numbers"
+		critWords = "crit header"
+		iatWords  = "issued in the future"
+		nbfWords  = "not valid yet"
+		twice     = "names a claim twice"
+	)
+	exp := now.Add(time.Hour).Unix()
+	future := func(d time.Duration) int64 { return now.Add(d).Unix() }
+	refused := []struct {
+		name, header, claims, want string
+	}{
+		{"role ADMIN", hs256Header, strictClaims(t, map[string]any{"role": "ADMIN"}), roleWords},
+		{"role Admin", hs256Header, strictClaims(t, map[string]any{"role": "Admin"}), roleWords},
+		{"role ADMİN (Turkish dotted capital I)", hs256Header, strictClaims(t, map[string]any{"role": "ADMİN"}), roleWords},
+		{"role admın (dotless i)", hs256Header, strictClaims(t, map[string]any{"role": "admın"}), roleWords},
+		{"role Agent", hs256Header, strictClaims(t, map[string]any{"role": "Agent"}), roleWords},
+		{"role INTEGRATION", hs256Header, strictClaims(t, map[string]any{"role": "INTEGRATION"}), roleWords},
+		{"role with a space", hs256Header, strictClaims(t, map[string]any{"role": "admin "}), roleWords},
+		{"role with a NUL", hs256Header, strictClaims(t, map[string]any{"role": "admin\x00"}), roleWords},
+		{"no role", hs256Header, strictClaims(t, map[string]any{"role": nil}), roleWords},
+		{"role superuser", hs256Header, strictClaims(t, map[string]any{"role": "superuser"}), roleWords},
+		{"exp a numeric string", hs256Header, strictClaims(t, map[string]any{"exp": "9999999999"}), dateWords},
+		{"exp true", hs256Header, strictClaims(t, map[string]any{"exp": true}), dateWords},
+		{"exp an object", hs256Header, strictClaims(t, map[string]any{"exp": map[string]any{"n": exp}}), dateWords},
+		{"exp a list", hs256Header, strictClaims(t, map[string]any{"exp": []any{exp}}), dateWords},
+		{"exp negative", hs256Header, strictClaims(t, map[string]any{"exp": -1}), dateWords},
+		{"exp 1e30 (would overflow to a far future)", hs256Header, strings.Replace(strictClaims(t, nil), `"exp":`+strconv.FormatInt(exp, 10), `"exp":1e30`, 1), dateWords},
+		{"exp null", hs256Header, strings.Replace(strictClaims(t, nil), `"exp":`+strconv.FormatInt(exp, 10), `"exp":null`, 1), dateWords},
+		{"iat a numeric string", hs256Header, strictClaims(t, map[string]any{"iat": strconv.FormatInt(now.Unix(), 10)}), dateWords},
+		{"nbf a numeric string", hs256Header, strictClaims(t, map[string]any{"nbf": strconv.FormatInt(now.Unix(), 10)}), dateWords},
+		{"nbf false", hs256Header, strictClaims(t, map[string]any{"nbf": false}), dateWords},
+		{"a string exp before a numeric one", hs256Header, `{"sub":"ben","workspace_id":"ws","role":"agent","exp":"9999999999","exp":` + strconv.FormatInt(exp, 10) + `}`, twice},
+		{"role twice", hs256Header, `{"sub":"ben","workspace_id":"ws","role":"agent","role":"admin","exp":` + strconv.FormatInt(exp, 10) + `}`, twice},
+		{"role twice, escaped", hs256Header, `{"sub":"ben","workspace_id":"ws","role":"agent","\u0072ole":"admin","exp":` + strconv.FormatInt(exp, 10) + `}`, twice},
+		{"EXP, not exp", hs256Header, strictClaims(t, map[string]any{"exp": nil, "EXP": exp}), "no expiry"},
+		{"Exp, a numeric string, not exp", hs256Header, strictClaims(t, map[string]any{"exp": nil, "Exp": "9999999999"}), "no expiry"},
+		{"eXp, not exp", hs256Header, strictClaims(t, map[string]any{"exp": nil, "eXp": exp}), "no expiry"},
+		{"ROLE, not role", hs256Header, strictClaims(t, map[string]any{"role": nil, "ROLE": "admin"}), roleWords},
+		{"sub a number", hs256Header, strictClaims(t, map[string]any{"sub": 7}), "wrong type"},
+		{"role a list", hs256Header, strictClaims(t, map[string]any{"role": []string{"admin"}}), "wrong type"},
+		{"aud a list with a number", hs256Header, strictClaims(t, map[string]any{"aud": []any{"x", 1}}), "wrong type"},
+		{"claims a list", hs256Header, `[{"exp":` + strconv.FormatInt(exp, 10) + `}]`, "wrong type"},
+		{"iat 31 s ahead", hs256Header, strictClaims(t, map[string]any{"iat": future(31 * time.Second)}), iatWords},
+		{"iat a day ahead", hs256Header, strictClaims(t, map[string]any{"iat": future(24 * time.Hour)}), iatWords},
+		{"nbf 31 s ahead", hs256Header, strictClaims(t, map[string]any{"nbf": future(31 * time.Second)}), nbfWords},
+		{"crit naming an extension", `{"alg":"HS256","typ":"JWT","crit":["exp"],"exp":1}`, strictClaims(t, nil), critWords},
+		{"crit naming an unknown extension", `{"alg":"HS256","crit":["urn:example:x"],"urn:example:x":true}`, strictClaims(t, nil), critWords},
+		{"crit empty", `{"alg":"HS256","crit":[]}`, strictClaims(t, nil), critWords},
+		{"crit null", `{"alg":"HS256","crit":null}`, strictClaims(t, nil), critWords},
+		{"crit a string", `{"alg":"HS256","crit":"b64"}`, strictClaims(t, nil), critWords},
+		{"crit with b64 false", `{"alg":"HS256","b64":false,"crit":["b64"]}`, strictClaims(t, nil), critWords},
+	}
+	for _, tc := range refused {
+		c, expiry, err := v.VerifyExpiry(signRaw(testSecret, tc.header, tc.claims))
+		switch {
+		case domain.ErrorCode(err) != domain.CodeUnauthenticated:
+			t.Errorf("%s: accepted (%+v, until %v) or not UNAUTHENTICATED: %v", tc.name, c, expiry, err)
+		case !strings.Contains(err.Error(), tc.want):
+			t.Errorf("%s: %q; want a reason with %q", tc.name, err, tc.want)
+		case strings.Contains(err.Error(), string(testSecret)):
+			t.Errorf("%s: the reason names the secret: %q", tc.name, err)
+		}
+	}
+	accepted := []struct {
+		name, claims string
+	}{
+		{"role agent", strictClaims(t, nil)},
+		{"role admin", strictClaims(t, map[string]any{"role": "admin"})},
+		{"role integration", strictClaims(t, map[string]any{"role": "integration"})},
+		{"no iat", strictClaims(t, map[string]any{"iat": nil})},
+		{"iat 29 s ahead (leeway)", strictClaims(t, map[string]any{"iat": future(29 * time.Second)})},
+		{"iat 30 s ahead (leeway)", strictClaims(t, map[string]any{"iat": future(30 * time.Second)})},
+		{"nbf 29 s ahead (leeway)", strictClaims(t, map[string]any{"nbf": future(29 * time.Second)})},
+		{"nbf and iat past", strictClaims(t, map[string]any{"nbf": future(-time.Hour), "iat": future(-time.Hour)})},
+		{"exp with a fraction", strictClaims(t, map[string]any{"exp": float64(exp) + 0.5})},
+		{"exp in exponent notation", strings.Replace(strictClaims(t, nil), `"exp":`+strconv.FormatInt(exp, 10), `"exp":`+strconv.FormatFloat(float64(exp), 'e', -1, 64), 1)},
+		{"exp at the end of year 9999", strictClaims(t, map[string]any{"exp": int64(maxNumericDate)})},
+		{"ROLE after role is another claim", strings.Replace(strictClaims(t, nil), `"role":"agent"`, `"role":"agent","ROLE":"admin"`, 1)},
+		{"null name and email", strictClaims(t, map[string]any{"name": json.RawMessage("null"), "email": json.RawMessage("null")})},
+		{"an unknown claim nested deep", strictClaims(t, map[string]any{"x": map[string]any{"y": []any{map[string]any{"z": 1}}}})},
+	}
+	for _, tc := range accepted {
+		c, expiry, err := v.VerifyExpiry(signRaw(testSecret, hs256Header, tc.claims))
+		if err != nil {
+			t.Errorf("%s: refused: %v", tc.name, err)
+			continue
+		}
+		want := "agent"
+		if strings.HasPrefix(tc.name, "role ") {
+			want = strings.TrimPrefix(tc.name, "role ")
+		}
+		if c.Role != want || c.Subject != "ben" || !expiry.After(now) {
+			t.Errorf("%s: claims %+v until %v", tc.name, c, expiry)
+		}
+	}
+}
+
+// TestVerifierRoleMatchesDomain: the verifier and the domain agree on
+// which role claims exist, so no token passes one and fails the other.
+func TestVerifierRoleMatchesDomain(t *testing.T) {
+	v, _ := NewVerifier(KeyConfig{Secret: testSecret}, clock)
+	for _, role := range []string{"agent", "admin", "integration", "AGENT", "Admin", "ADMİN", "", "agent\n"} {
+		_, verr := v.Verify(signRaw(testSecret, hs256Header, strictClaims(t, map[string]any{"role": role})))
+		_, ok := domain.RoleFromClaim(role)
+		if (verr == nil) != ok {
+			t.Errorf("role %q: verifier error %v, domain accepts %v", role, verr, ok)
 		}
 	}
 }

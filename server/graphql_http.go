@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -122,12 +121,21 @@ func (s *Server) readParams(w http.ResponseWriter, r *http.Request) (*graphql.Ra
 	defer func() { params.ReadTime.End = graphql.Now() }()
 	if r.Method == http.MethodGet {
 		q := r.URL.Query()
+		// A parameter twice is a key twice: Go takes the first, other
+		// readers the last.
+		for _, name := range []string{"query", "operationName", "variables", "extensions"} {
+			if len(q[name]) > 1 {
+				return nil, http.StatusBadRequest, requestError(codeBadRequest, "the "+name+" parameter is given more than once")
+			}
+		}
 		params.Query, params.OperationName = q.Get("query"), q.Get("operationName")
-		for name, into := range map[string]any{"variables": &params.Variables, "extensions": &params.Extensions} {
+		for name, into := range map[string]*map[string]any{"variables": &params.Variables, "extensions": &params.Extensions} {
 			if v := q.Get(name); v != "" {
-				if err := decodeJSON(strings.NewReader(v), into); err != nil {
-					return nil, http.StatusBadRequest, requestError(codeBadRequest, name+" must be a JSON object")
+				m, err := decodeJSONObject([]byte(v))
+				if err != nil {
+					return nil, http.StatusBadRequest, requestError(codeBadRequest, name+" "+err.Error())
 				}
+				*into = m
 			}
 		}
 		if params.Query == "" {
@@ -146,36 +154,84 @@ func (s *Server) readParams(w http.ResponseWriter, r *http.Request) (*graphql.Ra
 		}
 		return nil, http.StatusBadRequest, requestError(codeBadRequest, "the request body could not be read")
 	}
-	var raw struct {
-		Query         *string        `json:"query"`
-		OperationName *string        `json:"operationName"`
-		Variables     map[string]any `json:"variables"`
-		Extensions    map[string]any `json:"extensions"`
+	req, err := decodeRequestBody(body)
+	if err != nil {
+		return nil, http.StatusBadRequest, requestError(codeBadRequest, err.Error())
 	}
-	if err := decodeJSON(bytes.NewReader(body), &raw); err != nil {
-		return nil, http.StatusBadRequest, requestError(codeBadRequest, "the request body is not a JSON object with a query string")
-	}
-	if raw.Query == nil || *raw.Query == "" {
-		return nil, http.StatusBadRequest, requestError(codeBadRequest, "the request body has no query")
-	}
-	params.Query, params.Variables, params.Extensions = *raw.Query, raw.Variables, raw.Extensions
-	if raw.OperationName != nil {
-		params.OperationName = *raw.OperationName
-	}
+	params.Query, params.OperationName, params.Variables, params.Extensions = req.Query, req.OperationName, req.Variables, req.Extensions
 	return params, 0, nil
 }
 
-// decodeJSON decodes exactly one JSON value, keeping numbers exact.
-func decodeJSON(r io.Reader, into any) error {
-	dec := json.NewDecoder(r)
-	dec.UseNumber()
-	if err := dec.Decode(into); err != nil {
-		return err
+// requestBody is the operation a POST body carries.
+type requestBody struct {
+	Query         string
+	OperationName string
+	Variables     map[string]any
+	Extensions    map[string]any
+}
+
+// decodeRequestBody reads a POST body: a JSON object with a non-empty
+// "query" string, and optional "operationName" (a string), "variables" and
+// "extensions" (objects); null counts as absent and other members are
+// ignored. It is strict where a lenient reader would let a body mean two
+// things (see decodeStrictJSON): a key twice at any depth, or nesting deeper
+// than MaxJSONDepth, is refused. Member names match exactly; encoding/json's
+// struct decoding would also take "QUERY" or "variableſ" (a long s) for them.
+// Its errors are messages for the caller.
+func decodeRequestBody(body []byte) (requestBody, error) {
+	v, err := decodeStrictJSON(body)
+	if err != nil {
+		return requestBody{}, errors.New("the request body " + err.Error())
 	}
-	if dec.More() {
-		return errors.New("trailing data after the JSON value")
+	members, ok := v.(map[string]any)
+	if !ok {
+		return requestBody{}, errors.New("the request body is not a JSON object with a query string")
 	}
-	return nil
+	var req requestBody
+	switch q := members["query"].(type) {
+	case nil:
+	case string:
+		req.Query = q
+	default:
+		return requestBody{}, errors.New("the request body's query is not a string")
+	}
+	if req.Query == "" {
+		return requestBody{}, errors.New("the request body has no query")
+	}
+	switch name := members["operationName"].(type) {
+	case nil:
+	case string:
+		req.OperationName = name
+	default:
+		return requestBody{}, errors.New("the request body's operationName is not a string")
+	}
+	for name, into := range map[string]*map[string]any{"variables": &req.Variables, "extensions": &req.Extensions} {
+		switch m := members[name].(type) {
+		case nil:
+		case map[string]any:
+			*into = m
+		default:
+			return requestBody{}, errors.New("the request body's " + name + " is not a JSON object")
+		}
+	}
+	return req, nil
+}
+
+// decodeJSONObject reads a GET's variables or extensions: a JSON object or
+// null, as strictly as a POST body. Its errors complete a sentence that
+// starts with the parameter's name.
+func decodeJSONObject(data []byte) (map[string]any, error) {
+	v, err := decodeStrictJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	switch m := v.(type) {
+	case nil:
+		return nil, nil
+	case map[string]any:
+		return m, nil
+	}
+	return nil, errors.New("is not a JSON object")
 }
 
 // negotiate picks the response media type from the Accept headers: the
