@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/coder/websocket"
@@ -335,9 +336,7 @@ func (cn *conn) close(code websocket.StatusCode, reason string) {
 			t.Stop()
 		}
 		cn.mu.Unlock()
-		if len(reason) > 120 {
-			reason = reason[:120]
-		}
+		reason = truncate(reason, 120)
 		go func() {
 			_ = cn.ws.Close(code, reason)
 			cn.cancel()
@@ -414,51 +413,42 @@ func (cn *conn) pingLoop() {
 
 // handle acts on one client message.
 func (cn *conn) handle(data []byte) {
-	var m struct {
-		ID      *string         `json:"id"`
-		Type    string          `json:"type"`
-		Payload json.RawMessage `json:"payload"`
-	}
-	if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
-		cn.close(CloseBadRequest, "Invalid message received")
+	m, err := decodeMessage(data, cn.legacy)
+	if err != nil {
+		cn.close(CloseBadRequest, err.Error())
 		return
 	}
-	id := ""
-	if m.ID != nil {
-		id = *m.ID
-	}
-	switch {
-	case m.Type == msgConnectionInit:
-		cn.init(m.Payload)
-	case m.Type == msgPing && !cn.legacy:
+	switch m.Type {
+	case msgConnectionInit:
+		cn.init(m.Token)
+	case msgPing:
 		cn.enqueue(message{Type: msgPong, Payload: m.Payload})
-	case m.Type == msgPong && !cn.legacy:
+	case msgPong:
 		// An answer to a protocol ping; the server pings at the WebSocket level.
-	case m.Type == msgSubscribe && !cn.legacy, m.Type == legacyStart && cn.legacy:
-		if m.ID == nil || id == "" {
-			cn.close(CloseBadRequest, "Invalid message received: subscribe needs an id")
-			return
-		}
-		cn.start(id, m.Payload)
-	case m.Type == msgComplete && !cn.legacy, m.Type == legacyStop && cn.legacy:
-		cn.stop(id)
-	case m.Type == legacyConnectionTerminate && cn.legacy:
+	case msgSubscribe, legacyStart:
+		cn.start(m.ID, m.Operation)
+	case msgComplete, legacyStop:
+		cn.stop(m.ID)
+	case legacyConnectionTerminate:
 		cn.close(websocket.StatusNormalClosure, "")
-	default:
-		cn.close(CloseBadRequest, "Invalid message received: unknown type "+truncate(m.Type, 40))
 	}
 }
 
+// truncate cuts s to at most n bytes, at a rune boundary: a close reason
+// must stay UTF-8.
 func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
-// init authenticates the connection: the token comes in the payload
-// (Authorization, authorization or token) or in the upgrade request.
-func (cn *conn) init(payload json.RawMessage) {
+// init authenticates the connection with the token of its connection_init
+// payload, or else of the upgrade request.
+func (cn *conn) init(token string) {
 	cn.mu.Lock()
 	seen := cn.initSeen
 	cn.initSeen = true
@@ -467,22 +457,8 @@ func (cn *conn) init(payload json.RawMessage) {
 		cn.close(CloseTooManyInits, "Too many initialisation requests")
 		return
 	}
-	var p map[string]any
-	if len(payload) > 0 && string(payload) != "null" {
-		if err := json.Unmarshal(payload, &p); err != nil {
-			cn.close(CloseBadRequest, "Invalid message received: connection_init payload must be an object")
-			return
-		}
-	}
-	token := cn.headerToken
-	for _, key := range []string{"Authorization", "authorization", "token"} {
-		if v, ok := p[key].(string); ok && v != "" {
-			token = v
-			if t := bearer(v); t != "" {
-				token = t
-			}
-			break
-		}
+	if token == "" {
+		token = cn.headerToken
 	}
 	actor, expires, err := cn.cfg.Authenticate(cn.opsCtx, token)
 	if err == nil {
@@ -529,24 +505,12 @@ func (cn *conn) refuse(err error) {
 }
 
 // start runs an operation.
-func (cn *conn) start(id string, payload json.RawMessage) {
+func (cn *conn) start(id string, raw *graphql.RawParams) {
 	cn.mu.Lock()
 	acked, a := cn.acked, cn.actor
 	cn.mu.Unlock()
 	if !acked {
 		cn.close(CloseUnauthorized, "Unauthorized")
-		return
-	}
-	var p struct {
-		Query         string         `json:"query"`
-		OperationName string         `json:"operationName"`
-		Variables     map[string]any `json:"variables"`
-		Extensions    map[string]any `json:"extensions"`
-	}
-	dec := json.NewDecoder(strings.NewReader(string(payload)))
-	dec.UseNumber()
-	if err := dec.Decode(&p); err != nil || p.Query == "" {
-		cn.close(CloseBadRequest, "Invalid message received: subscribe needs a payload with a query")
 		return
 	}
 	cn.mu.Lock()
@@ -574,7 +538,6 @@ func (cn *conn) start(id string, payload json.RawMessage) {
 	cn.opsWG.Add(1)
 	cn.mu.Unlock()
 
-	raw := &graphql.RawParams{Query: p.Query, OperationName: p.OperationName, Variables: p.Variables, Extensions: p.Extensions}
 	// Prepared here, in the order the client sent its messages: a
 	// subscription is listening before the next message is read. Queries and
 	// mutations run, and subscriptions stream, in their own goroutine.

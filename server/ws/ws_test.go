@@ -47,6 +47,13 @@ func TestInvalidMessagesClose4400(t *testing.T) {
 		{"subscribe with an empty id", `{"id": "", "type": "subscribe", "payload": {"query": "{ me { id } }"}}`},
 		{"subscribe without a query", `{"id": "1", "type": "subscribe", "payload": {}}`},
 		{"connection_init with a payload that is no object", `{"type": "connection_init", "payload": "Bearer x"}`},
+		{"a repeated type", `{"type": "ping", "type": "subscribe", "id": "1", "payload": {"query": "{ me { id } }"}}`},
+		{"a repeated query", `{"id": "1", "type": "subscribe", "payload": {"query": "{ me { id } }", "query": "{ me { name } }"}}`},
+		{"nesting too deep", `{"type": "ping", "payload": ` + strings.Repeat(`{"a":`, 40) + `1` + strings.Repeat(`}`, 40) + `}`},
+		{"a huge id", `{"id": "` + strings.Repeat("x", 10000) + `", "type": "subscribe", "payload": {"query": "{ me { id } }"}}`},
+		{"a number id", `{"id": 1, "type": "subscribe", "payload": {"query": "{ me { id } }"}}`},
+		{"invalid UTF-8", "{\"type\": \"ping\", \"payload\": {\"a\": \"\xff\"}}"},
+		{"two messages in one", `{"type": "ping"} {"type": "ping"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := e.with(t)
