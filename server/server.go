@@ -62,7 +62,9 @@ type Server struct {
 	introspection      Introspection
 	dev                bool
 	mux                *http.ServeMux
-	sockets            *ws.Server
+	// handler is mux, behind the loopback host check under dev.
+	handler http.Handler
+	sockets *ws.Server
 }
 
 // New returns a server for cfg.
@@ -89,6 +91,10 @@ func New(cfg Config) *Server {
 	wsCfg.Feed = cfg.Feed
 	wsCfg.Clock = cfg.Service.Clock()
 	wsCfg.AllowedOrigins = cfg.AllowedOrigins
+	wsCfg.LoopbackOnly = cfg.Dev
+	if cfg.Dev && len(cfg.AllowedOrigins) > 0 {
+		cfg.Logger.Warn("allowed origins are ignored under dev: only pages on 127.0.0.1, [::1] or localhost may open a WebSocket")
+	}
 	wsCfg.Logger = cfg.Logger
 	if wsCfg.PingInterval == 0 {
 		// Pinged at least every third of the presence timeout, a silent
@@ -104,6 +110,10 @@ func New(cfg Config) *Server {
 	})
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
 	s.mountConsole(cfg.DevTokens)
+	s.handler = s.mux
+	if cfg.Dev {
+		s.handler = loopbackHostsOnly(cfg.Logger, s.mux)
+	}
 	return s
 }
 
@@ -150,10 +160,10 @@ func (s *Server) authenticateSocket(ctx context.Context, token string) (domain.A
 }
 
 // Handler returns the HTTP handler of every endpoint.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // ServeHTTP serves every endpoint.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

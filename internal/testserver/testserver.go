@@ -25,9 +25,23 @@ type Server struct {
 	Secret  []byte
 }
 
+// Options are what a test changes about the server.
+type Options struct {
+	// Dev makes it a `switchboard dev` server (server.Config.Dev).
+	Dev bool
+	// DevTokens are offered at /console/dev-tokens.
+	DevTokens []server.DevToken
+}
+
 // Start starts a server whose tokens are signed with secret; it shuts down
 // when the test ends.
 func Start(t *testing.T, secret []byte) *Server {
+	t.Helper()
+	return StartWith(t, secret, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t *testing.T, secret []byte, opts Options) *Server {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	broker := feed.NewBroker()
@@ -37,7 +51,9 @@ func Start(t *testing.T, secret []byte) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(server.Config{Service: svc, Verifier: verifier, Logger: log, Feed: broker})
+	srv := server.New(server.Config{
+		Service: svc, Verifier: verifier, Logger: log, Feed: broker, Dev: opts.Dev, DevTokens: opts.DevTokens,
+	})
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

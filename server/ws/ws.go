@@ -66,7 +66,12 @@ type Config struct {
 	// AllowedOrigins are host patterns (e.g. app.example.com, *.example.com)
 	// of browser pages allowed to connect besides the server's own origin.
 	AllowedOrigins []string
-	Logger         *slog.Logger
+	// LoopbackOnly admits only browser pages of a loopback origin (http or
+	// https on 127.0.0.1, [::1] or localhost, any port) instead of the
+	// server's own origin and AllowedOrigins: a local try-out must not be
+	// reachable from a page of another site.
+	LoopbackOnly bool
+	Logger       *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -157,10 +162,21 @@ func (s *Server) Connections() int {
 
 // ServeHTTP upgrades the request and serves the connection until it ends.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	opts := &websocket.AcceptOptions{
 		Subprotocols:   []string{protocolTransportWS, protocolLegacy},
 		OriginPatterns: s.cfg.AllowedOrigins,
-	})
+	}
+	if s.cfg.LoopbackOnly {
+		if origin := r.Header.Get("Origin"); origin != "" && !loopbackOrigin(origin) {
+			s.cfg.Logger.Debug("websocket upgrade refused: not a loopback origin", "origin", origin)
+			http.Error(w, "only pages on 127.0.0.1, [::1] or localhost may connect", http.StatusForbidden)
+			return
+		}
+		// The origin is checked above; Accept's own check would refuse a
+		// loopback page on another port or name.
+		opts.OriginPatterns, opts.InsecureSkipVerify = nil, true
+	}
+	c, err := websocket.Accept(w, r, opts)
 	if err != nil {
 		// Accept has answered (a bad handshake, or an origin not allowed).
 		s.cfg.Logger.Debug("websocket upgrade refused", "err", err, "origin", r.Header.Get("Origin"))
