@@ -104,7 +104,7 @@ func New(cfg Config) *Server {
 	s.sockets = ws.New(wsCfg)
 
 	s.mux.HandleFunc("/graphql", s.serveGraphQL)
-	s.mux.Handle("GET /playground", playground.Handler("Switchboard", "/graphql"))
+	s.mux.Handle("GET /playground", playgroundHandler(playground.Handler("Switchboard", "/graphql")))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writePlain(w, http.StatusOK, "ok\n")
 	})
