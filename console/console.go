@@ -94,19 +94,22 @@ func Handler() http.Handler {
 // SecurityHeaders sets the headers every console response carries: a strict
 // Content-Security-Policy (the page's own files only, no inline script or
 // style, connections to its own origin only) and its companions.
-//
-// CSP's 'self' does not cover WebSocket URLs in every browser, so the
-// page's own ws: and wss: origins are named, from the request's Host.
 func SecurityHeaders(h http.Header, host string) {
-	connect := "'self'"
-	if validHost(host) {
-		connect += " ws://" + host + " wss://" + host
-	}
 	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "+
-		"connect-src "+connect+"; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+		"connect-src "+ConnectSources(host)+"; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
+}
+
+// ConnectSources is the connect-src of a page served to host: its own
+// origin. CSP's 'self' does not cover WebSocket URLs in every browser, so
+// the page's own ws: and wss: origins are named, from the request's Host.
+func ConnectSources(host string) string {
+	if !validHost(host) {
+		return "'self'"
+	}
+	return "'self' ws://" + host + " wss://" + host
 }
 
 // validHost reports whether host is a plain host[:port] that can go into

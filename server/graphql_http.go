@@ -28,6 +28,9 @@ const (
 // GET for queries, POST for everything, either response media type. A
 // request is authenticated before its document is read.
 func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
+	// Set first, so every answer has it, errors included: a browser must not
+	// take a response for HTML or script whatever its body looks like.
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if r.Method == http.MethodGet && ws.IsUpgrade(r) {
 		s.sockets.ServeHTTP(w, r)
 		return

@@ -57,7 +57,9 @@ type Server struct {
 	introspection      Introspection
 	dev                bool
 	mux                *http.ServeMux
-	sockets            *ws.Server
+	// handler is mux, behind the loopback host check under dev.
+	handler http.Handler
+	sockets *ws.Server
 }
 
 // New returns a server for cfg.
@@ -84,6 +86,10 @@ func New(cfg Config) *Server {
 	wsCfg.Feed = cfg.Feed
 	wsCfg.Clock = cfg.Service.Clock()
 	wsCfg.AllowedOrigins = cfg.AllowedOrigins
+	wsCfg.LoopbackOnly = cfg.Dev
+	if cfg.Dev && len(cfg.AllowedOrigins) > 0 {
+		cfg.Logger.Warn("allowed origins are ignored under dev: only pages on 127.0.0.1, [::1] or localhost may open a WebSocket")
+	}
 	wsCfg.Logger = cfg.Logger
 	wsCfg.OperationTimeout = cfg.Limits.OperationTimeout
 	if wsCfg.PingInterval == 0 {
@@ -94,12 +100,16 @@ func New(cfg Config) *Server {
 	s.sockets = ws.New(wsCfg)
 
 	s.mux.HandleFunc("/graphql", s.serveGraphQL)
-	s.mux.Handle("GET /playground", playground.Handler("Switchboard", "/graphql"))
+	s.mux.Handle("GET /playground", playgroundHandler(playground.Handler("Switchboard", "/graphql")))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writePlain(w, http.StatusOK, "ok\n")
 	})
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
 	s.mountConsole(cfg.DevTokens)
+	s.handler = s.mux
+	if cfg.Dev {
+		s.handler = loopbackHostsOnly(cfg.Logger, s.mux)
+	}
 	return s
 }
 
@@ -126,10 +136,10 @@ func (s *Server) authenticateSocket(ctx context.Context, token string) (domain.A
 }
 
 // Handler returns the HTTP handler of every endpoint.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // ServeHTTP serves every endpoint.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/coder/websocket"
@@ -68,7 +69,12 @@ type Config struct {
 	// AllowedOrigins are host patterns (e.g. app.example.com, *.example.com)
 	// of browser pages allowed to connect besides the server's own origin.
 	AllowedOrigins []string
-	Logger         *slog.Logger
+	// LoopbackOnly admits only browser pages of a loopback origin (http or
+	// https on 127.0.0.1, [::1] or localhost, any port) instead of the
+	// server's own origin and AllowedOrigins: a local try-out must not be
+	// reachable from a page of another site.
+	LoopbackOnly bool
+	Logger       *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -162,10 +168,21 @@ func (s *Server) Connections() int {
 
 // ServeHTTP upgrades the request and serves the connection until it ends.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	opts := &websocket.AcceptOptions{
 		Subprotocols:   []string{protocolTransportWS, protocolLegacy},
 		OriginPatterns: s.cfg.AllowedOrigins,
-	})
+	}
+	if s.cfg.LoopbackOnly {
+		if origin := r.Header.Get("Origin"); origin != "" && !loopbackOrigin(origin) {
+			s.cfg.Logger.Debug("websocket upgrade refused: not a loopback origin", "origin", origin)
+			http.Error(w, "only pages on 127.0.0.1, [::1] or localhost may connect", http.StatusForbidden)
+			return
+		}
+		// The origin is checked above; Accept's own check would refuse a
+		// loopback page on another port or name.
+		opts.OriginPatterns, opts.InsecureSkipVerify = nil, true
+	}
+	c, err := websocket.Accept(w, r, opts)
 	if err != nil {
 		// Accept has answered (a bad handshake, or an origin not allowed).
 		s.cfg.Logger.Debug("websocket upgrade refused", "err", err, "origin", r.Header.Get("Origin"))
@@ -341,9 +358,7 @@ func (cn *conn) close(code websocket.StatusCode, reason string) {
 			t.Stop()
 		}
 		cn.mu.Unlock()
-		if len(reason) > 120 {
-			reason = reason[:120]
-		}
+		reason = truncate(reason, 120)
 		go func() {
 			_ = cn.ws.Close(code, reason)
 			cn.cancel()
@@ -420,51 +435,42 @@ func (cn *conn) pingLoop() {
 
 // handle acts on one client message.
 func (cn *conn) handle(data []byte) {
-	var m struct {
-		ID      *string         `json:"id"`
-		Type    string          `json:"type"`
-		Payload json.RawMessage `json:"payload"`
-	}
-	if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
-		cn.close(CloseBadRequest, "Invalid message received")
+	m, err := decodeMessage(data, cn.legacy)
+	if err != nil {
+		cn.close(CloseBadRequest, err.Error())
 		return
 	}
-	id := ""
-	if m.ID != nil {
-		id = *m.ID
-	}
-	switch {
-	case m.Type == msgConnectionInit:
-		cn.init(m.Payload)
-	case m.Type == msgPing && !cn.legacy:
+	switch m.Type {
+	case msgConnectionInit:
+		cn.init(m.Token)
+	case msgPing:
 		cn.enqueue(message{Type: msgPong, Payload: m.Payload})
-	case m.Type == msgPong && !cn.legacy:
+	case msgPong:
 		// An answer to a protocol ping; the server pings at the WebSocket level.
-	case m.Type == msgSubscribe && !cn.legacy, m.Type == legacyStart && cn.legacy:
-		if m.ID == nil || id == "" {
-			cn.close(CloseBadRequest, "Invalid message received: subscribe needs an id")
-			return
-		}
-		cn.start(id, m.Payload)
-	case m.Type == msgComplete && !cn.legacy, m.Type == legacyStop && cn.legacy:
-		cn.stop(id)
-	case m.Type == legacyConnectionTerminate && cn.legacy:
+	case msgSubscribe, legacyStart:
+		cn.start(m.ID, m.Operation)
+	case msgComplete, legacyStop:
+		cn.stop(m.ID)
+	case legacyConnectionTerminate:
 		cn.close(websocket.StatusNormalClosure, "")
-	default:
-		cn.close(CloseBadRequest, "Invalid message received: unknown type "+truncate(m.Type, 40))
 	}
 }
 
+// truncate cuts s to at most n bytes, at a rune boundary: a close reason
+// must stay UTF-8.
 func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
-// init authenticates the connection: the token comes in the payload
-// (Authorization, authorization or token) or in the upgrade request.
-func (cn *conn) init(payload json.RawMessage) {
+// init authenticates the connection with the token of its connection_init
+// payload, or else of the upgrade request.
+func (cn *conn) init(token string) {
 	cn.mu.Lock()
 	seen := cn.initSeen
 	cn.initSeen = true
@@ -473,22 +479,8 @@ func (cn *conn) init(payload json.RawMessage) {
 		cn.close(CloseTooManyInits, "Too many initialisation requests")
 		return
 	}
-	var p map[string]any
-	if len(payload) > 0 && string(payload) != "null" {
-		if err := json.Unmarshal(payload, &p); err != nil {
-			cn.close(CloseBadRequest, "Invalid message received: connection_init payload must be an object")
-			return
-		}
-	}
-	token := cn.headerToken
-	for _, key := range []string{"Authorization", "authorization", "token"} {
-		if v, ok := p[key].(string); ok && v != "" {
-			token = v
-			if t := bearer(v); t != "" {
-				token = t
-			}
-			break
-		}
+	if token == "" {
+		token = cn.headerToken
 	}
 	actor, expires, err := cn.cfg.Authenticate(cn.opsCtx, token)
 	if err == nil {
@@ -535,24 +527,12 @@ func (cn *conn) refuse(err error) {
 }
 
 // start runs an operation.
-func (cn *conn) start(id string, payload json.RawMessage) {
+func (cn *conn) start(id string, raw *graphql.RawParams) {
 	cn.mu.Lock()
 	acked, a := cn.acked, cn.actor
 	cn.mu.Unlock()
 	if !acked {
 		cn.close(CloseUnauthorized, "Unauthorized")
-		return
-	}
-	var p struct {
-		Query         string         `json:"query"`
-		OperationName string         `json:"operationName"`
-		Variables     map[string]any `json:"variables"`
-		Extensions    map[string]any `json:"extensions"`
-	}
-	dec := json.NewDecoder(strings.NewReader(string(payload)))
-	dec.UseNumber()
-	if err := dec.Decode(&p); err != nil || p.Query == "" {
-		cn.close(CloseBadRequest, "Invalid message received: subscribe needs a payload with a query")
 		return
 	}
 	cn.mu.Lock()
@@ -580,7 +560,6 @@ func (cn *conn) start(id string, payload json.RawMessage) {
 	cn.opsWG.Add(1)
 	cn.mu.Unlock()
 
-	raw := &graphql.RawParams{Query: p.Query, OperationName: p.OperationName, Variables: p.Variables, Extensions: p.Extensions}
 	// Prepared here, in the order the client sent its messages: a
 	// subscription is listening before the next message is read. Queries and
 	// mutations run, and subscriptions stream, in their own goroutine.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -47,6 +48,13 @@ func TestInvalidMessagesClose4400(t *testing.T) {
 		{"subscribe with an empty id", `{"id": "", "type": "subscribe", "payload": {"query": "{ me { id } }"}}`},
 		{"subscribe without a query", `{"id": "1", "type": "subscribe", "payload": {}}`},
 		{"connection_init with a payload that is no object", `{"type": "connection_init", "payload": "Bearer x"}`},
+		{"a repeated type", `{"type": "ping", "type": "subscribe", "id": "1", "payload": {"query": "{ me { id } }"}}`},
+		{"a repeated query", `{"id": "1", "type": "subscribe", "payload": {"query": "{ me { id } }", "query": "{ me { name } }"}}`},
+		{"nesting too deep", `{"type": "ping", "payload": ` + strings.Repeat(`{"a":`, 40) + `1` + strings.Repeat(`}`, 40) + `}`},
+		{"a huge id", `{"id": "` + strings.Repeat("x", 10000) + `", "type": "subscribe", "payload": {"query": "{ me { id } }"}}`},
+		{"a number id", `{"id": 1, "type": "subscribe", "payload": {"query": "{ me { id } }"}}`},
+		{"invalid UTF-8", "{\"type\": \"ping\", \"payload\": {\"a\": \"\xff\"}}"},
+		{"two messages in one", `{"type": "ping"} {"type": "ping"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := e.with(t)
@@ -410,6 +418,53 @@ func TestOriginCheck(t *testing.T) {
 		{"https://app.example.com", true}, // an allowed pattern
 		{"https://example.com.evil.example", false},
 		{"http://" + strings.Replace(e.ts.Listener.Addr().String(), "127.0.0.1", "localhost", 1), false}, // same port, another host
+	} {
+		t.Run(fmt.Sprintf("Origin %q", tc.origin), func(t *testing.T) {
+			e := e.with(t)
+			h := http.Header{}
+			if tc.origin != "" {
+				h.Set("Origin", tc.origin)
+			}
+			c, resp, err := e.dialConn([]string{"graphql-transport-ws"}, h, nil)
+			if !tc.ok {
+				if err == nil {
+					t.Fatal("the upgrade was accepted")
+				}
+				if resp == nil || resp.StatusCode != http.StatusForbidden {
+					t.Fatalf("want 403, got %v %v", resp, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			s := listen(t, c)
+			s.init(map[string]any{"Authorization": "Bearer " + w.ben})
+			s.expect("connection_ack")
+		})
+	}
+}
+
+func TestOriginCheckUnderDev(t *testing.T) {
+	e := newEnv(t, func(c *envConfig) { c.Dev, c.AllowedOrigins = true, []string{"*.example.com"} })
+	w := e.newWorkspace("ws-proto")
+	port := e.ts.Listener.Addr().(*net.TCPAddr).Port
+	for _, tc := range []struct {
+		origin string
+		ok     bool
+	}{
+		{"", true},       // not a browser
+		{e.ts.URL, true}, // the server's own origin
+		{fmt.Sprintf("http://localhost:%d", port), true},
+		{"http://localhost:3000", true}, // a page of another local server
+		{"https://LOCALHOST", true},
+		{"http://[::1]:5173", true},
+		{"http://evil.example", false},
+		{"https://app.example.com", false}, // allowed origins do not count under dev
+		{fmt.Sprintf("http://127.0.0.1.evil.example:%d", port), false},
+		{fmt.Sprintf("http://localhost.evil.example:%d", port), false},
+		{"null", false}, // a sandboxed or file: page
+		{"file://", false},
 	} {
 		t.Run(fmt.Sprintf("Origin %q", tc.origin), func(t *testing.T) {
 			e := e.with(t)
