@@ -30,6 +30,7 @@ type guardedExecutor struct {
 	cache       graphql.Cache[*ast.QueryDocument]
 	limits      Limits
 	suggestions bool
+	gate        *costGate
 }
 
 func (s *Server) newExecutor(schema graphql.ExecutableSchema, suggestions bool) guardedExecutor {
@@ -64,7 +65,7 @@ func (s *Server) newExecutor(schema graphql.ExecutableSchema, suggestions bool) 
 		}
 		return resp
 	})
-	return guardedExecutor{Executor: e, schema: schema, cache: cache, limits: s.limits, suggestions: suggestions}
+	return guardedExecutor{Executor: e, schema: schema, cache: cache, limits: s.limits, suggestions: suggestions, gate: s.gate}
 }
 
 // CreateOperationContext prepares an operation: parsed, measured and
@@ -85,12 +86,19 @@ func (e guardedExecutor) prepare(ctx context.Context, query string) gqlerror.Lis
 	if _, ok := e.cache.Get(ctx, query); ok {
 		return nil
 	}
+	release, err := e.gate.enter(ctx, callerKey(ctx))
+	if err != nil {
+		return gqlerror.List{operationEnded()}
+	}
+	defer release()
 	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: query}, e.limits.MaxTokens)
 	if err != nil {
-		// The executor parses it again and reports it in its own words;
-		// a parse stops at the first error, so that costs no more than
-		// this one did.
-		return nil
+		gqlErr, ok := err.(*gqlerror.Error)
+		if !ok {
+			gqlErr = gqlerror.Errorf("%s", err)
+		}
+		errcode.Set(gqlErr, errcode.ParseFailed)
+		return gqlerror.List{gqlErr}
 	}
 	if ctx.Err() != nil {
 		return gqlerror.List{operationEnded()}
@@ -99,7 +107,9 @@ func (e guardedExecutor) prepare(ctx context.Context, query string) gqlerror.Lis
 		return gqlerror.List{err}
 	}
 	if len(doc.Operations) == 0 {
-		return nil // the executor says "no operation provided"
+		err := gqlerror.Errorf("no operation provided")
+		errcode.Set(err, errcode.ValidationFailed)
+		return gqlerror.List{err}
 	}
 	errs := validator.ValidateWithRules(e.schema.Schema(), doc, e.rules())
 	if len(errs) > 0 {

@@ -61,15 +61,18 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		s.writeErrors(w, media, status, requestError(code, msg))
 		return
 	}
-	params, status, gqlErr := s.readParams(w, r)
+	// The operation's budget: past it, decoding, validation and execution
+	// stop, and the resolvers' store calls are cancelled.
+	ctx, cancel := context.WithTimeout(domain.ContextWithActor(ctx, actor), s.limits.OperationTimeout)
+	defer cancel()
+	params, status, gqlErr := s.readParams(ctx, w, r)
 	if gqlErr != nil {
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		}
 		s.writeErrors(w, media, status, gqlErr)
 		return
 	}
-	// The operation's budget: past it, validation and execution stop, and
-	// the resolvers' store calls are cancelled.
-	ctx, cancel := context.WithTimeout(domain.ContextWithActor(ctx, actor), s.limits.OperationTimeout)
-	defer cancel()
 	exec := s.executorFor(actor)
 	opCtx, errs := exec.CreateOperationContext(ctx, params)
 	if errs != nil {
@@ -119,7 +122,7 @@ func unavailableStatus(w http.ResponseWriter, resp *graphql.Response, status int
 
 // readParams reads the operation from the query string (GET) or the JSON
 // body (POST).
-func (s *Server) readParams(w http.ResponseWriter, r *http.Request) (*graphql.RawParams, int, *gqlerror.Error) {
+func (s *Server) readParams(ctx context.Context, w http.ResponseWriter, r *http.Request) (*graphql.RawParams, int, *gqlerror.Error) {
 	params := &graphql.RawParams{Headers: r.Header, ReadTime: graphql.TraceTiming{Start: graphql.Now()}}
 	defer func() { params.ReadTime.End = graphql.Now() }()
 	if r.Method == http.MethodGet {
@@ -156,6 +159,13 @@ func (s *Server) readParams(w http.ResponseWriter, r *http.Request) (*graphql.Ra
 			return nil, http.StatusRequestEntityTooLarge, requestError(codeBadRequest, "the request body is larger than the limit")
 		}
 		return nil, http.StatusBadRequest, requestError(codeBadRequest, "the request body could not be read")
+	}
+	if len(body) > largeBody {
+		release, err := s.gate.enter(ctx, callerKey(ctx))
+		if err != nil {
+			return nil, http.StatusServiceUnavailable, operationEnded()
+		}
+		defer release()
 	}
 	req, err := decodeRequestBody(body)
 	if err != nil {
@@ -302,6 +312,10 @@ func (s *Server) writeResponse(w http.ResponseWriter, media string, status int, 
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
+
+// largeBody is the size past which decoding a body waits at the cost gate:
+// real operations with their variables are far smaller.
+const largeBody = 16 << 10
 
 // codeBadRequest is the code of a request the HTTP layer refuses (method,
 // media type, body): like any other input the caller got wrong.

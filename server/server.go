@@ -56,6 +56,7 @@ type Server struct {
 	withoutSuggestions guardedExecutor
 	introspection      Introspection
 	dev                bool
+	gate               *costGate
 	mux                *http.ServeMux
 	// handler is mux, behind the loopback host check under dev.
 	handler http.Handler
@@ -73,7 +74,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{
 		svc: cfg.Service, verifier: cfg.Verifier, log: cfg.Logger, limits: cfg.Limits,
-		introspection: cfg.Introspection, dev: cfg.Dev, mux: http.NewServeMux(),
+		introspection: cfg.Introspection, dev: cfg.Dev, gate: newCostGate(), mux: http.NewServeMux(),
 	}
 	schema := resolvers.NewExecutableSchema(cfg.Service, cfg.Feed)
 	s.withSuggestions = s.newExecutor(schema, true)

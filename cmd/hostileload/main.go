@@ -4,10 +4,12 @@
 // new with a comment so that no cache helps, and prints both latencies'
 // p50 and p99 and their ratio.
 //
-// Start a server first (a real one: `switchboard serve`, so introspection is
-// priced as in production), mint an admin token, then:
+// The attackers hold one admin's token (so introspection is tried too); the
+// healthy client is an agent of another workspace. Start a server first (a
+// real one: `switchboard serve`, so introspection is priced as in
+// production), then give the tool the server's HS256 secret to mint both:
 //
-//	go run ./cmd/hostileload -url http://127.0.0.1:8080/graphql -token "$TOKEN"
+//	SWITCHBOARD_JWT_SECRET=... go run ./cmd/hostileload -url http://127.0.0.1:8080/graphql
 package main
 
 import (
@@ -28,26 +30,38 @@ import (
 	"time"
 
 	"switchboard/internal/hostile"
+	"switchboard/server"
 )
 
 func main() {
 	endpoint := flag.String("url", "http://127.0.0.1:8080/graphql", "GraphQL endpoint of a running server")
-	token := flag.String("token", os.Getenv("SWITCHBOARD_TOKEN"), "bearer token (an admin's, so introspection is tried too) [SWITCHBOARD_TOKEN]")
+	secret := flag.String("secret", os.Getenv("SWITCHBOARD_JWT_SECRET"), "the server's HS256 secret, to mint the tokens [SWITCHBOARD_JWT_SECRET]")
 	clients := flag.Int("clients", 32, "attackers sending hostile documents at once")
 	duration := flag.Duration("duration", 20*time.Second, "how long each phase measures")
 	interval := flag.Duration("interval", 20*time.Millisecond, "pause between two healthy queries")
 	flag.Parse()
-	if *token == "" {
-		fmt.Fprintln(os.Stderr, "hostileload: -token is required (mint one with: switchboard token --role admin ...)")
+	if *secret == "" {
+		fmt.Fprintln(os.Stderr, "hostileload: -secret is required")
 		os.Exit(2)
 	}
-	if err := run(*endpoint, *token, *clients, *duration, *interval); err != nil {
+	mint := func(ws, sub, role string) string {
+		tok, err := server.MintHS256([]byte(*secret), server.TokenRequest{
+			Subject: sub, WorkspaceID: ws, Role: role, Name: sub, TTL: time.Hour,
+		}, time.Now())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "hostileload:", err)
+			os.Exit(2)
+		}
+		return tok
+	}
+	attacker, healthy := mint("hostile", "mallory", "admin"), mint("healthy", "ben", "agent")
+	if err := run(*endpoint, attacker, healthy, *clients, *duration, *interval); err != nil {
 		fmt.Fprintln(os.Stderr, "hostileload:", err)
 		os.Exit(1)
 	}
 }
 
-func run(endpoint, token string, clients int, duration, interval time.Duration) error {
+func run(endpoint, attacker, token string, clients int, duration, interval time.Duration) error {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients + 4}, Timeout: time.Minute}
 	healthy := mustJSON(map[string]any{"query": hostile.Healthy})
 	if _, err := send(client, endpoint, token, healthy); err != nil {
@@ -71,7 +85,7 @@ func run(endpoint, token string, clients int, duration, interval time.Duration) 
 				d := docs[i%len(docs)]
 				// A new comment each time: no cache may help.
 				body := mustJSON(map[string]any{"query": d.Query + "\n#" + strconv.Itoa(i), "operationName": d.OperationName})
-				if _, err := send(client, endpoint, token, body); err != nil && ctx.Err() == nil {
+				if _, err := send(client, endpoint, attacker, body); err != nil && ctx.Err() == nil {
 					failed.Add(1)
 				}
 				sent.Add(1)
