@@ -23,34 +23,6 @@ import (
 // The HTTP transport (GraphQL over HTTP), authentication, limits, error codes
 // and introspection.
 
-func init() {
-	register("GET runs a query, with variables and operationName", testGetQuery)
-	register("a mutation over GET is 405 and changes nothing", testGetMutation)
-	register("methods other than GET and POST are 405", testOtherMethods)
-	register("a POST body that is not application/json is 415", testWrongContentType)
-	register("an Accept header with no GraphQL media type is 406", testNotAcceptable)
-	register("the response media type follows the Accept header", testResponseMediaType)
-	register("a body over 1 MiB is 413; a body under it is served", testBodyLimit)
-	register("a malformed or incomplete request body, a key twice or nesting over 64 levels is 400", testMalformedBody)
-	register("a document that does not parse is GRAPHQL_PARSE_FAILED: 400 in graphql-response+json, 200 in json", testParseFailed)
-	register("a document that does not validate is GRAPHQL_VALIDATION_FAILED: 400 in graphql-response+json, 200 in json", testValidationFailed)
-	register("an operation over the complexity limit is COMPLEXITY_LIMIT_EXCEEDED", testComplexityLimit)
-	register("an operation nested over the depth limit is COMPLEXITY_LIMIT_EXCEEDED", testDepthLimit)
-	register("a document over the parser token limit is refused before it is parsed", testTokenLimit)
-	register("page sizes over 100 or below 0 are BAD_USER_INPUT", testPageSizeLimit)
-	register("a missing or malformed Authorization header is 401 UNAUTHENTICATED", testMissingToken)
-	register("refused tokens are 401 UNAUTHENTICATED: alg none, wrong key, other algorithms, tampered, expired, no exp, oversized, bad claims, crit, iat ahead", testBadTokens)
-	register("a token expired less than 30 s ago is accepted (leeway)", testTokenLeeway)
-	register("issuer and audience are checked when configured", testIssuerAudience)
-	register("introspection and suggestions: admins only by default", testIntrospectionAdmins)
-	register("introspection and suggestions: everyone with SWITCHBOARD_INTROSPECTION=all", testIntrospectionAll)
-	register("introspection and suggestions: no one with SWITCHBOARD_INTROSPECTION=off", testIntrospectionOff)
-	register("an admin can run the introspection query a GraphQL playground sends", testPlaygroundIntrospection)
-	register("a store failure is INTERNAL with no detail, also when authenticating (HTTP 500)", testInternalNoDetail)
-	register("a panic in the store is INTERNAL with no stack", testPanicNoDetail)
-	register("every error of a failed mutation has a code and the mutation's field is null", testErrorShape)
-}
-
 // leakMarkers are words that only internal detail would bring into a
 // response.
 var leakMarkers = []string{"sqlite", "sql:", "database", "goroutine", ".go:", "panic", "runtime.", "mongo", "internal error:", "SECRET-DETAIL"}
@@ -991,10 +963,6 @@ func testPlaygroundIntrospection(t *testing.T, f Factory) {
 	if r := w.Ben.Do(playgroundIntrospection, nil); r.Code() != "GRAPHQL_VALIDATION_FAILED" {
 		t.Fatalf("an agent's introspection: %s", r.Raw)
 	}
-}
-
-func init() {
-	register("a selection set wider than the limit is COMPLEXITY_LIMIT_EXCEEDED before validation", testWidthLimit)
 }
 
 func testWidthLimit(t *testing.T, f Factory) {

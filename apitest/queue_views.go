@@ -12,20 +12,6 @@ import (
 // Queue views: ownership filters and their unions, channels, orders, keyset
 // paging, totalCount, queueCounts, and cursor misuse.
 
-func init() {
-	register("every ownership filter option and union lists exactly its conversations, with their totalCount", testOwnershipFilters)
-	register("ownership filters are relative to the caller", testFiltersPerCaller)
-	register("queue(channelIds) lists only those channels; an unknown channel is BAD_USER_INPUT channelIds", testQueueChannels)
-	register("ownerIds naming an unknown agent is BAD_USER_INPUT ownership.ownerIds", testQueueUnknownOwner)
-	register("LONGEST_WAITING lists by waitingSince then id, NEWEST exactly the reverse", testQueueOrders)
-	register("paging with equal waitingSince values never repeats or skips a row, in both orders and through filters", testQueuePaging)
-	register("paging neither repeats nor skips rows that stay put while others move", testQueuePagingWhileMoving)
-	register("queueCounts counts each option and each owner, byOwner by count, with presence", testQueueCounts)
-	register("a cursor used with other arguments, by another caller of a caller-relative view, or malformed is BAD_USER_INPUT after", testCursorMisuse)
-	register("a cursor works with another page size and for another caller when the view is not caller-relative", testCursorReuse)
-	register("a queue page has 25 rows unless first says otherwise", testQueueDefaultPage)
-}
-
 // filterFixture is a NEW queue of conversations owned by different agents,
 // one second apart, plus PENDING and RESOLVED ones.
 type filterFixture struct {

@@ -8,18 +8,6 @@ import (
 	"time"
 )
 
-func init() {
-	register("queueChanged: a conversation enters, changes in and leaves a filtered view, with the state of each change", testQueueChangedLifecycle)
-	register("ownershipChanged matches on the state before or after the change, queue and owner together", testOwnershipChangedFilter)
-	register("presenceChanged: opening a socket signs an offline agent in, and everyone in the workspace hears it", testPresenceChangedOnSignIn)
-	register("a subscriber of another workspace receives nothing", testSubscriptionTenancy)
-	register("events of one conversation arrive in order under concurrent writes", testSubscriptionOrder)
-	register("a subscription with arguments the view refuses gets an error message", testSubscriptionRefused)
-	register("a deactivated agent's socket is closed with 4403", testDeactivationClosesSocket)
-	register("a socket is closed with 4403 when its token expires", testTokenExpiryClosesSocket)
-	register("queries and mutations work over the socket", testOperationsOverSocket)
-}
-
 const queueEventFields = `kind cursor conversation { id status version owner { id } ownershipLabel }`
 
 type queueEvent struct {
