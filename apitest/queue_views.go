@@ -719,3 +719,26 @@ func testQueueDefaultPage(t *testing.T, f Factory) {
 		t.Fatalf("first: null gave %d rows; want 25", n)
 	}
 }
+
+func testPageSizeLimit(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	id := w.NewConversation("maria")
+	for _, n := range []int{101, 1000, -1} {
+		w.Ben.MustFailArg("BAD_USER_INPUT", "first", `query($n: Int) { queue(status: NEW, first: $n) { totalCount } }`, map[string]any{"n": n})
+		w.Ben.MustFailArg("BAD_USER_INPUT", "first", `query($id: ID!, $n: Int) { conversation(id: $id) { messages(first: $n) { edges { cursor } } } }`, map[string]any{"id": id, "n": n})
+		w.Ben.MustFailArg("BAD_USER_INPUT", "last", `query($id: ID!, $n: Int) { conversation(id: $id) { messages(last: $n) { edges { cursor } } } }`, map[string]any{"id": id, "n": n})
+		w.Ben.MustFailArg("BAD_USER_INPUT", "first", `query($id: ID!, $n: Int) { conversation(id: $id) { history(first: $n) { edges { cursor } } } }`, map[string]any{"id": id, "n": n})
+	}
+	var out struct {
+		Queue struct {
+			TotalCount int
+			Edges      []struct{ Cursor string }
+		}
+	}
+	w.Ben.MustDo(`{ queue(status: NEW, first: 100) { totalCount edges { cursor } } }`, nil, &out)
+	if out.Queue.TotalCount != 1 || len(out.Queue.Edges) != 1 {
+		t.Fatalf("first: 100: %+v", out)
+	}
+	w.Ben.MustDo(`query($id: ID!) { conversation(id: $id) { messages(first: 100) { edges { cursor } } history(first: 100) { edges { cursor } } } }`, map[string]any{"id": id}, nil)
+}

@@ -42,7 +42,6 @@ func Run(t *testing.T, f Factory) {
 		{"an operation over the complexity limit is COMPLEXITY_LIMIT_EXCEEDED", testComplexityLimit},
 		{"an operation nested over the depth limit is COMPLEXITY_LIMIT_EXCEEDED", testDepthLimit},
 		{"a document over the parser token limit is refused before it is parsed", testTokenLimit},
-		{"page sizes over 100 or below 0 are BAD_USER_INPUT", testPageSizeLimit},
 		{"a missing or malformed Authorization header is 401 UNAUTHENTICATED", testMissingToken},
 		{"refused tokens are 401 UNAUTHENTICATED: alg none, wrong key, other algorithms, tampered, expired, no exp, oversized, bad claims, crit, iat ahead", testBadTokens},
 		{"a token expired less than 30 s ago is accepted (leeway)", testTokenLeeway},
@@ -51,10 +50,12 @@ func Run(t *testing.T, f Factory) {
 		{"introspection and suggestions: everyone with SWITCHBOARD_INTROSPECTION=all", testIntrospectionAll},
 		{"introspection and suggestions: no one with SWITCHBOARD_INTROSPECTION=off", testIntrospectionOff},
 		{"an admin can run the introspection query a GraphQL playground sends", testPlaygroundIntrospection},
-		{"a store failure is INTERNAL with no detail, also when authenticating (HTTP 500)", testInternalNoDetail},
-		{"a panic in the store is INTERNAL with no stack", testPanicNoDetail},
 		{"every error of a failed mutation has a code and the mutation's field is null", testErrorShape},
 		{"a selection set wider than the limit is COMPLEXITY_LIMIT_EXCEEDED before validation", testWidthLimit},
+
+		// A failing store.
+		{"a store failure is INTERNAL with no detail, also when authenticating (HTTP 500)", testInternalNoDetail},
+		{"a panic in the store is INTERNAL with no stack", testPanicNoDetail},
 
 		// Presence, agents, settings and channels.
 		{"agents start OFFLINE; setPresence changes presence and presenceSince only on a change", testSetPresence},
@@ -84,6 +85,7 @@ func Run(t *testing.T, f Factory) {
 		{"a cursor used with other arguments, by another caller of a caller-relative view, or malformed is BAD_USER_INPUT after", testCursorMisuse},
 		{"a cursor works with another page size and for another caller when the view is not caller-relative", testCursorReuse},
 		{"a queue page has 25 rows unless first says otherwise", testQueueDefaultPage},
+		{"page sizes over 100 or below 0 are BAD_USER_INPUT", testPageSizeLimit},
 
 		// Roles.
 		{"integrations only ingest: every other query and mutation is FORBIDDEN", testIntegrationOnlyIngests},
