@@ -29,16 +29,6 @@ func Run(t *testing.T, f Factory) {
 		{"twenty first messages of a new contact at once make one conversation", testConcurrentFirstMessages},
 
 		// The HTTP transport, authentication, limits, error codes and introspection.
-		{"GET runs a query, with variables and operationName", testGetQuery},
-		{"a mutation over GET is 405 and changes nothing", testGetMutation},
-		{"methods other than GET and POST are 405", testOtherMethods},
-		{"a POST body that is not application/json is 415", testWrongContentType},
-		{"an Accept header with no GraphQL media type is 406", testNotAcceptable},
-		{"the response media type follows the Accept header", testResponseMediaType},
-		{"a body over 1 MiB is 413; a body under it is served", testBodyLimit},
-		{"a malformed or incomplete request body, a key twice or nesting over 64 levels is 400", testMalformedBody},
-		{"a document that does not parse is GRAPHQL_PARSE_FAILED: 400 in graphql-response+json, 200 in json", testParseFailed},
-		{"a document that does not validate is GRAPHQL_VALIDATION_FAILED: 400 in graphql-response+json, 200 in json", testValidationFailed},
 		{"an operation over the complexity limit is COMPLEXITY_LIMIT_EXCEEDED", testComplexityLimit},
 		{"an operation nested over the depth limit is COMPLEXITY_LIMIT_EXCEEDED", testDepthLimit},
 		{"a document over the parser token limit is refused before it is parsed", testTokenLimit},
