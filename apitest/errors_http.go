@@ -20,93 +20,6 @@ import (
 // The HTTP transport (GraphQL over HTTP), authentication, limits, error codes
 // and introspection.
 
-func testComplexityLimit(t *testing.T, f Factory) {
-	e := NewEnv(t, f)
-	w := e.NewWorkspace("ws")
-	w.NewConversation("maria")
-	for _, doc := range []string{
-		// 100 rows of 100 messages each with their authors.
-		`{ queue(status: NEW, first: 100) { edges { node { id messages(first: 100) { edges { node { id text author { id name } } } } } } } }`,
-		// Aliases multiply the cost too.
-		`{ ` + aliases(40, `queue(status: NEW, first: 100) { edges { node { id status version waitingSince owner { id name } } } }`) + ` }`,
-	} {
-		r := e.postAs(w.Admin.Token, mediaJSON, doc, nil)
-		expectHTTP(t, "too complex (json)", r, http.StatusOK, mediaJSON, "COMPLEXITY_LIMIT_EXCEEDED")
-		expectNoData(t, "too complex", r)
-		r = e.postAs(w.Admin.Token, mediaResponse, doc, nil)
-		expectHTTP(t, "too complex (graphql-response+json)", r, http.StatusBadRequest, mediaResponse, "COMPLEXITY_LIMIT_EXCEEDED")
-	}
-	// A real queue page passes.
-	w.Ben.MustDo(QueuePageQuery, map[string]any{"first": 100}, nil)
-}
-
-// aliases repeats a field n times under distinct aliases.
-func aliases(n int, field string) string {
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		b.WriteString("a")
-		b.WriteString(strings.Repeat("b", i))
-		b.WriteString(": ")
-		b.WriteString(field)
-		b.WriteString(" ")
-	}
-	return b.String()
-}
-
-func testDepthLimit(t *testing.T, f Factory) {
-	e := NewEnv(t, f)
-	w := e.NewWorkspace("ws")
-	id := w.NewConversation("maria")
-	w.SetOwner(w.Ben, id, "ben")
-	// Each level costs almost nothing (history(first: 1)): only the depth
-	// is over the limit.
-	nest := func(levels int) string {
-		q := `id`
-		for i := 0; i < levels; i++ {
-			q = `history(first: 1) { edges { node { conversation { ` + q + ` } } } }`
-		}
-		return `query($id: ID!) { conversation(id: $id) { ` + q + ` } }`
-	}
-	r := e.postAs(w.Ben.Token, mediaJSON, nest(2), map[string]any{"id": id}) // depth 10
-	expectHTTP(t, "depth 10", r, http.StatusOK, mediaJSON, "")
-	for _, levels := range []int{3, 10} {
-		r := e.postAs(w.Ben.Token, mediaJSON, nest(levels), map[string]any{"id": id})
-		expectHTTP(t, "too deep", r, http.StatusOK, mediaJSON, "COMPLEXITY_LIMIT_EXCEEDED")
-		expectNoData(t, "too deep", r)
-		r = e.postAs(w.Ben.Token, mediaResponse, nest(levels), map[string]any{"id": id})
-		expectHTTP(t, "too deep", r, http.StatusBadRequest, mediaResponse, "COMPLEXITY_LIMIT_EXCEEDED")
-	}
-	// Fragments do not hide depth.
-	doc := `query($id: ID!) { conversation(id: $id) { ...H } }
-fragment H on Conversation { history(first: 1) { edges { node { conversation { ...H2 } } } } }
-fragment H2 on Conversation { history(first: 1) { edges { node { conversation { ...H3 } } } } }
-fragment H3 on Conversation { history(first: 1) { edges { node { conversation { id } } } } }`
-	r = e.postAs(w.Ben.Token, mediaJSON, doc, map[string]any{"id": id})
-	expectHTTP(t, "too deep through fragments", r, http.StatusOK, mediaJSON, "COMPLEXITY_LIMIT_EXCEEDED")
-}
-
-func testTokenLimit(t *testing.T, f Factory) {
-	e := NewEnv(t, f)
-	w := e.NewWorkspace("ws")
-	// A list argument of n enum values is about n tokens, and cheap to
-	// validate.
-	doc := func(n int) string {
-		return `{ agents(presence: [` + strings.Repeat("ONLINE ", n) + `]) { id } }`
-	}
-	for _, accept := range []string{mediaJSON, mediaResponse} {
-		r := e.postAs(w.Ben.Token, accept, doc(20_000), nil)
-		status := http.StatusOK
-		if accept == mediaResponse {
-			status = http.StatusBadRequest
-		}
-		expectHTTP(t, "20,000 tokens", r, status, accept, "GRAPHQL_PARSE_FAILED")
-		expectNoData(t, "20,000 tokens", r)
-	}
-	// A document under the limit (about 5,000 tokens) runs.
-	r := e.postAs(w.Ben.Token, mediaJSON, doc(5_000), nil)
-	expectHTTP(t, "5,000 tokens", r, http.StatusOK, mediaJSON, "")
-}
-
 // claims are a test token's claims, valid for an hour of e's clock.
 func (e *Env) claims(ws, sub, role string) jwt.MapClaims {
 	now := e.Clock.Now()
@@ -544,14 +457,4 @@ func testPlaygroundIntrospection(t *testing.T, f Factory) {
 	if r := w.Ben.Do(playgroundIntrospection, nil); r.Code() != "GRAPHQL_VALIDATION_FAILED" {
 		t.Fatalf("an agent's introspection: %s", r.Raw)
 	}
-}
-
-func testWidthLimit(t *testing.T, f Factory) {
-	e := NewEnv(t, f)
-	w := e.NewWorkspace("ws")
-	wide := func(n int) string { return "{ me { " + strings.Repeat("id ", n) + "} }" }
-	w.Ben.MustFail("COMPLEXITY_LIMIT_EXCEEDED", wide(201), nil)
-	// Through a fragment the fields count as the validator counts them.
-	w.Ben.MustFail("COMPLEXITY_LIMIT_EXCEEDED", "{ me { ...A ...B } } fragment A on Agent { "+strings.Repeat("id ", 101)+"} fragment B on Agent { "+strings.Repeat("name ", 100)+"}", nil)
-	w.Ben.MustDo(wide(200), nil, nil)
 }

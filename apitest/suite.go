@@ -29,9 +29,6 @@ func Run(t *testing.T, f Factory) {
 		{"twenty first messages of a new contact at once make one conversation", testConcurrentFirstMessages},
 
 		// The HTTP transport, authentication, limits, error codes and introspection.
-		{"an operation over the complexity limit is COMPLEXITY_LIMIT_EXCEEDED", testComplexityLimit},
-		{"an operation nested over the depth limit is COMPLEXITY_LIMIT_EXCEEDED", testDepthLimit},
-		{"a document over the parser token limit is refused before it is parsed", testTokenLimit},
 		{"a missing or malformed Authorization header is 401 UNAUTHENTICATED", testMissingToken},
 		{"refused tokens are 401 UNAUTHENTICATED: alg none, wrong key, other algorithms, tampered, expired, no exp, oversized, bad claims, crit, iat ahead", testBadTokens},
 		{"a token expired less than 30 s ago is accepted (leeway)", testTokenLeeway},
@@ -41,7 +38,6 @@ func Run(t *testing.T, f Factory) {
 		{"introspection and suggestions: no one with SWITCHBOARD_INTROSPECTION=off", testIntrospectionOff},
 		{"an admin can run the introspection query a GraphQL playground sends", testPlaygroundIntrospection},
 		{"every error of a failed mutation has a code and the mutation's field is null", testErrorShape},
-		{"a selection set wider than the limit is COMPLEXITY_LIMIT_EXCEEDED before validation", testWidthLimit},
 
 		// A failing store.
 		{"a store failure is INTERNAL with no detail, also when authenticating (HTTP 500)", testInternalNoDetail},
