@@ -484,3 +484,21 @@ func testSetAutoOwnershipAdmin(t *testing.T, f Factory) {
 		t.Fatalf("after refused calls: [%s]", got)
 	}
 }
+
+// claims are a test token's claims, valid for an hour of e's clock.
+func (e *Env) claims(ws, sub, role string) jwt.MapClaims {
+	now := e.Clock.Now()
+	return jwt.MapClaims{
+		"sub": sub, "workspace_id": ws, "role": role, "name": "Crafted " + sub, "email": sub + "@example.com",
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+	}
+}
+
+func sign(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
+	t.Helper()
+	tok, err := jwt.NewWithClaims(method, claims).SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
