@@ -28,9 +28,6 @@ func Run(t *testing.T, f Factory) {
 		{"fifty agents take one conversation with the version they read: one wins", testRaceExpectedVersion},
 		{"twenty first messages of a new contact at once make one conversation", testConcurrentFirstMessages},
 
-		// The HTTP transport, authentication, limits, error codes and introspection.
-		{"every error of a failed mutation has a code and the mutation's field is null", testErrorShape},
-
 		// A failing store.
 		{"a store failure is INTERNAL with no detail, also when authenticating (HTTP 500)", testInternalNoDetail},
 		{"a panic in the store is INTERNAL with no stack", testPanicNoDetail},
