@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 const queueEventFields = `kind cursor conversation { id status version owner { id } ownershipLabel }`
@@ -224,46 +223,6 @@ func testDeactivationClosesSocket(t *testing.T, f Factory) {
 	w.Admin.MustDo(`mutation { upsertAgent(input: {id: "ben", name: "Ben Baker", role: AGENT, active: false}) { agent { active } } }`, nil, nil)
 	if code, _ := s.Closed(); code != 4403 {
 		t.Fatalf("close code %d, want 4403", code)
-	}
-}
-
-func testTokenExpiryClosesSocket(t *testing.T, f Factory) {
-	e := NewEnv(t, f)
-	w := e.NewWorkspace("ws-live")
-	s := w.Ben.Dial()
-	s.Ready()
-	e.Clock.Advance(TokenTTL + time.Minute) // past its expiry and the leeway
-	if code, _ := s.Closed(); code != 4403 {
-		t.Fatalf("close code %d, want 4403", code)
-	}
-}
-
-func testOperationsOverSocket(t *testing.T, f Factory) {
-	e := NewEnv(t, f)
-	w := e.NewWorkspace("ws-live")
-	id := w.NewConversation("maria")
-	s := w.Ben.Dial()
-	s.Subscribe("m", `mutation($id: ID!) { setOwner(input: {conversationId: $id, ownerId: "ben"}) { conversation { version owner { id } } } }`, map[string]any{"id": id})
-	var out struct {
-		SetOwner struct {
-			Conversation struct {
-				Version int
-				Owner   struct{ ID string }
-			}
-		}
-	}
-	s.Next("m", &out)
-	if out.SetOwner.Conversation.Owner.ID != "ben" || out.SetOwner.Conversation.Version != 2 {
-		t.Fatalf("mutation over the socket: %+v", out)
-	}
-	if m := s.Read(); m.Type != "complete" || m.ID != "m" {
-		t.Fatalf("want complete, got %+v", m)
-	}
-	s.Subscribe("q", `{ me { id presence } }`, nil)
-	var me struct{ Me struct{ ID, Presence string } }
-	s.Next("q", &me)
-	if me.Me.ID != "ben" || me.Me.Presence != "ONLINE" {
-		t.Fatalf("query over the socket: %+v", me)
 	}
 }
 

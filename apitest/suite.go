@@ -146,8 +146,6 @@ func Run(t *testing.T, f Factory) {
 		{"events of one conversation arrive in order under concurrent writes", testSubscriptionOrder},
 		{"a subscription with arguments the view refuses gets an error message", testSubscriptionRefused},
 		{"a deactivated agent's socket is closed with 4403", testDeactivationClosesSocket},
-		{"a socket is closed with 4403 when its token expires", testTokenExpiryClosesSocket},
-		{"queries and mutations work over the socket", testOperationsOverSocket},
 
 		// Tenancy.
 		{"tenancy: queries in workspace B never see workspace A's records", testTenancyQueries},
