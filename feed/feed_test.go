@@ -55,6 +55,21 @@ func next(t *testing.T, s *feed.Subscription) *feed.Event {
 	return ev
 }
 
+// within waits for wg, failing t (without stopping it: any goroutine may
+// call it) if that takes longer than wait.
+func within(t *testing.T, wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(wait):
+		t.Error("gave up waiting")
+	}
+}
+
 // ended waits for s to end and returns why.
 func ended(t *testing.T, s *feed.Subscription) error {
 	t.Helper()
@@ -234,6 +249,64 @@ func TestASubscriberWhoseQueueIsFullIsCutOffAndTheOthersKeepUp(t *testing.T) {
 	}
 	fast.Close()
 	for range got {
+	}
+}
+
+func TestSubscribersOfOneViewShareTheFilteringOfEachEvent(t *testing.T) {
+	b := feed.NewBroker()
+	defer b.Close()
+	const subscribers, events = 32, 20
+	type view struct{ version int64 }
+	var computed [events + 1]atomic.Int32
+	// results[i][v] is what subscriber i got for version v.
+	results := make([][]*view, subscribers)
+	subs := make([]*feed.Subscription, subscribers)
+	for i := range subs {
+		subs[i] = b.Subscribe("ws", events)
+	}
+	// Each subscriber signals it has the event before it asks for the
+	// filtering, and the filtering waits for every signal: the subscribers
+	// all ask while the first filtering of the event runs.
+	received := make([]sync.WaitGroup, events+1)
+	for v := 1; v <= events; v++ {
+		received[v].Add(subscribers)
+	}
+	var wg sync.WaitGroup
+	for i, s := range subs {
+		results[i] = make([]*view, events+1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range events {
+				ev, err := receive(s)
+				if err != nil {
+					t.Errorf("subscriber %d: %v", i, err)
+					return
+				}
+				v := ev.Conversation.After.Version
+				received[v].Done()
+				r := ev.Memo("queue NEW unowned", func() any {
+					computed[v].Add(1)
+					within(t, &received[v])
+					return &view{version: v}
+				}).(*view)
+				results[i][v] = r
+			}
+		}()
+	}
+	for v := int64(1); v <= events; v++ {
+		b.Publish(change("ws", "cv-1", v))
+	}
+	wg.Wait()
+	for v := 1; v <= events; v++ {
+		if n := computed[v].Load(); n != 1 {
+			t.Errorf("version %d: filtered %d times for %d subscribers of one view; want once", v, n, subscribers)
+		}
+		for i := range subs {
+			if r := results[i][v]; r == nil || r != results[0][v] || r.version != int64(v) {
+				t.Errorf("version %d: subscriber %d got %+v, subscriber 0 %+v; want the same value", v, i, results[i][v], results[0][v])
+			}
+		}
 	}
 }
 
