@@ -10,21 +10,6 @@ import (
 	"switchboard/domain"
 )
 
-func init() {
-	register("logout cleanup: at offline + grace, NEW conversations owned since before go unowned; PENDING keep their owner", testCleanupRule1And2)
-	register("logout cleanup: conversations assigned after going offline are kept (rule 4)", testCleanupKeepsLaterAssignments)
-	register("logout cleanup uses the grace as it was when the agent went offline", testCleanupGraceAsItWas)
-	register("logout cleanup: coming back before it is due cancels it", testCleanupCancelledByReturn)
-	register("logout cleanup: switching the setting off before it is due cancels it, also if switched on again", testCleanupCancelledBySetting)
-	register("with the setting off, going offline changes no ownership and rule 3 does not apply", testSettingOffChangesNothing)
-	register("rule 3: an inbound message that moves an offline owner's PENDING conversation to NEW releases it at once", testInboundWhileOffline)
-	register("the presence timeout makes an agent OFFLINE as of last sign of life + timeout, which arms the cleanup", testPresenceTimeoutArmsCleanup)
-	register("a boomerang brings a PENDING conversation back to NEW at its time, owner kept", testBoomerangFires)
-	register("a boomerang is cancelled by a move or a new boomerang, not by an owner change", testBoomerangCancellation)
-	register("a boomerang while the owner is offline releases it (BOOMERANG_WHILE_OFFLINE)", testBoomerangWhileOffline)
-	register("two cleanups of one agent at once release each conversation once", testConcurrentCleanups)
-}
-
 // automation returns an env with the background jobs on the fake clock and
 // remove-ownership-on-logout on with the given grace, and a workspace.
 func automation(t *testing.T, f Factory, grace int) (*Env, *Workspace) {

@@ -6,12 +6,6 @@ import (
 	"testing"
 )
 
-func init() {
-	register("fifty agents take one conversation with onlyIfUnowned: one wins", testRaceOnlyIfUnowned)
-	register("fifty agents take one conversation with the version they read: one wins", testRaceExpectedVersion)
-	register("twenty first messages of a new contact at once make one conversation", testConcurrentFirstMessages)
-}
-
 // fiftyAgents provisions 50 agents in w and returns their clients.
 func fiftyAgents(t *testing.T, e *Env, w *Workspace) []*Client {
 	t.Helper()

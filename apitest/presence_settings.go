@@ -12,23 +12,6 @@ import (
 // Presence, me, agents, tokens updating agents, settings, channels and
 // auto-ownership administration.
 
-func init() {
-	register("agents start OFFLINE; setPresence changes presence and presenceSince only on a change", testSetPresence)
-	register("logout makes the agent OFFLINE at once", testLogout)
-	register("requests alone never sign an OFFLINE agent in", testRequestsDoNotSignIn)
-	register("me is the caller's agent as its token describes it", testMe)
-	register("a token's name, email and role update the stored agent on the next request", testTokenUpdatesAgent)
-	register("the token's role decides what the caller may do, not the stored role", testTokenRoleDecides)
-	register("agents lists active agents by name, filtered by presence, never integrations", testAgentsList)
-	register("upsertAgent creates an agent ahead of their first login, who can be assigned", testUpsertAgentAhead)
-	register("upsertAgent refuses bad input: role INTEGRATION, empty name or id, self-deactivation", testUpsertAgentValidation)
-	register("settings start at their defaults in every workspace", testSettingsDefaults)
-	register("updateSettings changes only the fields it is given", testUpdateSettings)
-	register("logoutGraceSeconds outside 0..60 is BAD_USER_INPUT input.logoutGraceSeconds", testLogoutGraceRange)
-	register("channel names are unique per workspace and channels list by name", testChannels)
-	register("setAutoOwnership: NOT_FOUND for an unknown channel, BAD_USER_INPUT for an unknown agent, idempotent on and off", testSetAutoOwnershipAdmin)
-}
-
 type agentView struct {
 	ID, Name, Role, Presence, PresenceSince string
 	Email                                   *string
@@ -500,4 +483,22 @@ func testSetAutoOwnershipAdmin(t *testing.T, f Factory) {
 	if got := strings.Join(set("cleo", true), " "); got != "ada cleo" {
 		t.Fatalf("after refused calls: [%s]", got)
 	}
+}
+
+// claims are a test token's claims, valid for an hour of e's clock.
+func (e *Env) claims(ws, sub, role string) jwt.MapClaims {
+	now := e.Clock.Now()
+	return jwt.MapClaims{
+		"sub": sub, "workspace_id": ws, "role": role, "name": "Crafted " + sub, "email": sub + "@example.com",
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+	}
+}
+
+func sign(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
+	t.Helper()
+	tok, err := jwt.NewWithClaims(method, claims).SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

@@ -12,20 +12,6 @@ import (
 // Queue views: ownership filters and their unions, channels, orders, keyset
 // paging, totalCount, queueCounts, and cursor misuse.
 
-func init() {
-	register("every ownership filter option and union lists exactly its conversations, with their totalCount", testOwnershipFilters)
-	register("ownership filters are relative to the caller", testFiltersPerCaller)
-	register("queue(channelIds) lists only those channels; an unknown channel is BAD_USER_INPUT channelIds", testQueueChannels)
-	register("ownerIds naming an unknown agent is BAD_USER_INPUT ownership.ownerIds", testQueueUnknownOwner)
-	register("LONGEST_WAITING lists by waitingSince then id, NEWEST exactly the reverse", testQueueOrders)
-	register("paging with equal waitingSince values never repeats or skips a row, in both orders and through filters", testQueuePaging)
-	register("paging neither repeats nor skips rows that stay put while others move", testQueuePagingWhileMoving)
-	register("queueCounts counts each option and each owner, byOwner by count, with presence", testQueueCounts)
-	register("a cursor used with other arguments, by another caller of a caller-relative view, or malformed is BAD_USER_INPUT after", testCursorMisuse)
-	register("a cursor works with another page size and for another caller when the view is not caller-relative", testCursorReuse)
-	register("a queue page has 25 rows unless first says otherwise", testQueueDefaultPage)
-}
-
 // filterFixture is a NEW queue of conversations owned by different agents,
 // one second apart, plus PENDING and RESOLVED ones.
 type filterFixture struct {
@@ -732,4 +718,27 @@ func testQueueDefaultPage(t *testing.T, f Factory) {
 	if n := strings.Count(string(r.Data), `"cursor"`); n != 25 {
 		t.Fatalf("first: null gave %d rows; want 25", n)
 	}
+}
+
+func testPageSizeLimit(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	id := w.NewConversation("maria")
+	for _, n := range []int{101, 1000, -1} {
+		w.Ben.MustFailArg("BAD_USER_INPUT", "first", `query($n: Int) { queue(status: NEW, first: $n) { totalCount } }`, map[string]any{"n": n})
+		w.Ben.MustFailArg("BAD_USER_INPUT", "first", `query($id: ID!, $n: Int) { conversation(id: $id) { messages(first: $n) { edges { cursor } } } }`, map[string]any{"id": id, "n": n})
+		w.Ben.MustFailArg("BAD_USER_INPUT", "last", `query($id: ID!, $n: Int) { conversation(id: $id) { messages(last: $n) { edges { cursor } } } }`, map[string]any{"id": id, "n": n})
+		w.Ben.MustFailArg("BAD_USER_INPUT", "first", `query($id: ID!, $n: Int) { conversation(id: $id) { history(first: $n) { edges { cursor } } } }`, map[string]any{"id": id, "n": n})
+	}
+	var out struct {
+		Queue struct {
+			TotalCount int
+			Edges      []struct{ Cursor string }
+		}
+	}
+	w.Ben.MustDo(`{ queue(status: NEW, first: 100) { totalCount edges { cursor } } }`, nil, &out)
+	if out.Queue.TotalCount != 1 || len(out.Queue.Edges) != 1 {
+		t.Fatalf("first: 100: %+v", out)
+	}
+	w.Ben.MustDo(`query($id: ID!) { conversation(id: $id) { messages(first: 100) { edges { cursor } } history(first: 100) { edges { cursor } } } }`, map[string]any{"id": id}, nil)
 }

@@ -5,12 +5,6 @@ import "testing"
 // Roles: integrations only ingest; admin-only mutations are refused to
 // agents.
 
-func init() {
-	register("integrations only ingest: every other query and mutation is FORBIDDEN", testIntegrationOnlyIngests)
-	register("admin-only mutations are FORBIDDEN for agents and integrations and change nothing", testAdminOnly)
-	register("an integration is FORBIDDEN before its arguments are looked at", testIntegrationForbiddenFirst)
-}
-
 // operation is one query or mutation of the contract, with valid arguments
 // for a workspace.
 type operation struct {

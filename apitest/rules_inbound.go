@@ -9,19 +9,6 @@ import (
 // PENDING back to NEW, RESOLVED starts anew, duplicates, contact names, and
 // who may ingest.
 
-func init() {
-	register("an inbound message from a new contact starts an unowned NEW conversation with its contact and channel", testInboundNewContact)
-	register("an inbound message on a NEW conversation keeps it NEW and its waitingSince", testInboundOnNew)
-	register("an inbound message on a PENDING conversation moves it to NEW and resets waitingSince", testInboundOnPending)
-	register("an inbound message after RESOLVED starts a new conversation", testInboundAfterResolved)
-	register("the same externalMessageId twice is one message: duplicate, same conversation and message", testInboundDuplicate)
-	register("a contact's external id and a message's external id are scoped to their channel", testInboundPerChannel)
-	register("a contact's name is set by the first message that gives one and changed by later ones", testContactName)
-	register("ingestInbound to an unknown channel is BAD_USER_INPUT input.channelId", testInboundUnknownChannel)
-	register("ingestInbound with empty or oversized ids or text is BAD_USER_INPUT with its argument", testInboundValidation)
-	register("admins may ingest; agents may not (FORBIDDEN)", testInboundRoles)
-}
-
 const inboundFullDoc = `mutation($in: InboundInput!) { ingestInbound(input: $in) { conversationId messageId status duplicate } }`
 
 func inboundInput(channel, contact, msg, text string) map[string]any {

@@ -10,31 +10,6 @@ import (
 // Rules of ownership: setOwner, onlyIfUnowned, expectedVersion, the
 // history, labels, auto-ownership, missed assignments and deactivation.
 
-func init() {
-	register("setOwner assigns an agent with a MANUAL history entry naming actor, from, to, status and version", testSetOwnerAssigns)
-	register("setOwner reassigns and unassigns, each with its history entry", testSetOwnerReassignUnassign)
-	register("setOwner without ownerId is BAD_USER_INPUT input.ownerId", testSetOwnerMissingOwner)
-	register("setOwner to an unknown, inactive, integration or other-workspace agent is BAD_USER_INPUT input.ownerId", testSetOwnerBadOwner)
-	register("giving a RESOLVED conversation an owner is BAD_USER_INPUT", testSetOwnerResolved)
-	register("setting the owner it has is a no-op, also with a stale expectedVersion", testSetOwnerNoOp)
-	register("setOwner with a stale expectedVersion is CONFLICT with currentVersion", testSetOwnerConflict)
-	register("onlyIfUnowned takes an unowned conversation and is CONFLICT on an owned one", testOnlyIfUnowned)
-	register("the ownership label is Waiting on NAME in NEW, Owned by NAME in PENDING, null otherwise", testOwnershipLabel)
-	register("history lists every ownership change oldest first, in pages", testHistoryPaging)
-	register("auto-ownership makes a replying agent owner of an unowned conversation of its channel", testAutoOwnership)
-	register("auto-ownership never takes an owned conversation", testAutoOwnershipOwned)
-	register("auto-ownership applies only to its agent and channel, and stops when switched off", testAutoOwnershipScope)
-	register("a reply with thenMoveTo under auto-ownership is one change with the net ownership effect", testAutoOwnershipThenMove)
-	register("an assignment made while the owner is OFFLINE is a missed assignment until acknowledged", testMissedAssignments)
-	register("assignments made while ONLINE or by the owner themself are not missed", testNotMissed)
-	register("missed assignments list only conversations still owned, one per conversation", testMissedStillOwned)
-	register("acknowledgeMissedAssignments counts only assignments newly acknowledged", testAcknowledgeCounts)
-	register("a deactivated agent's requests are FORBIDDEN with HTTP 403", testDeactivatedForbidden)
-	register("deactivating an agent makes them OFFLINE and releases their NEW and PENDING conversations", testDeactivationReleases)
-	register("a deactivated agent cannot be made owner nor get auto-ownership", testDeactivatedNotOwner)
-	register("a reactivated agent works again", testReactivated)
-}
-
 func testSetOwnerAssigns(t *testing.T, f Factory) {
 	e := NewEnv(t, f)
 	w := e.NewWorkspace("ws")

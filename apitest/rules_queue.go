@@ -8,27 +8,6 @@ import (
 // Rules of the queues: moves between NEW, PENDING and RESOLVED, their
 // versions and waitingSince, boomerangAt validation, and no-ops.
 
-func init() {
-	register("a first inbound message starts an unowned NEW conversation at version 1", testNewConversationState)
-	register("moveToPending moves NEW to PENDING, restarts waitingSince and bumps the version without history", testMoveToPending)
-	register("moveToPending stores a future boomerangAt in UTC milliseconds", testMoveToPendingBoomerang)
-	register("boomerangAt not in the future is BAD_USER_INPUT input.boomerangAt and changes nothing", testBoomerangNotInFuture)
-	register("a malformed boomerangAt is BAD_USER_INPUT input.boomerangAt and changes nothing", testBoomerangMalformed)
-	register("a new boomerang time on a PENDING conversation is a change that keeps waitingSince", testNewBoomerangIsChange)
-	register("moveToNew brings PENDING back to NEW with its owner and drops the boomerang", testMoveToNewFromPending)
-	register("moveToNew on RESOLVED reopens it unowned", testReopenResolved)
-	register("moveToPending on a RESOLVED conversation is BAD_USER_INPUT", testPendingFromResolved)
-	register("resolve moves to RESOLVED and clears the owner with reason RESOLVED", testResolveClearsOwner)
-	register("resolve of an unowned conversation records no history", testResolveUnowned)
-	register("moving to the queue it is in is a no-op: same version, no history, also with a stale expectedVersion", testMoveNoOps)
-	register("a move with a stale expectedVersion is CONFLICT with currentVersion and changes nothing", testMoveConflict)
-	register("a move with the current expectedVersion succeeds", testMoveExpectedVersionOK)
-	register("expectedVersion below 1 is BAD_USER_INPUT input.expectedVersion on every mutation that takes it, also for a no-op or an unknown id", testExpectedVersionBelowOne)
-	register("mutations on an unknown conversation are NOT_FOUND", testUnknownConversation)
-	register("each change bumps the version by exactly one", testVersionsGrowByOne)
-	register("conversation of an unknown id is null", testConversationUnknownNull)
-}
-
 func testNewConversationState(t *testing.T, f Factory) {
 	e := NewEnv(t, f)
 	w := e.NewWorkspace("ws")

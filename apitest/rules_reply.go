@@ -9,19 +9,6 @@ import (
 // Rules of replies: the queue stays, thenMoveTo moves in the same change,
 // RESOLVED refuses, and the idempotency key.
 
-func init() {
-	register("a reply adds an outbound message by its author, keeps the queue and waitingSince, and bumps the version", testReplyKeepsQueue)
-	register("a reply with thenMoveTo PENDING or RESOLVED moves in the same version", testReplyThenMove)
-	register("thenMoveTo NEW is BAD_USER_INPUT input.thenMoveTo and stores nothing", testReplyThenMoveNew)
-	register("a reply to a RESOLVED conversation is BAD_USER_INPUT and stores nothing", testReplyResolved)
-	register("a reply with empty or oversized text is BAD_USER_INPUT input.text", testReplyText)
-	register("a repeated clientMessageId returns the same message and changes nothing", testReplyIdempotent)
-	register("the same clientMessageId with another text or conversation is BAD_USER_INPUT input.clientMessageId", testReplyKeyMisuse)
-	register("a clientMessageId is scoped to the replying agent", testReplyKeyPerAgent)
-	register("integrations cannot reply (FORBIDDEN)", testReplyIntegration)
-	register("messages page oldest first with first/after and from the newest with last/before", testMessagesPaging)
-}
-
 func testReplyKeepsQueue(t *testing.T, f Factory) {
 	e := NewEnv(t, f)
 	w := e.NewWorkspace("ws")

@@ -5,10 +5,6 @@ import (
 	"testing"
 )
 
-func init() {
-	register("a queue page costs the same few store calls for 25 rows as for 100", testQueuePageStoreCalls)
-}
-
 // QueuePageQuery is the query a queue view makes: rows with their owner,
 // label, channel and contact, and the count.
 const QueuePageQuery = `query($first: Int) {

@@ -5,20 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
-
-func init() {
-	register("queueChanged: a conversation enters, changes in and leaves a filtered view, with the state of each change", testQueueChangedLifecycle)
-	register("ownershipChanged matches on the state before or after the change, queue and owner together", testOwnershipChangedFilter)
-	register("presenceChanged: opening a socket signs an offline agent in, and everyone in the workspace hears it", testPresenceChangedOnSignIn)
-	register("a subscriber of another workspace receives nothing", testSubscriptionTenancy)
-	register("events of one conversation arrive in order under concurrent writes", testSubscriptionOrder)
-	register("a subscription with arguments the view refuses gets an error message", testSubscriptionRefused)
-	register("a deactivated agent's socket is closed with 4403", testDeactivationClosesSocket)
-	register("a socket is closed with 4403 when its token expires", testTokenExpiryClosesSocket)
-	register("queries and mutations work over the socket", testOperationsOverSocket)
-}
 
 const queueEventFields = `kind cursor conversation { id status version owner { id } ownershipLabel }`
 
@@ -236,46 +223,6 @@ func testDeactivationClosesSocket(t *testing.T, f Factory) {
 	w.Admin.MustDo(`mutation { upsertAgent(input: {id: "ben", name: "Ben Baker", role: AGENT, active: false}) { agent { active } } }`, nil, nil)
 	if code, _ := s.Closed(); code != 4403 {
 		t.Fatalf("close code %d, want 4403", code)
-	}
-}
-
-func testTokenExpiryClosesSocket(t *testing.T, f Factory) {
-	e := NewEnv(t, f)
-	w := e.NewWorkspace("ws-live")
-	s := w.Ben.Dial()
-	s.Ready()
-	e.Clock.Advance(TokenTTL + time.Minute) // past its expiry and the leeway
-	if code, _ := s.Closed(); code != 4403 {
-		t.Fatalf("close code %d, want 4403", code)
-	}
-}
-
-func testOperationsOverSocket(t *testing.T, f Factory) {
-	e := NewEnv(t, f)
-	w := e.NewWorkspace("ws-live")
-	id := w.NewConversation("maria")
-	s := w.Ben.Dial()
-	s.Subscribe("m", `mutation($id: ID!) { setOwner(input: {conversationId: $id, ownerId: "ben"}) { conversation { version owner { id } } } }`, map[string]any{"id": id})
-	var out struct {
-		SetOwner struct {
-			Conversation struct {
-				Version int
-				Owner   struct{ ID string }
-			}
-		}
-	}
-	s.Next("m", &out)
-	if out.SetOwner.Conversation.Owner.ID != "ben" || out.SetOwner.Conversation.Version != 2 {
-		t.Fatalf("mutation over the socket: %+v", out)
-	}
-	if m := s.Read(); m.Type != "complete" || m.ID != "m" {
-		t.Fatalf("want complete, got %+v", m)
-	}
-	s.Subscribe("q", `{ me { id presence } }`, nil)
-	var me struct{ Me struct{ ID, Presence string } }
-	s.Next("q", &me)
-	if me.Me.ID != "ben" || me.Me.Presence != "ONLINE" {
-		t.Fatalf("query over the socket: %+v", me)
 	}
 }
 

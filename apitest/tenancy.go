@@ -10,15 +10,6 @@ import (
 // of the contract is tried from workspace B against A's records, and
 // nothing crosses.
 
-func init() {
-	register("tenancy: queries in workspace B never see workspace A's records", testTenancyQueries)
-	register("tenancy: mutations in workspace B on A's conversations are NOT_FOUND and change nothing in A", testTenancyMutations)
-	register("tenancy: references to A's agents and channels from B are BAD_USER_INPUT", testTenancyReferences)
-	register("tenancy: the same ids, keys and names in B are B's own", testTenancySameKeys)
-	register("tenancy: A's cursors are refused in B", testTenancyCursors)
-	register("tenancy: another workspace's record looks exactly like an unknown one", testTenancyLooksUnknown)
-}
-
 // tenants is workspace A with records, and workspace B with the same agent
 // ids under other names.
 type tenants struct {

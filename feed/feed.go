@@ -181,17 +181,28 @@ func (b *Broker) Subscribers() int {
 type Event struct {
 	domain.Event
 	refs refs
-	memo sync.Map
+	memo sync.Map // key → *memoEntry
+}
+
+// memoEntry is one key's value of Memo, computed by the first caller.
+type memoEntry struct {
+	once sync.Once
+	v    any
 }
 
 // Memo returns what compute returns for key, computing it once per event:
-// subscribers of the same view share their filtering of an event.
+// subscribers of the same view share their filtering of an event. The
+// subscribers of an event all wake when it is published, so they ask at
+// once: those who ask while the first computes wait for its value rather
+// than each computing their own.
 func (e *Event) Memo(key string, compute func() any) any {
-	if v, ok := e.memo.Load(key); ok {
-		return v
+	m, ok := e.memo.Load(key)
+	if !ok {
+		m, _ = e.memo.LoadOrStore(key, &memoEntry{})
 	}
-	v, _ := e.memo.LoadOrStore(key, compute())
-	return v
+	entry := m.(*memoEntry)
+	entry.once.Do(func() { entry.v = compute() })
+	return entry.v
 }
 
 // refs are the records an event's subscribers resolve (owners, actors,

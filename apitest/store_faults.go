@@ -1,0 +1,88 @@
+package apitest
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+
+	"switchboard/domain"
+)
+
+// A store that fails or panics: what reaches the client is INTERNAL and
+// nothing more. These tests stay in the suite, apart from the server's own
+// tests of error presentation, because they wrap the store (faultyStore),
+// and the server's tests run on a test server that builds its own.
+
+// faultyStore fails or panics in chosen methods, with messages full of the
+// detail that must never reach a client.
+type faultyStore struct {
+	domain.Store
+}
+
+var errFaulty = errors.New("sqlite: database disk image is malformed at /var/lib/switchboard/SECRET-DETAIL.db (goroutine 7)")
+
+func (s faultyStore) ListChannels(ctx context.Context, ws string) ([]domain.Channel, error) {
+	return nil, errFaulty
+}
+
+func (s faultyStore) CountOwners(ctx context.Context, ws string, st domain.QueueStatus, ch []string) ([]domain.OwnerCount, error) {
+	panic("SECRET-DETAIL: runtime error: index out of range")
+}
+
+func (s faultyStore) AgentsByIDs(ctx context.Context, ws string, ids []string) ([]*domain.Agent, error) {
+	for _, id := range ids {
+		if id == "broken" {
+			return nil, errFaulty
+		}
+	}
+	return s.Store.AgentsByIDs(ctx, ws, ids)
+}
+
+func (s faultyStore) UpdateConversation(ctx context.Context, w domain.ConversationWrite) error {
+	if w.Message != nil && w.Message.Text == "fail" {
+		return errFaulty
+	}
+	return s.Store.UpdateConversation(ctx, w)
+}
+
+func faulty(f Factory) Factory {
+	return Factory{Atomic: f.Atomic, New: func(t *testing.T, sink domain.EventSink) domain.Store {
+		return faultyStore{Store: f.New(t, sink)}
+	}}
+}
+
+func testInternalNoDetail(t *testing.T, f Factory) {
+	e := NewEnv(t, faulty(f))
+	w := e.NewWorkspace("ws")
+	id := w.NewConversation("maria")
+	r := w.Ben.MustFail("INTERNAL", `{ channels { id } }`, nil)
+	if r.Status != http.StatusOK || r.Errors[0].Message != "internal error" {
+		t.Errorf("a failed query: HTTP %d %s; want 200 with message \"internal error\"", r.Status, r.Raw)
+	}
+	assertNoLeak(t, r)
+	r = w.Ben.MustFail("INTERNAL", ReplyDoc, map[string]any{"in": map[string]any{"conversationId": id, "text": "fail"}})
+	assertNoLeak(t, r)
+	if c := w.Get(w.Ben, id); c.Version != 1 {
+		t.Errorf("a failed reply left version %d", c.Version)
+	}
+	// Failing while authenticating: 500, INTERNAL, nothing else.
+	broken := e.Agent("ws", "broken", "Broken Agent")
+	for _, accept := range []string{mediaJSON, mediaResponse} {
+		r = e.postAs(broken.Token, accept, `{ me { id } }`, nil)
+		expectHTTP(t, "a store failure while authenticating", r, http.StatusInternalServerError, accept, "INTERNAL")
+		expectNoData(t, "a store failure while authenticating", r)
+	}
+}
+
+func testPanicNoDetail(t *testing.T, f Factory) {
+	e := NewEnv(t, faulty(f))
+	w := e.NewWorkspace("ws")
+	r := w.Ben.MustFail("INTERNAL", `{ queueCounts(status: NEW) { total } me { id } }`, nil)
+	assertNoLeak(t, r)
+	if r.Status != http.StatusOK || r.Errors[0].Message != "internal error" {
+		t.Errorf("a panic: HTTP %d %s; want 200 with message \"internal error\"", r.Status, r.Raw)
+	}
+	// The server survives it.
+	w.Ben.MustDo(`{ me { id } }`, nil, nil)
+}
