@@ -44,8 +44,8 @@ func exchange(t *testing.T, addr, request string) (*http.Response, string) {
 	return resp, string(body)
 }
 
-// request is one endpoint's request as raw HTTP, for a Host.
-type request struct {
+// hostRequest is one endpoint's request as raw HTTP, for a Host.
+type hostRequest struct {
 	name string
 	// raw returns the request to send with host as its Host.
 	raw func(host string) string
@@ -53,7 +53,7 @@ type request struct {
 	status int
 }
 
-func endpoints(token string) []request {
+func endpoints(token string) []hostRequest {
 	get := func(path string, headers ...string) func(string) string {
 		return func(host string) string {
 			return "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\n" + strings.Join(headers, "") + "Connection: close\r\n\r\n"
@@ -62,7 +62,7 @@ func endpoints(token string) []request {
 	query := `{"query":"{ me { id } }"}`
 	var key [16]byte
 	_, _ = rand.Read(key[:])
-	return []request{
+	return []hostRequest{
 		{"the console", get("/"), http.StatusOK},
 		{"the dev tokens", get("/console/dev-tokens"), http.StatusOK},
 		{"a query over GET", get("/graphql?query=%7B__typename%7D", "Authorization: Bearer "+token+"\r\n"), http.StatusOK},
