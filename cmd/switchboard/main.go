@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"switchboard/app"
-	"switchboard/domain"
 	"switchboard/server"
 )
 
@@ -74,12 +73,13 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
-// parse binds the settings (and extra flags) of a command and parses args.
+// parse binds the settings (and extra flags) of a command and parses args
+// and the environment into them.
 func parse(name string, args []string, getenv func(string) string, stdout io.Writer, extra func(*flag.FlagSet)) (*config, error) {
 	var cfg config
 	fs := flag.NewFlagSet("switchboard "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	cfg.bind(fs, getenv)
+	cfg.bind(fs)
 	if extra != nil {
 		extra(fs)
 	}
@@ -93,53 +93,18 @@ func parse(name string, args []string, getenv func(string) string, stdout io.Wri
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q (see switchboard --help)", fs.Arg(0))
 	}
+	if err := cfg.fromEnv(fs, getenv); err != nil {
+		return nil, err
+	}
 	return &cfg, nil
 }
 
-func newLogger(cfg *config, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		return nil, usagef("SWITCHBOARD_LOG_LEVEL must be debug, info, warn or error")
+func newLogger(cfg *config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch cfg.LogFormat {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, usagef("SWITCHBOARD_LOG_FORMAT must be text or json")
-}
-
-// presenceTimeout reads SWITCHBOARD_PRESENCE_TIMEOUT.
-func presenceTimeout(cfg *config) (time.Duration, error) {
-	d, err := time.ParseDuration(cfg.PresenceTimeout)
-	if err != nil || d <= 0 || d > domain.MaxPresenceTimeout {
-		return 0, usagef("SWITCHBOARD_PRESENCE_TIMEOUT must be a duration above 0 and at most %s, such as 30s", domain.MaxPresenceTimeout)
-	}
-	return d, nil
-}
-
-// limits reads SWITCHBOARD_OPERATION_TIMEOUT into the server's limits.
-func limits(cfg *config) (server.Limits, error) {
-	l := server.DefaultLimits()
-	d, err := time.ParseDuration(cfg.OperationTimeout)
-	if err != nil || d <= 0 {
-		return l, usagef("SWITCHBOARD_OPERATION_TIMEOUT must be a duration above 0, such as 10s")
-	}
-	l.OperationTimeout = d
-	return l, nil
-}
-
-// origins reads SWITCHBOARD_ALLOWED_ORIGINS.
-func origins(cfg *config) []string {
-	var out []string
-	for _, o := range strings.Split(cfg.AllowedOrigins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			out = append(out, o)
-		}
-	}
-	return out
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // serve runs the server until ctx ends; dev makes it a local try-out.
@@ -149,14 +114,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg, stderr)
-	if err != nil {
-		return err
-	}
-	introspection, ok := server.ParseIntrospection(cfg.Introspection)
-	if !ok {
-		return usagef("SWITCHBOARD_INTROSPECTION must be admins, all or off")
-	}
+	log := newLogger(cfg, stderr)
+	introspection := cfg.Introspection
 	keys := server.KeyConfig{
 		Secret: []byte(cfg.JWTSecret), PublicKeyFile: cfg.JWTPublicKeyFile,
 		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
@@ -181,19 +140,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			"  or SWITCHBOARD_JWT_PUBLIC_KEY_FILE to your identity provider's PEM public key.\n" +
 			"  To try Switchboard locally, run: switchboard dev")
 	}
-	timeout, err := presenceTimeout(cfg)
-	if err != nil {
-		return err
-	}
-	lim, err := limits(cfg)
-	if err != nil {
-		return err
-	}
+	lim := server.DefaultLimits()
+	lim.OperationTimeout = cfg.OperationTimeout
 	a, err := app.New(ctx, app.Config{
 		DataDir: cfg.DataDir, MongoURI: cfg.MongoURI, Instance: cfg.Instance,
-		Keys: keys, PresenceTimeout: timeout, Logger: log, Jobs: true,
+		Keys: keys, PresenceTimeout: cfg.PresenceTimeout, Logger: log, Jobs: true,
 		Server: server.Config{
-			Introspection: introspection, Limits: lim, AllowedOrigins: origins(cfg),
+			Introspection: introspection, Limits: lim, AllowedOrigins: cfg.AllowedOrigins,
 			DevTokens: demo.consoleTokens(), Dev: dev,
 		},
 	})
@@ -329,11 +282,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg, stderr)
-	if err != nil {
-		return err
-	}
-	report, err := app.Migrate(ctx, app.Config{DataDir: cfg.DataDir, MongoURI: cfg.MongoURI, Logger: log})
+	report, err := app.Migrate(ctx, app.Config{DataDir: cfg.DataDir, MongoURI: cfg.MongoURI, Logger: newLogger(cfg, stderr)})
 	if err != nil {
 		return err
 	}
