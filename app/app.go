@@ -92,15 +92,15 @@ const changeStreamWait = 30 * time.Second
 // App is a running Switchboard: everything is built and the jobs run, but
 // no request is served until Serve (or Handler, under a test's server).
 type App struct {
-	log    *slog.Logger
-	clock  domain.Clock
-	feed   *feed.Broker
-	store  domain.Store
-	svc    *domain.Service
-	srv    *server.Server
-	http   *http.Server
-	jobs   *domain.Jobs // nil without Config.Jobs
-	closes bool         // the App opened the store, so it closes it
+	log       *slog.Logger
+	clock     domain.Clock
+	feed      *feed.Broker
+	store     domain.Store
+	svc       *domain.Service
+	srv       *server.Server
+	http      *http.Server
+	jobs      *domain.Jobs // nil without Config.Jobs
+	ownsStore bool         // the App opened the store, so it closes it
 	// stopWatch ends the MongoDB change-stream feed, watchDone is closed
 	// when it has; both nil without one.
 	stopWatch context.CancelFunc
@@ -183,7 +183,7 @@ func (a *App) openStore(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
-		a.store, a.closes = st, true
+		a.store, a.ownsStore = st, true
 		a.log.Info("the embedded SQLite store feeds live updates in process: it serves one instance")
 		return nil
 	}
@@ -191,7 +191,7 @@ func (a *App) openStore(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	a.store, a.closes = st, true
+	a.store, a.ownsStore = st, true
 	if !st.ChangeStreams() {
 		st.PublishInProcess(a.feed)
 		a.log.Warn("this MongoDB server has no change streams (see switchboard migrate): live updates reach only this instance's " +
@@ -323,7 +323,7 @@ func (a *App) shutdown(ctx context.Context) error {
 		}
 	}
 	a.feed.Close()
-	if a.closes {
+	if a.ownsStore {
 		errs = append(errs, a.store.Close())
 	}
 	return errors.Join(errs...)
