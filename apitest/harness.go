@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/app"
 	"switchboard/domain"
 	"switchboard/feed"
 	"switchboard/internal/fakeclock"
@@ -52,8 +53,9 @@ type Env struct {
 	URL     string
 }
 
-// EnvConfig is what options change: the server's configuration and how its
-// tokens are verified.
+// EnvConfig is what options change: the server's settings and how its
+// tokens are verified. The parts app.New wires (Service, Verifier, Feed,
+// Logger) are not an option's to set.
 type EnvConfig struct {
 	server.Config
 	Keys server.KeyConfig
@@ -96,39 +98,31 @@ func WithTokenChecks(issuer, audience string) Option {
 func NewEnv(t *testing.T, f Factory, opts ...Option) *Env {
 	t.Helper()
 	clock := fakeclock.New(Epoch)
-	changes := feed.NewBroker()
-	st := NewCountingStore(f.New(t, changes))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg := EnvConfig{Config: server.Config{Logger: log, Feed: changes}, Keys: server.KeyConfig{Secret: Secret}}
+	cfg := EnvConfig{Keys: server.KeyConfig{Secret: Secret}}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	svcOpts := []domain.Option{domain.WithClock(clock), domain.WithLogger(log)}
-	if cfg.PresenceTimeout > 0 {
-		svcOpts = append(svcOpts, domain.WithPresenceTimeout(cfg.PresenceTimeout))
-	}
-	svc := domain.NewService(st, svcOpts...)
-	cfg.Service = svc
-	if cfg.Jobs {
-		jobs := svc.StartJobs(context.Background())
-		changes.Tap(jobs.Notice)
-		t.Cleanup(jobs.Stop)
-	}
-	verifier, err := server.NewVerifier(cfg.Keys, clock.Now)
+	var st *CountingStore
+	a, err := app.New(context.Background(), app.Config{
+		Store: func(_ context.Context, sink domain.EventSink) (domain.Store, error) {
+			st = NewCountingStore(f.New(t, sink))
+			return st, nil
+		},
+		Keys: cfg.Keys, Server: cfg.Config, PresenceTimeout: cfg.PresenceTimeout,
+		Clock: clock, Logger: log, Jobs: cfg.Jobs,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Verifier = verifier
-	srv := server.New(cfg.Config)
-	ts := httptest.NewServer(srv)
+	ts := httptest.NewServer(a.Handler())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		srv.Shutdown(ctx)
+		a.Shutdown(ctx)
 		ts.Close()
-		changes.Close()
 	})
-	return &Env{T: t, Store: st, Clock: clock, Service: svc, Feed: changes, Server: ts, URL: ts.URL + "/graphql"}
+	return &Env{T: t, Store: st, Clock: clock, Service: a.Service(), Feed: a.Feed(), Server: ts, URL: ts.URL + "/graphql"}
 }
 
 // Client is a caller with a token.

@@ -470,7 +470,7 @@ func testAutoOwnershipThenMove(t *testing.T, f Factory) {
 	}
 }
 
-// MissedFields selects a missed assignment.
+// missedQuery selects the caller's missed assignments.
 const missedQuery = `{ missedAssignments { conversation { id version owner { id } } change { ` + ChangeFields + ` } } }`
 
 type missed struct {

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"io/fs"
@@ -13,10 +14,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
+	"switchboard/app"
 	"switchboard/console"
-	"switchboard/domain"
 	"switchboard/server"
 	"switchboard/store/sqlite"
 	"switchboard/store/sqlite/sqlitetest"
@@ -106,16 +106,19 @@ func TestThePolicyNamesOnlyAPlainHost(t *testing.T) {
 	}
 }
 
-// newServer is a server.Server on a fresh store, with dev tokens or none.
-func newServer(t *testing.T, tokens []server.DevToken) *server.Server {
+// newServer is a server on a fresh store, with dev tokens or none.
+func newServer(t *testing.T, tokens []server.DevToken) http.Handler {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	svc := domain.NewService(sqlitetest.New(t, sqlite.Options{Logger: log}), domain.WithLogger(log))
-	verifier, err := server.NewVerifier(server.KeyConfig{Secret: e2eSecret}, time.Now)
+	a, err := app.New(context.Background(), app.Config{
+		Store: app.UseStore(sqlitetest.New(t, sqlite.Options{Logger: log})),
+		Keys:  server.KeyConfig{Secret: e2eSecret}, Server: server.Config{DevTokens: tokens}, Logger: log,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return server.New(server.Config{Service: svc, Verifier: verifier, Logger: log, DevTokens: tokens})
+	t.Cleanup(func() { a.Shutdown(context.Background()) })
+	return a.Handler()
 }
 
 func TestTheServerMountsTheConsoleBesideTheAPI(t *testing.T) {

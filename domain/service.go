@@ -58,9 +58,6 @@ func NewService(store Store, opts ...Option) *Service {
 	return s
 }
 
-// Store returns the service's store.
-func (s *Service) Store() Store { return s.store }
-
 // Clock returns the service's clock.
 func (s *Service) Clock() Clock { return s.clock }
 

@@ -77,9 +77,10 @@ type Store interface {
 	// CountOwners counts a queue's conversations per owner, with "" for
 	// unowned; channelIDs empty means every channel.
 	CountOwners(ctx context.Context, workspaceID string, status QueueStatus, channelIDs []string) ([]OwnerCount, error)
-	// OwnedConversations returns up to limit conversations owned by ownerID in
-	// the given queues, in id order after afterID. With onlyAssignedWhileOffline
-	// it returns only those assigned to the owner while they were OFFLINE.
+	// OwnedConversations returns up to q.Limit conversations owned by
+	// q.OwnerID in the queues q.Statuses, in id order after q.AfterID. With
+	// q.OnlyAssignedWhileOffline it returns only those assigned to the owner
+	// while they were OFFLINE.
 	OwnedConversations(ctx context.Context, q OwnedQuery) ([]Conversation, error)
 
 	// MessagesByIDs returns messages by id.

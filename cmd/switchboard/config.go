@@ -4,19 +4,26 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"path"
 	"strings"
 	"text/tabwriter"
+	"time"
+
+	"switchboard/domain"
+	"switchboard/server"
 )
 
 // setting is one configuration value: an environment variable and a flag of
-// the same meaning; the flag wins.
+// the same meaning; the flag wins. Its value is parsed into its typed field
+// of config when the command line is, so a bad value is named before
+// anything starts.
 type setting struct {
 	env, flag, def, help string
-	secret               bool
-	value                *string
+	value                flag.Value
 }
 
-// config is every setting of the server.
+// config is every setting of the server, parsed.
 type config struct {
 	Addr             string
 	DataDir          string
@@ -25,44 +32,140 @@ type config struct {
 	JWTPublicKeyFile string
 	JWTIssuer        string
 	JWTAudience      string
-	Introspection    string
-	PresenceTimeout  string
-	OperationTimeout string
-	AllowedOrigins   string
+	Introspection    server.Introspection
+	PresenceTimeout  time.Duration
+	OperationTimeout time.Duration
+	AllowedOrigins   []string
 	Instance         string
-	LogLevel         string
+	LogLevel         slog.Level
 	LogFormat        string
 }
 
 func (c *config) settings() []setting {
 	return []setting{
-		{env: "SWITCHBOARD_ADDR", flag: "addr", def: "127.0.0.1:8080", help: "address to listen on (host:port)", value: &c.Addr},
-		{env: "SWITCHBOARD_DATA_DIR", flag: "data-dir", def: "./data", help: "directory of the embedded SQLite store (and of the dev secret)", value: &c.DataDir},
-		{env: "SWITCHBOARD_MONGODB_URI", flag: "mongodb-uri", help: "MongoDB connection string; when set, MongoDB is the store instead of SQLite", secret: true, value: &c.MongoURI},
-		{env: "SWITCHBOARD_JWT_SECRET", flag: "jwt-secret", help: "HS256 secret that signs tokens (at least 32 bytes)", secret: true, value: &c.JWTSecret},
-		{env: "SWITCHBOARD_JWT_PUBLIC_KEY_FILE", flag: "jwt-public-key-file", help: "PEM public key that verifies tokens (RS256, ES256 or EdDSA, by key type)", value: &c.JWTPublicKeyFile},
-		{env: "SWITCHBOARD_JWT_ISSUER", flag: "jwt-issuer", help: "required token issuer (iss); empty: not checked", value: &c.JWTIssuer},
-		{env: "SWITCHBOARD_JWT_AUDIENCE", flag: "jwt-audience", help: "required token audience (aud); empty: not checked", value: &c.JWTAudience},
-		{env: "SWITCHBOARD_INTROSPECTION", flag: "introspection", def: "admins", help: "who may introspect the schema: admins, all or off (dev: all)", value: &c.Introspection},
-		{env: "SWITCHBOARD_PRESENCE_TIMEOUT", flag: "presence-timeout", def: "30s", help: "an ONLINE or AWAY agent without a sign of life this long becomes OFFLINE (at most 55s)", value: &c.PresenceTimeout},
-		{env: "SWITCHBOARD_OPERATION_TIMEOUT", flag: "operation-timeout", def: "10s", help: "a query or mutation still running this long is stopped and answered UNAVAILABLE (HTTP 503 with Retry-After)", value: &c.OperationTimeout},
-		{env: "SWITCHBOARD_ALLOWED_ORIGINS", flag: "allowed-origins", help: "comma-separated host patterns (app.example.com, *.example.com) of browser pages allowed to open a WebSocket besides the server's own origin", value: &c.AllowedOrigins},
-		{env: "SWITCHBOARD_INSTANCE", flag: "instance", help: "this instance's name, unique among instances on one MongoDB (its change-stream position is kept under it); default: the host name", value: &c.Instance},
-		{env: "SWITCHBOARD_LOG_LEVEL", flag: "log-level", def: "info", help: "debug, info, warn or error", value: &c.LogLevel},
-		{env: "SWITCHBOARD_LOG_FORMAT", flag: "log-format", def: "text", help: "text or json", value: &c.LogFormat},
+		{env: "SWITCHBOARD_ADDR", flag: "addr", def: "127.0.0.1:8080", help: "address to listen on (host:port)", value: text(&c.Addr)},
+		{env: "SWITCHBOARD_DATA_DIR", flag: "data-dir", def: "./data", help: "directory of the embedded SQLite store (and of the dev secret)", value: text(&c.DataDir)},
+		{env: "SWITCHBOARD_MONGODB_URI", flag: "mongodb-uri", help: "MongoDB connection string; when set, MongoDB is the store instead of SQLite", value: text(&c.MongoURI)},
+		{env: "SWITCHBOARD_JWT_SECRET", flag: "jwt-secret", help: "HS256 secret that signs tokens (at least 32 bytes)", value: text(&c.JWTSecret)},
+		{env: "SWITCHBOARD_JWT_PUBLIC_KEY_FILE", flag: "jwt-public-key-file", help: "PEM public key that verifies tokens (RS256, ES256 or EdDSA, by key type)", value: text(&c.JWTPublicKeyFile)},
+		{env: "SWITCHBOARD_JWT_ISSUER", flag: "jwt-issuer", help: "required token issuer (iss); empty: not checked", value: text(&c.JWTIssuer)},
+		{env: "SWITCHBOARD_JWT_AUDIENCE", flag: "jwt-audience", help: "required token audience (aud); empty: not checked", value: text(&c.JWTAudience)},
+		{env: "SWITCHBOARD_INTROSPECTION", flag: "introspection", def: "admins", help: "who may introspect the schema: admins, all or off (dev: all)", value: typed(&c.Introspection, parseIntrospection)},
+		{env: "SWITCHBOARD_PRESENCE_TIMEOUT", flag: "presence-timeout", def: "30s", help: "an ONLINE or AWAY agent without a sign of life this long becomes OFFLINE (at most 55s)", value: typed(&c.PresenceTimeout, parsePresenceTimeout)},
+		{env: "SWITCHBOARD_OPERATION_TIMEOUT", flag: "operation-timeout", def: "10s", help: "a query or mutation still running this long is stopped and answered UNAVAILABLE (HTTP 503 with Retry-After)", value: typed(&c.OperationTimeout, parseOperationTimeout)},
+		{env: "SWITCHBOARD_ALLOWED_ORIGINS", flag: "allowed-origins", help: "comma-separated host patterns (app.example.com, *.example.com) of browser pages allowed to open a WebSocket besides the server's own origin", value: typed(&c.AllowedOrigins, parseOrigins)},
+		{env: "SWITCHBOARD_INSTANCE", flag: "instance", help: "this instance's name, unique among instances on one MongoDB (its change-stream position is kept under it); default: the host name", value: text(&c.Instance)},
+		{env: "SWITCHBOARD_LOG_LEVEL", flag: "log-level", def: "info", help: "debug, info, warn or error", value: typed(&c.LogLevel, parseLogLevel)},
+		{env: "SWITCHBOARD_LOG_FORMAT", flag: "log-format", def: "text", help: "text or json", value: typed(&c.LogFormat, parseLogFormat)},
 	}
 }
 
-// bind registers every setting as a flag of fs whose default comes from the
-// environment, then from the built-in default.
-func (c *config) bind(fs *flag.FlagSet, getenv func(string) string) {
-	for _, s := range c.settings() {
-		def := s.def
-		if v := getenv(s.env); v != "" {
-			def = v
-		}
-		fs.StringVar(s.value, s.flag, def, s.help+" ["+s.env+"]")
+// value is a flag.Value that parses its text into *p.
+type value[T any] struct {
+	p     *T
+	parse func(string) (T, error)
+	text  string
+}
+
+func typed[T any](p *T, parse func(string) (T, error)) *value[T] {
+	return &value[T]{p: p, parse: parse}
+}
+
+func text(p *string) *value[string] {
+	return typed(p, func(s string) (string, error) { return s, nil })
+}
+
+func (v *value[T]) String() string { return v.text }
+
+func (v *value[T]) Set(s string) error {
+	x, err := v.parse(s)
+	if err != nil {
+		return err
 	}
+	*v.p, v.text = x, s
+	return nil
+}
+
+func parseIntrospection(s string) (server.Introspection, error) {
+	if i, ok := server.ParseIntrospection(s); ok {
+		return i, nil
+	}
+	return "", fmt.Errorf("must be admins, all or off")
+}
+
+func parsePresenceTimeout(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 || d > domain.MaxPresenceTimeout {
+		return 0, fmt.Errorf("must be a duration above 0 and at most %s, such as 30s", domain.MaxPresenceTimeout)
+	}
+	return d, nil
+}
+
+func parseOperationTimeout(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("must be a duration above 0, such as 10s")
+	}
+	return d, nil
+}
+
+// parseOrigins reads a comma-separated list of host patterns, each as the
+// WebSocket transport matches it (path.Match), so a malformed one is named
+// now rather than refusing every browser later.
+func parseOrigins(s string) ([]string, error) {
+	var out []string
+	for _, o := range strings.Split(s, ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if _, err := path.Match(o, ""); err != nil {
+			return nil, fmt.Errorf("%q is not a host pattern (such as app.example.com or *.example.com)", o)
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+func parseLogLevel(s string) (slog.Level, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("must be debug, info, warn or error")
+	}
+	return level, nil
+}
+
+func parseLogFormat(s string) (string, error) {
+	if s != "text" && s != "json" {
+		return "", fmt.Errorf("must be text or json")
+	}
+	return s, nil
+}
+
+// bind registers every setting as a flag of fs, holding its built-in
+// default. The environment is read by fromEnv, after the flags.
+func (c *config) bind(fs *flag.FlagSet) {
+	for _, s := range c.settings() {
+		if err := s.value.Set(s.def); err != nil {
+			panic(fmt.Sprintf("the default of %s: %v", s.env, err))
+		}
+		fs.Var(s.value, s.flag, s.help+" ["+s.env+"]")
+	}
+}
+
+// fromEnv sets each setting that no flag set from its environment variable.
+func (c *config) fromEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, s := range c.settings() {
+		v := getenv(s.env)
+		if v == "" || given[s.flag] {
+			continue
+		}
+		if err := fs.Set(s.flag, v); err != nil {
+			return usagef("%s=%q: %v (see switchboard --help)", s.env, v, err)
+		}
+	}
+	return nil
 }
 
 // printSettings writes the settings table of --help.

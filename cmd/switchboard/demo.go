@@ -33,7 +33,7 @@ const demoIntegration = "email-connector"
 // channels already.
 func seedDemo(ctx context.Context, svc *domain.Service) (bool, error) {
 	admin := domain.Actor{WorkspaceID: demoWorkspace, ID: "ada", Role: domain.RoleAdmin, Name: "Ada Admin", Email: "ada@example.com"}
-	if chs, err := svc.Store().ListChannels(ctx, demoWorkspace); err != nil || len(chs) > 0 {
+	if chs, err := svc.Channels(ctx, admin); err != nil || len(chs) > 0 {
 		return false, err
 	}
 	if _, err := svc.Authenticate(ctx, domain.Claims{WorkspaceID: demoWorkspace, Subject: admin.ID, Role: "admin", Name: admin.Name, Email: admin.Email}); err != nil {
@@ -132,12 +132,9 @@ type devDemo struct {
 
 type devToken struct{ label, role, token string }
 
-// prepareDemo seeds the demo workspace if needed and mints its tokens.
-func prepareDemo(ctx context.Context, svc *domain.Service, secret []byte, cfg *config) (*devDemo, error) {
-	seeded, err := seedDemo(ctx, svc)
-	if err != nil {
-		return nil, fmt.Errorf("seeding the demo workspace: %w", err)
-	}
+// demoTokens mints the demo workspace's tokens. They need only the
+// secret, so the server is built with them before the workspace is seeded.
+func demoTokens(secret []byte, cfg *config) (*devDemo, error) {
 	now := time.Now()
 	mint := func(sub, role, name, email string) (string, error) {
 		return server.MintHS256(secret, server.TokenRequest{
@@ -145,7 +142,7 @@ func prepareDemo(ctx context.Context, svc *domain.Service, secret []byte, cfg *c
 			Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: 24 * time.Hour,
 		}, now)
 	}
-	d := &devDemo{seeded: seeded}
+	d := &devDemo{}
 	for _, p := range demoPeople[:3] {
 		role := map[domain.Role]string{domain.RoleAdmin: "admin", domain.RoleAgent: "agent"}[p.role]
 		t, err := mint(p.id, role, p.name, p.email)

@@ -12,20 +12,15 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"switchboard/domain"
-	"switchboard/feed"
+	"switchboard/app"
 	"switchboard/server"
-	mongostore "switchboard/store/mongo"
-	"switchboard/store/sqlite"
 )
 
 func main() {
@@ -78,12 +73,13 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
-// parse binds the settings (and extra flags) of a command and parses args.
+// parse binds the settings (and extra flags) of a command and parses args
+// and the environment into them.
 func parse(name string, args []string, getenv func(string) string, stdout io.Writer, extra func(*flag.FlagSet)) (*config, error) {
 	var cfg config
 	fs := flag.NewFlagSet("switchboard "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	cfg.bind(fs, getenv)
+	cfg.bind(fs)
 	if extra != nil {
 		extra(fs)
 	}
@@ -97,116 +93,18 @@ func parse(name string, args []string, getenv func(string) string, stdout io.Wri
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q (see switchboard --help)", fs.Arg(0))
 	}
+	if err := cfg.fromEnv(fs, getenv); err != nil {
+		return nil, err
+	}
 	return &cfg, nil
 }
 
-func newLogger(cfg *config, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		return nil, usagef("SWITCHBOARD_LOG_LEVEL must be debug, info, warn or error")
+func newLogger(cfg *config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch cfg.LogFormat {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, usagef("SWITCHBOARD_LOG_FORMAT must be text or json")
-}
-
-// openStore opens the configured store. Committed changes go to sink: in
-// process for SQLite and for a MongoDB without change streams (one instance
-// only), else through the change-stream feed, which carries the changes of
-// every instance; the feed runs until ctx ends.
-func openStore(ctx context.Context, cfg *config, log *slog.Logger, sink *feed.Broker) (domain.Store, error) {
-	if cfg.MongoURI == "" {
-		st, err := sqlite.Open(ctx, cfg.DataDir, sqlite.Options{Logger: log, EventSink: eventSink(sink)})
-		if err != nil {
-			return nil, err
-		}
-		if sink != nil {
-			log.Info("the embedded SQLite store feeds live updates in process: it serves one instance")
-		}
-		return st, nil
-	}
-	st, err := mongostore.Open(ctx, cfg.MongoURI, mongostore.Options{Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case sink == nil:
-	case st.ChangeStreams():
-		ready := make(chan struct{})
-		var once sync.Once
-		go st.Watch(ctx, instanceName(cfg), sink, mongostore.FeedHooks{
-			Resynced: sink.Resync,
-			Ready:    func() { once.Do(func() { close(ready) }) },
-		})
-		select {
-		case <-ready:
-			log.Info("live updates come from MongoDB change streams: several instances may run side by side", "feed", instanceName(cfg))
-		case <-time.After(30 * time.Second):
-			log.Warn("the MongoDB change stream is not open yet; live updates start when it is")
-		case <-ctx.Done():
-		}
-	default:
-		st.PublishInProcess(sink)
-		log.Warn("this MongoDB server has no change streams (see switchboard migrate): live updates reach only this instance's " +
-			"subscribers, so run a single instance")
-	}
-	return st, nil
-}
-
-// eventSink is sink as an EventSink, nil when there is none.
-func eventSink(sink *feed.Broker) domain.EventSink {
-	if sink == nil {
-		return nil
-	}
-	return sink
-}
-
-// instanceName names this instance's change-stream feed, so a restarted
-// instance resumes where it stopped.
-func instanceName(cfg *config) string {
-	if cfg.Instance != "" {
-		return cfg.Instance
-	}
-	if h, err := os.Hostname(); err == nil && h != "" {
-		return h
-	}
-	return "switchboard"
-}
-
-// presenceTimeout reads SWITCHBOARD_PRESENCE_TIMEOUT.
-func presenceTimeout(cfg *config) (time.Duration, error) {
-	d, err := time.ParseDuration(cfg.PresenceTimeout)
-	if err != nil || d <= 0 || d > domain.MaxPresenceTimeout {
-		return 0, usagef("SWITCHBOARD_PRESENCE_TIMEOUT must be a duration above 0 and at most %s, such as 30s", domain.MaxPresenceTimeout)
-	}
-	return d, nil
-}
-
-// limits reads SWITCHBOARD_OPERATION_TIMEOUT into the server's limits.
-func limits(cfg *config) (server.Limits, error) {
-	l := server.DefaultLimits()
-	d, err := time.ParseDuration(cfg.OperationTimeout)
-	if err != nil || d <= 0 {
-		return l, usagef("SWITCHBOARD_OPERATION_TIMEOUT must be a duration above 0, such as 10s")
-	}
-	l.OperationTimeout = d
-	return l, nil
-}
-
-// origins reads SWITCHBOARD_ALLOWED_ORIGINS.
-func origins(cfg *config) []string {
-	var out []string
-	for _, o := range strings.Split(cfg.AllowedOrigins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			out = append(out, o)
-		}
-	}
-	return out
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // serve runs the server until ctx ends; dev makes it a local try-out.
@@ -216,18 +114,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg, stderr)
-	if err != nil {
-		return err
-	}
-	introspection, ok := server.ParseIntrospection(cfg.Introspection)
-	if !ok {
-		return usagef("SWITCHBOARD_INTROSPECTION must be admins, all or off")
-	}
+	log := newLogger(cfg, stderr)
+	introspection := cfg.Introspection
 	keys := server.KeyConfig{
 		Secret: []byte(cfg.JWTSecret), PublicKeyFile: cfg.JWTPublicKeyFile,
 		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
 	}
+	var demo *devDemo
 	if dev {
 		if !loopback(cfg.Addr) {
 			return usagef("dev listens on loopback only; %q is not a loopback address (use 127.0.0.1:PORT)", cfg.Addr)
@@ -238,61 +131,42 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		keys = server.KeyConfig{Secret: secret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}
 		introspection = server.IntrospectionAll
+		if demo, err = demoTokens(secret, cfg); err != nil {
+			return err
+		}
 	} else if len(keys.Secret) == 0 && keys.PublicKeyFile == "" {
 		return usagef("no JWT key is configured, so no token could be verified.\n" +
 			"  Set SWITCHBOARD_JWT_SECRET to a random secret of at least 32 bytes (e.g. the output of: openssl rand -hex 32),\n" +
 			"  or SWITCHBOARD_JWT_PUBLIC_KEY_FILE to your identity provider's PEM public key.\n" +
 			"  To try Switchboard locally, run: switchboard dev")
 	}
-	verifier, err := server.NewVerifier(keys, time.Now)
-	if err != nil {
+	lim := server.DefaultLimits()
+	lim.OperationTimeout = cfg.OperationTimeout
+	a, err := app.New(ctx, app.Config{
+		DataDir: cfg.DataDir, MongoURI: cfg.MongoURI, Instance: cfg.Instance,
+		Keys: keys, PresenceTimeout: cfg.PresenceTimeout, Logger: log, Jobs: true,
+		Server: server.Config{
+			Introspection: introspection, Limits: lim, AllowedOrigins: cfg.AllowedOrigins,
+			DevTokens: demo.consoleTokens(), Dev: dev,
+		},
+	})
+	if errors.As(err, new(*app.ConfigError)) {
 		return usagef("%v", err)
 	}
-	timeout, err := presenceTimeout(cfg)
 	if err != nil {
 		return err
 	}
-	lim, err := limits(cfg)
-	if err != nil {
-		return err
-	}
-	changes := feed.NewBroker()
-	defer changes.Close()
-	// The feed lives until the store is closed.
-	feedCtx, stopFeed := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopFeed()
-	st, err := openStore(feedCtx, cfg, log, changes)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	defer stopFeed() // before the store closes
-	svc := domain.NewService(st, domain.WithLogger(log), domain.WithPresenceTimeout(timeout))
-	var demo *devDemo
+	// Run shuts the App down; this is for the ways out before it.
+	defer a.Shutdown(context.Background())
 	if dev {
-		if demo, err = prepareDemo(ctx, svc, keys.Secret, cfg); err != nil {
-			return err
+		if demo.seeded, err = seedDemo(ctx, a.Service()); err != nil {
+			return fmt.Errorf("seeding the demo workspace: %w", err)
 		}
 	}
-	srv := server.New(server.Config{
-		Service: svc, Verifier: verifier, Introspection: introspection, Logger: log,
-		Feed: changes, AllowedOrigins: origins(cfg), DevTokens: demo.consoleTokens(), Dev: dev, Limits: lim,
-	})
-	jobs := svc.StartJobs(context.WithoutCancel(ctx))
-	defer jobs.Stop()
-	changes.Tap(jobs.Notice)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
-	}
-	httpServer := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	base := "http://" + ln.Addr().String()
 	if dev {
@@ -303,19 +177,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	} else {
 		log.Info("switchboard listening", "addr", ln.Addr().String(), "store", "sqlite", "data_dir", cfg.DataDir)
 	}
-
-	served := make(chan error, 1)
-	go func() { served <- httpServer.Serve(ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err = httpServer.Shutdown(shutdownCtx)
-	return errors.Join(err, srv.Shutdown(shutdownCtx))
+	return a.Run(ctx, ln)
 }
 
 // loopback reports whether addr's host is a loopback address.
@@ -420,19 +282,10 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg, stderr)
+	report, err := app.Migrate(ctx, app.Config{DataDir: cfg.DataDir, MongoURI: cfg.MongoURI, Logger: newLogger(cfg, stderr)})
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, log, nil)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if ms, ok := st.(*mongostore.Store); ok {
-		fmt.Fprint(stdout, ms.MigrationReport())
-		return nil
-	}
-	fmt.Fprintf(stdout, "SQLite store in %s: schema and indexes are up to date\n", cfg.DataDir)
+	fmt.Fprint(stdout, report)
 	return nil
 }

@@ -41,11 +41,9 @@ import (
 
 	"github.com/coder/websocket"
 
-	"switchboard/domain"
-	"switchboard/feed"
+	"switchboard/app"
 	"switchboard/server"
 	"switchboard/server/ws"
-	"switchboard/store/sqlite"
 )
 
 type options struct {
@@ -120,38 +118,28 @@ func startServer(ctx context.Context, ping time.Duration) (*inProcessServer, err
 	if err != nil {
 		return nil, err
 	}
-	log := slog.New(slog.DiscardHandler)
 	secret := []byte(randomHex(32))
-	changes := feed.NewBroker()
-	st, err := sqlite.Open(ctx, dir, sqlite.Options{EventSink: changes, Logger: log})
+	a, err := app.New(ctx, app.Config{
+		DataDir: dir, Keys: server.KeyConfig{Secret: secret}, Logger: slog.New(slog.DiscardHandler), Jobs: true,
+		Server: server.Config{WebSocket: ws.Config{PingInterval: ping}},
+	})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	svc := domain.NewService(st, domain.WithLogger(log))
-	verifier, err := server.NewVerifier(server.KeyConfig{Secret: secret}, time.Now)
-	if err != nil {
-		return nil, err
-	}
-	srv := server.New(server.Config{Service: svc, Verifier: verifier, Logger: log, Feed: changes,
-		WebSocket: ws.Config{PingInterval: ping}})
-	jobs := svc.StartJobs(ctx)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		a.Shutdown(ctx)
+		os.RemoveAll(dir)
 		return nil, err
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
+	go a.Serve(ln)
 	return &inProcessServer{
 		url: "http://" + ln.Addr().String() + "/graphql", secret: secret,
 		close: func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			_ = hs.Shutdown(sctx)
-			_ = srv.Shutdown(sctx)
-			jobs.Stop()
-			changes.Close()
-			_ = st.Close()
+			_ = a.Shutdown(sctx)
 			os.RemoveAll(dir)
 		},
 	}, nil

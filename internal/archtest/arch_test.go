@@ -1,10 +1,12 @@
 // Package archtest keeps the package arrows of the design honest: the domain
 // imports no transport, GraphQL or database code; resolvers never reach a
-// store; each dependency stays in its one package.
+// store; only commands and test harnesses import the assembly (app); each
+// dependency stays in its one package.
 package archtest
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -30,6 +32,9 @@ func TestPackageArrows(t *testing.T) {
 		{"switchboard/dataloader", []string{"switchboard/store", "github.com/99designs/gqlgen", "net/http"}},
 		{"switchboard/store/sqlite", []string{"go.mongodb.org/", "github.com/99designs/gqlgen", "switchboard/server"}},
 		{"switchboard/server", []string{"switchboard/store", "modernc.org/sqlite", "go.mongodb.org/"}},
+		// The assembly of the production binary carries no test code.
+		{"switchboard/app", []string{"testing", "switchboard/apitest", "switchboard/internal/testserver", "switchboard/internal/fakeclock",
+			"switchboard/store/storetest", "switchboard/store/sqlite/sqlitetest", "switchboard/store/mongo/mongotest"}},
 	}
 	for _, r := range rules {
 		for _, d := range deps(t, r.pkg) {
@@ -39,6 +44,41 @@ func TestPackageArrows(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// appImporters may import switchboard/app: the commands, and the harnesses
+// that tests build whole servers with. Tests themselves may too (go list
+// without -test does not see them).
+var appImporters = []string{"switchboard/cmd/", "switchboard/apitest", "switchboard/internal/testserver"}
+
+// TestOnlyCommandsAndHarnessesImportApp: app wires every part together, so
+// no part may import it (domain, stores, feed, resolvers, server…), or a
+// part would depend on the whole and the assembly would stop being one
+// place above everything.
+func TestOnlyCommandsAndHarnessesImportApp(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Deps \" \"}}", "switchboard/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	importers := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg, deps := fields[0], fields[1:]
+		if !slices.Contains(deps, "switchboard/app") {
+			continue
+		}
+		importers++
+		allowed := false
+		for _, a := range appImporters {
+			allowed = allowed || pkg == a || (strings.HasSuffix(a, "/") && strings.HasPrefix(pkg, a))
+		}
+		if !allowed {
+			t.Errorf("%s imports switchboard/app; only commands and test harnesses may", pkg)
+		}
+	}
+	if importers == 0 {
+		t.Error("nothing imports switchboard/app: the rule checks nothing")
 	}
 }
 

@@ -1,6 +1,6 @@
-// Package testserver starts a real Switchboard server for tests that drive
-// it from outside Go (Node clients, a browser): the SQLite store, the change
-// broker, the real clock, over httptest.
+// Package testserver starts a real Switchboard server (app.New) for tests
+// that drive it from outside Go (Node clients, a browser) or only over
+// HTTP: the SQLite store, the change broker, the real clock, over httptest.
 package testserver
 
 import (
@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/app"
 	"switchboard/domain"
-	"switchboard/feed"
 	"switchboard/server"
 	"switchboard/store/sqlite"
 	"switchboard/store/sqlite/sqlitetest"
@@ -32,34 +32,35 @@ func Start(t *testing.T, secret []byte) *Server {
 	return StartWith(t, secret, nil)
 }
 
-// StartWith is Start with configure given the server's configuration
-// before the server is built (limits, dev mode).
+// StartWith is Start with configure given the server's settings (limits,
+// dev mode) before the server is built; the parts app.New wires (Service,
+// Verifier, Feed, Logger) are not configure's to set.
 func StartWith(t *testing.T, secret []byte, configure func(*server.Config)) *Server {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	broker := feed.NewBroker()
-	st := sqlitetest.New(t, sqlite.Options{EventSink: broker, Logger: log})
-	svc := domain.NewService(st, domain.WithLogger(log))
-	verifier, err := server.NewVerifier(server.KeyConfig{Secret: secret}, time.Now)
+	var sc server.Config
+	if configure != nil {
+		configure(&sc)
+	}
+	a, err := app.New(context.Background(), app.Config{
+		Store: func(_ context.Context, sink domain.EventSink) (domain.Store, error) {
+			return sqlitetest.New(t, sqlite.Options{EventSink: sink, Logger: log}), nil
+		},
+		Keys: server.KeyConfig{Secret: secret}, Server: sc, Logger: log,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := server.Config{Service: svc, Verifier: verifier, Logger: log, Feed: broker}
-	if configure != nil {
-		configure(&cfg)
-	}
-	srv := server.New(cfg)
-	ts := httptest.NewServer(srv)
+	ts := httptest.NewServer(a.Handler())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
+		if err := a.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
 		ts.Close()
-		broker.Close()
 	})
-	return &Server{URL: ts.URL, Service: svc, Secret: secret}
+	return &Server{URL: ts.URL, Service: a.Service(), Secret: secret}
 }
 
 // Token mints a token for the server, valid for an hour.

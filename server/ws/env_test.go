@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
+	"switchboard/app"
 	"switchboard/domain"
 	"switchboard/feed"
 	"switchboard/internal/fakeclock"
@@ -24,7 +25,7 @@ import (
 	"switchboard/store/sqlite/sqlitetest"
 )
 
-// The harness of these tests: a real server (server.New) on a real SQLite
+// The harness of these tests: a real server (app.New) on a real SQLite
 // store and change feed, served by httptest, and clients on real sockets.
 
 // wait bounds how long a test waits for something that must happen.
@@ -60,6 +61,7 @@ type env struct {
 	clock *fakeclock.Clock // nil on the real clock
 	now   func() time.Time
 	svc   *domain.Service
+	store domain.Store
 	feed  *feed.Broker
 	srv   *server.Server
 	ts    *httptest.Server
@@ -76,42 +78,36 @@ func newEnv(t *testing.T, opts ...func(*envConfig)) *env {
 		o(&cfg)
 	}
 	log := slog.New(slog.DiscardHandler)
-	broker := feed.NewBroker()
-	st := sqlitetest.New(t, sqlite.Options{EventSink: broker, Logger: log})
-	e := &env{t: t, feed: broker, now: time.Now}
-	svcOpts := []domain.Option{domain.WithLogger(log)}
+	e := &env{t: t, now: time.Now}
+	ac := app.Config{
+		Store: func(_ context.Context, sink domain.EventSink) (domain.Store, error) {
+			return sqlitetest.New(t, sqlite.Options{EventSink: sink, Logger: log}), nil
+		},
+		Keys: server.KeyConfig{Secret: secret}, Server: cfg.Config, PresenceTimeout: cfg.presenceTimeout,
+		Logger: log, Jobs: cfg.jobs,
+	}
 	if !cfg.realClock {
 		e.clock = fakeclock.New(epoch)
 		e.now = e.clock.Now
-		svcOpts = append(svcOpts, domain.WithClock(e.clock))
+		ac.Clock = e.clock
 	}
-	if cfg.presenceTimeout > 0 {
-		svcOpts = append(svcOpts, domain.WithPresenceTimeout(cfg.presenceTimeout))
-	}
-	e.svc = domain.NewService(st, svcOpts...)
-	verifier, err := server.NewVerifier(server.KeyConfig{Secret: secret}, e.now)
+	a, err := app.New(context.Background(), ac)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Service, cfg.Verifier, cfg.Logger, cfg.Feed = e.svc, verifier, log, broker
-	e.srv = server.New(cfg.Config)
-	e.ts = httptest.NewServer(e.srv)
+	e.svc, e.store, e.feed, e.srv = a.Service(), a.Store(), a.Feed(), a.Server()
+	e.ts = httptest.NewServer(a.Handler())
 	e.url = e.ts.URL + "/graphql"
 	e.wsURL = "ws" + strings.TrimPrefix(e.url, "http")
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
-		if err := e.srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutting the sockets down: %v", err)
+		if err := a.Shutdown(ctx); err != nil {
+			t.Errorf("shutting down: %v", err)
 		}
 		e.ts.Close()
-		broker.Close()
 		http.DefaultClient.CloseIdleConnections()
 	})
-	if cfg.jobs {
-		jobs := e.svc.StartJobs(context.Background())
-		t.Cleanup(jobs.Stop)
-	}
 	return e
 }
 

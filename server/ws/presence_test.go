@@ -122,7 +122,7 @@ func TestDroppedSocketsTakeTheAgentOfflineAfterTheTimeout(t *testing.T) {
 // presenceOf reads an agent's record from the store.
 func (e *env) presenceOf(w *workspace, id string) domain.Agent {
 	e.t.Helper()
-	agents, err := e.svc.Store().AgentsByIDs(context.Background(), w.id, []string{id})
+	agents, err := e.store.AgentsByIDs(context.Background(), w.id, []string{id})
 	if err != nil || len(agents) != 1 || agents[0] == nil {
 		e.t.Fatalf("reading agent %s: %v", id, err)
 	}

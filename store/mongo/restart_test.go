@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/app"
 	"switchboard/domain"
 	"switchboard/internal/fakeclock"
 	"switchboard/server"
@@ -55,7 +56,13 @@ func TestSurvivesAServerRestart(t *testing.T) {
 	}
 	defer s.Close()
 	clock := fakeclock.New(t0)
-	svc := domain.NewService(s, domain.WithClock(clock), domain.WithLogger(mongotest.Quiet))
+	secret := []byte("restart-test-secret-restart-test-secret")
+	a, err := app.New(ctx, app.Config{Store: app.UseStore(s), Keys: server.KeyConfig{Secret: secret}, Clock: clock, Logger: mongotest.Quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Shutdown(ctx)
+	svc := a.Service()
 	admin, err := svc.Authenticate(ctx, domain.Claims{WorkspaceID: "ws", Subject: "ada", Role: "admin", Name: "Ada"})
 	if err != nil {
 		t.Fatal(err)
@@ -84,12 +91,7 @@ func TestSurvivesAServerRestart(t *testing.T) {
 	}
 
 	// The same service behind the real HTTP server, as callers see it.
-	secret := []byte("restart-test-secret-restart-test-secret")
-	verifier, err := server.NewVerifier(server.KeyConfig{Secret: secret}, clock.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := httptest.NewServer(server.New(server.Config{Service: svc, Verifier: verifier, Logger: mongotest.Quiet}))
+	api := httptest.NewServer(a.Handler())
 	defer api.Close()
 	token, err := server.MintHS256(secret, server.TokenRequest{Subject: "ada", WorkspaceID: "ws", Role: "admin", Name: "Ada", TTL: time.Hour}, clock.Now())
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"switchboard/domain"
+	"switchboard/app"
 	"switchboard/server"
 	"switchboard/store/sqlite"
 )
@@ -32,13 +32,13 @@ func BenchmarkAPI(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	svc := domain.NewService(s, domain.WithLogger(quiet.Logger))
-	secret := []byte("benchmark-secret-benchmark-secret")
-	verifier, err := server.NewVerifier(server.KeyConfig{Secret: secret}, time.Now)
+	secret := benchKeys.Secret
+	a, err := app.New(ctx, app.Config{Store: app.UseStore(s), Keys: benchKeys, Logger: quiet.Logger})
 	if err != nil {
 		b.Fatal(err)
 	}
-	api := httptest.NewServer(server.New(server.Config{Service: svc, Verifier: verifier, Logger: quiet.Logger}))
+	defer a.Shutdown(ctx)
+	api := httptest.NewServer(a.Handler())
 	defer api.Close()
 	token, err := server.MintHS256(secret, server.TokenRequest{Subject: benchMe, WorkspaceID: benchWS, Role: "agent", Name: "Agent 7", TTL: time.Hour}, time.Now())
 	if err != nil {

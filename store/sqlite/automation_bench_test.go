@@ -8,10 +8,15 @@ import (
 	"time"
 
 	"switchboard/apitest"
+	"switchboard/app"
 	"switchboard/domain"
-	"switchboard/feed"
+	"switchboard/server"
 	"switchboard/store/sqlite"
 )
+
+// benchKeys verify the tokens of benchmarks that build a whole server but
+// call its service directly.
+var benchKeys = server.KeyConfig{Secret: []byte("benchmark-secret-benchmark-secret")}
 
 // cleanupConvs is the size of the logout cleanup benchmark: one agent owns
 // this many NEW conversations when they go offline.
@@ -64,7 +69,11 @@ func BenchmarkLogoutCleanup(b *testing.B) {
 			b.Fatal(err)
 		}
 		counting := apitest.NewCountingStore(s)
-		svc := domain.NewService(counting, domain.WithLogger(quiet.Logger))
+		a, err := app.New(ctx, app.Config{Store: app.UseStore(counting), Keys: benchKeys, Logger: quiet.Logger})
+		if err != nil {
+			b.Fatal(err)
+		}
+		svc := a.Service()
 		if _, err := svc.Logout(ctx, ben); err != nil {
 			b.Fatal(err)
 		}
@@ -78,6 +87,7 @@ func BenchmarkLogoutCleanup(b *testing.B) {
 		calls, total := counting.Calls()
 		b.ReportMetric(float64(total), "store-calls/op")
 		b.ReportMetric(float64(calls["UpdateConversation"]), "writes/op")
+		a.Shutdown(ctx)
 		s.Close()
 	}
 }
@@ -94,15 +104,20 @@ func BenchmarkLogoutToLastEvent(b *testing.B) {
 		b.StopTimer()
 		path := filepath.Join(b.TempDir(), sqlite.DBFile)
 		seedCleanup(b, path, n)
-		changes := feed.NewBroker()
-		s, err := sqlite.OpenFile(ctx, path, sqlite.Options{Logger: quiet.Logger, EventSink: changes})
+		var s *sqlite.Store
+		a, err := app.New(ctx, app.Config{
+			Store: func(ctx context.Context, sink domain.EventSink) (domain.Store, error) {
+				var err error
+				s, err = sqlite.OpenFile(ctx, path, sqlite.Options{Logger: quiet.Logger, EventSink: sink})
+				return s, err
+			},
+			Keys: benchKeys, Logger: quiet.Logger, Jobs: true,
+		})
 		if err != nil {
 			b.Fatal(err)
 		}
-		svc := domain.NewService(s, domain.WithLogger(quiet.Logger))
-		jobs := svc.StartJobs(ctx)
-		changes.Tap(jobs.Notice)
-		sub := changes.Subscribe(benchWS, 2*n)
+		svc := a.Service()
+		sub := a.Feed().Subscribe(benchWS, 2*n)
 		b.StartTimer()
 		start := time.Now()
 		if _, err := svc.Logout(ctx, ben); err != nil {
@@ -126,8 +141,7 @@ func BenchmarkLogoutToLastEvent(b *testing.B) {
 		b.StopTimer()
 		b.ReportMetric(float64(elapsed.Milliseconds()), "ms-to-last-event")
 		sub.Close()
-		jobs.Stop()
-		changes.Close()
+		a.Shutdown(ctx)
 		s.Close()
 	}
 }

@@ -21,9 +21,9 @@ type Factory struct {
 	// (t.Cleanup).
 	New func(t *testing.T) domain.Store
 	// NewPublishing, when set, returns a new, empty store that publishes its
-	// committed changes to sink (domain.Options.EventSink of a store with an
-	// in-process feed). Nil for a store whose events come from a change feed
-	// instead: the event subtests then skip.
+	// committed changes to sink (the EventSink of its Options, for a store
+	// that publishes in process). Nil for a store whose events come from a
+	// change feed instead: the event subtests then skip.
 	NewPublishing func(t *testing.T, sink domain.EventSink) domain.Store
 	// Atomic is false for a store whose conditional updates are known not to
 	// be atomic under concurrency (a test server with that limit); the race

@@ -1,0 +1,330 @@
+// Package app assembles Switchboard: the change feed, the store, the
+// service, the token verifier, the HTTP server and the background jobs,
+// wired to each other, and takes them down in order. Every command and every
+// test that runs a whole server builds it here, so a new part is wired once
+// and no copy of the wiring drifts from the others.
+//
+// Nothing the App assembles imports it; only commands, tests and test
+// harnesses do (internal/archtest checks).
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"switchboard/domain"
+	"switchboard/feed"
+	"switchboard/server"
+	mongostore "switchboard/store/mongo"
+	"switchboard/store/sqlite"
+)
+
+// Config is what the App is built from. The store is Store if set, else
+// MongoDB at MongoURI if set, else SQLite in DataDir.
+type Config struct {
+	// DataDir is the directory of the embedded SQLite store.
+	DataDir string
+	// MongoURI is a MongoDB connection string; set, MongoDB is the store.
+	MongoURI string
+	// Instance names this instance's place in the MongoDB change stream, so
+	// a restarted instance resumes where it stopped; empty: the host name.
+	Instance string
+	// Store opens a store the caller owns (tests: a template copy, a
+	// wrapper that counts or fails calls): the App uses it and never closes
+	// it. UseStore gives one that is already open.
+	Store StoreFunc
+
+	// Keys verify tokens.
+	Keys server.KeyConfig
+	// Server is the HTTP server's settings: limits, introspection, allowed
+	// origins, dev, dev tokens, WebSocket tuning. Its Service, Verifier,
+	// Feed and Logger are the App's to set and must be left empty.
+	Server server.Config
+	// PresenceTimeout is how long an agent may stay silent before going
+	// OFFLINE; 0: domain.DefaultPresenceTimeout.
+	PresenceTimeout time.Duration
+	// Clock is the time of the service, the jobs and the token checks;
+	// nil: the system clock (tests pass a fake one).
+	Clock domain.Clock
+	// Logger receives every part's logs; nil: slog.Default().
+	Logger *slog.Logger
+	// Jobs starts the background jobs (presence timeout, logout cleanups,
+	// boomerangs, store maintenance), timed by the changes of the feed.
+	Jobs bool
+}
+
+// StoreFunc opens a store whose committed changes go to sink, so they
+// reach the App's subscriptions and jobs.
+type StoreFunc func(ctx context.Context, sink domain.EventSink) (domain.Store, error)
+
+// UseStore is a StoreFunc for st, already open and the caller's to close.
+// st publishes nothing to the App's feed, so subscriptions see no changes
+// and the jobs time due work only from their reconciler.
+func UseStore(st domain.Store) StoreFunc {
+	return func(context.Context, domain.EventSink) (domain.Store, error) { return st, nil }
+}
+
+// ConfigError is a mistake in the Config itself, found before anything was
+// opened: the caller's to fix, not a failure worth retrying.
+type ConfigError struct{ msg string }
+
+func (e *ConfigError) Error() string { return e.msg }
+
+func configErrorf(format string, args ...any) error {
+	return &ConfigError{fmt.Sprintf(format, args...)}
+}
+
+// ShutdownTimeout bounds how long Run waits for requests and sockets to
+// finish once its context ends.
+const ShutdownTimeout = 10 * time.Second
+
+// changeStreamWait bounds how long New waits for the MongoDB change stream
+// to open before serving anyway; live updates start when it opens.
+const changeStreamWait = 30 * time.Second
+
+// App is a running Switchboard: everything is built and the jobs run, but
+// no request is served until Serve (or Handler, under a test's server).
+type App struct {
+	log       *slog.Logger
+	clock     domain.Clock
+	feed      *feed.Broker
+	store     domain.Store
+	svc       *domain.Service
+	srv       *server.Server
+	http      *http.Server
+	jobs      *domain.Jobs // nil without Config.Jobs
+	ownsStore bool         // the App opened the store, so it closes it
+	// stopWatch ends the MongoDB change-stream feed, watchDone is closed
+	// when it has; both nil without one.
+	stopWatch context.CancelFunc
+	watchDone chan struct{}
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New builds the App. ctx bounds the opening of the store; what runs in
+// the background lives until Shutdown.
+func New(ctx context.Context, cfg Config) (*App, error) {
+	if cfg.Server.Service != nil || cfg.Server.Verifier != nil || cfg.Server.Feed != nil || cfg.Server.Logger != nil {
+		return nil, configErrorf("app: Config.Server's Service, Verifier, Feed and Logger are the App's to set")
+	}
+	if cfg.Store == nil && cfg.MongoURI == "" && cfg.DataDir == "" {
+		return nil, configErrorf("app: no store: set DataDir, MongoURI or Store")
+	}
+	a := &App{log: cfg.Logger, clock: cfg.Clock, feed: feed.NewBroker()}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.clock == nil {
+		a.clock = domain.SystemClock{}
+	}
+	// The keys are checked before the store is opened: a mistake in them
+	// is said at once, without touching any data.
+	verifier, err := server.NewVerifier(cfg.Keys, a.clock.Now)
+	if err != nil {
+		return nil, &ConfigError{err.Error()}
+	}
+	if err := a.openStore(ctx, cfg); err != nil {
+		a.feed.Close()
+		return nil, err
+	}
+
+	opts := []domain.Option{domain.WithClock(a.clock), domain.WithLogger(a.log)}
+	if cfg.PresenceTimeout > 0 {
+		opts = append(opts, domain.WithPresenceTimeout(cfg.PresenceTimeout))
+	}
+	a.svc = domain.NewService(a.store, opts...)
+
+	sc := cfg.Server
+	sc.Service, sc.Verifier, sc.Feed, sc.Logger = a.svc, verifier, a.feed, a.log
+	a.srv = server.New(sc)
+	a.http = &http.Server{
+		Handler:           a.srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+
+	if cfg.Jobs {
+		// The jobs outlive ctx (it only bounds the start); Shutdown stops
+		// them.
+		a.jobs = a.svc.StartJobs(context.WithoutCancel(ctx))
+		// Due work a change schedules is timed when the change is seen.
+		a.feed.Tap(a.jobs.Notice)
+	}
+	return a, nil
+}
+
+// openStore opens the configured store with the feed as its sink: in
+// process for SQLite and for a MongoDB without change streams (one
+// instance only), else through the change-stream feed, which carries the
+// changes of every instance.
+func (a *App) openStore(ctx context.Context, cfg Config) error {
+	switch {
+	case cfg.Store != nil:
+		st, err := cfg.Store(ctx, a.feed)
+		if err != nil {
+			return err
+		}
+		a.store = st
+		return nil
+	case cfg.MongoURI == "":
+		st, err := sqlite.Open(ctx, cfg.DataDir, sqlite.Options{Logger: a.log, EventSink: a.feed})
+		if err != nil {
+			return err
+		}
+		a.store, a.ownsStore = st, true
+		a.log.Info("the embedded SQLite store feeds live updates in process: it serves one instance")
+		return nil
+	}
+	st, err := mongostore.Open(ctx, cfg.MongoURI, mongostore.Options{Logger: a.log})
+	if err != nil {
+		return err
+	}
+	a.store, a.ownsStore = st, true
+	if !st.ChangeStreams() {
+		st.PublishInProcess(a.feed)
+		a.log.Warn("this MongoDB server has no change streams (see switchboard migrate): live updates reach only this instance's " +
+			"subscribers, so run a single instance")
+		return nil
+	}
+	name := instanceName(cfg.Instance)
+	watchCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopWatch, a.watchDone = stop, make(chan struct{})
+	ready := make(chan struct{})
+	var once sync.Once
+	go func() {
+		defer close(a.watchDone)
+		_ = st.Watch(watchCtx, name, a.feed, mongostore.FeedHooks{
+			Resynced: a.feed.Resync,
+			Ready:    func() { once.Do(func() { close(ready) }) },
+		})
+	}()
+	select {
+	case <-ready:
+		a.log.Info("live updates come from MongoDB change streams: several instances may run side by side", "feed", name)
+	case <-time.After(changeStreamWait):
+		a.log.Warn("the MongoDB change stream is not open yet; live updates start when it is")
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// instanceName names this instance's change-stream feed.
+func instanceName(name string) string {
+	if name != "" {
+		return name
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "switchboard"
+}
+
+// Migrate opens the configured store (DataDir or MongoURI), which creates
+// or upgrades its schema and indexes, closes it and says what was done.
+func Migrate(ctx context.Context, cfg Config) (string, error) {
+	if cfg.MongoURI == "" {
+		if cfg.DataDir == "" {
+			return "", configErrorf("app: no store: set DataDir or MongoURI")
+		}
+		st, err := sqlite.Open(ctx, cfg.DataDir, sqlite.Options{Logger: cfg.Logger})
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("SQLite store in %s: schema and indexes are up to date\n", cfg.DataDir), st.Close()
+	}
+	st, err := mongostore.Open(ctx, cfg.MongoURI, mongostore.Options{Logger: cfg.Logger})
+	if err != nil {
+		return "", err
+	}
+	return st.MigrationReport().String(), st.Close()
+}
+
+// Handler serves every endpoint; tests mount it on their own server.
+func (a *App) Handler() http.Handler { return a.srv }
+
+// Service is the domain service.
+func (a *App) Service() *domain.Service { return a.svc }
+
+// Store is the store, as the service sees it.
+func (a *App) Store() domain.Store { return a.store }
+
+// Feed is the change broker that subscriptions and jobs read.
+func (a *App) Feed() *feed.Broker { return a.feed }
+
+// Server is the GraphQL server behind Handler.
+func (a *App) Server() *server.Server { return a.srv }
+
+// Clock is the App's clock.
+func (a *App) Clock() domain.Clock { return a.clock }
+
+// Serve serves HTTP on ln until Shutdown; it returns nil once Shutdown has
+// stopped it, else why serving failed.
+func (a *App) Serve(ln net.Listener) error {
+	if err := a.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Run serves on ln until ctx ends, then shuts everything down, allowing
+// ShutdownTimeout for requests and sockets to finish. If serving fails
+// first, it shuts down too and returns why.
+func (a *App) Run(ctx context.Context, ln net.Listener) error {
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ln) }()
+	var err error
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+		a.log.Info("shutting down")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	shutdownErr := a.Shutdown(sctx)
+	if err == nil {
+		err = <-served
+	}
+	return errors.Join(err, shutdownErr)
+}
+
+// Shutdown stops everything, each part before what it uses: HTTP (no new
+// requests; those in flight finish on a live store), the WebSockets (closed
+// with "going away"; HTTP's shutdown does not wait for them), the jobs, the
+// feed, and the store if the App opened it. ctx bounds the waits for
+// requests and sockets. Later calls return the first call's result.
+func (a *App) Shutdown(ctx context.Context) error {
+	a.shutdownOnce.Do(func() { a.shutdownErr = a.shutdown(ctx) })
+	return a.shutdownErr
+}
+
+func (a *App) shutdown(ctx context.Context) error {
+	errs := []error{a.http.Shutdown(ctx), a.srv.Shutdown(ctx)}
+	if a.jobs != nil {
+		a.jobs.Stop()
+	}
+	if a.stopWatch != nil {
+		a.stopWatch()
+		select {
+		case <-a.watchDone:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("the change-stream feed did not stop: %w", ctx.Err()))
+		}
+	}
+	a.feed.Close()
+	if a.ownsStore {
+		errs = append(errs, a.store.Close())
+	}
+	return errors.Join(errs...)
+}
