@@ -44,8 +44,9 @@ type Config struct {
 	// Keys verify tokens.
 	Keys server.KeyConfig
 	// Server is the HTTP server's settings: limits, introspection, allowed
-	// origins, dev, dev tokens, WebSocket tuning. Its Service, Verifier,
-	// Feed and Logger are the App's to set and must be left empty.
+	// origins, dev, dev tokens, WebSocket tuning. Its Service, Feed and
+	// Logger are the App's to set and must be left empty. A Verifier given
+	// here replaces the one built from Keys (a test's, on its own clock).
 	Server server.Config
 	// PresenceTimeout is how long an agent may stay silent before going
 	// OFFLINE; 0: domain.DefaultPresenceTimeout.
@@ -113,8 +114,8 @@ type App struct {
 // New builds the App. ctx bounds the opening of the store; what runs in
 // the background lives until Shutdown.
 func New(ctx context.Context, cfg Config) (*App, error) {
-	if cfg.Server.Service != nil || cfg.Server.Verifier != nil || cfg.Server.Feed != nil || cfg.Server.Logger != nil {
-		return nil, configErrorf("app: Config.Server's Service, Verifier, Feed and Logger are the App's to set")
+	if cfg.Server.Service != nil || cfg.Server.Feed != nil || cfg.Server.Logger != nil {
+		return nil, configErrorf("app: Config.Server's Service, Feed and Logger are the App's to set")
 	}
 	if cfg.Store == nil && cfg.MongoURI == "" && cfg.DataDir == "" {
 		return nil, configErrorf("app: no store: set DataDir, MongoURI or Store")
@@ -144,7 +145,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.svc = domain.NewService(a.store, opts...)
 
 	sc := cfg.Server
-	sc.Service, sc.Verifier, sc.Feed, sc.Logger = a.svc, verifier, a.feed, a.log
+	sc.Service, sc.Feed, sc.Logger = a.svc, a.feed, a.log
+	if sc.Verifier == nil {
+		sc.Verifier = verifier
+	}
 	a.srv = server.New(sc)
 	a.http = &http.Server{
 		Handler:           a.srv,
