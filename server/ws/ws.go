@@ -20,7 +20,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/coder/websocket"
@@ -139,7 +138,7 @@ func (s *Server) notice(e domain.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for cn := range s.byAgent[[2]string{a.After.WorkspaceID, a.After.ID}] {
-		cn.close(CloseForbidden, "Forbidden: this agent is deactivated")
+		cn.close(disconnectDeactivated)
 	}
 }
 
@@ -190,7 +189,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	cn := s.newConn(c, r)
 	if !s.track(cn) {
-		c.Close(CloseGoingAway, "server shutting down")
+		closeWith(c, disconnectShutdown)
 		return
 	}
 	defer s.untrack(cn)
@@ -199,7 +198,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case protocolLegacy:
 		cn.legacy = true
 	default:
-		c.Close(CloseSubprotocolNotAcceptable, "Subprotocol not acceptable")
+		closeWith(c, disconnectSubprotocol)
 		return
 	}
 	c.SetReadLimit(s.cfg.MaxMessageBytes)
@@ -243,7 +242,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, cn := range conns {
-		cn.close(CloseGoingAway, "server shutting down")
+		cn.close(disconnectShutdown)
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -322,7 +321,7 @@ func (cn *conn) run() {
 		seen := cn.initSeen
 		cn.mu.Unlock()
 		if !seen {
-			cn.close(CloseInitTimeout, "Connection initialisation timeout")
+			cn.close(disconnectInitTimeout)
 		}
 	})
 	for {
@@ -331,7 +330,7 @@ func (cn *conn) run() {
 			if status := websocket.CloseStatus(err); status == -1 && cn.ctx.Err() == nil {
 				cn.cfg.Logger.Debug("websocket read ended", "err", err)
 			}
-			cn.close(websocket.StatusNormalClosure, "")
+			cn.close(disconnectNormal)
 			break
 		}
 		cn.handle(data)
@@ -348,9 +347,9 @@ func (cn *conn) after(d time.Duration, f func()) {
 	cn.mu.Unlock()
 }
 
-// close closes the connection with code and reason, once. Operations stop
-// at once; the close handshake runs in the background.
-func (cn *conn) close(code websocket.StatusCode, reason string) {
+// close closes the connection for reason, once. Operations stop at once;
+// the close handshake runs in the background.
+func (cn *conn) close(reason disconnect) {
 	cn.closeOnce.Do(func() {
 		cn.cancelOps()
 		cn.mu.Lock()
@@ -358,9 +357,8 @@ func (cn *conn) close(code websocket.StatusCode, reason string) {
 			t.Stop()
 		}
 		cn.mu.Unlock()
-		reason = truncate(reason, 120)
 		go func() {
-			_ = cn.ws.Close(code, reason)
+			_ = closeWith(cn.ws, reason)
 			cn.cancel()
 			close(cn.closed)
 		}()
@@ -373,14 +371,14 @@ func (cn *conn) enqueue(m message) {
 	b, err := json.Marshal(m)
 	if err != nil {
 		cn.cfg.Logger.Error("encoding a websocket message", "err", err)
-		cn.close(CloseInternal, "Internal server error")
+		cn.close(disconnectInternal)
 		return
 	}
 	select {
 	case <-cn.opsCtx.Done():
 	case cn.send <- b:
 	default:
-		cn.close(CloseTooSlow, "client too slow: reconnect and catch up")
+		cn.close(disconnectTooSlow)
 	}
 }
 
@@ -394,7 +392,7 @@ func (cn *conn) writeLoop() {
 			err := cn.ws.Write(ctx, websocket.MessageText, b)
 			cancel()
 			if err != nil {
-				cn.close(CloseTooSlow, "client too slow: reconnect and catch up")
+				cn.close(disconnectTooSlow)
 				return
 			}
 		}
@@ -416,7 +414,7 @@ func (cn *conn) pingLoop() {
 		err := cn.ws.Ping(ctx)
 		cancel()
 		if err != nil {
-			cn.close(websocket.StatusPolicyViolation, "ping unanswered")
+			cn.close(disconnectPingUnanswered)
 			return
 		}
 		cn.mu.Lock()
@@ -437,7 +435,7 @@ func (cn *conn) pingLoop() {
 func (cn *conn) handle(data []byte) {
 	m, err := decodeMessage(data, cn.legacy)
 	if err != nil {
-		cn.close(CloseBadRequest, err.Error())
+		cn.close(disconnectInvalid(err))
 		return
 	}
 	switch m.Type {
@@ -452,20 +450,8 @@ func (cn *conn) handle(data []byte) {
 	case msgComplete, legacyStop:
 		cn.stop(m.ID)
 	case legacyConnectionTerminate:
-		cn.close(websocket.StatusNormalClosure, "")
+		cn.close(disconnectNormal)
 	}
-}
-
-// truncate cuts s to at most n bytes, at a rune boundary: a close reason
-// must stay UTF-8.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // init authenticates the connection with the token of its connection_init
@@ -476,7 +462,7 @@ func (cn *conn) init(token string) {
 	cn.initSeen = true
 	cn.mu.Unlock()
 	if seen {
-		cn.close(CloseTooManyInits, "Too many initialisation requests")
+		cn.close(disconnectTooManyInits)
 		return
 	}
 	if token == "" {
@@ -493,7 +479,7 @@ func (cn *conn) init(token string) {
 	cn.mu.Lock()
 	cn.actor = actor
 	cn.mu.Unlock()
-	cn.after(expires.Sub(cn.cfg.Clock.Now()), func() { cn.close(CloseForbidden, "Forbidden: the token has expired") })
+	cn.after(expires.Sub(cn.cfg.Clock.Now()), func() { cn.close(disconnectTokenExpired) })
 	if actor.Role.IsAgent() {
 		cn.srv.watchAgent(cn, actor)
 	}
@@ -511,7 +497,7 @@ func (cn *conn) refuse(err error) {
 	code := domain.ErrorCode(err)
 	if code != domain.CodeUnauthenticated && code != domain.CodeForbidden {
 		cn.cfg.Logger.Error("authenticating a websocket", "err", err)
-		cn.close(CloseInternal, "Internal server error")
+		cn.close(disconnectInternal)
 		return
 	}
 	if cn.legacy {
@@ -523,7 +509,7 @@ func (cn *conn) refuse(err error) {
 		_ = cn.ws.Write(ctx, websocket.MessageText, b)
 		cancel()
 	}
-	cn.close(CloseForbidden, "Forbidden: "+err.Error())
+	cn.close(disconnectForbidden(err))
 }
 
 // start runs an operation.
@@ -532,14 +518,14 @@ func (cn *conn) start(id string, raw *graphql.RawParams) {
 	acked, a := cn.acked, cn.actor
 	cn.mu.Unlock()
 	if !acked {
-		cn.close(CloseUnauthorized, "Unauthorized")
+		cn.close(disconnectUnauthorized)
 		return
 	}
 	cn.mu.Lock()
 	if old, ok := cn.ops[id]; ok {
 		if !cn.legacy {
 			cn.mu.Unlock()
-			cn.close(CloseDuplicateID, "Subscriber for "+truncate(id, 80)+" already exists")
+			cn.close(disconnectDuplicateID(id))
 			return
 		}
 		// The legacy protocol replaces an operation started again.
@@ -607,11 +593,11 @@ func (cn *conn) prepare(ctx context.Context, id string, a domain.Actor, raw *gra
 	ctx = feed.WithCutOff(ctx, func(err error) {
 		switch {
 		case errors.Is(err, feed.ErrTooSlow):
-			cn.close(CloseTooSlow, "client too slow: reconnect and catch up")
+			cn.close(disconnectTooSlow)
 		case errors.Is(err, feed.ErrResync):
-			cn.close(CloseTooSlow, "updates may have been missed: reconnect and catch up")
+			cn.close(disconnectResync)
 		case errors.Is(err, feed.ErrClosed):
-			cn.close(CloseGoingAway, "server shutting down")
+			cn.close(disconnectShutdown)
 		}
 	})
 	ctx = graphql.StartOperationTrace(ctx)
@@ -653,7 +639,7 @@ func (cn *conn) stream(ctx context.Context, id string, subscription bool, respon
 		payload, err := json.Marshal(wireResponse{Errors: resp.Errors, Data: resp.Data, Extensions: resp.Extensions})
 		if err != nil {
 			cn.cfg.Logger.Error("encoding a GraphQL response", "err", err)
-			cn.close(CloseInternal, "Internal server error")
+			cn.close(disconnectInternal)
 			return nil
 		}
 		typ := msgNext
@@ -694,7 +680,7 @@ func (cn *conn) sendErrors(id string, errs gqlerror.List) {
 func (cn *conn) errorsMessage(id string, errs gqlerror.List) *message {
 	payload, err := json.Marshal(errs)
 	if err != nil {
-		cn.close(CloseInternal, "Internal server error")
+		cn.close(disconnectInternal)
 		return nil
 	}
 	return &message{ID: id, Type: msgError, Payload: payload}
