@@ -25,17 +25,19 @@ const (
 // clientMessage is one message from the client, decoded and checked
 // against its subprotocol.
 type clientMessage struct {
-	// Type is one of the subprotocol's client message types.
+	// Kind is what the message asks.
+	Kind clientKind
+	// Type is its type as the client wrote it, one of its dialect's.
 	Type string
-	// ID is the operation's id: never empty for subscribe (start); possibly
-	// empty for complete (stop), which then ends nothing.
+	// ID is the operation's id: never empty for a start; possibly empty for
+	// a stop, which then ends nothing.
 	ID string
 	// Payload is a ping's or pong's payload (an object, null or nothing),
 	// which a pong echoes.
 	Payload json.RawMessage
 	// Token is the token of a connection_init payload ("" if it has none).
 	Token string
-	// Operation is the operation of a subscribe (start).
+	// Operation is the operation of a start.
 	Operation *graphql.RawParams
 }
 
@@ -50,20 +52,19 @@ func (e invalidMessage) Error() string {
 	return "Invalid message received: " + string(e)
 }
 
-// decodeMessage turns one text frame into a message of the subprotocol
-// (legacy: graphql-ws, else graphql-transport-ws). It refuses what another
-// JSON parser could read differently: invalid UTF-8, and what strictjson
-// refuses (a repeated key; Go keeps the last, others the first). Members are
-// read by their exact names, as JavaScript reads them: Go's struct decoding
-// would also take "TYPE" for "type". It takes time and memory linear in the
-// frame's size.
-func decodeMessage(data []byte, legacy bool) (clientMessage, error) {
+// decodeMessage turns one text frame into a message of dialect d. It
+// refuses what another JSON parser could read differently: invalid UTF-8,
+// and what strictjson refuses (a repeated key: Go keeps the last, others the
+// first). Members are read by their exact names, as JavaScript reads them:
+// Go's struct decoding would also take "TYPE" for "type". It takes time and
+// memory linear in the frame's size.
+func decodeMessage(data []byte, d *dialect) (clientMessage, error) {
 	if !utf8.Valid(data) {
 		return clientMessage{}, invalidMessage("not UTF-8")
 	}
 	v, err := strictjson.Decode(data, maxDepth)
 	if err != nil {
-		return clientMessage{}, refusal(err)
+		return clientMessage{}, invalidJSON(err)
 	}
 	env, ok := v.(map[string]any)
 	if !ok {
@@ -80,36 +81,38 @@ func decodeMessage(data []byte, legacy bool) (clientMessage, error) {
 	if len(id) > maxIDBytes {
 		return clientMessage{}, invalidMessage("the id is longer than " + strconv.Itoa(maxIDBytes) + " bytes")
 	}
-	m := clientMessage{Type: typ, ID: id}
+	kind, ok := d.client[typ]
+	if !ok {
+		return clientMessage{}, invalidMessage("unknown type " + truncate(typ, 40))
+	}
+	m := clientMessage{Kind: kind, Type: typ, ID: id}
 	payload := env["payload"]
-	switch {
-	case typ == msgConnectionInit:
+	switch kind {
+	case kindInit:
 		p, err := object(payload)
 		if err != nil {
-			return clientMessage{}, invalidMessage("connection_init payload must be an object")
+			return clientMessage{}, invalidMessage(typ + " payload must be an object")
 		}
 		m.Token = initToken(p)
-	case (typ == msgPing || typ == msgPong) && !legacy:
+	case kindPing, kindPong:
 		if _, err := object(payload); err != nil {
 			return clientMessage{}, invalidMessage(typ + " payload must be an object")
 		}
 		m.Payload = rawPayload(data)
-	case typ == msgSubscribe && !legacy, typ == legacyStart && legacy:
+	case kindStart:
 		if id == "" {
 			return clientMessage{}, invalidMessage(typ + " needs an id")
 		}
 		if m.Operation, err = decodeOperation(payload); err != nil {
 			return clientMessage{}, invalidMessage(typ + " needs a payload with a query")
 		}
-	case typ == msgComplete && !legacy, typ == legacyStop && legacy, typ == legacyConnectionTerminate && legacy:
-	default:
-		return clientMessage{}, invalidMessage("unknown type " + truncate(typ, 40))
 	}
 	return m, nil
 }
 
-// refusal is a frame strictjson refused, in the words of a close reason.
-func refusal(err error) invalidMessage {
+// invalidJSON is why strictjson refused a frame, in the words of a close
+// reason.
+func invalidJSON(err error) invalidMessage {
 	var e *strictjson.Error
 	switch {
 	case !errors.As(err, &e):

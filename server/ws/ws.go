@@ -167,9 +167,9 @@ func (s *Server) Connections() int {
 
 // ServeHTTP upgrades the request and serves the connection until it ends.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	opts := &websocket.AcceptOptions{
-		Subprotocols:   []string{protocolTransportWS, protocolLegacy},
-		OriginPatterns: s.cfg.AllowedOrigins,
+	opts := &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins}
+	for _, d := range dialects {
+		opts.Subprotocols = append(opts.Subprotocols, d.subprotocol)
 	}
 	if s.cfg.LoopbackOnly {
 		if origin := r.Header.Get("Origin"); origin != "" && !loopbackOrigin(origin) {
@@ -187,17 +187,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.cfg.Logger.Debug("websocket upgrade refused", "err", err, "origin", r.Header.Get("Origin"))
 		return
 	}
-	cn := s.newConn(c, r)
+	d := dialectOf(c.Subprotocol())
+	cn := s.newConn(c, r, d)
 	if !s.track(cn) {
 		closeWith(c, disconnectShutdown)
 		return
 	}
 	defer s.untrack(cn)
-	switch c.Subprotocol() {
-	case protocolTransportWS:
-	case protocolLegacy:
-		cn.legacy = true
-	default:
+	if d == nil {
 		closeWith(c, disconnectSubprotocol)
 		return
 	}
@@ -254,19 +251,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// message is one protocol message, in either direction.
-type message struct {
-	ID      string          `json:"id,omitempty"`
-	Type    string          `json:"type"`
-	Payload json.RawMessage `json:"payload,omitempty"`
-}
-
 // conn is one client connection.
 type conn struct {
-	srv    *Server
-	cfg    *Config
-	ws     *websocket.Conn
-	legacy bool
+	srv     *Server
+	cfg     *Config
+	ws      *websocket.Conn
+	dialect *dialect
 	// headerToken is the token of the upgrade request, if it had one.
 	headerToken string
 
@@ -293,11 +283,11 @@ type operation struct {
 	cancel context.CancelFunc
 }
 
-func (s *Server) newConn(c *websocket.Conn, r *http.Request) *conn {
+func (s *Server) newConn(c *websocket.Conn, r *http.Request, d *dialect) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	opsCtx, cancelOps := context.WithCancel(ctx)
 	return &conn{
-		srv: s, cfg: &s.cfg, ws: c, headerToken: bearer(r.Header.Get("Authorization")),
+		srv: s, cfg: &s.cfg, ws: c, dialect: d, headerToken: bearer(r.Header.Get("Authorization")),
 		ctx: ctx, cancel: cancel, opsCtx: opsCtx, cancelOps: cancelOps,
 		send: make(chan []byte, s.cfg.SendQueue), closed: make(chan struct{}),
 		ops: map[string]*operation{},
@@ -400,7 +390,8 @@ func (cn *conn) writeLoop() {
 }
 
 // pingLoop pings the client; an unanswered ping closes the connection, and
-// each answer is a sign of life. The legacy protocol also gets its "ka".
+// each answer is a sign of life, followed by the dialect's keep-alive if it
+// has one.
 func (cn *conn) pingLoop() {
 	t := time.NewTicker(cn.cfg.PingInterval)
 	defer t.Stop()
@@ -424,8 +415,8 @@ func (cn *conn) pingLoop() {
 			if err := cn.cfg.Presence.Alive(cn.opsCtx, a); err != nil && cn.opsCtx.Err() == nil {
 				cn.cfg.Logger.Warn("recording a sign of life", "err", err)
 			}
-			if cn.legacy {
-				cn.enqueue(message{Type: legacyKeepAlive})
+			if ka := cn.dialect.keepAlive; ka != "" {
+				cn.enqueue(message{Type: ka})
 			}
 		}
 	}
@@ -433,23 +424,23 @@ func (cn *conn) pingLoop() {
 
 // handle acts on one client message.
 func (cn *conn) handle(data []byte) {
-	m, err := decodeMessage(data, cn.legacy)
+	m, err := decodeMessage(data, cn.dialect)
 	if err != nil {
 		cn.close(disconnectInvalid(err))
 		return
 	}
-	switch m.Type {
-	case msgConnectionInit:
+	switch m.Kind {
+	case kindInit:
 		cn.init(m.Token)
-	case msgPing:
-		cn.enqueue(message{Type: msgPong, Payload: m.Payload})
-	case msgPong:
+	case kindPing:
+		cn.enqueue(message{Type: cn.dialect.pong, Payload: m.Payload})
+	case kindPong:
 		// An answer to a protocol ping; the server pings at the WebSocket level.
-	case msgSubscribe, legacyStart:
+	case kindStart:
 		cn.start(m.ID, m.Operation)
-	case msgComplete, legacyStop:
+	case kindStop:
 		cn.stop(m.ID)
-	case legacyConnectionTerminate:
+	case kindTerminate:
 		cn.close(disconnectNormal)
 	}
 }
@@ -483,9 +474,8 @@ func (cn *conn) init(token string) {
 	if actor.Role.IsAgent() {
 		cn.srv.watchAgent(cn, actor)
 	}
-	cn.enqueue(message{Type: msgConnectionAck})
-	if cn.legacy {
-		cn.enqueue(message{Type: legacyKeepAlive})
+	for _, m := range cn.dialect.acknowledgement() {
+		cn.enqueue(m)
 	}
 	cn.mu.Lock()
 	cn.acked = true
@@ -500,11 +490,9 @@ func (cn *conn) refuse(err error) {
 		cn.close(disconnectInternal)
 		return
 	}
-	if cn.legacy {
+	if b := cn.dialect.refusal(err); b != nil {
 		// Written here, not queued: the close below would race the write
 		// loop and could go out first. Nothing else is queued before the ack.
-		payload, _ := json.Marshal(map[string]any{"message": err.Error(), "extensions": map[string]any{"code": string(code)}})
-		b, _ := json.Marshal(message{Type: legacyConnectionError, Payload: payload})
 		ctx, cancel := context.WithTimeout(cn.opsCtx, cn.cfg.WriteTimeout)
 		_ = cn.ws.Write(ctx, websocket.MessageText, b)
 		cancel()
@@ -523,12 +511,11 @@ func (cn *conn) start(id string, raw *graphql.RawParams) {
 	}
 	cn.mu.Lock()
 	if old, ok := cn.ops[id]; ok {
-		if !cn.legacy {
+		if !cn.dialect.startReplaces {
 			cn.mu.Unlock()
 			cn.close(disconnectDuplicateID(id))
 			return
 		}
-		// The legacy protocol replaces an operation started again.
 		old.cancel()
 		delete(cn.ops, id)
 	}
@@ -642,11 +629,7 @@ func (cn *conn) stream(ctx context.Context, id string, subscription bool, respon
 			cn.close(disconnectInternal)
 			return nil
 		}
-		typ := msgNext
-		if cn.legacy {
-			typ = legacyData
-		}
-		cn.enqueue(message{ID: id, Type: typ, Payload: payload})
+		cn.enqueue(message{ID: id, Type: cn.dialect.next, Payload: payload})
 		if !subscription {
 			break
 		}
@@ -660,7 +643,7 @@ func (cn *conn) stream(ctx context.Context, id string, subscription bool, respon
 		}
 		return nil
 	}
-	return &message{ID: id, Type: msgComplete}
+	return &message{ID: id, Type: cn.dialect.complete}
 }
 
 // wireResponse is a GraphQL result as it goes out.
@@ -683,5 +666,5 @@ func (cn *conn) errorsMessage(id string, errs gqlerror.List) *message {
 		cn.close(disconnectInternal)
 		return nil
 	}
-	return &message{ID: id, Type: msgError, Payload: payload}
+	return &message{ID: id, Type: cn.dialect.errorType, Payload: payload}
 }
