@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"switchboard/domain"
+	"switchboard/internal/strictjson"
 )
 
 // Token limits.
@@ -148,7 +149,7 @@ var (
 func (c *tokenClaims) UnmarshalJSON(b []byte) error {
 	v, err := decodeStrictJSON(b)
 	if err != nil {
-		if p, ok := errors.AsType[*jsonProblem](err); ok && p.duplicate != "" {
+		if p, ok := errors.AsType[*strictjson.Error](err); ok && p.Duplicate != "" {
 			return errClaimTwice
 		}
 		return err

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"switchboard/internal/testserver"
+	"switchboard/internal/wsclient"
 )
 
 // The clients of the server's tests: real HTTP and a real WebSocket
@@ -197,36 +197,13 @@ func getParams(t *testing.T, srv *testserver.Server, token, accept string, param
 // first result: the payload of next (a response) or of error (a list).
 func overSocket(t *testing.T, srv *testserver.Server, token, query, operationName string) answer {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), hang)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/graphql",
-		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	defer c.CloseNow()
-	c.SetReadLimit(4 << 20)
-	send := func(m any) {
-		b, _ := json.Marshal(m)
-		if err := c.Write(ctx, websocket.MessageText, b); err != nil {
-			t.Fatalf("write: %v", err)
-		}
-	}
-	send(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}})
-	send(map[string]any{"type": "subscribe", "id": "1", "payload": map[string]any{"query": query, "operationName": operationName}})
+	s := wsclient.Connect(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/graphql", wsclient.TransportWS, token)
+	defer s.Close(websocket.StatusNormalClosure, "")
+	s.Send(wsclient.Message{ID: "1", Type: "subscribe", Payload: wsclient.JSON(map[string]any{"query": query, "operationName": operationName})})
 	for {
-		_, b, err := c.Read(ctx)
-		if err != nil {
-			t.Fatalf("read: %v", err)
-		}
-		var m struct {
-			Type    string          `json:"type"`
-			Payload json.RawMessage `json:"payload"`
-		}
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatalf("decoding %s: %v", b, err)
-		}
+		m := s.Read()
 		var out answer
+		var err error
 		switch m.Type {
 		case "next":
 			err = json.Unmarshal(m.Payload, &out)
@@ -238,7 +215,6 @@ func overSocket(t *testing.T, srv *testserver.Server, token, query, operationNam
 		if err != nil {
 			t.Fatalf("decoding %s: %v", m.Payload, err)
 		}
-		c.Close(websocket.StatusNormalClosure, "")
 		return out
 	}
 }

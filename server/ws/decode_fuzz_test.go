@@ -16,8 +16,12 @@ import (
 // wrong types, JSON that is no object, invalid UTF-8.
 func FuzzDecodeMessage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, legacy bool) {
-		m, err := decodeMessage(data, legacy)
-		again, errAgain := decodeMessage(data, legacy)
+		d := transportWS
+		if legacy {
+			d = legacyWS
+		}
+		m, err := decodeMessage(data, d)
+		again, errAgain := decodeMessage(data, d)
 		if !reflect.DeepEqual(m, again) || (err == nil) != (errAgain == nil) {
 			t.Fatalf("two decodings differ: %+v %v / %+v %v", m, err, again, errAgain)
 		}
@@ -37,18 +41,18 @@ func FuzzDecodeMessage(f *testing.F) {
 		if d := depth(data); d > maxDepth {
 			t.Fatalf("accepted nesting %d deep", d)
 		}
-		if !clientTypes(legacy)[m.Type] {
-			t.Fatalf("accepted type %q (legacy %v)", m.Type, legacy)
+		if kind, ok := clientTypes(legacy)[m.Type]; !ok || kind != m.Kind {
+			t.Fatalf("accepted type %q as kind %d (legacy %v)", m.Type, m.Kind, legacy)
 		}
 		if len(m.ID) > maxIDBytes {
 			t.Fatalf("accepted an id of %d bytes", len(m.ID))
 		}
-		switch m.Type {
-		case msgSubscribe, legacyStart:
+		switch m.Kind {
+		case kindStart:
 			if m.ID == "" || m.Operation == nil || m.Operation.Query == "" {
 				t.Fatalf("accepted a %s without an id or a query: %+v", m.Type, m)
 			}
-		case msgPing, msgPong:
+		case kindPing, kindPong:
 			var p map[string]any
 			if len(m.Payload) > 0 && json.Unmarshal(m.Payload, &p) != nil {
 				t.Fatalf("accepted a %s payload that is no object: %s", m.Type, m.Payload)
@@ -71,12 +75,13 @@ func FuzzDecodeMessage(f *testing.F) {
 	})
 }
 
-// clientTypes are the message types a client may send on a subprotocol.
-func clientTypes(legacy bool) map[string]bool {
+// clientTypes are the message types a client may send on a subprotocol,
+// and what each asks, written out apart from the dialects.
+func clientTypes(legacy bool) map[string]clientKind {
 	if legacy {
-		return map[string]bool{msgConnectionInit: true, legacyStart: true, legacyStop: true, legacyConnectionTerminate: true}
+		return map[string]clientKind{"connection_init": kindInit, "start": kindStart, "stop": kindStop, "connection_terminate": kindTerminate}
 	}
-	return map[string]bool{msgConnectionInit: true, msgPing: true, msgPong: true, msgSubscribe: true, msgComplete: true}
+	return map[string]clientKind{"connection_init": kindInit, "ping": kindPing, "pong": kindPong, "subscribe": kindStart, "complete": kindStop}
 }
 
 // depth is how deep objects and arrays nest in a valid JSON text.

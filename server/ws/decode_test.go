@@ -37,7 +37,11 @@ func TestDecodeMessage(t *testing.T) {
 		{"an init token", `{"type":"connection_init","payload":{"authorization":"Bearer abc"}}`, true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := decodeMessage([]byte(tc.frame), tc.legacy)
+			d := transportWS
+			if tc.legacy {
+				d = legacyWS
+			}
+			_, err := decodeMessage([]byte(tc.frame), d)
 			switch {
 			case tc.refused == "" && err != nil:
 				t.Fatalf("refused: %v", err)
@@ -46,7 +50,7 @@ func TestDecodeMessage(t *testing.T) {
 			}
 		})
 	}
-	m, err := decodeMessage([]byte(`{"type":"connection_init","payload":{"Authorization":"Bearer abc","token":"def"}}`), false)
+	m, err := decodeMessage([]byte(`{"type":"connection_init","payload":{"Authorization":"Bearer abc","token":"def"}}`), transportWS)
 	if err != nil || m.Token != "abc" {
 		t.Fatalf("init token %q, %v", m.Token, err)
 	}
@@ -83,7 +87,7 @@ func TestDecodeMessageTakesLinearTime(t *testing.T) {
 		for range 9 {
 			runtime.GC() // a collection owed by an earlier run is not this one's time
 			start := time.Now()
-			_, _ = decodeMessage(frame, false)
+			_, _ = decodeMessage(frame, transportWS)
 			fastest = min(fastest, time.Since(start))
 		}
 		return fastest

@@ -24,8 +24,8 @@ func TestDroppedSocketsTakeTheAgentOfflineAfterTheTimeout(t *testing.T) {
 	w := e.newWorkspace("ws-presence")
 
 	watcher := e.dial(w.cleo)
-	watcher.subscribe("p", `subscription { presenceChanged { id presence presenceSince } }`, nil)
-	watcher.ready()
+	watcher.Subscribe("p", `subscription { presenceChanged { id presence presenceSince } }`, nil)
+	watcher.Ready()
 	type presenceEvent struct {
 		PresenceChanged struct {
 			ID, Presence  string
@@ -50,14 +50,14 @@ func TestDroppedSocketsTakeTheAgentOfflineAfterTheTimeout(t *testing.T) {
 	drop := func(s *socket, raw *rawClient) time.Time {
 		t.Helper()
 		at := time.Now()
-		if err := s.c.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+		if err := s.Close(websocket.StatusNormalClosure, "bye"); err != nil {
 			t.Fatalf("closing: %v", err)
 		}
 		raw.conn.Close()
 		return at
 	}
 	s, raw := open()
-	watcher.next("p", &ev)
+	watcher.Next("p", &ev)
 	if ev.PresenceChanged.ID != "ben" || ev.PresenceChanged.Presence != "ONLINE" {
 		t.Fatalf("Ben opening sockets: %+v", ev)
 	}
@@ -65,9 +65,9 @@ func TestDroppedSocketsTakeTheAgentOfflineAfterTheTimeout(t *testing.T) {
 	// Both dropped, and a reconnect within the timeout: no event at all,
 	// for well past the timeout and a presence sweep.
 	dropped := drop(s, raw)
-	watcher.quiet(timeout / 5)
+	watcher.Quiet(timeout / 5)
 	s, raw = open()
-	watcher.quiet(time.Until(dropped.Add(timeout + domain.PresenceSweepInterval + time.Second)))
+	watcher.Quiet(time.Until(dropped.Add(timeout + domain.PresenceSweepInterval + time.Second)))
 	if p := e.presenceOf(w, "ben"); p.Presence != domain.Online {
 		t.Fatalf("Ben after reconnecting: %+v", p)
 	}
@@ -75,7 +75,7 @@ func TestDroppedSocketsTakeTheAgentOfflineAfterTheTimeout(t *testing.T) {
 	// Both dropped for good: OFFLINE as of the last sign of life plus the
 	// timeout, announced once that moment has passed, and not before.
 	dropped = drop(s, raw)
-	watcher.next("p", &ev)
+	watcher.Next("p", &ev)
 	arrived := time.Now()
 	if ev.PresenceChanged.ID != "ben" || ev.PresenceChanged.Presence != "OFFLINE" {
 		t.Fatalf("after the drop: %+v", ev)
@@ -116,7 +116,7 @@ func TestDroppedSocketsTakeTheAgentOfflineAfterTheTimeout(t *testing.T) {
 			t.Fatalf("agents: %+v", a)
 		}
 	}
-	watcher.quiet(100 * time.Millisecond)
+	watcher.Quiet(100 * time.Millisecond)
 }
 
 // presenceOf reads an agent's record from the store.

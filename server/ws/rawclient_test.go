@@ -11,11 +11,14 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"switchboard/internal/wsclient"
 )
 
 // rawClient is a WebSocket client written on a bare TCP connection: it does
 // only what the test says, so it can play a peer that never answers a ping,
-// or one that vanishes without a close frame.
+// or one that vanishes without a close frame. Its messages are the shared
+// client's (internal/wsclient); only the framing is its own.
 type rawClient struct {
 	conn net.Conn
 	br   *bufio.Reader
@@ -58,7 +61,7 @@ func dialTCP(t *testing.T, e *env, token string) *rawClient {
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Sec-WebSocket-Version", "13")
 	req.Header.Set("Sec-WebSocket-Key", base64.StdEncoding.EncodeToString(key[:]))
-	req.Header.Set("Sec-WebSocket-Protocol", "graphql-transport-ws")
+	req.Header.Set("Sec-WebSocket-Protocol", wsclient.TransportWS)
 	conn.SetDeadline(time.Now().Add(wait))
 	if err := req.Write(conn); err != nil {
 		t.Fatal(err)
@@ -73,7 +76,7 @@ func dialTCP(t *testing.T, e *env, token string) *rawClient {
 	}
 	conn.SetDeadline(time.Time{})
 	c := &rawClient{conn: conn, br: br}
-	c.write(t, opText, []byte(`{"type":"connection_init","payload":{"token":"`+token+`"}}`))
+	c.write(t, opText, wsclient.JSON(wsclient.Message{Type: "connection_init", Payload: wsclient.JSON(map[string]any{"token": token})}))
 	return c
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"switchboard/internal/wsclient"
 	"switchboard/server"
 	"switchboard/server/ws"
 )
@@ -60,11 +61,11 @@ func TestInvalidMessagesClose4400(t *testing.T) {
 			e := e.with(t)
 			s := e.dialRaw([]string{"graphql-transport-ws"}, nil)
 			if !strings.HasPrefix(tc.msg, `{"type": "connection_init"`) {
-				s.init(map[string]any{"Authorization": "Bearer " + w.ben})
-				s.expect("connection_ack")
+				s.Init(map[string]any{"Authorization": "Bearer " + w.ben})
+				s.Expect("connection_ack")
 			}
-			s.sendRaw([]byte(tc.msg))
-			if reason := s.closedWith(ws.CloseBadRequest); !strings.HasPrefix(reason, "Invalid message received") {
+			s.SendRaw([]byte(tc.msg))
+			if reason := s.ClosedWith(ws.CloseBadRequest); !strings.HasPrefix(reason, "Invalid message received") {
 				t.Fatalf("reason %q", reason)
 			}
 		})
@@ -75,8 +76,8 @@ func TestSubscribeBeforeAckCloses4401(t *testing.T) {
 	e := newEnv(t)
 	e.newWorkspace("ws-proto")
 	s := e.dialRaw([]string{"graphql-transport-ws"}, nil)
-	s.subscribe("1", queueQuery, nil)
-	if reason := s.closedWith(ws.CloseUnauthorized); reason != "Unauthorized" {
+	s.Subscribe("1", queueQuery, nil)
+	if reason := s.ClosedWith(ws.CloseUnauthorized); reason != "Unauthorized" {
 		t.Fatalf("reason %q", reason)
 	}
 }
@@ -103,20 +104,20 @@ func TestRefusedInitCloses4403(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := e.with(t)
 			s := e.dialRaw([]string{"graphql-transport-ws"}, nil)
-			s.init(tc.payload)
-			if reason := s.closedWith(ws.CloseForbidden); !strings.HasPrefix(reason, "Forbidden") {
+			s.Init(tc.payload)
+			if reason := s.ClosedWith(ws.CloseForbidden); !strings.HasPrefix(reason, "Forbidden") {
 				t.Fatalf("reason %q", reason)
 			}
 		})
 		t.Run(tc.name+" (legacy: connection_error first)", func(t *testing.T) {
 			e := e.with(t)
 			s := e.dialRaw([]string{"graphql-ws"}, nil)
-			s.init(tc.payload)
-			m := s.expect("connection_error")
+			s.Init(tc.payload)
+			m := s.Expect("connection_error")
 			if !strings.Contains(string(m.Payload), "UNAUTHENTICATED") {
 				t.Fatalf("connection_error payload %s", m.Payload)
 			}
-			s.closedWith(ws.CloseForbidden)
+			s.ClosedWith(ws.CloseForbidden)
 		})
 	}
 }
@@ -134,9 +135,9 @@ func TestInitTimeoutCloses4408(t *testing.T) {
 	// A millisecond before the timeout the connection is open; a ping
 	// before connection_init is answered.
 	e.clock.Advance(10*time.Second - time.Millisecond)
-	s.ready()
+	s.Ready()
 	e.clock.Advance(time.Millisecond)
-	if reason := s.closedWith(ws.CloseInitTimeout); reason != "Connection initialisation timeout" {
+	if reason := s.ClosedWith(ws.CloseInitTimeout); reason != "Connection initialisation timeout" {
 		t.Fatalf("reason %q", reason)
 	}
 }
@@ -145,10 +146,10 @@ func TestDuplicateIDCloses4409(t *testing.T) {
 	e := newEnv(t)
 	w := e.newWorkspace("ws-proto")
 	s := e.dial(w.ben)
-	s.subscribe("q", queueQuery, nil)
-	s.ready()
-	s.subscribe("q", queueQuery, nil)
-	if reason := s.closedWith(ws.CloseDuplicateID); reason != "Subscriber for q already exists" {
+	s.Subscribe("q", queueQuery, nil)
+	s.Ready()
+	s.Subscribe("q", queueQuery, nil)
+	if reason := s.ClosedWith(ws.CloseDuplicateID); reason != "Subscriber for q already exists" {
 		t.Fatalf("reason %q", reason)
 	}
 }
@@ -158,17 +159,17 @@ func TestDuplicateIDAfterCompleteIsFine(t *testing.T) {
 	w := e.newWorkspace("ws-proto")
 	s := e.dial(w.ben)
 	// A finished query frees its id.
-	s.subscribe("q", `{ me { id } }`, nil)
-	s.next("q", nil)
-	s.expect("complete")
+	s.Subscribe("q", `{ me { id } }`, nil)
+	s.Next("q", nil)
+	s.Expect("complete")
 	// So does a subscription the client completed.
-	s.subscribe("q", queueQuery, nil)
-	s.send(message{ID: "q", Type: "complete"})
-	s.subscribe("q", queueQuery, nil)
-	s.ready()
+	s.Subscribe("q", queueQuery, nil)
+	s.Send(message{ID: "q", Type: "complete"})
+	s.Subscribe("q", queueQuery, nil)
+	s.Ready()
 	id := w.inbound("maria", "m1", "hello")
 	var ev queueEvent
-	s.next("q", &ev)
+	s.Next("q", &ev)
 	if ev.QueueChanged.Conversation.ID != id {
 		t.Fatalf("event %+v", ev)
 	}
@@ -178,25 +179,25 @@ func TestLegacyDuplicateIDReplacesTheOperation(t *testing.T) {
 	e := newEnv(t)
 	w := e.newWorkspace("ws-proto")
 	s := e.dialLegacy(w.ben)
-	s.start("1", `subscription { queueChanged(status: PENDING) { kind conversation { id } } }`, nil)
-	s.start("1", queueQuery, nil)
-	s.readyLegacy()
+	s.Subscribe("1", `subscription { queueChanged(status: PENDING) { kind conversation { id } } }`, nil)
+	s.Subscribe("1", queueQuery, nil)
+	s.Ready()
 	id := w.inbound("maria", "m1", "hello")
 	var ev queueEvent
-	s.next("1", &ev)
+	s.Next("1", &ev)
 	if ev.QueueChanged.Kind != "ENTERED" || ev.QueueChanged.Conversation.ID != id {
 		t.Fatalf("event %+v", ev)
 	}
 	// The replaced operation sent no complete, and the connection is open.
-	s.readyLegacy()
+	s.Ready()
 }
 
 func TestSecondInitCloses4429(t *testing.T) {
 	e := newEnv(t)
 	w := e.newWorkspace("ws-proto")
 	s := e.dial(w.ben)
-	s.init(map[string]any{"Authorization": "Bearer " + w.ben})
-	if reason := s.closedWith(ws.CloseTooManyInits); reason != "Too many initialisation requests" {
+	s.Init(map[string]any{"Authorization": "Bearer " + w.ben})
+	if reason := s.ClosedWith(ws.CloseTooManyInits); reason != "Too many initialisation requests" {
 		t.Fatalf("reason %q", reason)
 	}
 }
@@ -205,16 +206,16 @@ func TestNoAcceptableSubprotocolCloses4406(t *testing.T) {
 	e := newEnv(t)
 	for _, offered := range [][]string{nil, {"graphql-transport-ws-v2", "mqtt"}} {
 		s := e.dialRaw(offered, nil)
-		if s.c.Subprotocol() != "" {
-			t.Fatalf("offered %v, agreed on %q", offered, s.c.Subprotocol())
+		if s.Subprotocol() != "" {
+			t.Fatalf("offered %v, agreed on %q", offered, s.Subprotocol())
 		}
-		s.closedWith(ws.CloseSubprotocolNotAcceptable)
+		s.ClosedWith(ws.CloseSubprotocolNotAcceptable)
 	}
 	// Both protocols are agreed on when offered.
 	for _, p := range []string{"graphql-transport-ws", "graphql-ws"} {
 		s := e.dialRaw([]string{"x-other", p}, nil)
-		if s.c.Subprotocol() != p {
-			t.Fatalf("offered %s, agreed on %q", p, s.c.Subprotocol())
+		if s.Subprotocol() != p {
+			t.Fatalf("offered %s, agreed on %q", p, s.Subprotocol())
 		}
 	}
 }
@@ -225,56 +226,56 @@ func TestMessageOverTheLimitCloses1009(t *testing.T) {
 	s := e.dial(w.ben)
 	// Just under the limit is fine.
 	pad := strings.Repeat(" ", 4<<10-len(`{"type":"ping"}`))
-	s.sendRaw([]byte(`{"type":"ping"}` + pad))
-	s.expect("pong")
-	s.sendRaw([]byte(`{"type":"ping"}` + pad + " "))
-	s.closedWith(websocket.StatusMessageTooBig)
+	s.SendRaw([]byte(`{"type":"ping"}` + pad))
+	s.Expect("pong")
+	s.SendRaw([]byte(`{"type":"ping"}` + pad + " "))
+	s.ClosedWith(websocket.StatusMessageTooBig)
 }
 
 func TestPingIsAnsweredWithItsPayload(t *testing.T) {
 	e := newEnv(t)
 	w := e.newWorkspace("ws-proto")
 	s := e.dial(w.ben)
-	s.send(message{Type: "ping", Payload: mustJSON(map[string]any{"seq": 7, "note": "are you there"})})
-	m := s.expect("pong")
+	s.Send(message{Type: "ping", Payload: mustJSON(map[string]any{"seq": 7, "note": "are you there"})})
+	m := s.Expect("pong")
 	if string(m.Payload) != `{"note":"are you there","seq":7}` {
 		t.Fatalf("pong payload %s", m.Payload)
 	}
-	s.send(message{Type: "ping"})
-	if m := s.expect("pong"); len(m.Payload) != 0 {
+	s.Send(message{Type: "ping"})
+	if m := s.Expect("pong"); len(m.Payload) != 0 {
 		t.Fatalf("pong of a ping without payload: %s", m.Payload)
 	}
 	// A pong from the client (an answer, or a unidirectional heartbeat) is
 	// accepted silently.
-	s.send(message{Type: "pong", Payload: mustJSON(map[string]any{"beat": 1})})
-	s.ready()
+	s.Send(message{Type: "pong", Payload: mustJSON(map[string]any{"beat": 1})})
+	s.Ready()
 }
 
 func TestClientCompleteStopsASubscription(t *testing.T) {
 	e := newEnv(t)
 	w := e.newWorkspace("ws-proto")
 	s := e.dial(w.ben)
-	s.subscribe("q", queueQuery, nil)
-	s.ready()
+	s.Subscribe("q", queueQuery, nil)
+	s.Ready()
 	subscribers := e.feed.Subscribers()
-	s.send(message{ID: "q", Type: "complete"})
-	s.ready()
+	s.Send(message{ID: "q", Type: "complete"})
+	s.Ready()
 	waitFor(t, "the subscription to leave the feed", func() bool { return e.feed.Subscribers() == subscribers-1 })
 	// An event now reaches only a sentinel subscription: no next and no
 	// complete for q.
-	s.subscribe("sentinel", queueQuery, nil)
-	s.ready()
+	s.Subscribe("sentinel", queueQuery, nil)
+	s.Ready()
 	id := w.inbound("maria", "m1", "hello")
 	var ev queueEvent
-	s.next("sentinel", &ev)
+	s.Next("sentinel", &ev)
 	if ev.QueueChanged.Conversation.ID != id {
 		t.Fatalf("event %+v", ev)
 	}
-	s.ready()
+	s.Ready()
 	// Completing an unknown or finished id is harmless.
-	s.send(message{ID: "q", Type: "complete"})
-	s.send(message{ID: "never", Type: "complete"})
-	s.ready()
+	s.Send(message{ID: "q", Type: "complete"})
+	s.Send(message{ID: "never", Type: "complete"})
+	s.Ready()
 }
 
 func TestQueriesAndMutationsOverTheSocket(t *testing.T) {
@@ -294,41 +295,34 @@ func TestQueriesAndMutationsOverTheSocket(t *testing.T) {
 		t.Run(map[bool]string{false: "graphql-transport-ws", true: "legacy graphql-ws"}[legacy], func(t *testing.T) {
 			e := e.with(t)
 			var s *socket
-			run := func(id, q string, vars map[string]any) {
-				if legacy {
-					s.start(id, q, vars)
-				} else {
-					s.subscribe(id, q, vars)
-				}
-			}
 			if legacy {
 				s = e.dialLegacy(w.ben)
 			} else {
 				s = e.dial(w.ben)
 			}
 			owner := map[bool]string{false: "ben", true: "cleo"}[legacy]
-			run("m", mutation, map[string]any{"id": id, "o": owner})
+			s.Subscribe("m", mutation, map[string]any{"id": id, "o": owner})
 			var out setOwner
-			s.next("m", &out)
+			s.Next("m", &out)
 			if out.SetOwner.Conversation.Owner == nil || out.SetOwner.Conversation.Owner.ID != owner {
 				t.Fatalf("mutation over the socket: %+v", out)
 			}
-			if m := s.expect("complete"); m.ID != "m" {
+			if m := s.Expect("complete"); m.ID != "m" {
 				t.Fatalf("complete for %q", m.ID)
 			}
-			run("q", `{ me { id presence } }`, nil)
+			s.Subscribe("q", `{ me { id presence } }`, nil)
 			var me struct{ Me struct{ ID, Presence string } }
-			s.next("q", &me)
+			s.Next("q", &me)
 			if me.Me.ID != "ben" || me.Me.Presence != "ONLINE" {
 				t.Fatalf("query over the socket: %+v", me)
 			}
-			if m := s.expect("complete"); m.ID != "q" {
+			if m := s.Expect("complete"); m.ID != "q" {
 				t.Fatalf("complete for %q", m.ID)
 			}
 			// A query the schema refuses is an error message, and the
 			// connection stays.
-			run("bad", `{ me { nope } }`, nil)
-			if m := s.expect("error"); m.ID != "bad" || !strings.Contains(string(m.Payload), "GRAPHQL_VALIDATION_FAILED") {
+			s.Subscribe("bad", `{ me { nope } }`, nil)
+			if m := s.Expect("error"); m.ID != "bad" || !strings.Contains(string(m.Payload), "GRAPHQL_VALIDATION_FAILED") {
 				t.Fatalf("error %+v %s", m, m.Payload)
 			}
 		})
@@ -341,11 +335,11 @@ func TestTokenSources(t *testing.T) {
 	t.Run("the upgrade request's Authorization header", func(t *testing.T) {
 		e := e.with(t)
 		s := e.dialRaw([]string{"graphql-transport-ws"}, http.Header{"Authorization": {"Bearer " + w.ben}})
-		s.send(message{Type: "connection_init"})
-		s.expect("connection_ack")
-		s.subscribe("q", `{ me { id } }`, nil)
+		s.Send(message{Type: "connection_init"})
+		s.Expect("connection_ack")
+		s.Subscribe("q", `{ me { id } }`, nil)
 		var me struct{ Me struct{ ID string } }
-		s.next("q", &me)
+		s.Next("q", &me)
 		if me.Me.ID != "ben" {
 			t.Fatalf("me %+v", me)
 		}
@@ -353,11 +347,11 @@ func TestTokenSources(t *testing.T) {
 	t.Run("the payload's token wins over the header", func(t *testing.T) {
 		e := e.with(t)
 		s := e.dialRaw([]string{"graphql-transport-ws"}, http.Header{"Authorization": {"Bearer " + w.ben}})
-		s.init(map[string]any{"Authorization": "Bearer " + w.cleo})
-		s.expect("connection_ack")
-		s.subscribe("q", `{ me { id } }`, nil)
+		s.Init(map[string]any{"Authorization": "Bearer " + w.cleo})
+		s.Expect("connection_ack")
+		s.Subscribe("q", `{ me { id } }`, nil)
 		var me struct{ Me struct{ ID string } }
-		s.next("q", &me)
+		s.Next("q", &me)
 		if me.Me.ID != "cleo" {
 			t.Fatalf("me %+v", me)
 		}
@@ -377,11 +371,11 @@ func TestTokenSources(t *testing.T) {
 			t.Run("connection_init "+name, func(t *testing.T) {
 				e := e.with(t)
 				s := e.dialRaw([]string{"graphql-transport-ws"}, nil)
-				s.init(payload)
-				s.expect("connection_ack")
-				s.subscribe("q", `{ me { id } }`, nil)
+				s.Init(payload)
+				s.Expect("connection_ack")
+				s.Subscribe("q", `{ me { id } }`, nil)
 				var me struct{ Me struct{ ID string } }
-				s.next("q", &me)
+				s.Next("q", &me)
 				if me.Me.ID != "cleo" {
 					t.Fatalf("me %+v", me)
 				}
@@ -394,13 +388,13 @@ func TestTokenExpiryCloses4403(t *testing.T) {
 	e := newEnv(t)
 	w := e.newWorkspace("ws-proto")
 	s := e.dial(w.ben)
-	s.subscribe("q", queueQuery, nil)
-	s.ready()
+	s.Subscribe("q", queueQuery, nil)
+	s.Ready()
 	// The token lives an hour, and is accepted for the leeway after.
 	e.clock.Advance(time.Hour + server.TokenLeeway - time.Millisecond)
-	s.ready()
+	s.Ready()
 	e.clock.Advance(time.Millisecond)
-	if reason := s.closedWith(ws.CloseForbidden); reason != "Forbidden: the token has expired" {
+	if reason := s.ClosedWith(ws.CloseForbidden); reason != "Forbidden: the token has expired" {
 		t.Fatalf("reason %q", reason)
 	}
 }
@@ -425,7 +419,7 @@ func TestOriginCheck(t *testing.T) {
 			if tc.origin != "" {
 				h.Set("Origin", tc.origin)
 			}
-			c, resp, err := e.dialConn([]string{"graphql-transport-ws"}, h, nil)
+			c, resp, err := e.dialConn([]string{"graphql-transport-ws"}, h)
 			if !tc.ok {
 				if err == nil {
 					t.Fatal("the upgrade was accepted")
@@ -438,9 +432,9 @@ func TestOriginCheck(t *testing.T) {
 			if err != nil {
 				t.Fatalf("dial: %v", err)
 			}
-			s := listen(t, c)
-			s.init(map[string]any{"Authorization": "Bearer " + w.ben})
-			s.expect("connection_ack")
+			s := wsclient.Listen(t, c)
+			s.Init(map[string]any{"Authorization": "Bearer " + w.ben})
+			s.Expect("connection_ack")
 		})
 	}
 }
@@ -472,7 +466,7 @@ func TestOriginCheckUnderDev(t *testing.T) {
 			if tc.origin != "" {
 				h.Set("Origin", tc.origin)
 			}
-			c, resp, err := e.dialConn([]string{"graphql-transport-ws"}, h, nil)
+			c, resp, err := e.dialConn([]string{"graphql-transport-ws"}, h)
 			if !tc.ok {
 				if err == nil {
 					t.Fatal("the upgrade was accepted")
@@ -485,9 +479,9 @@ func TestOriginCheckUnderDev(t *testing.T) {
 			if err != nil {
 				t.Fatalf("dial: %v", err)
 			}
-			s := listen(t, c)
-			s.init(map[string]any{"Authorization": "Bearer " + w.ben})
-			s.expect("connection_ack")
+			s := wsclient.Listen(t, c)
+			s.Init(map[string]any{"Authorization": "Bearer " + w.ben})
+			s.Expect("connection_ack")
 		})
 	}
 }
@@ -496,21 +490,21 @@ func TestOperationCap(t *testing.T) {
 	e := newEnv(t, func(c *envConfig) { c.WebSocket.MaxOperations = 2 })
 	w := e.newWorkspace("ws-proto")
 	s := e.dial(w.ben)
-	s.subscribe("a", queueQuery, nil)
-	s.subscribe("b", queueQuery, nil)
-	s.subscribe("c", queueQuery, nil)
-	m := s.expect("error")
+	s.Subscribe("a", queueQuery, nil)
+	s.Subscribe("b", queueQuery, nil)
+	s.Subscribe("c", queueQuery, nil)
+	m := s.Expect("error")
 	if m.ID != "c" || !strings.Contains(string(m.Payload), "too many operations") {
 		t.Fatalf("error %+v %s", m, m.Payload)
 	}
 	// The connection stays, and completing one makes room.
-	s.send(message{ID: "a", Type: "complete"})
-	s.subscribe("c", queueQuery, nil)
-	s.ready()
+	s.Send(message{ID: "a", Type: "complete"})
+	s.Subscribe("c", queueQuery, nil)
+	s.Ready()
 	id := w.inbound("maria", "m1", "hello")
 	got := map[string]bool{}
 	for range 2 {
-		m := s.read()
+		m := s.Read()
 		if m.Type != "next" || !strings.Contains(string(m.Payload), id) {
 			t.Fatalf("want an event, got %+v %s", m, m.Payload)
 		}
@@ -525,8 +519,8 @@ func TestShutdownClosesWithGoingAway(t *testing.T) {
 	e := newEnv(t)
 	w := e.newWorkspace("ws-proto")
 	s := e.dial(w.ben)
-	s.subscribe("q", queueQuery, nil)
-	s.ready()
+	s.Subscribe("q", queueQuery, nil)
+	s.Ready()
 	legacy := e.dialLegacy(w.cleo)
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
@@ -534,13 +528,13 @@ func TestShutdownClosesWithGoingAway(t *testing.T) {
 		t.Fatalf("shutdown: %v", err)
 	}
 	for _, c := range []*socket{s, legacy} {
-		if reason := c.closedWith(websocket.StatusGoingAway); reason != "server shutting down" {
+		if reason := c.ClosedWith(websocket.StatusGoingAway); reason != "server shutting down" {
 			t.Fatalf("reason %q", reason)
 		}
 	}
 	// A socket opened after is turned away the same way.
 	late := e.dialRaw([]string{"graphql-transport-ws"}, nil)
-	late.closedWith(websocket.StatusGoingAway)
+	late.ClosedWith(websocket.StatusGoingAway)
 }
 
 // A client that stops reading while events pile up is closed with 1013 once
@@ -558,8 +552,8 @@ func TestSlowConsumerIsClosedAndOthersKeepUp(t *testing.T) {
 	w.inbound("maria", "m0", "hello")
 
 	fast := e.dial(w.cleo)
-	fast.subscribe("q", `subscription { queueChanged(status: NEW) { conversation { id version } } }`, nil)
-	fast.ready()
+	fast.Subscribe("q", `subscription { queueChanged(status: NEW) { conversation { id version } } }`, nil)
+	fast.Ready()
 	// The fast subscriber reads all the time, until a pong.
 	var (
 		mu       sync.Mutex
@@ -572,10 +566,10 @@ func TestSlowConsumerIsClosedAndOthersKeepUp(t *testing.T) {
 		for {
 			var m message
 			select {
-			case m = <-fast.in:
-			case <-fast.done:
+			case m = <-fast.Messages():
+			case <-fast.Done():
 				mu.Lock()
-				fastErr = fmt.Errorf("the fast subscriber's connection ended: %v", fast.err)
+				fastErr = fmt.Errorf("the fast subscriber's connection ended: %v", fast.Err())
 				mu.Unlock()
 				return
 			}
@@ -602,7 +596,7 @@ func TestSlowConsumerIsClosedAndOthersKeepUp(t *testing.T) {
 	// The slow client reads nothing after its subscription started; each
 	// event carries the latest message, 32 KiB, so the socket's buffers fill
 	// after some hundred events, then the send queue.
-	slowConn, _, err := e.dialConn([]string{"graphql-transport-ws"}, nil, nil)
+	slowConn, _, err := e.dialConn([]string{"graphql-transport-ws"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -646,8 +640,8 @@ func TestSlowConsumerIsClosedAndOthersKeepUp(t *testing.T) {
 
 	// Reading again, the slow client finds what was sent before the close,
 	// then the close: 1013 and the documented reason.
-	slow := listen(t, slowConn)
-	code, reason := slow.closed()
+	slow := wsclient.Listen(t, slowConn)
+	code, reason := slow.Closed()
 	if code != websocket.StatusTryAgainLater || reason != "client too slow: reconnect and catch up" {
 		t.Fatalf("slow client closed with %d %q", code, reason)
 	}
@@ -662,7 +656,7 @@ func TestSlowConsumerIsClosedAndOthersKeepUp(t *testing.T) {
 		defer mu.Unlock()
 		return len(versions) == produced-1 || fastErr != nil
 	})
-	fast.send(message{Type: "ping"})
+	fast.Send(message{Type: "ping"})
 	<-fastDone
 	if fastErr != nil {
 		t.Fatal(fastErr)
@@ -712,7 +706,7 @@ func TestHalfOpenSocketIsClosed(t *testing.T) {
 		t.Fatalf("closed %s after connecting, want about %s", closedAfter, 2*interval)
 	}
 	// The answering client is still there.
-	live.ready()
+	live.Ready()
 }
 
 // waitFor polls cond until it holds, failing t after wait.

@@ -1,0 +1,210 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"switchboard/domain"
+)
+
+// conn is one client connection.
+type conn struct {
+	srv     *Server
+	cfg     *Config
+	ws      *websocket.Conn
+	dialect *dialect
+	// headerToken is the token of the upgrade request, if it had one.
+	headerToken string
+
+	// ctx lives as long as the connection's loops; opsCtx is the parent of
+	// its operations and ends as soon as the connection starts closing.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	opsCtx    context.Context
+	cancelOps context.CancelFunc
+	send      chan []byte
+	closeOnce sync.Once
+	closed    chan struct{}
+
+	// mu guards what connection_init settles, and the timers.
+	mu       sync.Mutex
+	initSeen bool
+	acked    bool
+	actor    domain.Actor
+	timers   []domain.Timer
+
+	ops operations
+}
+
+func (s *Server) newConn(c *websocket.Conn, r *http.Request, d *dialect) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	opsCtx, cancelOps := context.WithCancel(ctx)
+	return &conn{
+		srv: s, cfg: &s.cfg, ws: c, dialect: d, headerToken: bearer(r.Header.Get("Authorization")),
+		ctx: ctx, cancel: cancel, opsCtx: opsCtx, cancelOps: cancelOps,
+		send: make(chan []byte, s.cfg.SendQueue), closed: make(chan struct{}),
+		ops: newOperations(),
+	}
+}
+
+// run serves the connection until it closes: it reads the client's
+// messages and acts on each in turn, while writeLoop and pingLoop run
+// beside it.
+func (cn *conn) run() {
+	go cn.writeLoop()
+	go cn.pingLoop()
+	cn.after(cn.cfg.InitTimeout, func() {
+		cn.mu.Lock()
+		seen := cn.initSeen
+		cn.mu.Unlock()
+		if !seen {
+			cn.close(disconnectInitTimeout)
+		}
+	})
+	for {
+		_, data, err := cn.ws.Read(cn.ctx)
+		if err != nil {
+			if status := websocket.CloseStatus(err); status == -1 && cn.ctx.Err() == nil {
+				cn.cfg.Logger.Debug("websocket read ended", "err", err)
+			}
+			cn.close(disconnectNormal)
+			break
+		}
+		cn.handle(data)
+	}
+	<-cn.closed
+	cn.ops.wait()
+}
+
+// handle acts on one client message.
+func (cn *conn) handle(data []byte) {
+	m, err := decodeMessage(data, cn.dialect)
+	if err != nil {
+		cn.close(disconnectInvalid(err))
+		return
+	}
+	switch m.Kind {
+	case kindInit:
+		cn.init(m.Token)
+	case kindPing:
+		cn.enqueue(message{Type: cn.dialect.pong, Payload: m.Payload})
+	case kindPong:
+		// An answer to a protocol ping; the server pings at the WebSocket level.
+	case kindStart:
+		cn.start(m.ID, m.Operation)
+	case kindStop:
+		cn.stop(m.ID)
+	case kindTerminate:
+		cn.close(disconnectNormal)
+	}
+}
+
+// session returns whether connection_init was acknowledged, and the caller
+// it authenticated.
+func (cn *conn) session() (acked bool, a domain.Actor) {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	return cn.acked, cn.actor
+}
+
+// caller returns the caller connection_init authenticated, if any.
+func (cn *conn) caller() domain.Actor {
+	_, a := cn.session()
+	return a
+}
+
+// after arms a timer that lives as long as the connection.
+func (cn *conn) after(d time.Duration, f func()) {
+	t := cn.cfg.Clock.AfterFunc(d, f)
+	cn.mu.Lock()
+	cn.timers = append(cn.timers, t)
+	cn.mu.Unlock()
+}
+
+// close closes the connection for reason, once. Operations stop at once;
+// the close handshake runs in the background.
+func (cn *conn) close(reason disconnect) {
+	cn.closeOnce.Do(func() {
+		cn.cancelOps()
+		cn.mu.Lock()
+		for _, t := range cn.timers {
+			t.Stop()
+		}
+		cn.mu.Unlock()
+		go func() {
+			_ = closeWith(cn.ws, reason)
+			cn.cancel()
+			close(cn.closed)
+		}()
+	})
+}
+
+// enqueue queues a message for the client; a client whose queue is full is
+// not reading, and is closed.
+func (cn *conn) enqueue(m message) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		cn.cfg.Logger.Error("encoding a websocket message", "err", err)
+		cn.close(disconnectInternal)
+		return
+	}
+	select {
+	case <-cn.opsCtx.Done():
+	case cn.send <- b:
+	default:
+		cn.close(disconnectTooSlow)
+	}
+}
+
+// writeLoop writes the queued messages, each within the write timeout.
+func (cn *conn) writeLoop() {
+	for {
+		select {
+		case <-cn.ctx.Done():
+			return
+		case b := <-cn.send:
+			ctx, cancel := context.WithTimeout(cn.ctx, cn.cfg.WriteTimeout)
+			err := cn.ws.Write(ctx, websocket.MessageText, b)
+			cancel()
+			if err != nil {
+				cn.close(disconnectTooSlow)
+				return
+			}
+		}
+	}
+}
+
+// pingLoop pings the client; an unanswered ping closes the connection, and
+// each answer is a sign of life, followed by the dialect's keep-alive if it
+// has one.
+func (cn *conn) pingLoop() {
+	t := time.NewTicker(cn.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-cn.opsCtx.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(cn.opsCtx, cn.cfg.PingInterval)
+		err := cn.ws.Ping(ctx)
+		cancel()
+		if err != nil {
+			cn.close(disconnectPingUnanswered)
+			return
+		}
+		if acked, a := cn.session(); acked {
+			if err := cn.cfg.Presence.Alive(cn.opsCtx, a); err != nil && cn.opsCtx.Err() == nil {
+				cn.cfg.Logger.Warn("recording a sign of life", "err", err)
+			}
+			if ka := cn.dialect.keepAlive; ka != "" {
+				cn.enqueue(message{Type: ka})
+			}
+		}
+	}
+}
