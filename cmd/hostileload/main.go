@@ -78,13 +78,21 @@ func run(endpoint, attacker, token string, clients int, duration, interval time.
 	ctx, stop := context.WithCancel(context.Background())
 	var sent, failed atomic.Int64
 	var wg sync.WaitGroup
-	docs := hostile.Documents()
+	// Each document is encoded once, around a place for a comment that is
+	// new each time, so that no cache helps the server and the attackers
+	// spend little of the machine's CPU on their side.
+	type bodyParts struct{ before, after []byte }
+	var bodies []bodyParts
+	for _, d := range hostile.Documents() {
+		b := mustJSON(map[string]any{"query": d.Query + "\n#\u0000", "operationName": d.OperationName})
+		before, after, _ := bytes.Cut(b, []byte(`\u0000`))
+		bodies = append(bodies, bodyParts{before, after})
+	}
 	for c := range clients {
 		wg.Go(func() {
 			for i := c; ctx.Err() == nil; i += clients {
-				d := docs[i%len(docs)]
-				// A new comment each time: no cache may help.
-				body := mustJSON(map[string]any{"query": d.Query + "\n#" + strconv.Itoa(i), "operationName": d.OperationName})
+				parts := bodies[i%len(bodies)]
+				body := append(append(append([]byte{}, parts.before...), strconv.Itoa(i)...), parts.after...)
 				if _, err := send(client, endpoint, attacker, body); err != nil && ctx.Err() == nil {
 					failed.Add(1)
 				}
