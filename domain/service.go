@@ -19,10 +19,6 @@ const (
 	MaxPageSize       = 100
 	DefaultPageSize   = 25
 	MaxAcknowledgeIDs = 1000
-	// maxAttempts bounds the retries of a change that keeps losing races
-	// without an expected version; each retry re-reads and re-applies the
-	// rule, so a lost race is never a wrong result, only a slower one.
-	maxAttempts = 100
 )
 
 // Service runs the commands and queries of Switchboard over a Store.
@@ -187,10 +183,6 @@ func (s *Service) provision(ctx context.Context, a Actor) (*Agent, error) {
 		return agent, nil
 	}
 	return nil, tooBusy()
-}
-
-func tooBusy() *Error {
-	return &Error{Code: CodeInternal, Message: "the server is too busy with this record; try again"}
 }
 
 // internal passes domain errors through and wraps everything else so that
