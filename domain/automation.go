@@ -46,7 +46,7 @@ func (s *Service) cancelPendingCleanups(ctx context.Context, ws string, off time
 			continue
 		}
 		epoch := a.Cleanup.Epoch
-		_, err := s.updateAgent(ctx, ws, a.ID, func(agent *Agent, _ time.Time) (bool, error) {
+		_, _, err := s.updateAgent(ctx, ws, a.ID, func(agent *Agent, _ time.Time) (bool, error) {
 			if agent.Cleanup == nil || agent.Cleanup.Epoch != epoch || !agent.Cleanup.DueAt.After(off) {
 				return false, nil
 			}
@@ -96,7 +96,7 @@ func (s *Service) RunLogoutCleanup(ctx context.Context, ws, agentID string) (int
 			return released, err
 		}
 	}
-	_, err = s.updateAgent(ctx, ws, agentID, func(agent *Agent, _ time.Time) (bool, error) {
+	_, _, err = s.updateAgent(ctx, ws, agentID, func(agent *Agent, _ time.Time) (bool, error) {
 		if agent.Cleanup == nil || agent.Cleanup.Epoch != c.Epoch {
 			return false, nil
 		}
@@ -109,9 +109,7 @@ func (s *Service) RunLogoutCleanup(ctx context.Context, ws, agentID string) (int
 // claimCleanup makes this instance the one performing a cleanup, or renews
 // its claim; errClaimed if another instance holds a live claim.
 func (s *Service) claimCleanup(ctx context.Context, ws, agentID string, epoch int64) error {
-	var claimed bool
-	_, err := s.updateAgent(ctx, ws, agentID, func(agent *Agent, now time.Time) (bool, error) {
-		claimed = false // an attempt that lost a race is tried again
+	_, claimed, err := s.updateAgent(ctx, ws, agentID, func(agent *Agent, now time.Time) (bool, error) {
 		c := agent.Cleanup
 		if c == nil || c.Epoch != epoch {
 			return false, nil
@@ -119,7 +117,6 @@ func (s *Service) claimCleanup(ctx context.Context, ws, agentID string, epoch in
 		if c.ClaimedBy != s.instance && now.Before(c.ClaimedUntil) {
 			return false, errClaimed
 		}
-		claimed = true
 		next := *c
 		next.ClaimedBy, next.ClaimedUntil = s.instance, now.Add(claimLease)
 		agent.Cleanup = &next
