@@ -289,26 +289,9 @@ func validAgentInput(a Actor, in AgentInput) error {
 // releaseAll leaves every NEW and PENDING conversation of a deactivated agent
 // unowned, each by its own conditional write.
 func (s *Service) releaseAll(ctx context.Context, agent Agent, actorID string) error {
-	after := ""
-	for {
-		convs, err := s.store.OwnedConversations(ctx, OwnedQuery{
-			WorkspaceID: agent.WorkspaceID, OwnerID: agent.ID,
-			Statuses: []QueueStatus{StatusNew, StatusPending}, AfterID: after, Limit: 200,
-		})
-		if err != nil {
-			return internal(err)
-		}
-		for _, c := range convs {
-			_, err := s.changeFrom(ctx, c, func(c Conversation, now time.Time) (*plan, error) {
-				return ruleReleaseDeactivated(c, agent.ID, actorID, now), nil
-			})
-			if err != nil {
-				return err
-			}
-			after = c.ID
-		}
-		if len(convs) < 200 {
-			return nil
-		}
-	}
+	q := OwnedQuery{WorkspaceID: agent.WorkspaceID, OwnerID: agent.ID, Statuses: []QueueStatus{StatusNew, StatusPending}}
+	_, err := s.releaseOwned(ctx, q, func(c Conversation, now time.Time) *plan {
+		return ruleReleaseDeactivated(c, agent.ID, actorID, now)
+	}, nil)
+	return err
 }

@@ -13,6 +13,8 @@ import (
 // allows it, the next attempt loads again and decides afresh, so a lost race
 // is never a wrong result, only a slower one. The result is the one the
 // writing attempt decided: no decision of an attempt that lost carries over.
+// (Only a read may: the offline rules read the workspace's settings once per
+// command, see offlineRuleInputs.)
 
 // maxAttempts bounds the attempts of a command that keeps losing races.
 const maxAttempts = 100
