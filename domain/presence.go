@@ -5,7 +5,9 @@ import (
 	"time"
 )
 
-// Presence timeout bounds: SPEC.md's default and ceiling.
+// The presence timeout: an ONLINE or AWAY agent without a sign of life this
+// long becomes OFFLINE by themselves. The product's presence rule makes it
+// 30 s unless configured, and never more than 55 s.
 const (
 	DefaultPresenceTimeout = 30 * time.Second
 	MaxPresenceTimeout     = 55 * time.Second
