@@ -2,7 +2,6 @@ package domain
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -44,12 +43,21 @@ func (s *Service) SetPresence(ctx context.Context, a Actor, p Presence) (Agent, 
 	if !p.Valid() {
 		return Agent{}, Invalid("presence", "unknown presence")
 	}
-	return s.updateAgent(ctx, a.WorkspaceID, a.ID, func(agent *Agent, now time.Time) (bool, error) {
+	if p == Offline {
+		return s.takeOffline(ctx, a.WorkspaceID, a.ID, func(agent Agent, now time.Time) (time.Time, bool, error) {
+			if !agent.Active {
+				return now, false, Forbidden("this agent is deactivated")
+			}
+			return now, agent.Presence != Offline, nil
+		})
+	}
+	agent, _, err := s.updateAgent(ctx, a.WorkspaceID, a.ID, func(agent *Agent, now time.Time) (bool, error) {
 		if !agent.Active {
 			return false, Forbidden("this agent is deactivated")
 		}
-		return s.applyPresence(ctx, agent, p, now)
+		return setPresent(agent, p, now), nil
 	})
+	return agent, err
 }
 
 // Logout makes the caller OFFLINE at once.
@@ -57,19 +65,11 @@ func (s *Service) Logout(ctx context.Context, a Actor) (Agent, error) {
 	return s.SetPresence(ctx, a, Offline)
 }
 
-// applyPresence changes agent's presence as of at; it reports whether
+// setPresent makes agent ONLINE or AWAY (p) as of at; it reports whether
 // anything changed.
-func (s *Service) applyPresence(ctx context.Context, agent *Agent, p Presence, at time.Time) (bool, error) {
+func setPresent(agent *Agent, p Presence, at time.Time) bool {
 	if agent.Presence == p {
-		return false, nil
-	}
-	if p == Offline {
-		settings, err := s.store.GetSettings(ctx, agent.WorkspaceID)
-		if err != nil {
-			return false, internal(err)
-		}
-		goOffline(agent, settings, at)
-		return true, nil
+		return false
 	}
 	agent.Presence, agent.PresenceSince = p, at
 	// Coming back before the cleanup is due cancels it; after, it only
@@ -77,7 +77,7 @@ func (s *Service) applyPresence(ctx context.Context, agent *Agent, p Presence, a
 	if agent.Cleanup != nil && at.Before(agent.Cleanup.DueAt) {
 		agent.Cleanup = nil
 	}
-	return true, nil
+	return true
 }
 
 // goOffline makes agent OFFLINE as of at: a new offline epoch, and a logout
@@ -95,31 +95,99 @@ func goOffline(agent *Agent, settings Settings, at time.Time) {
 	}
 }
 
-// updateAgent applies edit to an agent record and writes it conditionally,
-// again on a lost race. edit reports whether it changed anything.
-func (s *Service) updateAgent(ctx context.Context, ws, id string, edit func(*Agent, time.Time) (bool, error)) (Agent, error) {
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		agent, err := s.agent(ctx, ws, id)
-		if err != nil {
-			return Agent{}, err
-		}
-		if agent == nil {
-			return Agent{}, NotFound("agent")
-		}
-		next := *agent
-		now := s.now()
-		changed, err := edit(&next, now)
-		if err != nil || !changed {
-			return *agent, err
-		}
-		next.Version, next.UpdatedAt = agent.Version+1, now
-		err = s.store.UpdateAgent(ctx, next)
-		if errors.Is(err, ErrVersionConflict) {
-			continue
-		}
-		return next, internal(err)
+// agentResult is an agent record as a command left it, and whether the
+// command changed it.
+type agentResult struct {
+	agent   Agent
+	changed bool
+}
+
+// updateAgent applies edit to an agent record as loaded and writes it
+// conditionally. edit reports whether it changed anything; so does
+// updateAgent, for the attempt that decided.
+func (s *Service) updateAgent(ctx context.Context, ws, id string, edit func(*Agent, time.Time) (bool, error)) (Agent, bool, error) {
+	r, err := run(ctx, s, command[Agent, agentResult]{
+		load: func(ctx context.Context, _ time.Time) (Agent, error) {
+			return s.existingAgent(ctx, ws, id)
+		},
+		decide: func(agent Agent, now time.Time) (d decision[agentResult], err error) {
+			next := agent
+			changed, err := edit(&next, now)
+			if err != nil {
+				return d, err
+			}
+			return s.agentEdited(agent, next, changed, now), nil
+		},
+	})
+	return r.agent, r.changed, err
+}
+
+// takeOffline makes an agent OFFLINE if goes decides so, on the record as
+// loaded, and as of the time goes returns. Only then are the workspace's
+// settings read: they decide whether going offline arms a logout cleanup.
+func (s *Service) takeOffline(ctx context.Context, ws, id string, goes func(Agent, time.Time) (time.Time, bool, error)) (Agent, error) {
+	type loaded struct {
+		agent    Agent
+		goes     bool
+		at       time.Time
+		settings Settings
 	}
-	return Agent{}, tooBusy()
+	r, err := run(ctx, s, command[loaded, agentResult]{
+		load: func(ctx context.Context, now time.Time) (l loaded, err error) {
+			if l.agent, err = s.existingAgent(ctx, ws, id); err != nil {
+				return l, err
+			}
+			if l.at, l.goes, err = goes(l.agent, now); err != nil || !l.goes {
+				return l, err
+			}
+			l.settings, err = s.store.GetSettings(ctx, ws)
+			return l, internal(err)
+		},
+		decide: func(l loaded, now time.Time) (decision[agentResult], error) {
+			next := l.agent
+			if l.goes {
+				goOffline(&next, l.settings, l.at)
+			}
+			return s.agentEdited(l.agent, next, l.goes, now), nil
+		},
+	})
+	return r.agent, err
+}
+
+// agentEdited decides to write next, an edit of agent, at the next version;
+// nothing when the edit changed nothing. A version conflict is a lost race.
+func (s *Service) agentEdited(agent, next Agent, changed bool, now time.Time) decision[agentResult] {
+	if !changed {
+		return done(agentResult{agent: agent})
+	}
+	next.Version, next.UpdatedAt = agent.Version+1, now
+	return writing(agentResult{agent: next, changed: true}, s.updateAgentRecord(next), ErrVersionConflict)
+}
+
+// existingAgent loads an agent; NotFound if there is none.
+func (s *Service) existingAgent(ctx context.Context, ws, id string) (Agent, error) {
+	agent, err := s.agent(ctx, ws, id)
+	if err != nil {
+		return Agent{}, err
+	}
+	if agent == nil {
+		return Agent{}, NotFound("agent")
+	}
+	return *agent, nil
+}
+
+// The writes of agent records, for decisions.
+
+func (s *Service) insertAgent(a Agent) func(context.Context) error {
+	return func(ctx context.Context) error { return s.store.InsertAgent(ctx, a) }
+}
+
+func (s *Service) updateAgentRecord(a Agent) func(context.Context) error {
+	return func(ctx context.Context) error { return s.store.UpdateAgent(ctx, a) }
+}
+
+func (s *Service) touchAgent(ws, id string, at time.Time) func(context.Context) error {
+	return func(ctx context.Context) error { return s.store.TouchAgent(ctx, ws, id, at) }
 }
 
 // AgentInput creates or changes an agent ahead of (or after) their login.
@@ -139,40 +207,18 @@ func (s *Service) UpsertAgent(ctx context.Context, a Actor, in AgentInput) (Agen
 		return Agent{}, err
 	}
 	in.Name = strings.TrimSpace(in.Name)
-	switch {
-	case !validID(in.ID):
-		return Agent{}, Invalid("input.id", "id must be 1 to %d printable bytes", MaxIDLength)
-	case in.Name == "" || utf8.RuneCountInString(in.Name) > MaxNameLength:
-		return Agent{}, Invalid("input.name", "name must be 1 to %d characters", MaxNameLength)
-	case len(in.Email) > MaxEmailLength:
-		return Agent{}, Invalid("input.email", "email must be at most %d bytes", MaxEmailLength)
-	case !in.Role.IsAgent():
-		return Agent{}, Invalid("input.role", "role must be AGENT or ADMIN: integrations are not agents")
-	case in.Active != nil && !*in.Active && in.ID == a.ID:
-		return Agent{}, Invalid("input.active", "you cannot deactivate yourself")
+	if err := validAgentInput(a, in); err != nil {
+		return Agent{}, err
 	}
 	ws := a.WorkspaceID
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		existing, err := s.agent(ctx, ws, in.ID)
-		if err != nil {
-			return Agent{}, err
-		}
-		if existing != nil {
-			break
-		}
-		now := s.now()
-		agent := Agent{
-			WorkspaceID: ws, ID: in.ID, Name: in.Name, Email: in.Email, Role: in.Role,
-			Active: in.Active == nil || *in.Active, Presence: Offline, PresenceSince: now,
-			CreatedAt: now, UpdatedAt: now, Version: 1,
-		}
-		err = s.store.InsertAgent(ctx, agent)
-		if errors.Is(err, ErrDuplicate) {
-			continue
-		}
-		return agent, internal(err)
+	created, err := s.createAgent(ctx, ws, in)
+	if err != nil {
+		return Agent{}, err
 	}
-	agent, err := s.updateAgent(ctx, ws, in.ID, func(agent *Agent, now time.Time) (bool, error) {
+	if created != nil {
+		return *created, nil
+	}
+	agent, _, err := s.updateAgent(ctx, ws, in.ID, func(agent *Agent, now time.Time) (bool, error) {
 		changed := agent.Name != in.Name || agent.Email != in.Email || agent.Role != in.Role
 		agent.Name, agent.Email, agent.Role = in.Name, in.Email, in.Role
 		if in.Active != nil && *in.Active != agent.Active {
@@ -201,29 +247,51 @@ func (s *Service) UpsertAgent(ctx context.Context, a Actor, in AgentInput) (Agen
 	return agent, nil
 }
 
+// createAgent creates the agent in describes unless it exists; it returns
+// the agent created, or nil if there was one.
+func (s *Service) createAgent(ctx context.Context, ws string, in AgentInput) (*Agent, error) {
+	return run(ctx, s, command[*Agent, *Agent]{
+		load: func(ctx context.Context, _ time.Time) (*Agent, error) {
+			return s.agent(ctx, ws, in.ID)
+		},
+		decide: func(existing *Agent, now time.Time) (decision[*Agent], error) {
+			if existing != nil {
+				return done[*Agent](nil), nil // UpsertAgent changes it
+			}
+			agent := &Agent{
+				WorkspaceID: ws, ID: in.ID, Name: in.Name, Email: in.Email, Role: in.Role,
+				Active: in.Active == nil || *in.Active, Presence: Offline, PresenceSince: now,
+				CreatedAt: now, UpdatedAt: now, Version: 1,
+			}
+			// Created by another request meanwhile: change it instead.
+			return writing(agent, s.insertAgent(*agent), ErrDuplicate), nil
+		},
+	})
+}
+
+// validAgentInput checks an admin's agent input, its name already trimmed.
+func validAgentInput(a Actor, in AgentInput) error {
+	switch {
+	case !validID(in.ID):
+		return Invalid("input.id", "id must be 1 to %d printable bytes", MaxIDLength)
+	case in.Name == "" || utf8.RuneCountInString(in.Name) > MaxNameLength:
+		return Invalid("input.name", "name must be 1 to %d characters", MaxNameLength)
+	case len(in.Email) > MaxEmailLength:
+		return Invalid("input.email", "email must be at most %d bytes", MaxEmailLength)
+	case !in.Role.IsAgent():
+		return Invalid("input.role", "role must be AGENT or ADMIN: integrations are not agents")
+	case in.Active != nil && !*in.Active && in.ID == a.ID:
+		return Invalid("input.active", "you cannot deactivate yourself")
+	}
+	return nil
+}
+
 // releaseAll leaves every NEW and PENDING conversation of a deactivated agent
 // unowned, each by its own conditional write.
 func (s *Service) releaseAll(ctx context.Context, agent Agent, actorID string) error {
-	after := ""
-	for {
-		convs, err := s.store.OwnedConversations(ctx, OwnedQuery{
-			WorkspaceID: agent.WorkspaceID, OwnerID: agent.ID,
-			Statuses: []QueueStatus{StatusNew, StatusPending}, AfterID: after, Limit: 200,
-		})
-		if err != nil {
-			return internal(err)
-		}
-		for _, c := range convs {
-			_, err := s.changeFrom(ctx, c, func(c Conversation, now time.Time) (*plan, error) {
-				return ruleReleaseDeactivated(c, agent.ID, actorID, now), nil
-			})
-			if err != nil {
-				return err
-			}
-			after = c.ID
-		}
-		if len(convs) < 200 {
-			return nil
-		}
-	}
+	q := OwnedQuery{WorkspaceID: agent.WorkspaceID, OwnerID: agent.ID, Statuses: []QueueStatus{StatusNew, StatusPending}}
+	_, err := s.releaseOwned(ctx, q, func(c Conversation, now time.Time) *plan {
+		return ruleReleaseDeactivated(c, agent.ID, actorID, now)
+	}, nil)
+	return err
 }

@@ -22,7 +22,8 @@ const (
 	// claimLease is how long an instance's claim on a cleanup holds without
 	// being renewed; if the instance stops, another takes over after it.
 	claimLease = time.Minute
-	// releasePage is how many conversations a cleanup reads at once.
+	// releasePage is how many conversations a release (a logout cleanup, a
+	// deactivation) reads at once.
 	releasePage = 200
 )
 
@@ -46,7 +47,7 @@ func (s *Service) cancelPendingCleanups(ctx context.Context, ws string, off time
 			continue
 		}
 		epoch := a.Cleanup.Epoch
-		_, err := s.updateAgent(ctx, ws, a.ID, func(agent *Agent, _ time.Time) (bool, error) {
+		_, _, err := s.updateAgent(ctx, ws, a.ID, func(agent *Agent, _ time.Time) (bool, error) {
 			if agent.Cleanup == nil || agent.Cleanup.Epoch != epoch || !agent.Cleanup.DueAt.After(off) {
 				return false, nil
 			}
@@ -96,7 +97,7 @@ func (s *Service) RunLogoutCleanup(ctx context.Context, ws, agentID string) (int
 			return released, err
 		}
 	}
-	_, err = s.updateAgent(ctx, ws, agentID, func(agent *Agent, _ time.Time) (bool, error) {
+	_, _, err = s.updateAgent(ctx, ws, agentID, func(agent *Agent, _ time.Time) (bool, error) {
 		if agent.Cleanup == nil || agent.Cleanup.Epoch != c.Epoch {
 			return false, nil
 		}
@@ -109,9 +110,7 @@ func (s *Service) RunLogoutCleanup(ctx context.Context, ws, agentID string) (int
 // claimCleanup makes this instance the one performing a cleanup, or renews
 // its claim; errClaimed if another instance holds a live claim.
 func (s *Service) claimCleanup(ctx context.Context, ws, agentID string, epoch int64) error {
-	var claimed bool
-	_, err := s.updateAgent(ctx, ws, agentID, func(agent *Agent, now time.Time) (bool, error) {
-		claimed = false // an attempt that lost a race is tried again
+	_, claimed, err := s.updateAgent(ctx, ws, agentID, func(agent *Agent, now time.Time) (bool, error) {
 		c := agent.Cleanup
 		if c == nil || c.Epoch != epoch {
 			return false, nil
@@ -119,7 +118,6 @@ func (s *Service) claimCleanup(ctx context.Context, ws, agentID string, epoch in
 		if c.ClaimedBy != s.instance && now.Before(c.ClaimedUntil) {
 			return false, errClaimed
 		}
-		claimed = true
 		next := *c
 		next.ClaimedBy, next.ClaimedUntil = s.instance, now.Add(claimLease)
 		agent.Cleanup = &next
@@ -133,22 +131,29 @@ func (s *Service) claimCleanup(ctx context.Context, ws, agentID string, epoch in
 }
 
 // releaseForCleanup releases the agent's NEW conversations assigned before
-// the offline epoch, page by page; each write is conditional on the state
-// the page was read in, and re-read only when it lost a race.
+// the offline epoch. A long cleanup renews its claim between pages.
 func (s *Service) releaseForCleanup(ctx context.Context, ws, agentID string, epoch int64) (int, error) {
-	released, after := 0, ""
+	q := OwnedQuery{WorkspaceID: ws, OwnerID: agentID, Statuses: []QueueStatus{StatusNew}}
+	return s.releaseOwned(ctx, q, func(c Conversation, now time.Time) *plan {
+		return ruleLogoutCleanup(c, agentID, epoch, now)
+	}, func() error { return s.claimCleanup(ctx, ws, agentID, epoch) })
+}
+
+// releaseOwned applies rule to each conversation q finds, page by page in id
+// order, and runs between (if set) between full pages. Each write is
+// conditional on the state the page was read in, and re-read only when it
+// lost a race. It returns how many conversations the rule changed.
+func (s *Service) releaseOwned(ctx context.Context, q OwnedQuery, rule func(Conversation, time.Time) *plan, between func() error) (int, error) {
+	q.Limit = releasePage
+	released := 0
 	for {
-		convs, err := s.store.OwnedConversations(ctx, OwnedQuery{
-			WorkspaceID: ws, OwnerID: agentID, Statuses: []QueueStatus{StatusNew}, AfterID: after, Limit: releasePage,
-		})
+		convs, err := s.store.OwnedConversations(ctx, q)
 		if err != nil {
 			return released, internal(err)
 		}
 		for _, c := range convs {
-			after = c.ID
-			changed, err := s.changeFrom(ctx, c, func(c Conversation, now time.Time) (*plan, error) {
-				return ruleLogoutCleanup(c, agentID, epoch, now), nil
-			})
+			q.AfterID = c.ID
+			changed, err := s.changeFrom(ctx, c, rule)
 			if err != nil {
 				return released, err
 			}
@@ -159,36 +164,31 @@ func (s *Service) releaseForCleanup(ctx context.Context, ws, agentID string, epo
 		if len(convs) < releasePage {
 			return released, nil
 		}
-		// A long cleanup keeps its claim.
-		if err := s.claimCleanup(ctx, ws, agentID, epoch); err != nil {
-			return released, err
+		if between != nil {
+			if err := between(); err != nil {
+				return released, err
+			}
 		}
 	}
 }
 
-// changeFrom applies rule to a conversation starting from a state already
-// read, writing conditionally; on a lost race it reads the conversation
-// again. It reports whether it changed anything.
-func (s *Service) changeFrom(ctx context.Context, c Conversation, rule func(Conversation, time.Time) (*plan, error)) (bool, error) {
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		if attempt > 0 {
-			fresh, err := s.conversation(ctx, c.WorkspaceID, c.ID)
-			if err != nil || fresh == nil {
-				return false, err
+// changeFrom applies rule to a conversation, deciding first on the state c
+// already read; it reads the conversation again only after a lost race. It
+// reports whether it changed anything.
+func (s *Service) changeFrom(ctx context.Context, c Conversation, rule func(Conversation, time.Time) *plan) (bool, error) {
+	read := &c
+	return run(ctx, s, command[*Conversation, bool]{
+		first: &read,
+		load: func(ctx context.Context, _ time.Time) (*Conversation, error) {
+			return s.conversation(ctx, c.WorkspaceID, c.ID)
+		},
+		decide: func(cur *Conversation, now time.Time) (decision[bool], error) {
+			if cur == nil {
+				return done(false), nil // gone: nothing to change
 			}
-			c = *fresh
-		}
-		p, err := rule(c, s.now())
-		if err != nil || !p.changed() {
-			return false, err
-		}
-		err = s.store.UpdateConversation(ctx, p.write())
-		if errors.Is(err, ErrVersionConflict) {
-			continue
-		}
-		return err == nil, internal(err)
-	}
-	return false, tooBusy()
+			return s.planChanged(rule(*cur, now)), nil
+		},
+	})
 }
 
 // FireBoomerang brings a PENDING conversation back to NEW if its boomerang,
@@ -197,31 +197,55 @@ func (s *Service) changeFrom(ctx context.Context, c Conversation, rule func(Conv
 // While its owner is OFFLINE with remove-ownership on, it is released at once
 // (BOOMERANG_WHILE_OFFLINE). It reports whether it fired.
 func (s *Service) FireBoomerang(ctx context.Context, ws, conversationID string, at time.Time) (bool, error) {
-	c, err := s.conversation(ctx, ws, conversationID)
-	if err != nil || c == nil {
-		return false, err
+	type loaded struct {
+		c        *Conversation
+		owner    *Agent
+		settings Settings
 	}
-	var settings *Settings
-	return s.changeFrom(ctx, *c, func(c Conversation, now time.Time) (*plan, error) {
-		if c.Status != StatusPending || c.BoomerangAt == nil || !c.BoomerangAt.Equal(at) || now.Before(at) {
-			return newPlan(c, now), nil
-		}
-		var owner *Agent
-		if c.OwnerID != "" {
-			if settings == nil {
-				st, err := s.store.GetSettings(ctx, ws)
-				if err != nil {
-					return nil, internal(err)
-				}
-				settings = &st
+	due := func(c Conversation, now time.Time) bool {
+		return c.Status == StatusPending && c.BoomerangAt != nil && c.BoomerangAt.Equal(at) && !now.Before(at)
+	}
+	var offline offlineRuleInputs
+	return run(ctx, s, command[loaded, bool]{
+		load: func(ctx context.Context, now time.Time) (l loaded, err error) {
+			if l.c, err = s.conversation(ctx, ws, conversationID); err != nil || l.c == nil {
+				return l, err
 			}
-			if settings.RemoveOwnershipOnLogout {
-				var err error
-				if owner, err = s.agent(ctx, ws, c.OwnerID); err != nil {
-					return nil, err
-				}
+			l.settings = DefaultSettings(ws)
+			if due(*l.c, now) && l.c.OwnerID != "" {
+				l.owner, l.settings, err = offline.load(ctx, s, ws, l.c.OwnerID)
 			}
-		}
-		return ruleBoomerang(c, owner, settingsOrDefault(settings, ws), now), nil
+			return l, err
+		},
+		decide: func(l loaded, now time.Time) (decision[bool], error) {
+			if l.c == nil || !due(*l.c, now) {
+				return done(false), nil
+			}
+			return s.planChanged(ruleBoomerang(*l.c, l.owner, l.settings, now)), nil
+		},
 	})
+}
+
+// offlineRuleInputs loads what the rules for a conversation whose owner may
+// be OFFLINE (an inbound message, a boomerang) decide on: the workspace's
+// settings and, when remove-ownership-on-logout is on, the owner. A command
+// reads the settings once, however many attempts it takes: they may change
+// right after any read, so reading them again would close no window.
+type offlineRuleInputs struct {
+	settings *Settings
+}
+
+func (o *offlineRuleInputs) load(ctx context.Context, s *Service, ws, ownerID string) (*Agent, Settings, error) {
+	if o.settings == nil {
+		st, err := s.store.GetSettings(ctx, ws)
+		if err != nil {
+			return nil, Settings{}, internal(err)
+		}
+		o.settings = &st
+	}
+	if !o.settings.RemoveOwnershipOnLogout {
+		return nil, *o.settings, nil
+	}
+	owner, err := s.agent(ctx, ws, ownerID)
+	return owner, *o.settings, err
 }

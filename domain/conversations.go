@@ -23,10 +23,8 @@ func (s *Service) Conversation(ctx context.Context, a Actor, id string) (*Conver
 	return s.conversation(ctx, a.WorkspaceID, id)
 }
 
-// change runs one command on one conversation: load, apply the rule, write
-// conditionally, and on a lost race load and apply again. A command that
-// changes nothing succeeds without a write, also when expectedVersion is
-// stale, since what it asked for already holds.
+// change runs a command on one conversation whose rule decides on the
+// conversation alone.
 func (s *Service) change(
 	ctx context.Context, ws, id string, expectedVersion *int64,
 	rule func(c Conversation, now time.Time) (*plan, error),
@@ -34,35 +32,65 @@ func (s *Service) change(
 	if err := validExpectedVersion(expectedVersion); err != nil {
 		return ConversationResult{}, err
 	}
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		c, err := s.conversation(ctx, ws, id)
-		if err != nil {
-			return ConversationResult{}, err
-		}
-		if c == nil {
-			return ConversationResult{}, NotFound("conversation")
-		}
-		p, err := rule(*c, s.now())
-		if err != nil {
-			return ConversationResult{}, err
-		}
-		if !p.changed() {
-			return ConversationResult{Conversation: *c}, nil
-		}
-		if expectedVersion != nil && *expectedVersion != c.Version {
-			return ConversationResult{}, Conflict("the conversation changed since you read it", c.Version)
-		}
-		w := p.write()
-		err = s.store.UpdateConversation(ctx, w)
-		if errors.Is(err, ErrVersionConflict) {
-			continue
-		}
-		if err != nil {
-			return ConversationResult{}, internal(err)
-		}
-		return ConversationResult{Conversation: w.Conversation, Change: w.Change}, nil
+	return run(ctx, s, command[Conversation, ConversationResult]{
+		load: func(ctx context.Context, _ time.Time) (Conversation, error) {
+			return s.existingConversation(ctx, ws, id)
+		},
+		decide: func(c Conversation, now time.Time) (d decision[ConversationResult], err error) {
+			p, err := rule(c, now)
+			if err != nil {
+				return d, err
+			}
+			return s.planResult(p, expectedVersion)
+		},
+	})
+}
+
+// planResult decides to write p; the result is the conversation as written
+// and its ownership change. A plan that changes nothing writes nothing and
+// succeeds, also when expectedVersion is stale, since what it asked for
+// already holds. A version conflict is a lost race: the next attempt finds
+// the version moved, so with an expectedVersion it answers Conflict.
+func (s *Service) planResult(p *plan, expectedVersion *int64) (d decision[ConversationResult], err error) {
+	if !p.changed() {
+		return done(ConversationResult{Conversation: p.before}), nil
 	}
-	return ConversationResult{}, tooBusy()
+	if expectedVersion != nil && *expectedVersion != p.before.Version {
+		return d, Conflict("the conversation changed since you read it", p.before.Version)
+	}
+	w := p.write()
+	return writing(ConversationResult{Conversation: w.Conversation, Change: w.Change}, s.updateConversation(w), ErrVersionConflict), nil
+}
+
+// planChanged decides to write p if it changes anything; the result is
+// whether it does. A version conflict is a lost race.
+func (s *Service) planChanged(p *plan) decision[bool] {
+	if !p.changed() {
+		return done(false)
+	}
+	return writing(true, s.updateConversation(p.write()), ErrVersionConflict)
+}
+
+// existingConversation loads a conversation; NotFound if there is none.
+func (s *Service) existingConversation(ctx context.Context, ws, id string) (Conversation, error) {
+	c, err := s.conversation(ctx, ws, id)
+	if err != nil {
+		return Conversation{}, err
+	}
+	if c == nil {
+		return Conversation{}, NotFound("conversation")
+	}
+	return *c, nil
+}
+
+// The writes of conversations, for decisions.
+
+func (s *Service) updateConversation(w ConversationWrite) func(context.Context) error {
+	return func(ctx context.Context) error { return s.store.UpdateConversation(ctx, w) }
+}
+
+func (s *Service) insertConversation(w ConversationWrite) func(context.Context) error {
+	return func(ctx context.Context) error { return s.store.InsertConversation(ctx, w) }
 }
 
 // validExpectedVersion refuses an expected version below 1: versions start
@@ -101,21 +129,35 @@ func (s *Service) SetOwner(ctx context.Context, a Actor, cmd SetOwnerCommand) (C
 			return ConversationResult{}, Invalid("input.ownerId", "ownerId is not an active agent of this workspace")
 		}
 	}
-	return s.change(ctx, a.WorkspaceID, cmd.ConversationID, cmd.ExpectedVersion, func(c Conversation, now time.Time) (*plan, error) {
-		var owner *Agent
-		if ownerID != "" {
-			var err error
-			if owner, err = s.agent(ctx, a.WorkspaceID, ownerID); err != nil {
-				return nil, err
+	if err := validExpectedVersion(cmd.ExpectedVersion); err != nil {
+		return ConversationResult{}, err
+	}
+	ws := a.WorkspaceID
+	type loaded struct {
+		c     Conversation
+		owner *Agent
+	}
+	return run(ctx, s, command[loaded, ConversationResult]{
+		load: func(ctx context.Context, _ time.Time) (l loaded, err error) {
+			if l.c, err = s.existingConversation(ctx, ws, cmd.ConversationID); err != nil || ownerID == "" {
+				return l, err
 			}
-			if owner == nil || !owner.Active {
-				return nil, Invalid("input.ownerId", "ownerId is not an active agent of this workspace")
+			l.owner, err = s.agent(ctx, ws, ownerID)
+			return l, err
+		},
+		decide: func(l loaded, now time.Time) (d decision[ConversationResult], err error) {
+			if ownerID != "" && (l.owner == nil || !l.owner.Active) {
+				return d, Invalid("input.ownerId", "ownerId is not an active agent of this workspace")
 			}
-		}
-		if cmd.OnlyIfUnowned && c.OwnerID != "" && c.OwnerID != ownerID {
-			return nil, Conflict("the conversation already has an owner", c.Version)
-		}
-		return ruleSetOwner(c, owner, a.ID, now)
+			if cmd.OnlyIfUnowned && l.c.OwnerID != "" && l.c.OwnerID != ownerID {
+				return d, Conflict("the conversation already has an owner", l.c.Version)
+			}
+			p, err := ruleSetOwner(l.c, l.owner, a.ID, now)
+			if err != nil {
+				return d, err
+			}
+			return s.planResult(p, cmd.ExpectedVersion)
+		},
 	})
 }
 
@@ -182,93 +224,101 @@ func (s *Service) Reply(ctx context.Context, a Actor, cmd ReplyCommand) (ReplyRe
 	if err := requireAgent(a); err != nil {
 		return ReplyResult{}, err
 	}
-	if strings.TrimSpace(cmd.Text) == "" {
-		return ReplyResult{}, Invalid("input.text", "text must not be empty")
-	}
-	if len(cmd.Text) > MaxTextBytes || !utf8.ValidString(cmd.Text) {
-		return ReplyResult{}, Invalid("input.text", "text must be valid UTF-8 of at most %d bytes", MaxTextBytes)
-	}
-	if cmd.ThenMoveTo != "" && cmd.ThenMoveTo != StatusPending && cmd.ThenMoveTo != StatusResolved {
-		return ReplyResult{}, Invalid("input.thenMoveTo", "thenMoveTo must be PENDING or RESOLVED")
-	}
-	if len(cmd.ClientMessageID) > MaxExternalIDLen {
-		return ReplyResult{}, Invalid("input.clientMessageId", "clientMessageId must be at most %d bytes", MaxExternalIDLen)
+	if err := validReply(cmd); err != nil {
+		return ReplyResult{}, err
 	}
 	ws := a.WorkspaceID
 	messageID := RandomID("mo_")
 	if cmd.ClientMessageID != "" {
 		messageID = ReplyMessageID(ws, a.ID, cmd.ClientMessageID)
 	}
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		c, err := s.conversation(ctx, ws, cmd.ConversationID)
-		if err != nil {
-			return ReplyResult{}, err
-		}
-		if c == nil {
-			return ReplyResult{}, NotFound("conversation")
-		}
-		// The repeat check comes after the conversation is read: a first
-		// attempt that commits after this check moves the version, and the
-		// conditional write below then loses.
-		if cmd.ClientMessageID != "" {
-			if r, done, err := s.repeatedReply(ctx, ws, messageID, cmd); done || err != nil {
-				return r, err
-			}
-		}
-		author, err := s.agent(ctx, ws, a.ID)
-		if err != nil {
-			return ReplyResult{}, err
-		}
-		if author == nil || !author.Active {
-			return ReplyResult{}, Forbidden("this agent is deactivated")
-		}
-		channel, err := s.channel(ctx, ws, c.ChannelID)
-		if err != nil {
-			return ReplyResult{}, err
-		}
-		p, err := ruleReply(*c, replyRule{
-			author: author, autoOwn: channel != nil && channel.HasAutoOwnership(a.ID),
-			text: cmd.Text, externalID: cmd.ClientMessageID, messageID: messageID, thenMoveTo: cmd.ThenMoveTo,
-		}, s.now())
-		if err != nil {
-			return ReplyResult{}, err
-		}
-		w := p.write()
-		err = s.store.UpdateConversation(ctx, w)
-		if errors.Is(err, ErrVersionConflict) || errors.Is(err, ErrDuplicate) {
-			continue
-		}
-		if err != nil {
-			return ReplyResult{}, internal(err)
-		}
-		return ReplyResult{Conversation: w.Conversation, Message: *w.Message, Change: w.Change}, nil
+	type loaded struct {
+		c       Conversation
+		repeat  *ReplyResult // the first answer, when this reply was made before
+		author  *Agent
+		autoOwn bool // auto-ownership is on for the author on the channel
 	}
-	return ReplyResult{}, tooBusy()
+	return run(ctx, s, command[loaded, ReplyResult]{
+		load: func(ctx context.Context, _ time.Time) (l loaded, err error) {
+			if l.c, err = s.existingConversation(ctx, ws, cmd.ConversationID); err != nil {
+				return l, err
+			}
+			// The repeat check comes after the conversation is read: a first
+			// attempt that commits after this check moves the version, and the
+			// conditional write then loses.
+			if cmd.ClientMessageID != "" {
+				if l.repeat, err = s.repeatedReply(ctx, ws, messageID, cmd); l.repeat != nil || err != nil {
+					return l, err
+				}
+			}
+			if l.author, err = s.agent(ctx, ws, a.ID); err != nil {
+				return l, err
+			}
+			if l.author == nil || !l.author.Active {
+				return l, Forbidden("this agent is deactivated")
+			}
+			channel, err := s.channel(ctx, ws, l.c.ChannelID)
+			l.autoOwn = channel != nil && channel.HasAutoOwnership(a.ID)
+			return l, err
+		},
+		decide: func(l loaded, now time.Time) (d decision[ReplyResult], err error) {
+			if l.repeat != nil {
+				return done(*l.repeat), nil
+			}
+			p, err := ruleReply(l.c, replyRule{
+				author: l.author, autoOwn: l.autoOwn,
+				text: cmd.Text, externalID: cmd.ClientMessageID, messageID: messageID, thenMoveTo: cmd.ThenMoveTo,
+			}, now)
+			if err != nil {
+				return d, err
+			}
+			w := p.write()
+			// A duplicate message id is the same reply, committed first by a
+			// concurrent request: the next attempt answers with it.
+			return writing(ReplyResult{Conversation: w.Conversation, Message: *w.Message, Change: w.Change},
+				s.updateConversation(w), ErrVersionConflict, ErrDuplicate), nil
+		},
+	})
+}
+
+func validReply(cmd ReplyCommand) error {
+	switch {
+	case strings.TrimSpace(cmd.Text) == "":
+		return Invalid("input.text", "text must not be empty")
+	case len(cmd.Text) > MaxTextBytes || !utf8.ValidString(cmd.Text):
+		return Invalid("input.text", "text must be valid UTF-8 of at most %d bytes", MaxTextBytes)
+	case cmd.ThenMoveTo != "" && cmd.ThenMoveTo != StatusPending && cmd.ThenMoveTo != StatusResolved:
+		return Invalid("input.thenMoveTo", "thenMoveTo must be PENDING or RESOLVED")
+	case len(cmd.ClientMessageID) > MaxExternalIDLen:
+		return Invalid("input.clientMessageId", "clientMessageId must be at most %d bytes", MaxExternalIDLen)
+	}
+	return nil
 }
 
 // repeatedReply answers a reply whose idempotency key was used before: the
 // same reply gets the first answer; another text or conversation is refused.
-func (s *Service) repeatedReply(ctx context.Context, ws, messageID string, cmd ReplyCommand) (ReplyResult, bool, error) {
+// It returns nil for a key not used yet.
+func (s *Service) repeatedReply(ctx context.Context, ws, messageID string, cmd ReplyCommand) (*ReplyResult, error) {
 	msgs, err := s.store.MessagesByIDs(ctx, ws, []string{messageID})
 	if err != nil {
-		return ReplyResult{}, true, internal(err)
+		return nil, internal(err)
 	}
 	m := msgs[0]
 	if m == nil {
-		return ReplyResult{}, false, nil
+		return nil, nil
 	}
 	if m.ConversationID != cmd.ConversationID || m.Text != cmd.Text {
-		return ReplyResult{}, true, Invalid("input.clientMessageId", "clientMessageId was already used for another reply")
+		return nil, Invalid("input.clientMessageId", "clientMessageId was already used for another reply")
 	}
 	c, err := s.conversation(ctx, ws, m.ConversationID)
 	if err != nil || c == nil {
-		return ReplyResult{}, true, internal(errors.Join(err, errors.New("conversation of a stored reply is missing")))
+		return nil, internal(errors.Join(err, errors.New("conversation of a stored reply is missing")))
 	}
 	entries, err := s.store.HistoryEntries(ctx, ws, []HistoryKey{{ConversationID: m.ConversationID, Version: m.Version}})
 	if err != nil {
-		return ReplyResult{}, true, internal(err)
+		return nil, internal(err)
 	}
-	return ReplyResult{Conversation: *c, Message: *m, Change: entries[0]}, true, nil
+	return &ReplyResult{Conversation: *c, Message: *m, Change: entries[0]}, nil
 }
 
 // InboundCommand is a message from a contact, delivered by a channel
@@ -308,8 +358,12 @@ func (s *Service) IngestInbound(ctx context.Context, a Actor, cmd InboundCommand
 		return InboundResult{}, Invalid("input.channelId", "channelId is not a channel of this workspace")
 	}
 	messageID := InboundMessageID(ws, cmd.ChannelID, cmd.ExternalMessageID)
-	if r, dup, err := s.deliveredBefore(ctx, ws, messageID); dup || err != nil {
-		return r, err
+	first, err := s.deliveredBefore(ctx, ws, messageID)
+	if err != nil {
+		return InboundResult{}, err
+	}
+	if first != nil {
+		return *first, nil
 	}
 	contact, err := s.store.UpsertContact(ctx, Contact{
 		WorkspaceID: ws, ID: ContactID(ws, cmd.ChannelID, cmd.ContactExternalID), ChannelID: cmd.ChannelID,
@@ -319,55 +373,55 @@ func (s *Service) IngestInbound(ctx context.Context, a Actor, cmd InboundCommand
 		return InboundResult{}, internal(err)
 	}
 	message := Message{ID: messageID, Direction: Inbound, Text: cmd.Text, ExternalID: cmd.ExternalMessageID}
-	var settings *Settings
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		open, maxSeq, err := s.store.ContactConversations(ctx, ws, contact.ID)
-		if err != nil {
-			return InboundResult{}, internal(err)
-		}
-		// As for replies, the repeat check follows the read it depends on.
-		if r, dup, err := s.deliveredBefore(ctx, ws, messageID); dup || err != nil {
-			return r, err
-		}
-		var w ConversationWrite
-		if open == nil {
-			w = newConversation(ws, channel.ID, contact.ID, maxSeq+1, message, s.now())
-			err = s.store.InsertConversation(ctx, w)
-		} else {
-			var owner *Agent
-			if open.Status == StatusPending && open.OwnerID != "" {
-				if settings == nil {
-					st, err := s.store.GetSettings(ctx, ws)
-					if err != nil {
-						return InboundResult{}, internal(err)
-					}
-					settings = &st
-				}
-				if settings.RemoveOwnershipOnLogout {
-					if owner, err = s.agent(ctx, ws, open.OwnerID); err != nil {
-						return InboundResult{}, err
-					}
-				}
-			}
-			w = ruleInbound(*open, message, owner, settingsOrDefault(settings, ws), s.now()).write()
-			err = s.store.UpdateConversation(ctx, w)
-		}
-		if errors.Is(err, ErrVersionConflict) || errors.Is(err, ErrDuplicate) {
-			continue
-		}
-		if err != nil {
-			return InboundResult{}, internal(err)
-		}
-		return InboundResult{ConversationID: w.Conversation.ID, MessageID: messageID, Status: w.Conversation.Status}, nil
-	}
-	return InboundResult{}, tooBusy()
+	return s.deliver(ctx, ws, channel.ID, contact.ID, message)
 }
 
-func settingsOrDefault(s *Settings, ws string) Settings {
-	if s == nil {
-		return DefaultSettings(ws)
+// deliver adds an inbound message to the contact's open conversation, or
+// starts the contact's next conversation with it.
+func (s *Service) deliver(ctx context.Context, ws, channelID, contactID string, message Message) (InboundResult, error) {
+	type loaded struct {
+		open     *Conversation  // the contact's open conversation, if any
+		maxSeq   int64          // the contact's highest conversation seq
+		repeat   *InboundResult // the first answer, when the message was delivered before
+		owner    *Agent
+		settings Settings
 	}
-	return *s
+	var offline offlineRuleInputs
+	return run(ctx, s, command[loaded, InboundResult]{
+		load: func(ctx context.Context, _ time.Time) (l loaded, err error) {
+			if l.open, l.maxSeq, err = s.store.ContactConversations(ctx, ws, contactID); err != nil {
+				return l, internal(err)
+			}
+			// As for replies, the repeat check follows the read it depends on.
+			if l.repeat, err = s.deliveredBefore(ctx, ws, message.ID); l.repeat != nil || err != nil {
+				return l, err
+			}
+			l.settings = DefaultSettings(ws)
+			if o := l.open; o != nil && o.Status == StatusPending && o.OwnerID != "" {
+				l.owner, l.settings, err = offline.load(ctx, s, ws, o.OwnerID)
+			}
+			return l, err
+		},
+		decide: func(l loaded, now time.Time) (decision[InboundResult], error) {
+			if l.repeat != nil {
+				return done(*l.repeat), nil
+			}
+			// Either write loses to a concurrent delivery by a version
+			// conflict, or by a duplicate id: the contact's next conversation
+			// or this very message, written first.
+			if l.open == nil {
+				w := newConversation(ws, channelID, contactID, l.maxSeq+1, message, now)
+				return writing(delivered(w), s.insertConversation(w), ErrVersionConflict, ErrDuplicate), nil
+			}
+			w := ruleInbound(*l.open, message, l.owner, l.settings, now).write()
+			return writing(delivered(w), s.updateConversation(w), ErrVersionConflict, ErrDuplicate), nil
+		},
+	})
+}
+
+// delivered is what an integration learns of the write of its message.
+func delivered(w ConversationWrite) InboundResult {
+	return InboundResult{ConversationID: w.Conversation.ID, MessageID: w.Message.ID, Status: w.Conversation.Status}
 }
 
 func validateInbound(cmd InboundCommand) error {
@@ -385,21 +439,21 @@ func validateInbound(cmd InboundCommand) error {
 }
 
 // deliveredBefore answers a repeated inbound message with the first one's
-// conversation.
-func (s *Service) deliveredBefore(ctx context.Context, ws, messageID string) (InboundResult, bool, error) {
+// conversation; nil for a message not delivered yet.
+func (s *Service) deliveredBefore(ctx context.Context, ws, messageID string) (*InboundResult, error) {
 	msgs, err := s.store.MessagesByIDs(ctx, ws, []string{messageID})
 	if err != nil {
-		return InboundResult{}, true, internal(err)
+		return nil, internal(err)
 	}
 	m := msgs[0]
 	if m == nil {
-		return InboundResult{}, false, nil
+		return nil, nil
 	}
 	c, err := s.conversation(ctx, ws, m.ConversationID)
 	if err != nil || c == nil {
-		return InboundResult{}, true, internal(errors.Join(err, errors.New("conversation of a stored message is missing")))
+		return nil, internal(errors.Join(err, errors.New("conversation of a stored message is missing")))
 	}
-	return InboundResult{ConversationID: c.ID, MessageID: m.ID, Status: c.Status, Duplicate: true}, true, nil
+	return &InboundResult{ConversationID: c.ID, MessageID: m.ID, Status: c.Status, Duplicate: true}, nil
 }
 
 // newConversation is a contact's seq-th conversation, started by message:

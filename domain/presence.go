@@ -5,7 +5,9 @@ import (
 	"time"
 )
 
-// Presence timeout bounds: SPEC.md's default and ceiling.
+// The presence timeout: an ONLINE or AWAY agent without a sign of life this
+// long becomes OFFLINE by themselves. The product's presence rule makes it
+// 30 s unless configured, and never more than 55 s.
 const (
 	DefaultPresenceTimeout = 30 * time.Second
 	MaxPresenceTimeout     = 55 * time.Second
@@ -26,9 +28,7 @@ func (s *Service) SignIn(ctx context.Context, a Actor) (Agent, error) {
 	if err := requireAgent(a); err != nil {
 		return Agent{}, nil // integrations have no presence
 	}
-	signedIn := false
-	agent, err := s.updateAgent(ctx, a.WorkspaceID, a.ID, func(agent *Agent, now time.Time) (bool, error) {
-		signedIn = false // an attempt that lost a race is tried again
+	agent, signedIn, err := s.updateAgent(ctx, a.WorkspaceID, a.ID, func(agent *Agent, now time.Time) (bool, error) {
 		if !agent.Active {
 			return false, Forbidden("this agent is deactivated")
 		}
@@ -36,8 +36,7 @@ func (s *Service) SignIn(ctx context.Context, a Actor) (Agent, error) {
 			return false, nil
 		}
 		agent.LastSeenAt = now
-		signedIn = true
-		return s.applyPresence(ctx, agent, Online, now)
+		return setPresent(agent, Online, now), nil
 	})
 	if err != nil || signedIn {
 		return agent, err
@@ -67,13 +66,13 @@ func (s *Service) ExpireSilentAgents(ctx context.Context) (int, error) {
 		}
 		for _, a := range silent {
 			before := a.Presence
-			agent, err := s.updateAgent(ctx, a.WorkspaceID, a.ID, func(agent *Agent, now time.Time) (bool, error) {
+			agent, err := s.takeOffline(ctx, a.WorkspaceID, a.ID, func(agent Agent, now time.Time) (time.Time, bool, error) {
 				// Decided on the record as written: a sign of life after the
 				// sweep read it makes this write lose (Store.UpdateAgent).
 				if agent.Presence == Offline || now.Sub(agent.LastSeenAt) < timeout {
-					return false, nil
+					return now, false, nil
 				}
-				return s.applyPresence(ctx, agent, Offline, agent.LastSeenAt.Add(timeout))
+				return agent.LastSeenAt.Add(timeout), true, nil
 			})
 			if err != nil {
 				return n, err

@@ -19,10 +19,6 @@ const (
 	MaxPageSize       = 100
 	DefaultPageSize   = 25
 	MaxAcknowledgeIDs = 1000
-	// maxAttempts bounds the retries of a change that keeps losing races
-	// without an expected version; each retry re-reads and re-applies the
-	// rule, so a lost race is never a wrong result, only a slower one.
-	maxAttempts = 100
 )
 
 // Service runs the commands and queries of Switchboard over a Store.
@@ -145,49 +141,35 @@ func validKey(s string, max int) bool {
 // provision makes the stored agent match the actor's token, creating it on
 // first use, and records the request as a sign of life.
 func (s *Service) provision(ctx context.Context, a Actor) (*Agent, error) {
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		now := s.now()
-		agent, err := s.agent(ctx, a.WorkspaceID, a.ID)
-		if err != nil {
-			return nil, err
-		}
-		if agent == nil {
-			agent = &Agent{
-				WorkspaceID: a.WorkspaceID, ID: a.ID, Name: a.Name, Email: a.Email, Role: a.Role,
-				Active: true, Presence: Offline, PresenceSince: now, LastSeenAt: now,
-				CreatedAt: now, UpdatedAt: now, Version: 1,
+	return run(ctx, s, command[*Agent, *Agent]{
+		load: func(ctx context.Context, _ time.Time) (*Agent, error) {
+			return s.agent(ctx, a.WorkspaceID, a.ID)
+		},
+		decide: func(agent *Agent, now time.Time) (d decision[*Agent], err error) {
+			switch {
+			case agent == nil:
+				created := &Agent{
+					WorkspaceID: a.WorkspaceID, ID: a.ID, Name: a.Name, Email: a.Email, Role: a.Role,
+					Active: true, Presence: Offline, PresenceSince: now, LastSeenAt: now,
+					CreatedAt: now, UpdatedAt: now, Version: 1,
+				}
+				// Another request provisioned the agent first: take theirs.
+				return writing(created, s.insertAgent(*created), ErrDuplicate), nil
+			case !agent.Active:
+				return d, Forbidden("this agent is deactivated")
+			case agent.Name != a.Name || agent.Email != a.Email || agent.Role != a.Role:
+				next := *agent
+				next.Name, next.Email, next.Role = a.Name, a.Email, a.Role
+				next.LastSeenAt, next.UpdatedAt, next.Version = now, now, agent.Version+1
+				// Changed or gone since it was read: decide again on what is there.
+				return writing(&next, s.updateAgentRecord(next), ErrVersionConflict, ErrNotFound), nil
+			case now.Sub(agent.LastSeenAt) >= s.touchEvery:
+				// A sign of life has no condition to lose.
+				return writing(agent, s.touchAgent(a.WorkspaceID, a.ID, now)), nil
 			}
-			err := s.store.InsertAgent(ctx, *agent)
-			if errors.Is(err, ErrDuplicate) {
-				continue
-			}
-			return agent, internal(err)
-		}
-		if !agent.Active {
-			return nil, Forbidden("this agent is deactivated")
-		}
-		if agent.Name != a.Name || agent.Email != a.Email || agent.Role != a.Role {
-			next := *agent
-			next.Name, next.Email, next.Role = a.Name, a.Email, a.Role
-			next.LastSeenAt, next.UpdatedAt, next.Version = now, now, agent.Version+1
-			err := s.store.UpdateAgent(ctx, next)
-			if errors.Is(err, ErrVersionConflict) || errors.Is(err, ErrNotFound) {
-				continue
-			}
-			return &next, internal(err)
-		}
-		if now.Sub(agent.LastSeenAt) >= s.touchEvery {
-			if err := s.store.TouchAgent(ctx, a.WorkspaceID, a.ID, now); err != nil {
-				return nil, internal(err)
-			}
-		}
-		return agent, nil
-	}
-	return nil, tooBusy()
-}
-
-func tooBusy() *Error {
-	return &Error{Code: CodeInternal, Message: "the server is too busy with this record; try again"}
+			return done(agent), nil
+		},
+	})
 }
 
 // internal passes domain errors through and wraps everything else so that

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -31,41 +32,53 @@ func (s *Service) UpdateSettings(ctx context.Context, a Actor, p SettingsPatch) 
 	if g := p.LogoutGraceSeconds; g != nil && (*g < 0 || *g > MaxLogoutGraceSeconds) {
 		return Settings{}, Invalid("input.logoutGraceSeconds", "logoutGraceSeconds must be 0 to %d", MaxLogoutGraceSeconds)
 	}
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		cur, err := s.store.GetSettings(ctx, a.WorkspaceID)
-		if err != nil {
-			return Settings{}, internal(err)
-		}
-		next := cur
-		if p.RemoveOwnershipOnLogout != nil {
-			if cur.RemoveOwnershipOnLogout && !*p.RemoveOwnershipOnLogout {
-				next.SwitchedOffCount++
-				next.SwitchedOffAt = s.now()
-			}
-			next.RemoveOwnershipOnLogout = *p.RemoveOwnershipOnLogout
-		}
-		if p.LogoutGraceSeconds != nil {
-			next.LogoutGraceSeconds = *p.LogoutGraceSeconds
-		}
-		if next == cur {
-			return cur, nil
-		}
-		next.Version, next.UpdatedAt = cur.Version+1, s.now()
-		err = s.store.SaveSettings(ctx, next)
-		if errors.Is(err, ErrVersionConflict) {
-			continue
-		}
-		if err != nil {
-			return Settings{}, internal(err)
-		}
-		if next.SwitchedOffCount != cur.SwitchedOffCount {
-			if err := s.cancelPendingCleanups(ctx, a.WorkspaceID, next.SwitchedOffAt); err != nil {
-				return Settings{}, err
-			}
-		}
-		return next, nil
+	ws := a.WorkspaceID
+	type saved struct {
+		settings    Settings
+		switchedOff bool // remove-ownership-on-logout went from on to off
 	}
-	return Settings{}, tooBusy()
+	r, err := run(ctx, s, command[Settings, saved]{
+		load: func(ctx context.Context, _ time.Time) (Settings, error) {
+			cur, err := s.store.GetSettings(ctx, ws)
+			return cur, internal(err)
+		},
+		decide: func(cur Settings, now time.Time) (decision[saved], error) {
+			next := p.applied(cur, now)
+			if next == cur {
+				return done(saved{settings: cur}), nil
+			}
+			next.Version, next.UpdatedAt = cur.Version+1, now
+			return writing(saved{settings: next, switchedOff: next.SwitchedOffCount != cur.SwitchedOffCount},
+				func(ctx context.Context) error { return s.store.SaveSettings(ctx, next) }, ErrVersionConflict), nil
+		},
+	})
+	if err != nil {
+		return Settings{}, err
+	}
+	if r.switchedOff {
+		if err := s.cancelPendingCleanups(ctx, ws, r.settings.SwitchedOffAt); err != nil {
+			return Settings{}, err
+		}
+	}
+	return r.settings, nil
+}
+
+// applied returns cur with the patch applied as of now; switching
+// remove-ownership-on-logout off is counted and dated, for the cleanups it
+// cancels.
+func (p SettingsPatch) applied(cur Settings, now time.Time) Settings {
+	next := cur
+	if p.RemoveOwnershipOnLogout != nil {
+		if cur.RemoveOwnershipOnLogout && !*p.RemoveOwnershipOnLogout {
+			next.SwitchedOffCount++
+			next.SwitchedOffAt = now
+		}
+		next.RemoveOwnershipOnLogout = *p.RemoveOwnershipOnLogout
+	}
+	if p.LogoutGraceSeconds != nil {
+		next.LogoutGraceSeconds = *p.LogoutGraceSeconds
+	}
+	return next
 }
 
 // Channels lists the workspace's channels.
