@@ -514,16 +514,17 @@ func (tg *target) open(ctx context.Context, n, concurrency int) (*subscribers, e
 				return
 			}
 			subs.conns[i] = c
+			// Read from now on: a socket answers the server's pings only
+			// while it is read, and opening thousands takes longer than the
+			// server waits for a pong.
+			subs.wg.Add(1)
+			go subs.read(i, c)
 		}()
 	}
 	wg.Wait()
 	if first != nil {
 		subs.close()
 		return nil, first
-	}
-	for i, c := range subs.conns {
-		subs.wg.Add(1)
-		go subs.read(i, c)
 	}
 	return subs, nil
 }
