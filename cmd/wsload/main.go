@@ -542,13 +542,14 @@ type subscribers struct {
 	wg    sync.WaitGroup
 	// errs counts messages that were not the expected events.
 	errs atomic.Int64
-	// During a burst, delivered counts the events received and lastAt is
-	// when the latest came (UnixNano); ended says how each socket that
-	// stopped reading ended.
-	bursting  atomic.Bool
-	delivered atomic.Int64
-	lastAt    atomic.Int64
-	ended     []string
+	// During a burst, received counts each socket's events and lastAt is
+	// when the latest came (UnixNano).
+	bursting atomic.Bool
+	received []atomic.Int64
+	lastAt   atomic.Int64
+	// ended says how each socket that stopped reading ended.
+	endMu sync.Mutex
+	ended []string
 }
 
 const subscription = `subscription { queueChanged(status: NEW) { kind conversation { id version owner { id } } } }`
@@ -556,7 +557,7 @@ const subscription = `subscription { queueChanged(status: NEW) { kind conversati
 // open opens n subscribers, each a different agent, and waits until each
 // is subscribed.
 func (tg *target) open(ctx context.Context, n, concurrency int) (*subscribers, error) {
-	subs := &subscribers{conns: make([]*websocket.Conn, n), ended: make([]string, n)}
+	subs := &subscribers{conns: make([]*websocket.Conn, n), received: make([]atomic.Int64, n), ended: make([]string, n)}
 	sem := make(chan struct{}, concurrency)
 	var (
 		mu    sync.Mutex
@@ -639,11 +640,13 @@ func (subs *subscribers) read(i int, c *websocket.Conn) {
 		_, b, err := c.Read(context.Background())
 		at := time.Now()
 		if err != nil {
+			subs.endMu.Lock()
 			subs.ended[i] = howEnded(err)
+			subs.endMu.Unlock()
 			return
 		}
 		if subs.bursting.Load() {
-			subs.delivered.Add(1)
+			subs.received[i].Add(1)
 			subs.lastAt.Store(at.UnixNano())
 			continue
 		}
@@ -687,6 +690,8 @@ func howEnded(err error) string {
 
 // endings says how the sockets that ended did, if any did.
 func (subs *subscribers) endings() string {
+	subs.endMu.Lock()
+	defer subs.endMu.Unlock()
 	n := map[string]int{}
 	for _, e := range subs.ended {
 		if e != "" {
@@ -785,21 +790,23 @@ func (tg *target) burst(ctx context.Context, fx *fixture, subs *subscribers, mut
 		}()
 	}
 	wg.Wait()
-	for quiet := time.Second; time.Since(time.Unix(0, subs.lastAt.Load())) < quiet; {
-		time.Sleep(100 * time.Millisecond)
-		if time.Since(start) > 2*time.Minute {
-			break
-		}
-	}
-	res.Seconds = time.Unix(0, subs.lastAt.Load()).Sub(start).Seconds()
-	res.Failed = int(failed.Load())
-	res.Delivered = subs.delivered.Load()
 	if err := tg.refresh(ctx, fx); err != nil {
 		return nil, err
 	}
 	res.Events = fx.Version - from
+	res.Failed = int(failed.Load())
+	// Every socket still open gets every event of each subscription; wait
+	// for that, or until none came for a while (a socket being closed).
+	want := int64(res.Events * tg.subs)
+	for !subs.allReceived(want) && time.Since(time.Unix(0, subs.lastAt.Load())) < 10*time.Second {
+		time.Sleep(50 * time.Millisecond)
+	}
+	res.Seconds = time.Unix(0, subs.lastAt.Load()).Sub(start).Seconds()
 	res.Ended = map[string]int{}
+	subs.endMu.Lock()
+	defer subs.endMu.Unlock()
 	for i := range subs.conns {
+		res.Delivered += subs.received[i].Load()
 		if e := subs.ended[i]; e != "" {
 			res.Ended[e]++
 		} else {
@@ -807,6 +814,19 @@ func (tg *target) burst(ctx context.Context, fx *fixture, subs *subscribers, mut
 		}
 	}
 	return res, nil
+}
+
+// allReceived reports whether every socket still open has received want
+// events of the burst.
+func (subs *subscribers) allReceived(want int64) bool {
+	subs.endMu.Lock()
+	defer subs.endMu.Unlock()
+	for i := range subs.conns {
+		if subs.ended[i] == "" && subs.received[i].Load() < want {
+			return false
+		}
+	}
+	return true
 }
 
 // peakMemory is the highest reading of each of this process's memory
