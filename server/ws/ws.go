@@ -5,10 +5,11 @@
 // protocol's codes, has no per-socket send queue and no cap on operations,
 // so this one is written for those rules.
 //
-// Each connection has a bounded send queue: a client that does not read its
-// messages is closed (CloseTooSlow) instead of slowing the server or growing
-// memory. The server pings every connection, so a half-open socket (a closed
-// laptop) is noticed; each pong is a sign of life of the agent.
+// Each connection has a send queue bounded in messages and in bytes: a
+// client that does not read its messages is closed (CloseTooSlow) instead of
+// slowing the server or growing memory. The server pings every connection,
+// so a half-open socket (a closed laptop) is noticed; each pong is a sign of
+// life of the agent.
 package ws
 
 import (
@@ -60,6 +61,10 @@ type Config struct {
 	MaxOperations int
 	// SendQueue bounds the messages waiting to be written to a connection.
 	SendQueue int
+	// SendQueueBytes bounds the bytes of the messages waiting to be written
+	// to a connection; a message larger on its own is written when nothing
+	// waits before it.
+	SendQueueBytes int64
 	// AllowedOrigins are host patterns (e.g. app.example.com, *.example.com)
 	// of browser pages allowed to connect besides the server's own origin.
 	AllowedOrigins []string
@@ -95,6 +100,9 @@ func (c *Config) defaults() {
 	}
 	if c.SendQueue <= 0 {
 		c.SendQueue = 256
+	}
+	if c.SendQueueBytes <= 0 {
+		c.SendQueueBytes = 1 << 20
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -146,6 +154,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	d := dialectOf(c.Subprotocol())
 	cn := s.newConn(c, r, d)
+	defer cn.queue.discard()
 	if !s.track(cn) {
 		closeWith(c, disconnectShutdown)
 		return

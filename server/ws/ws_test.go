@@ -538,11 +538,24 @@ func TestShutdownClosesWithGoingAway(t *testing.T) {
 }
 
 // A client that stops reading while events pile up is closed with 1013 once
-// its send queue is full; another subscriber gets every event, before and
-// after.
+// its send queue is full, in messages or in bytes; another subscriber gets
+// every event, before and after.
 func TestSlowConsumerIsClosedAndOthersKeepUp(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ws.Config
+	}{
+		{name: "its queue's messages", Config: ws.Config{SendQueue: 16}},
+		{name: "its queue's bytes", Config: ws.Config{SendQueue: 1 << 20, SendQueueBytes: 256 << 10}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { slowConsumerIsClosed(t, tc.Config) })
+	}
+}
+
+func slowConsumerIsClosed(t *testing.T, queues ws.Config) {
 	e := newEnv(t, func(c *envConfig) {
-		c.WebSocket.SendQueue = 16
+		c.WebSocket.SendQueue = queues.SendQueue
+		c.WebSocket.SendQueueBytes = queues.SendQueueBytes
 		// Long enough that neither the ping nor the write timeout is what
 		// closes the silent client.
 		c.WebSocket.PingInterval = time.Minute
