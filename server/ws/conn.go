@@ -152,7 +152,8 @@ func (cn *conn) close(reason disconnect) {
 }
 
 // enqueue queues a message for the client; a client whose queue is full is
-// not reading, and is closed.
+// not reading, and is closed, as is one shed because the server's queues
+// together hold too much.
 func (cn *conn) enqueue(m message) {
 	if cn.opsCtx.Err() != nil {
 		return // closing: nothing more goes out
@@ -163,7 +164,8 @@ func (cn *conn) enqueue(m message) {
 		cn.close(disconnectInternal)
 		return
 	}
-	if cn.enqueueBytes(b) == refusedFull {
+	switch cn.enqueueBytes(b) {
+	case refusedFull, refusedShed:
 		cn.close(disconnectTooSlow)
 	}
 }

@@ -150,13 +150,22 @@ func (cn *conn) prepare(ctx context.Context, id string, a domain.Actor, raw *gra
 		return nil, cn.errorsMessage(id, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs).Errors)
 	}
 	subscription := opCtx.Operation.Operation == ast.Subscription
+	release := func() {}
 	if subscription {
 		cancel()
+		if !cn.srv.budget.admitSubscription() {
+			return nil, cn.errorsMessage(id, gqlerror.List{{
+				Message:    "the server is at its limit of subscriptions; try again later",
+				Extensions: map[string]any{"code": string(domain.CodeUnavailable)},
+			}})
+		}
+		release = cn.srv.budget.releaseSubscription
 	} else {
 		ctx = budget
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
 	return func() *message {
+		defer release()
 		defer cancel()
 		return cn.stream(ctx, id, subscription, responses)
 	}, nil

@@ -15,7 +15,8 @@ import (
 type sendQueue struct {
 	mu   sync.Mutex
 	msgs [][]byte
-	// bytes counts the bytes of msgs, the one being written included.
+	// bytes counts the bytes of msgs, the one being written included; the
+	// server's budget holds the same bytes for this queue.
 	bytes int64
 	// writing is set while a writer goroutine runs.
 	writing bool
@@ -33,6 +34,9 @@ const (
 	refusedClosed
 	// refusedFull: the queue is at its bound in messages or in bytes.
 	refusedFull
+	// refusedShed: the server's queues together are over their budget,
+	// and this one holds more than its share.
+	refusedShed
 )
 
 // enqueue queues b for the client, or says why not; a client whose queue
@@ -54,6 +58,9 @@ func (cn *conn) enqueueBytes(b []byte) queueRefusal {
 	case len(q.msgs) > 0 && q.bytes+n > cn.cfg.SendQueueBytes:
 		q.mu.Unlock()
 		return refusedFull
+	case !cn.srv.budget.queue(q.bytes, n):
+		q.mu.Unlock()
+		return refusedShed
 	}
 	q.msgs = append(q.msgs, b)
 	q.bytes += n
@@ -94,6 +101,7 @@ func (cn *conn) writeQueued() {
 				q.msgs = nil
 			}
 			q.bytes -= int64(len(b))
+			cn.srv.budget.unqueue(int64(len(b)))
 		}
 		if err != nil {
 			q.writing = false
@@ -105,10 +113,12 @@ func (cn *conn) writeQueued() {
 	}
 }
 
-// discard drops what is still queued once the connection has ended.
-func (q *sendQueue) discard() {
+// discard drops what is still queued once the connection has ended, and
+// gives its bytes back to the server's budget.
+func (q *sendQueue) discard(b *budget) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.discarded = true
+	b.unqueue(q.bytes)
 	q.msgs, q.bytes = nil, 0
 }

@@ -9,7 +9,7 @@ import (
 // A connection's queue is bounded in messages and in bytes; a message
 // larger than the byte bound goes out alone.
 func TestSendQueueIsBoundedInMessagesAndBytes(t *testing.T) {
-	s := New(Config{SendQueue: 4, SendQueueBytes: 1000, Logger: slog.New(slog.DiscardHandler)})
+	s := New(Config{SendQueue: 4, SendQueueBytes: 1000, Budget: SocketBudget(10), Logger: slog.New(slog.DiscardHandler)})
 	newQueue := func() *conn {
 		cn := &conn{srv: s, cfg: &s.cfg}
 		// As if a writer were busy with the first message: nothing is
@@ -44,9 +44,17 @@ func TestSendQueueIsBoundedInMessagesAndBytes(t *testing.T) {
 	if r := cn.enqueueBytes(msg(1)); r != refusedFull {
 		t.Fatalf("after a large message: %v", r)
 	}
-	// Nothing is queued once the connection has ended.
-	cn.queue.discard()
+
+	// What the queues held goes back to the server's budget when their
+	// connections end; nothing is queued after.
+	if q := s.budget.queued.Load(); q != 4*10+1000+5000 {
+		t.Fatalf("the budget counts %d bytes queued", q)
+	}
+	cn.queue.discard(s.budget)
 	if r := cn.enqueueBytes(msg(1)); r != refusedClosed {
 		t.Fatalf("after discard: %v", r)
+	}
+	if q := s.budget.queued.Load(); q != 4*10+1000 {
+		t.Fatalf("the budget counts %d bytes queued", q)
 	}
 }

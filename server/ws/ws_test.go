@@ -538,28 +538,41 @@ func TestShutdownClosesWithGoingAway(t *testing.T) {
 }
 
 // A client that stops reading while events pile up is closed with 1013 once
-// its send queue is full, in messages or in bytes; another subscriber gets
-// every event, before and after.
+// its send queue is full (in messages, or in bytes), or once the server's
+// queues together are over their budget and it holds the most; another
+// subscriber gets every event, before and after.
 func TestSlowConsumerIsClosedAndOthersKeepUp(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		ws.Config
+		// logged, if not "", is in a log line once the slow client is shed.
+		logged string
 	}{
 		{name: "its queue's messages", Config: ws.Config{SendQueue: 16}},
 		{name: "its queue's bytes", Config: ws.Config{SendQueue: 1 << 20, SendQueueBytes: 256 << 10}},
+		{
+			name: "the server's queues",
+			// Each of the two sockets' share is 256 KiB; the fast one never
+			// holds that much.
+			Config: ws.Config{SendQueue: 1 << 20, SendQueueBytes: 64 << 20, Budget: ws.Budget{Sockets: 10, Bytes: 1 << 30, QueueBytes: 512 << 10}},
+			logged: "closing the slowest readers",
+		},
 	} {
-		t.Run(tc.name, func(t *testing.T) { slowConsumerIsClosed(t, tc.Config) })
+		t.Run(tc.name, func(t *testing.T) { slowConsumerIsClosed(t, tc.Config, tc.logged) })
 	}
 }
 
-func slowConsumerIsClosed(t *testing.T, queues ws.Config) {
+func slowConsumerIsClosed(t *testing.T, queues ws.Config, logged string) {
+	var logs logBuffer
 	e := newEnv(t, func(c *envConfig) {
 		c.WebSocket.SendQueue = queues.SendQueue
 		c.WebSocket.SendQueueBytes = queues.SendQueueBytes
+		c.WebSocket.Budget = queues.Budget
 		// Long enough that neither the ping nor the write timeout is what
 		// closes the silent client.
 		c.WebSocket.PingInterval = time.Minute
 		c.WebSocket.WriteTimeout = time.Minute
+		c.log = logs.logger()
 	})
 	w := e.newWorkspace("ws-proto")
 	w.inbound("maria", "m0", "hello")
@@ -678,6 +691,9 @@ func slowConsumerIsClosed(t *testing.T, queues ws.Config) {
 		if v != i+2 {
 			t.Fatalf("the fast subscriber got versions %v, want 2..%d in order", versions, produced)
 		}
+	}
+	if logged != "" && len(logs.lines(logged)) != 1 {
+		t.Fatalf("want one log line with %q, got %q", logged, logs.lines(logged))
 	}
 }
 
