@@ -164,6 +164,31 @@ func (cn *conn) enqueue(m message) {
 		cn.close(disconnectInternal)
 		return
 	}
+	cn.enqueueEncoded(b)
+}
+
+// enqueuePayload queues an operation's message whose payload is encoded
+// already (a result the subscribers of one view share): only the envelope
+// is this connection's. It is the message enqueue would encode.
+func (cn *conn) enqueuePayload(id, typ string, payload []byte) {
+	if cn.opsCtx.Err() != nil {
+		return
+	}
+	quotedID, _ := json.Marshal(id)
+	b := make([]byte, 0, len(quotedID)+len(typ)+len(payload)+len(`{"id":,"type":"","payload":}`))
+	b = append(b, `{"id":`...)
+	b = append(b, quotedID...)
+	b = append(b, `,"type":"`...)
+	b = append(b, typ...) // one of the dialect's, plain ASCII
+	b = append(b, `","payload":`...)
+	b = append(b, payload...)
+	b = append(b, '}')
+	cn.enqueueEncoded(b)
+}
+
+// enqueueEncoded queues an encoded message, or closes the connection whose
+// queue refuses it.
+func (cn *conn) enqueueEncoded(b []byte) {
 	switch cn.enqueueBytes(b) {
 	case refusedFull, refusedShed:
 		cn.close(disconnectTooSlow)

@@ -123,13 +123,14 @@ func (c *Config) defaults() {
 type Server struct {
 	cfg Config
 	registry
-	budget *budget
+	budget     *budget
+	executions executions
 }
 
 // New returns a transport.
 func New(cfg Config) *Server {
 	cfg.defaults()
-	s := &Server{cfg: cfg, registry: newRegistry(), budget: newBudget(cfg.Budget, cfg.Logger, time.Now)}
+	s := &Server{cfg: cfg, registry: newRegistry(), budget: newBudget(cfg.Budget, cfg.Logger, time.Now), executions: newExecutions()}
 	if cfg.Feed != nil {
 		cfg.Feed.Tap(s.notice)
 	}
