@@ -216,7 +216,15 @@ func (cn *conn) ping() {
 	err := cn.ws.Ping(ctx)
 	cancel()
 	if err != nil {
-		cn.close(disconnectPingUnanswered)
+		// With messages written shortly before the ping (half an interval
+		// before it was sent), or still waiting, the ping waited behind
+		// them: the client may be there but not reading, and is told so,
+		// as when its queue fills.
+		if cn.queue.behind(cn.cfg.PingInterval * 3 / 2) {
+			cn.close(disconnectTooSlow)
+		} else {
+			cn.close(disconnectPingUnanswered)
+		}
 		return
 	}
 	if acked, a := cn.session(); acked {

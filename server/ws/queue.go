@@ -3,6 +3,8 @@ package ws
 import (
 	"context"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -23,6 +25,8 @@ type sendQueue struct {
 	// discarded is set once the connection has ended: nothing is queued
 	// or written after.
 	discarded bool
+	// lastWrite is when a message was last written (UnixNano).
+	lastWrite atomic.Int64
 }
 
 // Why a message was not queued.
@@ -74,13 +78,13 @@ func (cn *conn) enqueueBytes(b []byte) queueRefusal {
 }
 
 // writeQueued writes the queued messages in order, each within the write
-// timeout, until the queue is empty; a write that fails or times out
-// closes the connection.
+// timeout, until the queue is empty or the connection is closing (its close
+// frame goes next); a write that fails or times out closes the connection.
 func (cn *conn) writeQueued() {
 	q := &cn.queue
 	for {
 		q.mu.Lock()
-		if len(q.msgs) == 0 || q.discarded {
+		if len(q.msgs) == 0 || q.discarded || cn.opsCtx.Err() != nil {
 			q.writing = false
 			q.mu.Unlock()
 			return
@@ -91,6 +95,7 @@ func (cn *conn) writeQueued() {
 		ctx, cancel := context.WithTimeout(cn.ctx, cn.cfg.WriteTimeout)
 		err := cn.ws.Write(ctx, websocket.MessageText, b)
 		cancel()
+		q.lastWrite.Store(time.Now().UnixNano())
 
 		q.mu.Lock()
 		if !q.discarded {
@@ -111,6 +116,15 @@ func (cn *conn) writeQueued() {
 		}
 		q.mu.Unlock()
 	}
+}
+
+// behind reports whether messages were written within d, wait to be
+// written, or one is being written: a ping sent now would reach the client
+// after them.
+func (q *sendQueue) behind(d time.Duration) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.writing || len(q.msgs) > 0 || time.Since(time.Unix(0, q.lastWrite.Load())) < d
 }
 
 // discard drops what is still queued once the connection has ended, and
