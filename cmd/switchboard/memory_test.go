@@ -138,7 +138,7 @@ func TestSocketBudgetComesFromTheSettingTheMemoryLimitOrTheDefault(t *testing.T)
 	if b := socketBudget(0, env, limited, log); b != ws.MemoryBudget(200<<20) {
 		t.Errorf("from the cgroup: %+v", b)
 	}
-	if !strings.Contains(logs.String(), "WebSocket budget from the memory limit") || !strings.Contains(logs.String(), "max_sockets=848") {
+	if !strings.Contains(logs.String(), "WebSocket budget from the memory limit") || !strings.Contains(logs.String(), "max_sockets=896") {
 		t.Errorf("logs: %s", logs.String())
 	}
 	if b := socketBudget(300, env, limited, log); b != ws.SocketBudget(300) {

@@ -33,10 +33,11 @@ type Budget struct {
 
 // What a connection and a subscription cost, measured with
 // `wsload -split -n 1000 -subs 1` and `-subs 5`: RSS of the server per idle
-// socket of one subscription 65.5 KiB, of five 137.4 KiB, so 18 KiB per
-// subscription and 47.5 KiB per socket without one. A burst adds about
-// 8 KiB per subscription while each encodes its event (its goroutines'
-// stacks grow), which is in SubscriptionBytes.
+// socket of one subscription 62.5 KiB, of five 136.6 KiB, so 18.5 KiB per
+// subscription and 44 KiB per socket without one. A burst of events to
+// 2,000 subscribers added 2.3 KiB per subscription at its peak (stacks of
+// the subscriptions executing their event), rounded into
+// SubscriptionBytes; its garbage is the soft memory limit's to collect.
 const (
 	// SocketBytes is what an open connection holds, its subscriptions
 	// aside: the library's read and write buffers (4 KiB each), the HTTP
@@ -46,7 +47,7 @@ const (
 	// SubscriptionBytes is what one subscription holds: two goroutines
 	// (the feed's reader and the stream's writer) and their stacks, the
 	// operation's context and loaders, its feed queue.
-	SubscriptionBytes = 28 << 10
+	SubscriptionBytes = 24 << 10
 )
 
 const (
