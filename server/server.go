@@ -30,13 +30,17 @@ type Config struct {
 	// subscriptions.
 	Feed *feed.Broker
 	// AllowedOrigins are host patterns of browser pages, besides the
-	// server's own origin, allowed to open a WebSocket.
+	// server's own origin, allowed to open a WebSocket and to call /graphql
+	// (CORS).
 	AllowedOrigins []string
 	// WebSocket tunes the WebSocket transport (zero values: defaults).
 	WebSocket ws.Config
 	// DevTokens are offered on the console's sign-in page (served at
 	// /console/dev-tokens); only `switchboard dev` sets them.
 	DevTokens []DevToken
+	// TrustedDocuments, when set, are the only documents callers other than
+	// admins may run (LoadTrustedDocuments reads them).
+	TrustedDocuments map[string]string
 	// Dev is `switchboard dev`: a local try-out on loopback, where only
 	// loopback host names are answered (a page on another site cannot rebind
 	// its name to us and read the demo tokens) and introspection costs
@@ -57,6 +61,7 @@ type Server struct {
 	introspection      Introspection
 	dev                bool
 	gate               *costGate
+	persisted          *persistedDocuments
 	mux                *http.ServeMux
 	// handler is mux, behind the loopback host check under dev.
 	handler http.Handler
@@ -74,7 +79,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{
 		svc: cfg.Service, verifier: cfg.Verifier, log: cfg.Logger, limits: cfg.Limits,
-		introspection: cfg.Introspection, dev: cfg.Dev, gate: newCostGate(), mux: http.NewServeMux(),
+		introspection: cfg.Introspection, dev: cfg.Dev, gate: newCostGate(), persisted: newPersistedDocuments(cfg.TrustedDocuments), mux: http.NewServeMux(),
 	}
 	schema := resolvers.NewExecutableSchema(cfg.Service, cfg.Feed)
 	s.withSuggestions = s.newExecutor(schema, true)
@@ -100,7 +105,7 @@ func New(cfg Config) *Server {
 	}
 	s.sockets = ws.New(wsCfg)
 
-	s.mux.HandleFunc("/graphql", s.serveGraphQL)
+	s.mux.Handle("/graphql", withCORS(http.HandlerFunc(s.serveGraphQL), cfg.AllowedOrigins, cfg.Dev))
 	s.mux.Handle("GET /playground", playgroundHandler(playground.Handler("Switchboard", "/graphql")))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writePlain(w, http.StatusOK, "ok\n")

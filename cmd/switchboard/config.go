@@ -36,6 +36,7 @@ type config struct {
 	PresenceTimeout  time.Duration
 	OperationTimeout time.Duration
 	AllowedOrigins   []string
+	TrustedDocuments map[string]string
 	Instance         string
 	LogLevel         slog.Level
 	LogFormat        string
@@ -53,7 +54,8 @@ func (c *config) settings() []setting {
 		{env: "SWITCHBOARD_INTROSPECTION", flag: "introspection", def: "admins", help: "who may introspect the schema: admins, all or off (dev: all)", value: typed(&c.Introspection, parseIntrospection)},
 		{env: "SWITCHBOARD_PRESENCE_TIMEOUT", flag: "presence-timeout", def: "30s", help: "an ONLINE or AWAY agent without a sign of life this long becomes OFFLINE (at most 55s)", value: typed(&c.PresenceTimeout, parsePresenceTimeout)},
 		{env: "SWITCHBOARD_OPERATION_TIMEOUT", flag: "operation-timeout", def: "10s", help: "a query or mutation still running this long is stopped and answered UNAVAILABLE (HTTP 503 with Retry-After)", value: typed(&c.OperationTimeout, parseOperationTimeout)},
-		{env: "SWITCHBOARD_ALLOWED_ORIGINS", flag: "allowed-origins", help: "comma-separated host patterns (app.example.com, *.example.com) of browser pages allowed to open a WebSocket besides the server's own origin", value: typed(&c.AllowedOrigins, parseOrigins)},
+		{env: "SWITCHBOARD_ALLOWED_ORIGINS", flag: "allowed-origins", help: "comma-separated host patterns (app.example.com, *.example.com) of browser pages allowed to call /graphql (CORS) and open a WebSocket besides the server's own origin", value: typed(&c.AllowedOrigins, parseOrigins)},
+		{env: "SWITCHBOARD_TRUSTED_DOCUMENTS", flag: "trusted-documents", help: "a JSON manifest of id to document (GraphQL Code Generator's persisted-documents.json); when set, callers other than admins run only its documents", value: typed(&c.TrustedDocuments, trustedDocuments)},
 		{env: "SWITCHBOARD_INSTANCE", flag: "instance", help: "this instance's name, unique among instances on one MongoDB (its change-stream position is kept under it); default: the host name", value: text(&c.Instance)},
 		{env: "SWITCHBOARD_LOG_LEVEL", flag: "log-level", def: "info", help: "debug, info, warn or error", value: typed(&c.LogLevel, parseLogLevel)},
 		{env: "SWITCHBOARD_LOG_FORMAT", flag: "log-format", def: "text", help: "text or json", value: typed(&c.LogFormat, parseLogFormat)},
@@ -107,6 +109,14 @@ func parseOperationTimeout(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("must be a duration above 0, such as 10s")
 	}
 	return d, nil
+}
+
+// trustedDocuments reads the manifest a path names; no path, no manifest.
+func trustedDocuments(path string) (map[string]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return server.LoadTrustedDocuments(path)
 }
 
 // parseOrigins reads a comma-separated list of host patterns, each as the

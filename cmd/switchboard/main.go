@@ -147,7 +147,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Keys: keys, PresenceTimeout: cfg.PresenceTimeout, Logger: log, Jobs: true,
 		Server: server.Config{
 			Introspection: introspection, Limits: lim, AllowedOrigins: cfg.AllowedOrigins,
-			DevTokens: demo.consoleTokens(), Dev: dev,
+			DevTokens: demo.consoleTokens(), Dev: dev, TrustedDocuments: cfg.TrustedDocuments,
 		},
 	})
 	if errors.As(err, new(*app.ConfigError)) {
