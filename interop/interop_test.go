@@ -106,3 +106,23 @@ func TestNodeClients(t *testing.T) {
 		t.Fatalf("after the clients: %+v", c)
 	}
 }
+
+// TestApolloPersistedQueries runs apq.mjs: Apollo Client's own persisted
+// queries link, over POST and over GET.
+func TestApolloPersistedQueries(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat("node_modules")
+	}
+	testserver.Require(t, err, "node and interop/node_modules (run npm ci in interop/)")
+	srv := testserver.Start(t, secret)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "apq.mjs")
+	cmd.Env = append(os.Environ(), "SWITCHBOARD_URL="+srv.URL+"/graphql", "SWITCHBOARD_TOKEN="+srv.Token(t, "ws-interop", "ben", "agent", "Ben"))
+	out, err := cmd.CombinedOutput()
+	t.Logf("node apq.mjs:\n%s", out)
+	if err != nil {
+		t.Fatalf("node apq.mjs: %v", err)
+	}
+}
