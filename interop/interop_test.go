@@ -1,6 +1,7 @@
-// Package interop_test runs real GraphQL WebSocket clients of the npm
-// registry — graphql-ws and subscriptions-transport-ws, under Node — against
-// a real Switchboard server (run.mjs). `npm ci` in this directory installs
+// Package interop_test runs real GraphQL clients of the npm registry under
+// Node against a real Switchboard server: graphql-ws and
+// subscriptions-transport-ws (run.mjs), and Apollo Client's persisted
+// queries link (apq.mjs). `npm ci` in this directory installs
 // them from package-lock.json; .ci/run does it before the Go tests.
 package interop_test
 
