@@ -15,8 +15,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"switchboard/app"
@@ -36,6 +38,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
+	} else if len(args) > 0 && slices.Contains([]string{"-h", "-help", "--help"}, args[0]) {
+		cmd = "help" // no command named: the help of them all
 	}
 	var err error
 	switch cmd {
@@ -85,7 +89,7 @@ func parse(name string, args []string, getenv func(string) string, stdout io.Wri
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			printUsage(stdout)
+			printCommandUsage(stdout, name, fs)
 			return nil, err
 		}
 		return nil, usagef("%v (see switchboard --help)", err)
@@ -97,6 +101,29 @@ func parse(name string, args []string, getenv func(string) string, stdout io.Wri
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// commandPurpose says what each command does, for its --help.
+var commandPurpose = map[string]string{
+	"serve":   "Run the server (the default command).",
+	"dev":     "Run the server for a local try-out: loopback only, a dev secret in the data dir,\na demo workspace and tokens printed at start.",
+	"token":   "Mint a token, signed with SWITCHBOARD_JWT_SECRET or the dev secret of the data dir.",
+	"migrate": "Create or upgrade the store's schema and indexes, then exit.",
+}
+
+// printCommandUsage is one command's --help: what it does and its flags,
+// each with its environment variable and default.
+func printCommandUsage(w io.Writer, name string, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: switchboard %s [flags]\n\n%s\n\nFlags (a flag wins over its environment variable):\n", name, commandPurpose[name])
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fs.VisitAll(func(f *flag.Flag) {
+		def := f.DefValue
+		if def == "" {
+			def = "-"
+		}
+		fmt.Fprintf(tw, "  --%s\t%s\t%s\n", f.Name, def, f.Usage)
+	})
+	tw.Flush()
 }
 
 func newLogger(cfg *config, w io.Writer) *slog.Logger {

@@ -57,8 +57,28 @@ func runCommand(t *testing.T, args []string, env ...string) (stdout, stderr stri
 	return out.String(), errb.String(), code
 }
 
+func TestEachCommandsHelpSaysWhatItDoesAndListsItsFlags(t *testing.T) {
+	for cmd, own := range map[string][]string{
+		"serve": nil, "dev": nil, "migrate": nil, "token": {"--sub", "--workspace", "--role", "--ttl"},
+	} {
+		out, _, code := runCommand(t, []string{cmd, "--help"})
+		if code != 0 || !strings.HasPrefix(out, "Usage: switchboard "+cmd+" [flags]") || !strings.Contains(out, commandPurpose[cmd]) {
+			t.Errorf("%s --help: exit %d\n%s", cmd, code, out)
+		}
+		var c config
+		for _, s := range c.settings() {
+			own = append(own, "--"+s.flag)
+		}
+		for _, flag := range own {
+			if !strings.Contains(out, flag) {
+				t.Errorf("%s --help does not list %s", cmd, flag)
+			}
+		}
+	}
+}
+
 func TestHelpListsCommandsAndEverySetting(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"help"}, {"serve", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"help"}} {
 		out, _, code := runCommand(t, args)
 		if code != 0 {
 			t.Fatalf("%v: exit %d", args, code)
