@@ -149,11 +149,15 @@ type HistoryPage struct {
 	PageInfo
 }
 
-// History returns a page of a conversation's ownership changes, oldest
-// first.
-func (s *Service) History(ctx context.Context, ws, conversationID string, first *int, after *string) (HistoryPage, error) {
-	changes, cursors, info, err := versionPage(PageArgs{First: first, After: after}, "oc", 50, func(b versionBounds) ([]OwnershipChange, error) {
-		return s.store.ListHistory(ctx, ws, conversationID, b.AfterVersion, b.Limit)
+// History returns a page of a conversation's ownership changes, paged as
+// Messages pages messages: first/after from the oldest, last/before from the
+// newest; always oldest first.
+func (s *Service) History(ctx context.Context, ws, conversationID string, args PageArgs) (HistoryPage, error) {
+	changes, cursors, info, err := versionPage(args, "oc", DefaultHistoryPageSize, func(b versionBounds) ([]OwnershipChange, error) {
+		return s.store.ListHistory(ctx, HistoryQuery{
+			WorkspaceID: ws, ConversationID: conversationID,
+			AfterVersion: b.AfterVersion, BeforeVersion: b.BeforeVersion, Limit: b.Limit, NewestFirst: b.NewestFirst,
+		})
 	}, func(c OwnershipChange) int64 { return c.Version })
 	if err != nil {
 		return HistoryPage{}, err

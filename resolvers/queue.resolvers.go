@@ -62,7 +62,7 @@ func (r *conversationResolver) Messages(ctx context.Context, obj *domain.Convers
 }
 
 func (r *conversationResolver) History(ctx context.Context, obj *domain.Conversation, first *int, after *string) (*model.OwnershipChangeConnection, error) {
-	page, err := r.Service.History(ctx, obj.WorkspaceID, obj.ID, first, after)
+	page, err := r.Service.History(ctx, obj.WorkspaceID, obj.ID, domain.PageArgs{First: first, After: after})
 	if err != nil {
 		return nil, err
 	}
