@@ -21,6 +21,10 @@ const (
 	MaxAcknowledgeIDs = 1000
 )
 
+// DefaultHistoryPageSize is the schema's default page of history: all of
+// most conversations' history.
+const DefaultHistoryPageSize = 50
+
 // Service runs the commands and queries of Switchboard over a Store.
 type Service struct {
 	store Store

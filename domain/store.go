@@ -88,9 +88,8 @@ type Store interface {
 	// ListMessages returns a page of a conversation's messages.
 	ListMessages(ctx context.Context, q MessageQuery) ([]Message, error)
 
-	// ListHistory returns a conversation's ownership changes with a version
-	// greater than afterVersion, oldest first, at most limit.
-	ListHistory(ctx context.Context, workspaceID, conversationID string, afterVersion int64, limit int) ([]OwnershipChange, error)
+	// ListHistory returns a page of a conversation's ownership changes.
+	ListHistory(ctx context.Context, q HistoryQuery) ([]OwnershipChange, error)
 	// HistoryEntries returns history entries by (conversation, version).
 	HistoryEntries(ctx context.Context, workspaceID string, keys []HistoryKey) ([]*OwnershipChange, error)
 
@@ -179,6 +178,20 @@ type OwnedQuery struct {
 
 // MessageQuery is one page of a conversation's messages, by version.
 type MessageQuery struct {
+	WorkspaceID    string
+	ConversationID string
+	// AfterVersion and BeforeVersion bound the page (0: unbounded).
+	AfterVersion  int64
+	BeforeVersion int64
+	Limit         int
+	// NewestFirst takes the page from the newest end; rows still come back
+	// in the order they sort (newest first).
+	NewestFirst bool
+}
+
+// HistoryQuery is one page of a conversation's ownership history, by
+// version, bounded and ordered as a MessageQuery.
+type HistoryQuery struct {
 	WorkspaceID    string
 	ConversationID string
 	// AfterVersion and BeforeVersion bound the page (0: unbounded).

@@ -198,7 +198,7 @@ func TestSurvivesAServerRestart(t *testing.T) {
 		}
 	}
 	for i, want := range []int{1, 1, 0} {
-		h, err := s.ListHistory(ctx, "ws", convs[i], 0, 10)
+		h, err := s.ListHistory(ctx, domain.HistoryQuery{WorkspaceID: "ws", ConversationID: convs[i], Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -266,15 +266,26 @@ func scanHistory(row scanner) (*domain.OwnershipChange, error) {
 	return &h, nil
 }
 
-// ListHistory returns a conversation's ownership changes after afterVersion,
-// oldest first, at most limit.
-func (s *Store) ListHistory(ctx context.Context, workspaceID, conversationID string, afterVersion int64, n int) ([]domain.OwnershipChange, error) {
-	if n <= 0 {
+// ListHistory returns a page of a conversation's ownership changes by
+// version. Both directions are one range of the history table's primary key
+// (workspace, conversation, version), read forwards or backwards: a page
+// from the newest end reads a page's rows, however long the history.
+func (s *Store) ListHistory(ctx context.Context, q domain.HistoryQuery) ([]domain.OwnershipChange, error) {
+	if q.Limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.query(ctx, nil, `SELECT `+historyCols+` FROM history
-		WHERE workspace_id = ? AND conversation_id = ? AND version > ? ORDER BY version`+limit(n),
-		workspaceID, conversationID, afterVersion)
+	query := `SELECT ` + historyCols + ` FROM history WHERE workspace_id = ? AND conversation_id = ? AND version > ?`
+	args := []any{q.WorkspaceID, q.ConversationID, q.AfterVersion}
+	if q.BeforeVersion > 0 {
+		query += ` AND version < ?`
+		args = append(args, q.BeforeVersion)
+	}
+	if q.NewestFirst {
+		query += ` ORDER BY version DESC` + limit(q.Limit)
+	} else {
+		query += ` ORDER BY version` + limit(q.Limit)
+	}
+	rows, err := s.query(ctx, nil, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list history: %w", err)
 	}

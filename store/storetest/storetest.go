@@ -213,7 +213,7 @@ func mustMessage(t *testing.T, s domain.Store, ws, id string) *domain.Message {
 
 func mustHistory(t *testing.T, s domain.Store, ws, conversationID string) []domain.OwnershipChange {
 	t.Helper()
-	h, err := s.ListHistory(ctx, ws, conversationID, 0, 1000)
+	h, err := s.ListHistory(ctx, domain.HistoryQuery{WorkspaceID: ws, ConversationID: conversationID, Limit: 1000})
 	if err != nil {
 		t.Fatalf("ListHistory: %v", err)
 	}
