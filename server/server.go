@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/playground"
 
 	"switchboard/domain"
 	"switchboard/feed"
@@ -106,7 +105,7 @@ func New(cfg Config) *Server {
 	s.sockets = ws.New(wsCfg)
 
 	s.mux.Handle("/graphql", withCORS(http.HandlerFunc(s.serveGraphQL), cfg.AllowedOrigins, cfg.Dev))
-	s.mux.Handle("GET /playground", playgroundHandler(playground.Handler("Switchboard", "/graphql")))
+	s.mountPlayground()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writePlain(w, http.StatusOK, "ok\n")
 	})
