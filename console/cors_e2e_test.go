@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,9 +55,13 @@ func TestCORSInARealBrowser(t *testing.T) {
 	}
 	testserver.Require(t, err, "node, console/e2e/node_modules (run npm ci in console/e2e) and "+chromium+" (apt-get install chromium)")
 
-	// The pages are served first: the API allows one of their origins.
+	// The pages are served first: the API allows one of their origins. What
+	// the page says is set once the API runs (the browser asks only after).
+	var mu sync.Mutex
 	var api, token string
 	page := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, corsPage, api, token)
 	})
@@ -66,7 +71,9 @@ func TestCORSInARealBrowser(t *testing.T) {
 	srv := testserver.StartWith(t, e2eSecret, func(c *server.Config) {
 		c.AllowedOrigins = []string{strings.TrimPrefix(allowed.URL, "http://")}
 	})
+	mu.Lock()
 	api, token = srv.URL, srv.Token(t, "ws-cors", "ben", "agent", "Ben")
+	mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
