@@ -182,6 +182,11 @@ func internal(err error) error {
 	if errors.As(err, &e) {
 		return e
 	}
+	// Before the context's errors: a store gives up on an unreachable server
+	// with a deadline of its own, which says nothing about the caller.
+	if errors.Is(err, ErrUnavailable) {
+		return unavailable()
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
