@@ -87,8 +87,8 @@ func (h *storeHealth) start(err error) {
 		return
 	}
 	h.down, h.since = true, h.clock.Now()
-	h.log.Error("store outage: the store does not take writes; writes are answered UNAVAILABLE and /readyz is red until it does "+
-		"(reads go on, and no agent is timed out for a sign of life it could not record)", "err", err)
+	h.log.Error("store outage: the store does not take writes; they are answered UNAVAILABLE and /readyz is red until it does, "+
+		"and nobody is timed out meanwhile", "err", err)
 }
 
 func (h *storeHealth) end() {
