@@ -65,9 +65,9 @@ type unwritten struct {
 	at time.Time
 }
 
-// unwritten returns, for each agent with a sign of life the store has not
+// toWrite returns, for each agent with a sign of life the store has not
 // taken, the latest one, longest unwritten first.
-func (l *signsOfLife) unwritten() []unwritten {
+func (l *signsOfLife) toWrite() []unwritten {
 	l.mu.Lock()
 	var out []unwritten
 	for k, sl := range l.agents {
@@ -109,7 +109,7 @@ func (l *signsOfLife) forget(before time.Time) {
 // too, and every one of them stays noted for the next round.
 func (s *Service) writeSignsOfLife(ctx context.Context) error {
 	var fault error
-	for _, u := range s.signs.unwritten() {
+	for _, u := range s.signs.toWrite() {
 		err := s.writeSignOfLife(ctx, u)
 		switch {
 		case err == nil:
