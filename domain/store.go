@@ -9,6 +9,10 @@ import (
 // conformance suite (store/storetest): the embedded SQLite store and the
 // MongoDB store.
 //
+// An error that only says the store cannot serve the call now (see
+// ErrUnavailable) wraps ErrUnavailable, from every method; callers are
+// told to retry. Every other error is a fault, shown as INTERNAL.
+//
 // Every change to a conversation is one conditional write that carries its
 // history entry and its message, so no crash separates them; every other
 // write is idempotent by key. Batch reads return results in key order, with
@@ -16,6 +20,9 @@ import (
 type Store interface {
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
+	// WriteProbe writes the store's one probe record (the time at), which
+	// nothing reads: a write that succeeds says the store takes writes.
+	WriteProbe(ctx context.Context, at time.Time) error
 	Close() error
 
 	// GetSettings returns the workspace's settings, DefaultSettings when it

@@ -54,7 +54,16 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
 		}
 		code, msg := string(domain.ErrorCode(err)), err.Error()
-		if status >= 500 {
+		switch {
+		case status == http.StatusServiceUnavailable:
+			// The store could not serve it now (its outage is logged once,
+			// not per request), or the request ran out of time: retry.
+			w.Header().Set("Retry-After", "1")
+			code = string(domain.CodeUnavailable)
+			if domain.ErrorCode(err) != domain.CodeUnavailable {
+				msg = operationEnded().Message
+			}
+		case status >= 500:
 			s.log.ErrorContext(ctx, "authenticating a request", "err", err)
 			code, msg = string(domain.CodeInternal), "internal error"
 		}

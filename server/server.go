@@ -146,12 +146,15 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // ServeHTTP serves every endpoint.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
+// serveReady is red while the store does not answer or does not take
+// writes. It logs nothing: a load balancer asks every few seconds, and the
+// service logs an outage once, when it starts and when it ends.
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.svc.Ready(ctx); err != nil {
-		s.log.Warn("not ready: the store does not answer", "err", err)
-		writePlain(w, http.StatusServiceUnavailable, "store unreachable\n")
+		s.log.Debug("not ready", "err", err)
+		writePlain(w, http.StatusServiceUnavailable, "store unavailable\n")
 		return
 	}
 	writePlain(w, http.StatusOK, "ready\n")
@@ -180,6 +183,8 @@ func statusForAuthError(err error) int {
 		return http.StatusUnauthorized
 	case domain.CodeForbidden:
 		return http.StatusForbidden
+	case domain.CodeUnavailable:
+		return http.StatusServiceUnavailable
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return http.StatusServiceUnavailable

@@ -50,3 +50,6 @@ func Seed(ctx context.Context, s *Store, convs []domain.Conversation, history []
 	}
 	return nil
 }
+
+// Wrap names and classifies a driver error as the store's methods do.
+var Wrap = wrap

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"switchboard/app"
+	"switchboard/domain"
+	"switchboard/internal/fakeclock"
 	"switchboard/server"
 	"switchboard/store/sqlite"
 )
@@ -120,6 +122,54 @@ func BenchmarkAPI(b *testing.B) {
 			}
 		})
 	}
+	// me: the smallest authenticated request, mostly the cost of
+	// authentication, whose sign of life is written at most every few
+	// seconds per agent.
+	b.Run("me", func(b *testing.B) {
+		for b.Loop() {
+			post(b, `{ me { id } }`, nil)
+		}
+	})
+	// me/signOfLifeDue: the same on a clock moved past the sign-of-life
+	// interval before each request, so that every request has one to
+	// record.
+	b.Run("me/signOfLifeDue", func(b *testing.B) {
+		// After the stored sign of life, which an earlier run of this
+		// benchmark may have moved ahead of the real time.
+		start := time.Now()
+		if me, err := s.AgentsByIDs(ctx, benchWS, []string{benchMe}); err == nil && me[0] != nil && me[0].LastSeenAt.After(start) {
+			start = me[0].LastSeenAt
+		}
+		clock := fakeclock.New(start)
+		due, err := app.New(ctx, app.Config{Store: app.UseStore(s), Keys: benchKeys, Logger: quiet.Logger, Clock: clock})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer due.Shutdown(ctx)
+		dueAPI := httptest.NewServer(due.Handler())
+		defer dueAPI.Close()
+		dueToken, err := server.MintHS256(secret, server.TokenRequest{Subject: benchMe, WorkspaceID: benchWS, Role: "agent", Name: "Agent 7",
+			TTL: 24 * 365 * time.Hour}, clock.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		body := []byte(`{"query":"{ me { id } }"}`)
+		for b.Loop() {
+			clock.Advance(domain.DefaultPresenceTimeout)
+			req, _ := http.NewRequest(http.MethodPost, dueAPI.URL+"/graphql", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+dueToken)
+			resp, err := dueAPI.Client().Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || bytes.Contains(out, []byte(`"errors"`)) {
+				b.Fatalf("HTTP %d %s", resp.StatusCode, out)
+			}
+		}
+	})
 	b.Run("setOwner", func(b *testing.B) {
 		rng := rand.New(rand.NewPCG(5, 6))
 		i := 0

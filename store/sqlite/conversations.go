@@ -52,7 +52,7 @@ func (s *Store) ConversationsByIDs(ctx context.Context, workspaceID string, ids 
 			return c.ID, c, nil
 		})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: conversations by ids: %w", err)
+		return nil, failed("conversations by ids", err)
 	}
 	return out, nil
 }
@@ -180,7 +180,7 @@ func (s *Store) OwnedConversations(ctx context.Context, q domain.OwnedQuery) ([]
 	query += ` ORDER BY id` + limit(q.Limit)
 	out, err := scanConversations(s.query(ctx, nil, query, args...))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: owned conversations: %w", err)
+		return nil, failed("owned conversations", err)
 	}
 	return out, nil
 }
@@ -211,7 +211,7 @@ func (s *Store) MessagesByIDs(ctx context.Context, workspaceID string, ids []str
 			return m.ID, m, nil
 		})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: messages by ids: %w", err)
+		return nil, failed("messages by ids", err)
 	}
 	return out, nil
 }
@@ -234,19 +234,19 @@ func (s *Store) ListMessages(ctx context.Context, q domain.MessageQuery) ([]doma
 	}
 	rows, err := s.query(ctx, nil, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list messages: %w", err)
+		return nil, failed("list messages", err)
 	}
 	defer rows.Close()
 	var out []domain.Message
 	for rows.Next() {
 		m, err := scanMessage(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: list messages: %w", err)
+			return nil, failed("list messages", err)
 		}
 		out = append(out, *m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list messages: %w", err)
+		return nil, failed("list messages", err)
 	}
 	return out, nil
 }
@@ -287,19 +287,19 @@ func (s *Store) ListHistory(ctx context.Context, q domain.HistoryQuery) ([]domai
 	}
 	rows, err := s.query(ctx, nil, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list history: %w", err)
+		return nil, failed("list history", err)
 	}
 	defer rows.Close()
 	var out []domain.OwnershipChange
 	for rows.Next() {
 		h, err := scanHistory(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: list history: %w", err)
+			return nil, failed("list history", err)
 		}
 		out = append(out, *h)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list history: %w", err)
+		return nil, failed("list history", err)
 	}
 	return out, nil
 }
@@ -355,7 +355,7 @@ func (s *Store) HistoryEntries(ctx context.Context, workspaceID string, keys []d
 			return nil
 		})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: history entries: %w", err)
+		return nil, failed("history entries", err)
 	}
 	out := make([]*domain.OwnershipChange, len(keys))
 	for i, k := range keys {
@@ -397,7 +397,7 @@ func (s *Store) AcknowledgedAssignments(ctx context.Context, workspaceID, agentI
 			return nil
 		})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: acknowledged assignments: %w", err)
+		return nil, failed("acknowledged assignments", err)
 	}
 	out := make([]bool, len(keys))
 	for i, k := range keys {

@@ -13,3 +13,6 @@ func Explain(ctx context.Context, s *Store, query string, args ...any) ([]PlanLi
 	defer s.mu.Unlock()
 	return explain(ctx, s.w, query, args...)
 }
+
+// Unavailable reports whether err is SQLite saying it cannot do it now.
+var Unavailable = unavailable

@@ -155,9 +155,19 @@ func OpenFile(ctx context.Context, dbPath string, opts Options) (*Store, error) 
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
 	if err := s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
-		return fmt.Errorf("sqlite: ping: %w", err)
+		return failed("ping", err)
 	}
 	return nil
+}
+
+// WriteProbe writes the probe record, in a write transaction like every
+// other write, so that it fails as they would (a full disk, an I/O error, a
+// lock held too long).
+func (s *Store) WriteProbe(ctx context.Context, at time.Time) error {
+	return s.write(ctx, "write probe", func(tx *sql.Tx) (*domain.Event, error) {
+		_, err := s.exec(ctx, tx, `INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`, millis(at))
+		return nil, err
+	})
 }
 
 // Close closes the database and releases the data directory's lock.
@@ -276,7 +286,7 @@ func (s *Store) write(ctx context.Context, what string, fn func(tx *sql.Tx) (*do
 	defer s.mu.Unlock()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlite: %s: begin: %w", what, err)
+		return failed(what+": begin", err)
 	}
 	ev, err := fn(tx)
 	if err != nil {
@@ -284,10 +294,10 @@ func (s *Store) write(ctx context.Context, what string, fn func(tx *sql.Tx) (*do
 		if isSentinel(err) {
 			return err
 		}
-		return fmt.Errorf("sqlite: %s: %w", what, err)
+		return failed(what, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: %s: commit: %w", what, err)
+		return failed(what+": commit", err)
 	}
 	if ev != nil && s.sink != nil {
 		s.sink.Publish(*ev)
@@ -300,16 +310,43 @@ func (s *Store) write(ctx context.Context, what string, fn func(tx *sql.Tx) (*do
 func (s *Store) read(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("sqlite: %s: begin: %w", what, err)
+		return failed(what+": begin", err)
 	}
 	defer tx.Rollback() // read only: nothing to commit
 	if err := fn(tx); err != nil {
 		if isSentinel(err) {
 			return err
 		}
-		return fmt.Errorf("sqlite: %s: %w", what, err)
+		return failed(what, err)
 	}
 	return nil
+}
+
+// failed names the operation of an error and classifies it: a database
+// that cannot serve the call now wraps domain.ErrUnavailable, so callers
+// are told to retry; anything else is a fault.
+func failed(what string, err error) error {
+	if unavailable(err) {
+		return fmt.Errorf("sqlite: %s: %w: %w", what, domain.ErrUnavailable, err)
+	}
+	return fmt.Errorf("sqlite: %s: %w", what, err)
+}
+
+// unavailable reports whether err is SQLite saying it cannot do it now: the
+// disk is full or failing, the file cannot be opened or written (a read-only
+// or vanished mount, permissions), or a lock stayed held past busyTimeout.
+// Corruption, constraint violations, misuse and the like are faults.
+func unavailable(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff { // the primary code; extended codes refine it
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN,
+		sqlite3.SQLITE_BUSY, sqlite3.SQLITE_PROTOCOL:
+		return true
+	}
+	return false
 }
 
 func isSentinel(err error) bool {
