@@ -147,10 +147,22 @@ func refusedStart(t *testing.T, dataDir string, wrap []string, args ...string) (
 		cmd = exec.Command(wrap[0], append(append(wrap[1:], binary), argv...)...)
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), testSecret}
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &logSink{}
+	cmd.Stderr = stderr
 	start := time.Now()
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-exited:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-exited
+		t.Fatalf("still running 30 s after it started, not refused:\n%s", stderr)
+	}
 	took := time.Since(start)
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -515,4 +527,62 @@ func TestBackupOfAMongoDBStoreSaysWhereToLook(t *testing.T) {
 			t.Errorf("%v: exit %d %s", args, code, stderr)
 		}
 	}
+}
+
+// TestAKilledServersDamagedLogIsRefusedNotTruncated: a server killed with
+// a write-ahead log that is then damaged in the middle is refused when
+// started again, instead of serving without the writes after the damage;
+// the refusal's own recipe keeps what precedes it.
+func TestAKilledServersDamagedLogIsRefusedNotTruncated(t *testing.T) {
+	dir := t.TempDir()
+	s := startServe(t, dir, testSecret)
+	ingest := channelAndIngest(t, s)
+	for i := range 100 {
+		if _, _, ok := ingest(fmt.Sprintf("c-%d", i), "hello"); !ok {
+			t.Fatal("ingest failed")
+		}
+	}
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	s.cmd.Wait()
+	// The log's current frames are those from its start that carry its
+	// header's salts; after them may lie older frames of a log the
+	// server restarted after a checkpoint, which SQLite never replays.
+	wal := filepath.Join(dir, dbFile+"-wal")
+	b, err := os.ReadFile(wal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const frame = 24 + 4096
+	current := 0
+	for off := 32; off+frame <= len(b) && bytes.Equal(b[off+8:off+16], b[16:24]); off += frame {
+		current++
+	}
+	if current < 20 {
+		t.Fatalf("the log holds %d current frames; too few to damage one in the middle", current)
+	}
+	copy(b[32+(current/2)*frame+24+100:], "damage")
+	if err := os.WriteFile(wal, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	stderr, code, took := refusedStart(t, dir, nil)
+	if code != 1 || !strings.Contains(stderr, "write-ahead log") || !strings.Contains(stderr, "switchboard backup BEFORE_DAMAGE.db") {
+		t.Fatalf("exit %d after %v:\n%s", code, took, stderr)
+	}
+	t.Logf("refused in %v:\n%s", took.Round(time.Millisecond), stderr)
+
+	kept := filepath.Join(t.TempDir(), "before-damage.db")
+	for _, args := range [][]string{{"backup", kept, "--data-dir", dir}, {"restore", kept, "--data-dir", dir}} {
+		if out, stderr, code := runCommand(t, args); code != 0 {
+			t.Fatalf("%v: exit %d %s %s", args, code, out, stderr)
+		} else {
+			t.Logf("%s: %s", args[0], out)
+		}
+	}
+	r := startServe(t, dir, testSecret)
+	n := r.must(t, mint(t, "ada", "admin"), `{ queue(status: NEW) { totalCount } }`)["queue"].(map[string]any)["totalCount"].(float64)
+	if n == 0 || n >= 100 {
+		t.Errorf("%v conversations after keeping what precedes the damage; want some, not all 100", n)
+	}
+	t.Logf("%v of 100 conversations kept", n)
 }

@@ -32,9 +32,19 @@ type BackupReport struct {
 	// committed before then.
 	Began time.Time
 	Took  time.Duration
+	// WALDamage, if set, says that the store's write-ahead log was
+	// damaged, and what of it the backup holds.
+	WALDamage string
 }
 
 func (r BackupReport) String() string {
+	if r.WALDamage != "" {
+		return r.summary() + "note: " + r.WALDamage + "\n"
+	}
+	return r.summary()
+}
+
+func (r BackupReport) summary() string {
 	return fmt.Sprintf("backed up the store as of %s into %s: %d bytes, schema version %d, %d conversations, %d messages; checked (quick_check ok), took %v\n",
 		r.Began.UTC().Format(time.RFC3339Nano), r.Path, r.Bytes, r.SchemaVersion, r.Conversations, r.Messages, r.Took.Round(time.Millisecond))
 }
@@ -63,7 +73,7 @@ func Backup(ctx context.Context, dataDir, dest string) (BackupReport, error) {
 	// backup, since only a whole one is renamed to dest.
 	_ = os.Remove(partial)
 
-	db, done, err := openToRead(ctx, dataDir)
+	db, done, wal, err := openToRead(ctx, dataDir)
 	if err != nil {
 		return BackupReport{}, fmt.Errorf("sqlite: backup: %w", err)
 	}
@@ -92,6 +102,10 @@ func Backup(ctx context.Context, dataDir, dest string) (BackupReport, error) {
 		return BackupReport{}, fmt.Errorf("sqlite: backup: %w", err)
 	}
 	r.Path, r.Began, r.Took = dest, began, time.Since(start)
+	if wal != nil {
+		r.WALDamage = fmt.Sprintf("the write-ahead log is damaged at frame %d of %d: this backup holds what precedes the damage, "+
+			"without the %d transactions committed after it", wal.badFrame, wal.frames, wal.lostCommit)
+	}
 	return r, nil
 }
 
@@ -232,7 +246,7 @@ func Check(ctx context.Context, dataDir string) (CheckReport, error) {
 	} else if empty {
 		return CheckReport{}, fmt.Errorf("sqlite: check: %s %s", path, what)
 	}
-	db, done, err := openToRead(ctx, dataDir)
+	db, done, wal, err := openToRead(ctx, dataDir)
 	if err != nil {
 		return CheckReport{}, fmt.Errorf("sqlite: check: %w", err)
 	}
@@ -240,6 +254,11 @@ func Check(ctx context.Context, dataDir string) (CheckReport, error) {
 	r := CheckReport{Path: path}
 	if r.Problems, err = quickCheck(ctx, db); err != nil {
 		return CheckReport{}, fmt.Errorf("sqlite: check %s: %w", path, err)
+	}
+	if wal != nil && wal.sure() {
+		r.Took = time.Since(start)
+		r.Problems = append(r.Problems, fmt.Sprintf("the write-ahead log is damaged at frame %d of %d", wal.badFrame, wal.frames))
+		return r, walDamaged(dataDir, wal)
 	}
 	r.Took = time.Since(start)
 	if st, err := os.Stat(path); err == nil {
@@ -259,16 +278,31 @@ func Check(ctx context.Context, dataDir string) (CheckReport, error) {
 // closing it tidies the write-ahead log and its index away as a server's
 // close does, where a read-only one would leave them behind, owned by
 // whoever ran it.
-func openToRead(ctx context.Context, dataDir string) (db *sql.DB, done func() error, err error) {
+//
+// With no server, it also checks the write-ahead log (checkWAL; a live one
+// cannot be read reliably while a server appends to it): wal is what it
+// found, nil if nothing.
+func openToRead(ctx context.Context, dataDir string) (db *sql.DB, done func() error, wal *walDamage, err error) {
 	path := filepath.Join(dataDir, DBFile)
+	readOnly := func() (*sql.DB, func() error, *walDamage, error) {
+		db, err := openReadOnly(ctx, path)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return db, db.Close, wal, nil
+	}
 	lock, err := lockDataDir(dataDir)
 	if err != nil {
 		// Held by a server, or a data dir this process may not write (a
 		// read-only snapshot): read it without writing anything.
-		if db, err = openReadOnly(ctx, path); err != nil {
-			return nil, nil, err
-		}
-		return db, db.Close, nil
+		return readOnly()
+	}
+	if wal, err = checkWAL(path + "-wal"); err != nil || wal != nil {
+		// A damaged log is read up to its damage and left as it is: the
+		// checkpoint of a closing read-write connection would erase the
+		// frames after it.
+		_ = lock.release()
+		return readOnly()
 	}
 	db, err = sql.Open("sqlite", fmt.Sprintf("%s?_pragma=busy_timeout(%d)", path, busyTimeout.Milliseconds()))
 	if err == nil {
@@ -279,9 +313,9 @@ func openToRead(ctx context.Context, dataDir string) (db *sql.DB, done func() er
 	}
 	if err != nil {
 		_ = lock.release()
-		return nil, nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return db, func() error { return errors.Join(db.Close(), lock.release()) }, nil
+	return db, func() error { return errors.Join(db.Close(), lock.release()) }, nil, nil
 }
 
 // openReadOnly opens the database file at path for reading only: SQLite

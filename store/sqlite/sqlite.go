@@ -112,6 +112,19 @@ func openDataDir(ctx context.Context, dataDir string, opts Options) (*Store, err
 		return nil, err
 	}
 	dbPath := filepath.Join(dataDir, DBFile)
+	// Before SQLite opens the store, which replays the log up to its first
+	// bad frame and erases the rest at its next checkpoint.
+	walDamage, err := checkWAL(dbPath + "-wal")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read the write-ahead log: %w", err)
+	}
+	switch {
+	case walDamage != nil && walDamage.sure():
+		return nil, walDamaged(dataDir, walDamage)
+	case walDamage != nil:
+		log.Warn("the write-ahead log's last transaction is incomplete: a crash while it was written (it was never acknowledged), "+
+			"or damage; SQLite drops it", "path", dbPath+"-wal", "bad_frame", walDamage.badFrame, "frames", walDamage.frames)
+	}
 	// Decided before SQLite opens the file, which writes a header into an
 	// empty one: a refused store is left as it was found.
 	what, empty, err := storeFileState(dbPath)

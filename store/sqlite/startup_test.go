@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/domain"
 	"switchboard/store/sqlite"
 )
 
@@ -306,4 +308,157 @@ func TestTheDataDirLockSurvivesDeletingItsFiles(t *testing.T) {
 		}
 	}
 	wantRefusal(t, openErr(t, dir, quiet), sqlite.ErrHeld)
+}
+
+// crashedDataDir returns a data dir as a server killed after committing n
+// agents leaves it: the store file and its write-ahead log, holding the
+// agents in its frames (nothing was checkpointed).
+func crashedDataDir(t *testing.T, n int) string {
+	t.Helper()
+	ctx := context.Background()
+	live := t.TempDir()
+	s, err := sqlite.Open(ctx, live, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range n {
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		if err := s.InsertAgent(ctx, domain.Agent{WorkspaceID: "ws", ID: fmt.Sprintf("ag-%03d", i), Name: "A", Role: domain.RoleAgent,
+			Active: true, Presence: domain.Offline, PresenceSince: now, CreatedAt: now, UpdatedAt: now, Version: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crashed := t.TempDir()
+	for _, name := range []string{sqlite.DBFile, sqlite.DBFile + "-wal", sqlite.HeldDataFile} {
+		b, err := os.ReadFile(filepath.Join(live, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(crashed, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return crashed
+}
+
+// damageFrame overwrites bytes of the page of the i-th frame (1-based) of
+// a write-ahead log.
+func damageFrame(t *testing.T, wal string, i int) {
+	t.Helper()
+	const pageSize = 4096
+	f, err := os.OpenFile(wal, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte("damage"), int64(32+(i-1)*(24+pageSize)+24+100)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// walFrames is how many whole frames a write-ahead log holds.
+func walFrames(t *testing.T, wal string) int {
+	t.Helper()
+	st, err := os.Stat(wal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int((st.Size() - 32) / (24 + 4096))
+}
+
+// agentsIn reports which of the agents crashedDataDir wrote s holds.
+func agentsIn(t *testing.T, s *sqlite.Store, n int) []bool {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("ag-%03d", i)
+	}
+	agents, err := s.AgentsByIDs(context.Background(), "ws", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := make([]bool, n)
+	for i, a := range agents {
+		in[i] = a != nil
+	}
+	return in
+}
+
+func TestADamagedWriteAheadLogIsRefusedNotReplayedInPart(t *testing.T) {
+	ctx := context.Background()
+	const n = 60
+
+	t.Run("a crash's log replays whole", func(t *testing.T) {
+		s, err := sqlite.Open(ctx, crashedDataDir(t, n), quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		for i, in := range agentsIn(t, s, n) {
+			if !in {
+				t.Fatalf("agent %d is not in the recovered store", i)
+			}
+		}
+	})
+
+	t.Run("a torn last transaction is dropped, with a warning", func(t *testing.T) {
+		dir := crashedDataDir(t, n)
+		wal := filepath.Join(dir, sqlite.DBFile+"-wal")
+		// The last transaction's frames: one before its commit frame.
+		damageFrame(t, wal, walFrames(t, wal)-1)
+		var logs bytes.Buffer
+		s, err := sqlite.Open(ctx, dir, sqlite.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if !strings.Contains(logs.String(), "last transaction is incomplete") {
+			t.Errorf("no warning:\n%s", logs.String())
+		}
+	})
+
+	t.Run("damage in the middle: refused, the files left as they were, and what precedes it kept by backup and restore", func(t *testing.T) {
+		dir := crashedDataDir(t, n)
+		wal := filepath.Join(dir, sqlite.DBFile+"-wal")
+		frames := walFrames(t, wal)
+		damageFrame(t, wal, frames/2)
+		before, err := os.ReadFile(wal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = openErr(t, dir, quiet)
+		wantRefusal(t, err, sqlite.ErrDamaged, "write-ahead log", "switchboard restore BACKUP_FILE", "switchboard backup BEFORE_DAMAGE.db")
+		t.Logf("%v", err)
+		if after, err := os.ReadFile(wal); err != nil || !bytes.Equal(before, after) {
+			t.Fatalf("the refused log changed: %v", err)
+		}
+
+		if _, err := sqlite.Check(ctx, dir); !errors.Is(err, sqlite.ErrDamaged) {
+			t.Errorf("check of the store with a damaged log: %v", err)
+		}
+		kept := filepath.Join(t.TempDir(), "before-damage.db")
+		r, err := sqlite.Backup(ctx, dir, kept)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(r.String(), "this backup holds what precedes the damage") {
+			t.Errorf("the backup does not say the log was damaged: %s", r)
+		}
+		if after, err := os.ReadFile(wal); err != nil || !bytes.Equal(before, after) {
+			t.Fatalf("the backup changed the damaged log: %v", err)
+		}
+		if _, err := sqlite.Restore(ctx, kept, dir); err != nil {
+			t.Fatal(err)
+		}
+		s, err := sqlite.Open(ctx, dir, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		in := agentsIn(t, s, n)
+		if !in[0] || in[n-1] {
+			t.Errorf("restored what precedes the damage: %v", in)
+		}
+	})
 }
