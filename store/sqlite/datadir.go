@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -180,6 +181,9 @@ func writeFileSynced(path string, data []byte) error {
 
 // syncDir makes the entries of dir (a rename, a new file) durable.
 func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil // a directory cannot be opened for syncing there
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -253,11 +253,12 @@ func TestOpenRefusesAStoreItCannotTrust(t *testing.T) {
 	for _, tc := range []struct{ name, file string }{
 		{"the store file", sqlite.DBFile},
 		{"its write-ahead log", sqlite.DBFile + "-wal"},
+		{"its write-ahead log's index", sqlite.DBFile + "-shm"},
 		{"the data dir", ""},
 	} {
 		t.Run(tc.name+" not writable: refused at once", func(t *testing.T) {
 			dir := usedDataDir(t)
-			if tc.file == sqlite.DBFile+"-wal" {
+			if strings.HasPrefix(tc.file, sqlite.DBFile+"-") {
 				if err := os.WriteFile(filepath.Join(dir, tc.file), nil, 0o600); err != nil {
 					t.Fatal(err)
 				}
