@@ -164,9 +164,9 @@ func (c *CountingStore) ListMessages(ctx context.Context, q domain.MessageQuery)
 	return c.Store.ListMessages(ctx, q)
 }
 
-func (c *CountingStore) ListHistory(ctx context.Context, ws, conv string, after int64, limit int) ([]domain.OwnershipChange, error) {
+func (c *CountingStore) ListHistory(ctx context.Context, q domain.HistoryQuery) ([]domain.OwnershipChange, error) {
 	c.count("ListHistory")
-	return c.Store.ListHistory(ctx, ws, conv, after, limit)
+	return c.Store.ListHistory(ctx, q)
 }
 
 func (c *CountingStore) HistoryEntries(ctx context.Context, ws string, keys []domain.HistoryKey) ([]*domain.OwnershipChange, error) {

@@ -729,6 +729,7 @@ func testPageSizeLimit(t *testing.T, f Factory) {
 		w.Ben.MustFailArg("BAD_USER_INPUT", "first", `query($id: ID!, $n: Int) { conversation(id: $id) { messages(first: $n) { edges { cursor } } } }`, map[string]any{"id": id, "n": n})
 		w.Ben.MustFailArg("BAD_USER_INPUT", "last", `query($id: ID!, $n: Int) { conversation(id: $id) { messages(last: $n) { edges { cursor } } } }`, map[string]any{"id": id, "n": n})
 		w.Ben.MustFailArg("BAD_USER_INPUT", "first", `query($id: ID!, $n: Int) { conversation(id: $id) { history(first: $n) { edges { cursor } } } }`, map[string]any{"id": id, "n": n})
+		w.Ben.MustFailArg("BAD_USER_INPUT", "last", `query($id: ID!, $n: Int) { conversation(id: $id) { history(last: $n) { edges { cursor } } } }`, map[string]any{"id": id, "n": n})
 	}
 	var out struct {
 		Queue struct {
@@ -741,4 +742,5 @@ func testPageSizeLimit(t *testing.T, f Factory) {
 		t.Fatalf("first: 100: %+v", out)
 	}
 	w.Ben.MustDo(`query($id: ID!) { conversation(id: $id) { messages(first: 100) { edges { cursor } } history(first: 100) { edges { cursor } } } }`, map[string]any{"id": id}, nil)
+	w.Ben.MustDo(`query($id: ID!) { conversation(id: $id) { messages(last: 100) { edges { cursor } } history(last: 100) { edges { cursor } } } }`, map[string]any{"id": id}, nil)
 }

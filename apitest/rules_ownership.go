@@ -3,6 +3,8 @@ package apitest
 import (
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -350,6 +352,165 @@ func testHistoryPaging(t *testing.T, f Factory) {
 		t.Fatalf("paged history\n got %v\nwant %v", got, want)
 	}
 	w.Ben.MustFailArg("BAD_USER_INPUT", "after", `query($id: ID!) { conversation(id: $id) { history(after: "garbage") { edges { cursor } } } }`, map[string]any{"id": id})
+}
+
+// historyPage is one page of history as the API answers it.
+type historyPage struct {
+	Entries  []Entry
+	Cursors  []string
+	PageInfo struct {
+		HasNextPage, HasPreviousPage bool
+		StartCursor, EndCursor       *string
+	}
+}
+
+// readHistory reads a page of conversation id's history as c, with the
+// paging arguments in args (first, after, last, before) passed as
+// variables; an argument not in args is not written at all.
+func readHistory(c *Client, id string, args map[string]any) historyPage {
+	c.env.T.Helper()
+	types := map[string]string{"first": "Int", "last": "Int", "after": "String", "before": "String"}
+	decls, params := "", []string{}
+	vars := map[string]any{"id": id}
+	for _, k := range []string{"first", "after", "last", "before"} {
+		if v, ok := args[k]; ok {
+			decls += ", $" + k + ": " + types[k]
+			params = append(params, k+": $"+k)
+			vars[k] = v
+		}
+	}
+	field := "history"
+	if len(params) > 0 {
+		field += "(" + strings.Join(params, ", ") + ")"
+	}
+	var out struct {
+		Conversation struct {
+			History struct {
+				Edges []struct {
+					Cursor string
+					Node   Change
+				}
+				PageInfo struct {
+					HasNextPage, HasPreviousPage bool
+					StartCursor, EndCursor       *string
+				}
+			}
+		}
+	}
+	c.MustDo(`query($id: ID!`+decls+`) { conversation(id: $id) { `+field+` {
+		edges { cursor node { `+ChangeFields+` } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } }`, vars, &out)
+	h := out.Conversation.History
+	p := historyPage{PageInfo: h.PageInfo}
+	for _, e := range h.Edges {
+		p.Entries = append(p.Entries, e.Node.Entry())
+		p.Cursors = append(p.Cursors, e.Cursor)
+	}
+	if n := len(h.Edges); n > 0 && (h.PageInfo.StartCursor == nil || *h.PageInfo.StartCursor != p.Cursors[0] ||
+		h.PageInfo.EndCursor == nil || *h.PageInfo.EndCursor != p.Cursors[n-1]) {
+		c.env.T.Fatalf("%s: startCursor %v and endCursor %v are not the first and last edges' cursors %v", field, h.PageInfo.StartCursor, h.PageInfo.EndCursor, p.Cursors)
+	}
+	if len(h.Edges) == 0 && (h.PageInfo.StartCursor != nil || h.PageInfo.EndCursor != nil) {
+		c.env.T.Fatalf("%s: an empty page with cursors %+v", field, h.PageInfo)
+	}
+	return p
+}
+
+func testHistoryFromTheNewest(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	id := w.NewConversation("maria")
+	// 60 changes, more than the default page of 50: ben, cleo, ben, …,
+	// at versions 2 to 61; cleo owns it now.
+	const changes = 60
+	for i := range changes {
+		e.Clock.Advance(time.Second)
+		w.SetOwner(w.Admin, id, []string{"ben", "cleo"}[i%2])
+	}
+	all := readHistory(w.Ben, id, map[string]any{"first": 100})
+	if len(all.Entries) != changes || all.Entries[0].Version != 2 || all.Entries[changes-1].Version != changes+1 ||
+		all.Entries[changes-1].To != "cleo" || w.Get(w.Ben, id).OwnerID() != "cleo" {
+		t.Fatalf("the whole history: %d entries %v", len(all.Entries), all.Entries)
+	}
+	type info struct{ prev, next bool }
+	check := func(what string, p historyPage, from, to int, want info) {
+		t.Helper()
+		if !equalEntries(p.Entries, all.Entries[from:to]) || !slices.Equal(p.Cursors, all.Cursors[from:to]) {
+			t.Fatalf("%s:\n got %v\nwant entries %d to %d: %v", what, p.Entries, from, to-1, all.Entries[from:to])
+		}
+		if got := (info{p.PageInfo.HasPreviousPage, p.PageInfo.HasNextPage}); got != want {
+			t.Fatalf("%s: hasPreviousPage, hasNextPage %v; want %v", what, got, want)
+		}
+	}
+
+	// The default page is the oldest 50: it ends before the latest owner.
+	check("the default page", readHistory(w.Ben, id, nil), 0, 50, info{false, true})
+	// last: 5 is the newest five, oldest first, with the same cursors as
+	// the pages from the oldest end.
+	newest := readHistory(w.Ben, id, map[string]any{"last": 5})
+	check("last: 5", newest, changes-5, changes, info{true, false})
+
+	// before walks back to the first change; the oldest page is a full page
+	// of five with nothing before it.
+	var walked []Entry
+	before := newest
+	for page := 1; ; page++ {
+		walked = append(slices.Clone(before.Entries), walked...)
+		if !before.PageInfo.HasPreviousPage {
+			if page != changes/5 || len(before.Entries) != 5 {
+				t.Fatalf("the oldest page is page %d with %d entries; want page %d with 5", page, len(before.Entries), changes/5)
+			}
+			break
+		}
+		if page > changes {
+			t.Fatal("paging back does not end")
+		}
+		before = readHistory(w.Ben, id, map[string]any{"last": 5, "before": *before.PageInfo.StartCursor})
+		from := changes - 5*(page+1)
+		check(fmt.Sprintf("page %d back", page+1), before, from, from+5, info{from > 0, true})
+	}
+	if !equalEntries(walked, all.Entries) {
+		t.Fatalf("walked back\n got %v\nwant %v", walked, all.Entries)
+	}
+
+	// Cursors work in either direction, whichever direction gave them.
+	fwd := readHistory(w.Ben, id, map[string]any{"first": 10})
+	check("first: 10", fwd, 0, 10, info{false, true})
+	check("last: 3 before the end of first: 10", readHistory(w.Ben, id, map[string]any{"last": 3, "before": *fwd.PageInfo.EndCursor}), 6, 9, info{true, true})
+	check("last: 20 before the end of first: 10", readHistory(w.Ben, id, map[string]any{"last": 20, "before": *fwd.PageInfo.EndCursor}), 0, 9, info{false, true})
+	check("first: 2 after the start of last: 5", readHistory(w.Ben, id, map[string]any{"first": 2, "after": *newest.PageInfo.StartCursor}), changes-4, changes-2, info{true, true})
+	check("first: 10 after the start of last: 5", readHistory(w.Ben, id, map[string]any{"first": 10, "after": *newest.PageInfo.StartCursor}), changes-4, changes, info{true, false})
+	tenth, fourteenth := all.Cursors[9], all.Cursors[13]
+	check("first: 10 between two cursors", readHistory(w.Ben, id, map[string]any{"first": 10, "after": tenth, "before": fourteenth}), 10, 13, info{true, false})
+	check("last: 10 between two cursors", readHistory(w.Ben, id, map[string]any{"last": 10, "after": tenth, "before": fourteenth}), 10, 13, info{false, true})
+	check("last: 0", readHistory(w.Ben, id, map[string]any{"last": 0}), 0, 0, info{false, false})
+	check("last: 100", readHistory(w.Ben, id, map[string]any{"last": 100}), 0, changes, info{false, false})
+
+	// first has a default: only a first the client gives is first and last
+	// together.
+	check("first: null, last: 5", readHistory(w.Ben, id, map[string]any{"first": nil, "last": 5}), changes-5, changes, info{true, false})
+	q := `query($id: ID!, $first: Int, $last: Int) { conversation(id: $id) { history(first: $first, last: $last) { edges { cursor } } } }`
+	if r := w.Ben.MustDo(q, map[string]any{"id": id, "last": 5}, nil); strings.Count(string(r.Data), `"cursor"`) != 5 {
+		t.Fatalf("an unset $first with last: 5: %s", r.Data)
+	}
+	w.Ben.MustFailArg("BAD_USER_INPUT", "first", q, map[string]any{"id": id, "first": 50, "last": 5})
+	w.Ben.MustFailArg("BAD_USER_INPUT", "first", `query($id: ID!) { conversation(id: $id) { history(first: 2, last: 2) { edges { cursor } } } }`, map[string]any{"id": id})
+
+	// Cursors are checked: garbage, and a cursor of messages.
+	var msgs struct {
+		Conversation struct {
+			Messages struct{ Edges []struct{ Cursor string } }
+		}
+	}
+	w.Ben.MustDo(`query($id: ID!) { conversation(id: $id) { messages(last: 1) { edges { cursor } } } }`, map[string]any{"id": id}, &msgs)
+	for _, bad := range []string{"garbage", msgs.Conversation.Messages.Edges[0].Cursor} {
+		w.Ben.MustFailArg("BAD_USER_INPUT", "before", `query($id: ID!, $c: String) { conversation(id: $id) { history(last: 5, before: $c) { edges { cursor } } } }`,
+			map[string]any{"id": id, "c": bad})
+	}
+
+	// A conversation without history is empty from either end.
+	empty := w.NewConversation("noor")
+	check("last: 5 of no history", readHistory(w.Ben, empty, map[string]any{"last": 5}), 0, 0, info{false, false})
+	check("no history, from the oldest end", readHistory(w.Ben, empty, nil), 0, 0, info{false, false})
 }
 
 func testAutoOwnership(t *testing.T, f Factory) {

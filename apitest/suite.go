@@ -90,6 +90,7 @@ func Run(t *testing.T, f Factory) {
 		{"onlyIfUnowned takes an unowned conversation and is CONFLICT on an owned one", testOnlyIfUnowned},
 		{"the ownership label is Waiting on NAME in NEW, Owned by NAME in PENDING, null otherwise", testOwnershipLabel},
 		{"history lists every ownership change oldest first, in pages", testHistoryPaging},
+		{"history pages from the newest with last/before, with the cursors of first/after, past the default page of 50", testHistoryFromTheNewest},
 		{"auto-ownership makes a replying agent owner of an unowned conversation of its channel", testAutoOwnership},
 		{"auto-ownership never takes an owned conversation", testAutoOwnershipOwned},
 		{"auto-ownership applies only to its agent and channel, and stops when switched off", testAutoOwnershipScope},

@@ -59,6 +59,17 @@ type Config struct {
 	// Jobs starts the background jobs (presence timeout, logout cleanups,
 	// boomerangs, store maintenance), timed by the changes of the feed.
 	Jobs bool
+
+	// FreshStore lets the SQLite store start empty in a data dir that has
+	// held one whose store is now missing or empty (sqlite.Options.FreshStart).
+	FreshStore bool
+	// IntegrityCheckTimeout bounds the SQLite store's integrity check at
+	// start-up; 0: sqlite.DefaultIntegrityCheckTimeout.
+	IntegrityCheckTimeout time.Duration
+	// DrainTimeout bounds how long Run lets requests and WebSockets finish
+	// once its context ends, before it cuts what is left; 0:
+	// DefaultDrainTimeout.
+	DrainTimeout time.Duration
 }
 
 // StoreFunc opens a store whose committed changes go to sink, so they
@@ -82,9 +93,14 @@ func configErrorf(format string, args ...any) error {
 	return &ConfigError{fmt.Sprintf(format, args...)}
 }
 
-// ShutdownTimeout bounds how long Run waits for requests and sockets to
-// finish once its context ends.
-const ShutdownTimeout = 10 * time.Second
+// DefaultDrainTimeout bounds how long Run lets requests and sockets finish
+// once its context ends, unless Config.DrainTimeout says otherwise.
+const DefaultDrainTimeout = 10 * time.Second
+
+// cutGrace bounds how long a shutdown waits, once it has cut the
+// connections the drain left, for their handlers to end, and for the parts
+// after them to stop.
+const cutGrace = 2 * time.Second
 
 // changeStreamWait bounds how long New waits for the MongoDB change stream
 // to open before serving anyway; live updates start when it opens.
@@ -100,6 +116,8 @@ type App struct {
 	svc       *domain.Service
 	srv       *server.Server
 	http      *http.Server
+	conns     *conns // those of http, to cut what a drain leaves
+	drain     time.Duration
 	jobs      *domain.Jobs // nil without Config.Jobs
 	ownsStore bool         // the App opened the store, so it closes it
 	// stopWatch ends the MongoDB change-stream feed, watchDone is closed
@@ -120,7 +138,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Store == nil && cfg.MongoURI == "" && cfg.DataDir == "" {
 		return nil, configErrorf("app: no store: set DataDir, MongoURI or Store")
 	}
-	a := &App{log: cfg.Logger, clock: cfg.Clock, feed: feed.NewBroker()}
+	a := &App{log: cfg.Logger, clock: cfg.Clock, feed: feed.NewBroker(), conns: newConns(), drain: cfg.DrainTimeout}
+	if a.drain <= 0 {
+		a.drain = DefaultDrainTimeout
+	}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -157,6 +178,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		ConnState:         a.conns.connState,
 	}
 
 	if cfg.Jobs {
@@ -183,7 +205,7 @@ func (a *App) openStore(ctx context.Context, cfg Config) error {
 		a.store = st
 		return nil
 	case cfg.MongoURI == "":
-		st, err := sqlite.Open(ctx, cfg.DataDir, sqlite.Options{Logger: a.log, EventSink: a.feed})
+		st, err := sqlite.Open(ctx, cfg.DataDir, sqliteOptions(cfg, a.log, a.feed))
 		if err != nil {
 			return err
 		}
@@ -224,6 +246,11 @@ func (a *App) openStore(ctx context.Context, cfg Config) error {
 	return nil
 }
 
+// sqliteOptions are the SQLite store's options of cfg.
+func sqliteOptions(cfg Config, log *slog.Logger, sink domain.EventSink) sqlite.Options {
+	return sqlite.Options{Logger: log, EventSink: sink, FreshStart: cfg.FreshStore, IntegrityCheckTimeout: cfg.IntegrityCheckTimeout}
+}
+
 // instanceName names this instance's change-stream feed.
 func instanceName(name string) string {
 	if name != "" {
@@ -242,7 +269,7 @@ func Migrate(ctx context.Context, cfg Config) (string, error) {
 		if cfg.DataDir == "" {
 			return "", configErrorf("app: no store: set DataDir or MongoURI")
 		}
-		st, err := sqlite.Open(ctx, cfg.DataDir, sqlite.Options{Logger: cfg.Logger})
+		st, err := sqlite.Open(ctx, cfg.DataDir, sqliteOptions(cfg, cfg.Logger, nil))
 		if err != nil {
 			return "", err
 		}
@@ -253,6 +280,58 @@ func Migrate(ctx context.Context, cfg Config) (string, error) {
 		return "", err
 	}
 	return st.MigrationReport().String(), st.Close()
+}
+
+// Backup writes a consistent copy of the SQLite store in cfg.DataDir into
+// dest, while a server may be serving it, and says what it holds.
+func Backup(ctx context.Context, cfg Config, dest string) (string, error) {
+	if err := embeddedOnly(cfg, "backup"); err != nil {
+		return "", err
+	}
+	r, err := sqlite.Backup(ctx, cfg.DataDir, dest)
+	if err != nil {
+		return "", err
+	}
+	return r.String(), nil
+}
+
+// Restore makes the backup file at backup the SQLite store of cfg.DataDir,
+// with no server running on it, and says what it did.
+func Restore(ctx context.Context, cfg Config, backup string) (string, error) {
+	if err := embeddedOnly(cfg, "restore"); err != nil {
+		return "", err
+	}
+	r, err := sqlite.Restore(ctx, backup, cfg.DataDir)
+	if err != nil {
+		return "", err
+	}
+	return r.String(), nil
+}
+
+// Check runs the whole integrity check of the SQLite store in cfg.DataDir,
+// while a server may be serving it; a damaged store is an error.
+func Check(ctx context.Context, cfg Config) (string, error) {
+	if err := embeddedOnly(cfg, "check"); err != nil {
+		return "", err
+	}
+	r, err := sqlite.Check(ctx, cfg.DataDir)
+	if err != nil {
+		return "", err
+	}
+	return r.String(), nil
+}
+
+// embeddedOnly refuses a command of the SQLite store's files when the
+// store is MongoDB.
+func embeddedOnly(cfg Config, command string) error {
+	if cfg.MongoURI != "" {
+		return configErrorf("app: %s works on the embedded SQLite store's files; MongoDB's are the replica set's: "+
+			"back it up with mongodump or a snapshot of a member, as the README says", command)
+	}
+	if cfg.DataDir == "" {
+		return configErrorf("app: no data dir")
+	}
+	return nil
 }
 
 // Handler serves every endpoint; tests mount it on their own server.
@@ -276,15 +355,15 @@ func (a *App) Clock() domain.Clock { return a.clock }
 // Serve serves HTTP on ln until Shutdown; it returns nil once Shutdown has
 // stopped it, else why serving failed.
 func (a *App) Serve(ln net.Listener) error {
-	if err := a.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	if err := a.http.Serve(listener{Listener: ln, set: a.conns}); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
 }
 
-// Run serves on ln until ctx ends, then shuts everything down, allowing
-// ShutdownTimeout for requests and sockets to finish. If serving fails
-// first, it shuts down too and returns why.
+// Run serves on ln until ctx ends, then shuts everything down, draining
+// requests and sockets for Config.DrainTimeout and cutting what is left.
+// If serving fails first, it shuts down too and returns why.
 func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	served := make(chan error, 1)
 	go func() { served <- a.Serve(ln) }()
@@ -292,9 +371,9 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	select {
 	case err = <-served:
 	case <-ctx.Done():
-		a.log.Info("shutting down")
+		a.log.Info("shutting down: draining requests and WebSockets", "drain_timeout", a.drain)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), a.drain)
 	defer cancel()
 	shutdownErr := a.Shutdown(sctx)
 	if err == nil {
@@ -303,18 +382,52 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	return errors.Join(err, shutdownErr)
 }
 
-// Shutdown stops everything, each part before what it uses: HTTP (no new
-// requests; those in flight finish on a live store), the WebSockets (closed
-// with "going away"; HTTP's shutdown does not wait for them), the jobs, the
-// feed, and the store if the App opened it. ctx bounds the waits for
-// requests and sockets. Later calls return the first call's result.
+// Shutdown stops everything, each part before what it uses. First the
+// drain, until ctx ends: HTTP takes no new requests and lets those in
+// flight finish on a live store, while every WebSocket is closed with
+// "going away" (HTTP's shutdown does not wait for them). When ctx ends
+// first, the connections still open (slow clients, long requests) are cut,
+// and how many is logged: not an error, since a bounded drain is what was
+// asked for. Then the jobs, the feed, and the store if the App opened it.
+// Later calls return the first call's result.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.shutdownOnce.Do(func() { a.shutdownErr = a.shutdown(ctx) })
 	return a.shutdownErr
 }
 
 func (a *App) shutdown(ctx context.Context) error {
-	errs := []error{a.http.Shutdown(ctx), a.srv.Shutdown(ctx)}
+	start := time.Now()
+	var wg sync.WaitGroup
+	var httpErr, socketsErr error
+	wg.Add(2)
+	go func() { defer wg.Done(); httpErr = a.http.Shutdown(ctx) }()
+	go func() { defer wg.Done(); socketsErr = a.srv.Shutdown(ctx) }()
+	wg.Wait()
+	var errs []error
+	// Both stop waiting with ctx's error when it ends first.
+	drainRanOut := ctx.Err() != nil && (httpErr != nil || socketsErr != nil)
+	// What is left after the drain is stopped within cutGrace.
+	rest := ctx
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		rest, cancel = context.WithTimeout(context.WithoutCancel(ctx), cutGrace)
+		defer cancel()
+	}
+	switch {
+	case drainRanOut:
+		sockets, requests := a.conns.cut()
+		errs = append(errs, a.http.Close()) // the listener, and connections not yet counted
+		a.log.Warn("shutting down: the drain time ran out, so the connections still open were cut",
+			"websockets_cut", sockets, "http_requests_cut", requests, "drained_for", time.Since(start).Round(time.Millisecond))
+		// Their handlers end as their reads and writes fail.
+		if err := a.srv.Shutdown(rest); err != nil {
+			a.log.Warn("shutting down: WebSocket handlers still running after their connections were cut", "err", err)
+		}
+	case httpErr != nil || socketsErr != nil:
+		errs = append(errs, httpErr, socketsErr)
+	default:
+		a.log.Info("shutting down: every request and WebSocket finished", "drained_for", time.Since(start).Round(time.Millisecond))
+	}
 	if a.jobs != nil {
 		a.jobs.Stop()
 	}
@@ -322,8 +435,8 @@ func (a *App) shutdown(ctx context.Context) error {
 		a.stopWatch()
 		select {
 		case <-a.watchDone:
-		case <-ctx.Done():
-			errs = append(errs, fmt.Errorf("the change-stream feed did not stop: %w", ctx.Err()))
+		case <-rest.Done():
+			errs = append(errs, fmt.Errorf("the change-stream feed did not stop: %w", rest.Err()))
 		}
 	}
 	a.feed.Close()

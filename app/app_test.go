@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,7 +60,7 @@ func TestRunServesUntilItsContextEndsThenReleasesTheStore(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Run: %v", err)
 		}
-	case <-time.After(app.ShutdownTimeout + 5*time.Second):
+	case <-time.After(app.DefaultDrainTimeout + 5*time.Second):
 		t.Fatal("Run did not return after its context ended")
 	}
 	if c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
@@ -152,5 +155,82 @@ func TestMigrateSaysWhatItDid(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, sqlite.DBFile)); err != nil {
 		t.Errorf("no database after Migrate: %v", err)
+	}
+}
+
+// syncBuffer is a log sink the test reads while the App writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A WebSocket whose client never reads and a request whose body never
+// comes hold up the drain only until DrainTimeout: then they are cut, Run
+// returns no error, and the log says how many were cut.
+func TestRunCutsWhatTheDrainLeaves(t *testing.T) {
+	var logs syncBuffer
+	const drain = 500 * time.Millisecond
+	a, err := app.New(context.Background(), app.Config{DataDir: t.TempDir(), Keys: keys, Jobs: true, DrainTimeout: drain,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- a.Run(ctx, ln) }()
+
+	dial := func(request string) net.Conn {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := io.WriteString(c, request); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	socket := dial("GET /graphql HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n")
+	// Read the handshake's answer, and nothing after it.
+	status := make([]byte, len("HTTP/1.1 101"))
+	if _, err := io.ReadFull(socket, status); err != nil || string(status) != "HTTP/1.1 101" {
+		t.Fatalf("upgrade: %q %v", status, err)
+	}
+	dial("POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"query\":")
+	time.Sleep(100 * time.Millisecond) // until the server reads the request's head
+
+	stopped := time.Now()
+	stop()
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(drain + 5*time.Second):
+		t.Fatal("Run did not return")
+	}
+	took := time.Since(stopped)
+	if took < drain || took > drain+2*time.Second {
+		t.Errorf("Run returned %v after its context ended; the drain is %v", took, drain)
+	}
+	if !strings.Contains(logs.String(), "websockets_cut=1 http_requests_cut=1") {
+		t.Errorf("the log does not say what was cut:\n%s", logs.String())
 	}
 }

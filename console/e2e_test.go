@@ -23,7 +23,8 @@ var e2eSecret = []byte("console-e2e-secret-console-e2e-secret-00")
 // Chromium through the console against a real server — agents Ben and Cleo
 // side by side, live queue rows and counts, assignment through the owner
 // drop-down, reply-and-move, a conflict, presence dots, a dropped socket
-// that catches up, the admin page, and missed assignments.
+// that catches up, the admin page, missed assignments, and the ownership
+// history from its newest change back to its first.
 //
 // It needs node, e2e/node_modules (npm ci in console/e2e) and Chromium; it
 // skips without them, except under CI=true, where they are required.

@@ -186,10 +186,6 @@ func (s *Service) updateAgentRecord(a Agent) func(context.Context) error {
 	return func(ctx context.Context) error { return s.store.UpdateAgent(ctx, a) }
 }
 
-func (s *Service) touchAgent(ws, id string, at time.Time) func(context.Context) error {
-	return func(ctx context.Context) error { return s.store.TouchAgent(ctx, ws, id, at) }
-}
-
 // AgentInput creates or changes an agent ahead of (or after) their login.
 type AgentInput struct {
 	ID     string

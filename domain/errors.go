@@ -75,4 +75,15 @@ var (
 	ErrVersionConflict = errors.New("version conflict")
 	// ErrDuplicate: an insert hit an existing key.
 	ErrDuplicate = errors.New("duplicate key")
+	// ErrUnavailable: the store cannot serve the call now, through no fault
+	// of the call (unreachable, out of space, an I/O error, a lock held past
+	// the timeout, no primary); the same call may succeed later. A store
+	// wraps the cause with it, so the log can still say what happened.
+	ErrUnavailable = errors.New("store unavailable")
 )
+
+// unavailable is what a caller sees of a store that cannot serve the call
+// now: a reason to retry, and nothing of the cause.
+func unavailable() *Error {
+	return &Error{Code: CodeUnavailable, Message: "the store cannot take this now; retry later"}
+}

@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// Jobs is the work nobody asks for: the presence timeout, logout cleanups
-// and boomerangs. Each runs on the service's clock, so tests drive it with a
-// fake one.
+// Jobs is the work nobody asks for: the presence timeout, logout cleanups,
+// boomerangs, writing the signs of life noted in memory, and probing whether
+// the store takes writes. Each runs on the service's clock, so tests drive
+// it with a fake one.
 type Jobs struct {
 	s      *Service
 	ctx    context.Context
@@ -29,12 +30,14 @@ const PresenceSweepInterval = time.Second
 func (s *Service) StartJobs(ctx context.Context) *Jobs {
 	ctx, cancel := context.WithCancel(ctx)
 	j := &Jobs{s: s, ctx: ctx, cancel: cancel, timers: map[string]Timer{}}
+	j.every("store probe", ProbeInterval, s.probeStore)
+	j.every("signs of life", s.touchEvery, s.writeSignsOfLife)
 	j.every("presence timeout", PresenceSweepInterval, func(ctx context.Context) error {
 		_, err := s.ExpireSilentAgents(ctx)
 		return err
 	})
 	j.every("reconcile due work", ReconcileInterval, j.reconcile)
-	if m, ok := s.store.(StoreMaintenance); ok {
+	if m := s.maintenance; m != nil {
 		j.every("store maintenance", StoreMaintenanceInterval, func(ctx context.Context) error {
 			_, err := m.Reconcile(ctx)
 			return err
@@ -105,7 +108,7 @@ func (j *Jobs) at(key string, due time.Time, job func(context.Context) error) {
 			return
 		}
 		defer j.wg.Done()
-		if err := job(j.ctx); err != nil && j.ctx.Err() == nil {
+		if err := job(j.ctx); j.failed(err) {
 			j.s.log.Error("due work failed; the reconciler retries it", "job", key, "err", err)
 		}
 		j.mu.Lock()
@@ -143,12 +146,19 @@ func (j *Jobs) every(name string, d time.Duration, job func(context.Context) err
 			return
 		}
 		defer j.wg.Done()
-		if err := job(j.ctx); err != nil && j.ctx.Err() == nil {
+		if err := job(j.ctx); j.failed(err) {
 			j.s.log.Error("background job failed; it runs again", "job", name, "err", err)
 		}
 		j.arm(name, d, run)
 	}
 	j.arm(name, 0, run)
+}
+
+// failed reports whether a job's error is worth a log line of its own: not
+// when the jobs are stopping, nor when the store is unavailable, which the
+// outage's own log line says once (a job runs again every second or so).
+func (j *Jobs) failed(err error) bool {
+	return err != nil && j.ctx.Err() == nil && !isUnavailable(err)
 }
 
 // begin counts a run in, unless the jobs are stopping.

@@ -57,62 +57,89 @@ func pageSize(arg string, n *int, def int) (int, error) {
 	return *n, nil
 }
 
-// Messages returns a page of a conversation's messages: first/after from the
-// oldest, last/before from the newest; always oldest first.
-func (s *Service) Messages(ctx context.Context, ws, conversationID string, args PageArgs) (MessagePage, error) {
+// versionBounds is the part of a page of messages or history that paging
+// decides: AfterVersion and BeforeVersion (0: unbounded), the rows to read,
+// and from which end.
+type versionBounds struct {
+	AfterVersion, BeforeVersion int64
+	Limit                       int
+	NewestFirst                 bool
+}
+
+// versionPage reads one Relay page of a conversation's list ordered by
+// version (messages, history) through list, which returns rows in the order
+// it read them: first/after from the oldest, last/before from the newest,
+// first and last not together, cursors of kind validated. It reads one row
+// more than the page to learn whether there are more; rows come back oldest
+// first whichever end they were read from.
+func versionPage[T any](args PageArgs, kind string, def int, list func(versionBounds) ([]T, error), version func(T) int64) ([]T, []string, PageInfo, error) {
+	var info PageInfo
 	if args.First != nil && args.Last != nil {
-		return MessagePage{}, Invalid("first", "give first or last, not both")
+		return nil, nil, info, Invalid("first", "give first or last, not both")
 	}
-	q := MessageQuery{WorkspaceID: ws, ConversationID: conversationID}
+	var b versionBounds
 	var err error
 	if args.After != nil {
-		if q.AfterVersion, err = decodeVersionCursor("msg", "after", *args.After); err != nil {
-			return MessagePage{}, err
+		if b.AfterVersion, err = decodeVersionCursor(kind, "after", *args.After); err != nil {
+			return nil, nil, info, err
 		}
 	}
 	if args.Before != nil {
-		if q.BeforeVersion, err = decodeVersionCursor("msg", "before", *args.Before); err != nil {
-			return MessagePage{}, err
+		if b.BeforeVersion, err = decodeVersionCursor(kind, "before", *args.Before); err != nil {
+			return nil, nil, info, err
 		}
 	}
-	var page MessagePage
 	if args.Last != nil {
-		if q.Limit, err = pageSize("last", args.Last, DefaultPageSize); err != nil {
-			return MessagePage{}, err
+		if b.Limit, err = pageSize("last", args.Last, def); err != nil {
+			return nil, nil, info, err
 		}
-		q.NewestFirst = true
-		page.HasNextPage = args.Before != nil
+		b.NewestFirst = true
+		info.HasNextPage = args.Before != nil
 	} else {
-		if q.Limit, err = pageSize("first", args.First, DefaultPageSize); err != nil {
-			return MessagePage{}, err
+		if b.Limit, err = pageSize("first", args.First, def); err != nil {
+			return nil, nil, info, err
 		}
-		page.HasPreviousPage = args.After != nil
+		info.HasPreviousPage = args.After != nil
 	}
-	if q.Limit == 0 {
-		return page, nil
+	if b.Limit == 0 {
+		return nil, nil, info, nil
 	}
-	want := q.Limit
-	q.Limit++
-	msgs, err := s.store.ListMessages(ctx, q)
+	want := b.Limit
+	b.Limit++
+	rows, err := list(b)
 	if err != nil {
-		return MessagePage{}, internal(err)
+		return nil, nil, info, internal(err)
 	}
-	more := len(msgs) > want
+	more := len(rows) > want
 	if more {
-		msgs = msgs[:want]
+		rows = rows[:want]
 	}
-	if q.NewestFirst {
-		slices.Reverse(msgs)
-		page.HasPreviousPage = more
+	if b.NewestFirst {
+		slices.Reverse(rows)
+		info.HasPreviousPage = more
 	} else {
-		page.HasNextPage = more
+		info.HasNextPage = more
 	}
-	page.Messages = msgs
-	page.Cursors = make([]string, len(msgs))
-	for i, m := range msgs {
-		page.Cursors[i] = versionCursor("msg", m.Version)
+	cursors := make([]string, len(rows))
+	for i, r := range rows {
+		cursors[i] = versionCursor(kind, version(r))
 	}
-	return page, nil
+	return rows, cursors, info, nil
+}
+
+// Messages returns a page of a conversation's messages: first/after from the
+// oldest, last/before from the newest; always oldest first.
+func (s *Service) Messages(ctx context.Context, ws, conversationID string, args PageArgs) (MessagePage, error) {
+	msgs, cursors, info, err := versionPage(args, "msg", DefaultPageSize, func(b versionBounds) ([]Message, error) {
+		return s.store.ListMessages(ctx, MessageQuery{
+			WorkspaceID: ws, ConversationID: conversationID,
+			AfterVersion: b.AfterVersion, BeforeVersion: b.BeforeVersion, Limit: b.Limit, NewestFirst: b.NewestFirst,
+		})
+	}, func(m Message) int64 { return m.Version })
+	if err != nil {
+		return MessagePage{}, err
+	}
+	return MessagePage{Messages: msgs, Cursors: cursors, PageInfo: info}, nil
 }
 
 // HistoryPage is one page of a conversation's ownership history.
@@ -122,36 +149,20 @@ type HistoryPage struct {
 	PageInfo
 }
 
-// History returns a page of a conversation's ownership changes, oldest
-// first.
-func (s *Service) History(ctx context.Context, ws, conversationID string, first *int, after *string) (HistoryPage, error) {
-	n, err := pageSize("first", first, 50)
+// History returns a page of a conversation's ownership changes, paged as
+// Messages pages messages: first/after from the oldest, last/before from the
+// newest; always oldest first.
+func (s *Service) History(ctx context.Context, ws, conversationID string, args PageArgs) (HistoryPage, error) {
+	changes, cursors, info, err := versionPage(args, "oc", DefaultHistoryPageSize, func(b versionBounds) ([]OwnershipChange, error) {
+		return s.store.ListHistory(ctx, HistoryQuery{
+			WorkspaceID: ws, ConversationID: conversationID,
+			AfterVersion: b.AfterVersion, BeforeVersion: b.BeforeVersion, Limit: b.Limit, NewestFirst: b.NewestFirst,
+		})
+	}, func(c OwnershipChange) int64 { return c.Version })
 	if err != nil {
 		return HistoryPage{}, err
 	}
-	var from int64
-	if after != nil {
-		if from, err = decodeVersionCursor("oc", "after", *after); err != nil {
-			return HistoryPage{}, err
-		}
-	}
-	page := HistoryPage{PageInfo: PageInfo{HasPreviousPage: after != nil}}
-	if n == 0 {
-		return page, nil
-	}
-	changes, err := s.store.ListHistory(ctx, ws, conversationID, from, n+1)
-	if err != nil {
-		return HistoryPage{}, internal(err)
-	}
-	if len(changes) > n {
-		changes, page.HasNextPage = changes[:n], true
-	}
-	page.Changes = changes
-	page.Cursors = make([]string, len(changes))
-	for i, c := range changes {
-		page.Cursors[i] = versionCursor("oc", c.Version)
-	}
-	return page, nil
+	return HistoryPage{Changes: changes, Cursors: cursors, PageInfo: info}, nil
 }
 
 // maxMissed bounds the missed assignments listed at once; an agent acknowledges

@@ -3,6 +3,7 @@ package domain
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -21,13 +22,23 @@ const (
 	MaxAcknowledgeIDs = 1000
 )
 
+// DefaultHistoryPageSize is the schema's default page of history: all of
+// most conversations' history.
+const DefaultHistoryPageSize = 50
+
 // Service runs the commands and queries of Switchboard over a Store.
 type Service struct {
+	// store is the Store given to NewService, watched: every write's
+	// outcome tells health whether the store takes writes.
 	store Store
-	clock Clock
-	log   *slog.Logger
-	// touchEvery is how stale an agent's LastSeenAt may get before a request
-	// writes it again: signs of life are frequent, writes need not be.
+	// maintenance is the store's own background work, if it has any.
+	maintenance StoreMaintenance
+	clock       Clock
+	log         *slog.Logger
+	health      *storeHealth
+	signs       *signsOfLife
+	// touchEvery is how often the signs of life noted since the last time
+	// are written: signs of life are frequent, writes need not be.
 	touchEvery      time.Duration
 	presenceTimeout time.Duration
 	// instance names this process in cleanup claims.
@@ -45,11 +56,15 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
 // NewService returns a Service over store.
 func NewService(store Store, opts ...Option) *Service {
-	s := &Service{store: store, clock: SystemClock{}, log: slog.Default(), presenceTimeout: DefaultPresenceTimeout, instance: RandomID("in_")}
+	s := &Service{clock: SystemClock{}, log: slog.Default(), presenceTimeout: DefaultPresenceTimeout, instance: RandomID("in_")}
 	for _, o := range opts {
 		o(s)
 	}
-	// A request refreshes the sign of life well within the timeout.
+	s.health = &storeHealth{log: s.log, clock: s.clock}
+	s.store = watchedStore{Store: store, health: s.health}
+	s.maintenance, _ = store.(StoreMaintenance)
+	s.signs = newSignsOfLife()
+	// The store learns of a sign of life well within the timeout.
 	s.touchEvery = min(5*time.Second, s.presenceTimeout/3)
 	return s
 }
@@ -79,7 +94,9 @@ type Claims struct {
 
 // Authenticate turns verified token claims into an Actor. An agent or admin
 // is provisioned on first use and takes name, email and role from each token;
-// a deactivated agent is refused. Each call is a sign of life.
+// a deactivated agent is refused. Each call is a sign of life, noted in
+// memory: no request waits for it to be written, or fails because it could
+// not be.
 func (s *Service) Authenticate(ctx context.Context, c Claims) (Actor, error) {
 	role, ok := RoleFromClaim(c.Role)
 	if !ok {
@@ -105,6 +122,7 @@ func (s *Service) Authenticate(ctx context.Context, c Claims) (Actor, error) {
 	if _, err := s.provision(ctx, actor); err != nil {
 		return Actor{}, err
 	}
+	s.signs.note(actor.WorkspaceID, actor.ID, s.now())
 	return actor, nil
 }
 
@@ -139,7 +157,11 @@ func validKey(s string, max int) bool {
 }
 
 // provision makes the stored agent match the actor's token, creating it on
-// first use, and records the request as a sign of life.
+// first use. An agent must be stored to be anyone, so a first use waits for
+// the store; a record that only lags its token's name, email or role does
+// not hold the request up when the store cannot take the change now (the
+// token decides what the caller may do, and a later request brings the
+// record up to date).
 func (s *Service) provision(ctx context.Context, a Actor) (*Agent, error) {
 	return run(ctx, s, command[*Agent, *Agent]{
 		load: func(ctx context.Context, _ time.Time) (*Agent, error) {
@@ -161,11 +183,14 @@ func (s *Service) provision(ctx context.Context, a Actor) (*Agent, error) {
 				next := *agent
 				next.Name, next.Email, next.Role = a.Name, a.Email, a.Role
 				next.LastSeenAt, next.UpdatedAt, next.Version = now, now, agent.Version+1
+				update := func(ctx context.Context) error {
+					if err := s.store.UpdateAgent(ctx, next); !errors.Is(err, ErrUnavailable) {
+						return err
+					}
+					return nil
+				}
 				// Changed or gone since it was read: decide again on what is there.
-				return writing(&next, s.updateAgentRecord(next), ErrVersionConflict, ErrNotFound), nil
-			case now.Sub(agent.LastSeenAt) >= s.touchEvery:
-				// A sign of life has no condition to lose.
-				return writing(agent, s.touchAgent(a.WorkspaceID, a.ID, now)), nil
+				return writing(&next, update, ErrVersionConflict, ErrNotFound), nil
 			}
 			return done(agent), nil
 		},
@@ -181,6 +206,11 @@ func internal(err error) error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
+	}
+	// Before the context's errors: a store gives up on an unreachable server
+	// with a deadline of its own, which says nothing about the caller.
+	if errors.Is(err, ErrUnavailable) {
+		return unavailable()
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
@@ -260,5 +290,10 @@ func (s *Service) ConversationsByIDs(ctx context.Context, ws string, ids []strin
 	return c, internal(err)
 }
 
-// Ready reports whether the store answers.
-func (s *Service) Ready(ctx context.Context) error { return s.store.Ping(ctx) }
+// Ready reports whether the store answers and takes writes.
+func (s *Service) Ready(ctx context.Context) error {
+	if down, since := s.health.outage(); down {
+		return fmt.Errorf("the store has not taken writes since %s", since.Format(time.RFC3339))
+	}
+	return s.store.Ping(ctx)
+}

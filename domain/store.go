@@ -9,6 +9,10 @@ import (
 // conformance suite (store/storetest): the embedded SQLite store and the
 // MongoDB store.
 //
+// An error that only says the store cannot serve the call now (see
+// ErrUnavailable) wraps ErrUnavailable, from every method; callers are
+// told to retry. Every other error is a fault, shown as INTERNAL.
+//
 // Every change to a conversation is one conditional write that carries its
 // history entry and its message, so no crash separates them; every other
 // write is idempotent by key. Batch reads return results in key order, with
@@ -16,6 +20,9 @@ import (
 type Store interface {
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
+	// WriteProbe writes the store's one probe record (the time at), which
+	// nothing reads: a write that succeeds says the store takes writes.
+	WriteProbe(ctx context.Context, at time.Time) error
 	Close() error
 
 	// GetSettings returns the workspace's settings, DefaultSettings when it
@@ -88,9 +95,8 @@ type Store interface {
 	// ListMessages returns a page of a conversation's messages.
 	ListMessages(ctx context.Context, q MessageQuery) ([]Message, error)
 
-	// ListHistory returns a conversation's ownership changes with a version
-	// greater than afterVersion, oldest first, at most limit.
-	ListHistory(ctx context.Context, workspaceID, conversationID string, afterVersion int64, limit int) ([]OwnershipChange, error)
+	// ListHistory returns a page of a conversation's ownership changes.
+	ListHistory(ctx context.Context, q HistoryQuery) ([]OwnershipChange, error)
 	// HistoryEntries returns history entries by (conversation, version).
 	HistoryEntries(ctx context.Context, workspaceID string, keys []HistoryKey) ([]*OwnershipChange, error)
 
@@ -179,6 +185,20 @@ type OwnedQuery struct {
 
 // MessageQuery is one page of a conversation's messages, by version.
 type MessageQuery struct {
+	WorkspaceID    string
+	ConversationID string
+	// AfterVersion and BeforeVersion bound the page (0: unbounded).
+	AfterVersion  int64
+	BeforeVersion int64
+	Limit         int
+	// NewestFirst takes the page from the newest end; rows still come back
+	// in the order they sort (newest first).
+	NewestFirst bool
+}
+
+// HistoryQuery is one page of a conversation's ownership history, by
+// version, bounded and ordered as a MessageQuery.
+type HistoryQuery struct {
 	WorkspaceID    string
 	ConversationID string
 	// AfterVersion and BeforeVersion bound the page (0: unbounded).

@@ -82,7 +82,7 @@ type ComplexityRoot struct {
 		Channel        func(childComplexity int) int
 		Contact        func(childComplexity int) int
 		CreatedAt      func(childComplexity int) int
-		History        func(childComplexity int, first *int, after *string) int
+		History        func(childComplexity int, first *int, after *string, last *int, before *string) int
 		ID             func(childComplexity int) int
 		Messages       func(childComplexity int, first *int, after *string, last *int, before *string) int
 		OwnedSince     func(childComplexity int) int
@@ -258,7 +258,7 @@ type ConversationResolver interface {
 	OwnershipLabel(ctx context.Context, obj *domain.Conversation) (*string, error)
 
 	Messages(ctx context.Context, obj *domain.Conversation, first *int, after *string, last *int, before *string) (*model.MessageConnection, error)
-	History(ctx context.Context, obj *domain.Conversation, first *int, after *string) (*model.OwnershipChangeConnection, error)
+	History(ctx context.Context, obj *domain.Conversation, first *int, after *string, last *int, before *string) (*model.OwnershipChangeConnection, error)
 }
 type ConversationConnectionResolver interface {
 	TotalCount(ctx context.Context, obj *model.ConversationConnection) (int, error)
@@ -454,7 +454,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Conversation.History(childComplexity, args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Conversation.History(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "Conversation.id":
 		if e.ComplexityRoot.Conversation.ID == nil {
 			break
@@ -1369,8 +1369,8 @@ type Conversation {
   version: Int!
   "Oldest first; use last/before for the newest."
   messages(first: Int, after: String, last: Int, before: String): MessageConnection!
-  "Ownership changes, oldest first."
-  history(first: Int = 50, after: String): OwnershipChangeConnection!
+  "Ownership changes, oldest first; use last/before for the newest."
+  history(first: Int = 50, after: String, last: Int, before: String): OwnershipChangeConnection!
 }
 
 type OwnershipChange {
@@ -1977,6 +1977,22 @@ func (ec *executionContext) field_Conversation_history_args(ctx context.Context,
 		return nil, err
 	}
 	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
 	return args, nil
 }
 
@@ -3175,7 +3191,7 @@ func (ec *executionContext) _Conversation_history(ctx context.Context, field gra
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Conversation().History(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Conversation().History(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.OwnershipChangeConnection) graphql.Marshaler {

@@ -1,6 +1,7 @@
-// Package interop_test runs real GraphQL WebSocket clients of the npm
-// registry — graphql-ws and subscriptions-transport-ws, under Node — against
-// a real Switchboard server (run.mjs). `npm ci` in this directory installs
+// Package interop_test runs real GraphQL clients of the npm registry under
+// Node against a real Switchboard server: graphql-ws and
+// subscriptions-transport-ws (run.mjs), and Apollo Client's persisted
+// queries link (apq.mjs). `npm ci` in this directory installs
 // them from package-lock.json; .ci/run does it before the Go tests.
 package interop_test
 
@@ -104,5 +105,25 @@ func TestNodeClients(t *testing.T) {
 	edges := c.Conversation.History.Edges
 	if c.Conversation.Owner.ID != "cleo" || len(edges) != 2 || edges[0].Node.To.ID != "ben" || edges[1].Node.To.ID != "cleo" {
 		t.Fatalf("after the clients: %+v", c)
+	}
+}
+
+// TestApolloPersistedQueries runs apq.mjs: Apollo Client's own persisted
+// queries link, over POST and over GET.
+func TestApolloPersistedQueries(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat("node_modules")
+	}
+	testserver.Require(t, err, "node and interop/node_modules (run npm ci in interop/)")
+	srv := testserver.Start(t, secret)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "apq.mjs")
+	cmd.Env = append(os.Environ(), "SWITCHBOARD_URL="+srv.URL+"/graphql", "SWITCHBOARD_TOKEN="+srv.Token(t, "ws-interop", "ben", "agent", "Ben"))
+	out, err := cmd.CombinedOutput()
+	t.Logf("node apq.mjs:\n%s", out)
+	if err != nil {
+		t.Fatalf("node apq.mjs: %v", err)
 	}
 }

@@ -26,8 +26,14 @@ func setComplexity(c *graph.ComplexityRoot) {
 		}
 		return 1 + n*child
 	}
-	c.Conversation.History = func(child int, first *int, _ *string) int {
-		return 1 + page(first, 50)*child
+	// first has a schema default, so it is set even when last asks for
+	// the page: last, when given, is the page size.
+	c.Conversation.History = func(child int, first *int, _ *string, last *int, _ *string) int {
+		n := page(first, domain.DefaultHistoryPageSize)
+		if last != nil {
+			n = page(last, domain.DefaultHistoryPageSize)
+		}
+		return 1 + n*child
 	}
 	// Unbounded lists: weighted by a typical size.
 	const listWeight = 20

@@ -61,8 +61,13 @@ func (r *conversationResolver) Messages(ctx context.Context, obj *domain.Convers
 	return conn, nil
 }
 
-func (r *conversationResolver) History(ctx context.Context, obj *domain.Conversation, first *int, after *string) (*model.OwnershipChangeConnection, error) {
-	page, err := r.Service.History(ctx, obj.WorkspaceID, obj.ID, first, after)
+func (r *conversationResolver) History(ctx context.Context, obj *domain.Conversation, first *int, after *string, last *int, before *string) (*model.OwnershipChangeConnection, error) {
+	// gqlgen fills in first's schema default; only a first the client gave
+	// counts, so that last alone is not first and last together.
+	if !argGiven(ctx, "first") {
+		first = nil
+	}
+	page, err := r.Service.History(ctx, obj.WorkspaceID, obj.ID, domain.PageArgs{First: first, After: after, Last: last, Before: before})
 	if err != nil {
 		return nil, err
 	}

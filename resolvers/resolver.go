@@ -99,6 +99,28 @@ func pageInfo(p domain.PageInfo, cursors []string) *model.PageInfo {
 	return pi
 }
 
+// argGiven reports whether the client gave the current field's argument
+// name, written in the document or as a variable the request sets, rather
+// than leaving it to the schema's default. Outside an operation every
+// argument counts as given.
+func argGiven(ctx context.Context, name string) bool {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || fc.Field.Field == nil {
+		return true
+	}
+	arg := fc.Field.Arguments.ForName(name)
+	if arg == nil {
+		return false
+	}
+	if arg.Value.Kind == ast.Variable {
+		// The operation's variables hold those the request set and those
+		// with a default in the operation; an unset one is no argument.
+		_, set := graphql.GetOperationContext(ctx).Variables[arg.Value.Raw]
+		return set
+	}
+	return true
+}
+
 // selected reports whether the operation selects the field at path below
 // the current field, e.g. selected(ctx, "edges", "node", "owner").
 func selected(ctx context.Context, path ...string) bool {

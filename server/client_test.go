@@ -197,9 +197,16 @@ func getParams(t *testing.T, srv *testserver.Server, token, accept string, param
 // first result: the payload of next (a response) or of error (a list).
 func overSocket(t *testing.T, srv *testserver.Server, token, query, operationName string) answer {
 	t.Helper()
+	return overSocketPayload(t, srv, token, map[string]any{"query": query, "operationName": operationName})
+}
+
+// overSocketPayload is overSocket with the subscribe message's payload as
+// given.
+func overSocketPayload(t *testing.T, srv *testserver.Server, token string, payload map[string]any) answer {
+	t.Helper()
 	s := wsclient.Connect(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/graphql", wsclient.TransportWS, token)
 	defer s.Close(websocket.StatusNormalClosure, "")
-	s.Send(wsclient.Message{ID: "1", Type: "subscribe", Payload: wsclient.JSON(map[string]any{"query": query, "operationName": operationName})})
+	s.Send(wsclient.Message{ID: "1", Type: "subscribe", Payload: wsclient.JSON(payload)})
 	for {
 		m := s.Read()
 		var out answer

@@ -19,13 +19,13 @@ import (
 // they run only after the expanded size has been found to be within
 // MaxSelections, so they are bounded by it.
 type documentShape struct {
-	doc       *ast.QueryDocument
 	fragments map[string]*ast.FragmentDefinition
 	// expanded is the memo of fragmentSelections: the selections a
 	// fragment expands to, saturating at MaxSelections+1.
 	expanded map[string]int
-	// entered holds the fragments whose expansion is being computed, with
-	// the spread that entered each: meeting one again is a cycle.
+	// entered holds the fragments whose expansion is being computed, each
+	// with the length of path when it was entered: meeting one again is a
+	// cycle, and path from there names the fragments it goes through.
 	entered map[string]int
 	path    []*ast.FragmentSpread
 	cycle   *gqlerror.Error
@@ -38,7 +38,7 @@ type documentShape struct {
 // more pairs of same-named fields than the validator may compare.
 func checkDocument(doc *ast.QueryDocument, l Limits) *gqlerror.Error {
 	s := &documentShape{
-		doc: doc, limits: l,
+		limits:    l,
 		fragments: make(map[string]*ast.FragmentDefinition, len(doc.Fragments)),
 		expanded:  make(map[string]int, len(doc.Fragments)),
 		entered:   make(map[string]int),

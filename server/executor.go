@@ -31,6 +31,7 @@ type guardedExecutor struct {
 	limits      Limits
 	suggestions bool
 	gate        *costGate
+	persisted   *persistedDocuments
 }
 
 func (s *Server) newExecutor(schema graphql.ExecutableSchema, suggestions bool) guardedExecutor {
@@ -65,15 +66,25 @@ func (s *Server) newExecutor(schema graphql.ExecutableSchema, suggestions bool) 
 		}
 		return resp
 	})
-	return guardedExecutor{Executor: e, schema: schema, cache: cache, limits: s.limits, suggestions: suggestions, gate: s.gate}
+	return guardedExecutor{Executor: e, schema: schema, cache: cache, limits: s.limits, suggestions: suggestions, gate: s.gate, persisted: s.persisted}
 }
 
 // CreateOperationContext prepares an operation: parsed, measured and
 // validated here once, then the executor's own steps on the cached
 // document (operation, variables, the complexity and depth limits).
 func (e guardedExecutor) CreateOperationContext(ctx context.Context, params *graphql.RawParams) (*graphql.OperationContext, gqlerror.List) {
-	if errs := e.prepare(ctx, params.Query); errs != nil {
+	failed := func(errs gqlerror.List) (*graphql.OperationContext, gqlerror.List) {
 		return &graphql.OperationContext{RawQuery: params.Query, OperationName: params.OperationName}, errs
+	}
+	register, err := e.persisted.resolve(ctx, params)
+	if err != nil {
+		return failed(gqlerror.List{err})
+	}
+	if errs := e.prepare(ctx, params.Query); errs != nil {
+		return failed(errs)
+	}
+	if register != "" {
+		e.persisted.cache.add(register, params.Query)
 	}
 	return e.Executor.CreateOperationContext(ctx, params)
 }

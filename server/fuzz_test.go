@@ -128,8 +128,11 @@ func FuzzDecodeRequestBody(f *testing.F) {
 		plain := readPlainJSON(body)
 		members, isObject := plain.value.(map[string]any)
 		query, _ := members["query"].(string)
-		want := plain.valid && isObject && !plain.duplicates && plain.depth <= MaxJSONDepth && query != "" &&
-			isNullOr[string](members["operationName"]) &&
+		documentID, _ := members["documentId"].(string)
+		ext, _ := members["extensions"].(map[string]any)
+		named := query != "" || documentID != "" || ext["persistedQuery"] != nil
+		want := plain.valid && isObject && !plain.duplicates && plain.depth <= MaxJSONDepth && named &&
+			isNullOr[string](members["operationName"]) && isNullOr[string](members["query"]) && isNullOr[string](members["documentId"]) &&
 			isNullOr[map[string]any](members["variables"]) && isNullOr[map[string]any](members["extensions"])
 		if err != nil {
 			if want {
@@ -143,12 +146,11 @@ func FuzzDecodeRequestBody(f *testing.F) {
 		if !want {
 			t.Fatalf("accepted a body with duplicates=%v depth=%d valid=%v: %+v", plain.duplicates, plain.depth, plain.valid, got)
 		}
-		if got.Query == "" || got.Query != query {
-			t.Fatalf("query %q; want %q", got.Query, query)
+		if got.Query != query || got.DocumentID != documentID {
+			t.Fatalf("query %q, documentId %q; want %q, %q", got.Query, got.DocumentID, query, documentID)
 		}
 		name, _ := members["operationName"].(string)
 		vars, _ := members["variables"].(map[string]any)
-		ext, _ := members["extensions"].(map[string]any)
 		if got.OperationName != name || !reflect.DeepEqual(got.Variables, vars) || !reflect.DeepEqual(got.Extensions, ext) {
 			t.Fatalf("decoded %+v; encoding/json reads %v", got, members)
 		}

@@ -54,7 +54,16 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
 		}
 		code, msg := string(domain.ErrorCode(err)), err.Error()
-		if status >= 500 {
+		switch {
+		case status == http.StatusServiceUnavailable:
+			// The store could not serve it now (its outage is logged once,
+			// not per request), or the request ran out of time: retry.
+			w.Header().Set("Retry-After", "1")
+			code = string(domain.CodeUnavailable)
+			if domain.ErrorCode(err) != domain.CodeUnavailable {
+				msg = operationEnded().Message
+			}
+		case status >= 500:
 			s.log.ErrorContext(ctx, "authenticating a request", "err", err)
 			code, msg = string(domain.CodeInternal), "internal error"
 		}
@@ -129,7 +138,7 @@ func (s *Server) readParams(ctx context.Context, w http.ResponseWriter, r *http.
 		q := r.URL.Query()
 		// A parameter twice is a key twice: Go takes the first, other
 		// readers the last.
-		for _, name := range []string{"query", "operationName", "variables", "extensions"} {
+		for _, name := range []string{"query", "operationName", "variables", "extensions", "documentId"} {
 			if len(q[name]) > 1 {
 				return nil, http.StatusBadRequest, requestError(codeBadRequest, "the "+name+" parameter is given more than once")
 			}
@@ -144,7 +153,10 @@ func (s *Server) readParams(ctx context.Context, w http.ResponseWriter, r *http.
 				*into = m
 			}
 		}
-		if params.Query == "" {
+		if err := useDocumentID(params, q.Get("documentId")); err != nil {
+			return nil, http.StatusBadRequest, err
+		}
+		if params.Query == "" && params.Extensions["persistedQuery"] == nil {
 			return nil, http.StatusBadRequest, requestError(codeBadRequest, "the query parameter is required")
 		}
 		return params, 0, nil
@@ -172,7 +184,28 @@ func (s *Server) readParams(ctx context.Context, w http.ResponseWriter, r *http.
 		return nil, http.StatusBadRequest, requestError(codeBadRequest, err.Error())
 	}
 	params.Query, params.OperationName, params.Variables, params.Extensions = req.Query, req.OperationName, req.Variables, req.Extensions
+	if err := useDocumentID(params, req.DocumentID); err != nil {
+		return nil, http.StatusBadRequest, err
+	}
 	return params, 0, nil
+}
+
+// useDocumentID turns a request's documentId (the GraphQL over HTTP
+// persisted-documents form, "sha256:<hex>" or a bare id) into the
+// persistedQuery extension Apollo's clients send, so that one place
+// (persistedDocuments) resolves both.
+func useDocumentID(params *graphql.RawParams, id string) *gqlerror.Error {
+	if id == "" {
+		return nil
+	}
+	if params.Extensions["persistedQuery"] != nil {
+		return requestError(codeBadRequest, "give documentId or extensions.persistedQuery, not both")
+	}
+	if params.Extensions == nil {
+		params.Extensions = map[string]any{}
+	}
+	params.Extensions["persistedQuery"] = map[string]any{"version": json.Number("1"), "sha256Hash": strings.TrimPrefix(id, "sha256:")}
+	return nil
 }
 
 // requestBody is the operation a POST body carries.
@@ -181,6 +214,9 @@ type requestBody struct {
 	OperationName string
 	Variables     map[string]any
 	Extensions    map[string]any
+	// DocumentID names a persisted document instead of sending it
+	// (persistedDocuments).
+	DocumentID string
 }
 
 // decodeRequestBody reads a POST body: a JSON object with a non-empty
@@ -196,27 +232,22 @@ func decodeRequestBody(body []byte) (requestBody, error) {
 	if err != nil {
 		return requestBody{}, errors.New("the request body " + err.Error())
 	}
+	if _, batch := v.([]any); batch {
+		return requestBody{}, errors.New("the request body is a list: batching is not supported; send one operation per request")
+	}
 	members, ok := v.(map[string]any)
 	if !ok {
 		return requestBody{}, errors.New("the request body is not a JSON object with a query string")
 	}
 	var req requestBody
-	switch q := members["query"].(type) {
-	case nil:
-	case string:
-		req.Query = q
-	default:
-		return requestBody{}, errors.New("the request body's query is not a string")
-	}
-	if req.Query == "" {
-		return requestBody{}, errors.New("the request body has no query")
-	}
-	switch name := members["operationName"].(type) {
-	case nil:
-	case string:
-		req.OperationName = name
-	default:
-		return requestBody{}, errors.New("the request body's operationName is not a string")
+	for name, into := range map[string]*string{"query": &req.Query, "operationName": &req.OperationName, "documentId": &req.DocumentID} {
+		switch s := members[name].(type) {
+		case nil:
+		case string:
+			*into = s
+		default:
+			return requestBody{}, errors.New("the request body's " + name + " is not a string")
+		}
 	}
 	for name, into := range map[string]*map[string]any{"variables": &req.Variables, "extensions": &req.Extensions} {
 		switch m := members[name].(type) {
@@ -226,6 +257,9 @@ func decodeRequestBody(body []byte) (requestBody, error) {
 		default:
 			return requestBody{}, errors.New("the request body's " + name + " is not a JSON object")
 		}
+	}
+	if req.Query == "" && req.DocumentID == "" && req.Extensions["persistedQuery"] == nil {
+		return requestBody{}, errors.New("the request body has no query")
 	}
 	return req, nil
 }

@@ -1,125 +1,123 @@
 package server
 
 import (
+	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
-	"errors"
-	"html"
+	"embed"
+	"encoding/hex"
+	"io/fs"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
-	"regexp"
-	"slices"
+	"path"
 	"strings"
+	"time"
 
 	"switchboard/console"
 )
 
-// playgroundHandler serves the playground page with the console's headers
-// and a Content-Security-Policy that lets the page load and run exactly what
-// it does: its scripts and stylesheets (each also pinned by its integrity
-// hash in the page) and its inline script and style, each by its hash.
-// The policy is read off the page itself, rendered once here, so a new
-// gqlgen with other files or another inline script gets a matching policy,
-// and no file's host is written twice.
-func playgroundHandler(page http.Handler) http.Handler {
-	rec := httptest.NewRecorder()
-	page.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/playground", nil))
-	scripts, styles, err := pageSources(rec.Body.String())
-	if err != nil {
-		panic("server: reading the playground page: " + err.Error())
+// playgroundFiles is the playground, served entirely from the binary: its
+// page, bootstrap script and stylesheet, and GraphiQL with its explorer
+// plugin and React as their npm packages publish them (third_party/refresh.sh
+// copies them from third_party/package-lock.json), with their licences. The
+// npm manifests and the script are not embedded.
+//
+//go:embed playground/index.html playground/playground.js playground/playground.css
+//go:embed playground/third_party/react playground/third_party/react-dom playground/third_party/graphiql playground/third_party/plugin-explorer
+//go:embed playground/third_party/THIRD-PARTY-LICENSES.txt playground/third_party/FILES
+var playgroundFiles embed.FS
+
+// playgroundAsset is one embedded file, ready to serve.
+type playgroundAsset struct {
+	name        string
+	body        []byte
+	contentType string
+	etag        string
+}
+
+// playgroundContentType is the media type of an embedded file by its name;
+// "" for a file that is not served.
+func playgroundContentType(name string) string {
+	switch ext := path.Ext(name); {
+	case ext == ".html":
+		return "text/html; charset=utf-8"
+	case ext == ".js":
+		return "text/javascript; charset=utf-8"
+	case ext == ".css":
+		return "text/css; charset=utf-8"
+	case ext == ".txt", name == "FILES", strings.HasPrefix(name, "LICENSE"):
+		return "text/plain; charset=utf-8"
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		console.SecurityHeaders(h, r.Host)
-		// Images of data: URLs make no request; fonts come from the system
-		// (the stylesheet's web fonts are not the page's own sources).
-		h.Set("Content-Security-Policy", "default-src 'none'; script-src "+strings.Join(scripts, " ")+
-			"; style-src "+strings.Join(styles, " ")+"; img-src 'self' data:; connect-src "+console.ConnectSources(r.Host)+
-			"; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-		page.ServeHTTP(w, r)
+	return ""
+}
+
+// playgroundAssets maps a URL path to its file: the page at /playground,
+// everything else under /playground/ at its path in the playground
+// directory.
+var playgroundAssets = func() map[string]*playgroundAsset {
+	out := map[string]*playgroundAsset{}
+	err := fs.WalkDir(playgroundFiles, "playground", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		ct := playgroundContentType(path.Base(p))
+		if ct == "" {
+			return nil
+		}
+		body, err := playgroundFiles.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(body)
+		urlPath := "/" + p
+		if p == "playground/index.html" {
+			urlPath = "/playground"
+		}
+		out[urlPath] = &playgroundAsset{name: path.Base(p), body: body, contentType: ct, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+		return nil
 	})
+	if err != nil {
+		panic("server: reading the embedded playground: " + err.Error())
+	}
+	return out
+}()
+
+// mountPlayground serves the playground at /playground and its files under
+// /playground/ (any other path there is 404; a method other than GET or
+// HEAD, 405).
+func (s *Server) mountPlayground() {
+	s.mux.HandleFunc("/playground", servePlayground)
+	s.mux.HandleFunc("/playground/", servePlayground)
 }
 
-var (
-	// sourceTag is an element that loads or runs something.
-	sourceTag = regexp.MustCompile(`(?is)<(script|style|link)\b([^>]*)>`)
-	attribute = regexp.MustCompile(`(?is)([a-z-]+)\s*=\s*"([^"]*)"`)
-)
-
-// pageSources reads an HTML page's CSP sources: for scripts, the origin of
-// each <script src> and the hash of each inline script; for styles, the
-// origin of each <link rel="stylesheet" href> and the hash of each inline
-// style. A <link> of another kind is an error: the policy would not cover
-// it.
-func pageSources(page string) (scripts, styles []string, err error) {
-	add := func(list []string, source string) []string {
-		if slices.Contains(list, source) {
-			return list
-		}
-		return append(list, source)
+// servePlayground serves one playground file with the console's security
+// headers and a policy of its own. Every response revalidates (no-cache,
+// with an ETag), so a new binary's files are picked up at once.
+func servePlayground(w http.ResponseWriter, r *http.Request) {
+	f, ok := playgroundAssets[r.URL.Path]
+	if !ok {
+		http.NotFound(w, r)
+		return
 	}
-	for rest := page; ; {
-		m := sourceTag.FindStringSubmatchIndex(rest)
-		if m == nil {
-			return scripts, styles, nil
-		}
-		name := strings.ToLower(rest[m[2]:m[3]])
-		attrs := map[string]string{}
-		for _, a := range attribute.FindAllStringSubmatch(rest[m[4]:m[5]], -1) {
-			attrs[strings.ToLower(a[1])] = html.UnescapeString(a[2])
-		}
-		rest = rest[m[1]:]
-		if name == "link" {
-			if !slices.Contains(strings.Fields(strings.ToLower(attrs["rel"])), "stylesheet") {
-				return nil, nil, errors.New(`a <link rel="` + attrs["rel"] + `">, which the policy does not cover`)
-			}
-			origin, err := sourceOrigin(attrs["href"])
-			if err != nil {
-				return nil, nil, err
-			}
-			styles = add(styles, origin)
-			continue
-		}
-		// A script or style element's text runs to its end tag, whatever
-		// it holds.
-		end := strings.Index(strings.ToLower(rest), "</"+name)
-		if end < 0 {
-			return nil, nil, errors.New("a <" + name + "> without its end tag")
-		}
-		text := rest[:end]
-		rest = rest[end:]
-		if src, ok := attrs["src"]; ok && name == "script" {
-			origin, err := sourceOrigin(src)
-			if err != nil {
-				return nil, nil, err
-			}
-			scripts = add(scripts, origin)
-			continue
-		}
-		// Browsers hash the text after turning CR LF and CR into LF.
-		text = strings.ReplaceAll(strings.ReplaceAll(text, "\r\n", "\n"), "\r", "\n")
-		sum := sha256.Sum256([]byte(text))
-		hash := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
-		if name == "script" {
-			scripts = add(scripts, hash)
-		} else {
-			styles = add(styles, hash)
-		}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
 	}
+	h := w.Header()
+	console.SecurityHeaders(h, r.Host)
+	h.Set("Content-Security-Policy", playgroundPolicy(r.Host))
+	h.Set("Content-Type", f.contentType)
+	h.Set("Cache-Control", "no-cache")
+	h.Set("ETag", f.etag)
+	http.ServeContent(w, r, f.name, time.Time{}, bytes.NewReader(f.body))
 }
 
-// sourceOrigin is the CSP source of a URL in the page: 'self' for a path
-// on the page's own origin, else the http or https origin it names.
-func sourceOrigin(ref string) (string, error) {
-	u, err := url.Parse(ref)
-	switch {
-	case err != nil:
-		return "", err
-	case u.Scheme == "" && u.Host == "" && u.Path != "":
-		return "'self'", nil
-	case (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil:
-		return u.Scheme + "://" + strings.ToLower(u.Host), nil
-	}
-	return "", errors.New("the source " + ref + " is neither a path nor an http(s) URL")
+// playgroundPolicy is the Content-Security-Policy of the playground served
+// to host: the console's discipline (scripts and styles from this server's
+// files only, no inline script or style, connections to its own origin and
+// its WebSocket origins, no framing, no forms, no base URL). GraphiQL's
+// stylesheet carries its fonts and a few images as data: URLs, which make
+// no request; the page's icon is an empty data: URL.
+func playgroundPolicy(host string) string {
+	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src data:; font-src data:; " +
+		"connect-src " + console.ConnectSources(host) + "; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 }

@@ -56,7 +56,8 @@ func TestDecodeRequestBodyRefuses(t *testing.T) {
 		`{1:"q"}`:                                                                       "not valid JSON",
 		`not json`:                                                                      "not valid JSON",
 		``:                                                                              "not valid JSON",
-		`[]`:                                                                            "not a JSON object",
+		`[]`:                                                                            "batching is not supported",
+		`[{"query":"{ me { id } }"}]`:                                                   "batching is not supported",
 		`"{ me { id } }"`:                                                               "not a JSON object",
 		`null`:                                                                          "not a JSON object",
 		`{"query": 5}`:                                                                  "query is not a string",
@@ -96,6 +97,11 @@ func TestDecodeStrictJSONDepth(t *testing.T) {
 	}
 }
 
+// hangGuard only catches work that does not end, or is quadratic (minutes
+// at 1 MiB): a loaded machine under -race takes seconds for linear work,
+// and the benchmarks, not these tests, measure it.
+const hangGuard = 30 * time.Second
+
 // TestDecodeRequestBodyHostileSizes: a body of the largest size the server
 // reads is decoded or refused in time linear in its size, and without a
 // stack as deep as the body.
@@ -129,7 +135,7 @@ func TestDecodeRequestBodyHostileSizes(t *testing.T) {
 		if err == nil {
 			t.Errorf("%s: accepted", name)
 		}
-		if d := time.Since(start); d > 5*time.Second {
+		if d := time.Since(start); d > hangGuard {
 			t.Errorf("%s: took %v", name, d)
 		}
 	}
@@ -141,7 +147,7 @@ func TestDecodeRequestBodyHostileSizes(t *testing.T) {
 	if err != nil || len(got.Variables) < 50_000 {
 		t.Fatalf("1 MiB of distinct keys: %d variables, %v", len(got.Variables), err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	if d := time.Since(start); d > hangGuard {
 		t.Errorf("1 MiB of distinct keys took %v", d)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/playground"
 
 	"switchboard/domain"
 	"switchboard/feed"
@@ -30,13 +29,17 @@ type Config struct {
 	// subscriptions.
 	Feed *feed.Broker
 	// AllowedOrigins are host patterns of browser pages, besides the
-	// server's own origin, allowed to open a WebSocket.
+	// server's own origin, allowed to open a WebSocket and to call /graphql
+	// (CORS).
 	AllowedOrigins []string
 	// WebSocket tunes the WebSocket transport (zero values: defaults).
 	WebSocket ws.Config
 	// DevTokens are offered on the console's sign-in page (served at
 	// /console/dev-tokens); only `switchboard dev` sets them.
 	DevTokens []DevToken
+	// TrustedDocuments, when set, are the only documents callers other than
+	// admins may run (LoadTrustedDocuments reads them).
+	TrustedDocuments map[string]string
 	// Dev is `switchboard dev`: a local try-out on loopback, where only
 	// loopback host names are answered (a page on another site cannot rebind
 	// its name to us and read the demo tokens) and introspection costs
@@ -57,6 +60,7 @@ type Server struct {
 	introspection      Introspection
 	dev                bool
 	gate               *costGate
+	persisted          *persistedDocuments
 	mux                *http.ServeMux
 	// handler is mux, behind the loopback host check under dev.
 	handler http.Handler
@@ -74,7 +78,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{
 		svc: cfg.Service, verifier: cfg.Verifier, log: cfg.Logger, limits: cfg.Limits,
-		introspection: cfg.Introspection, dev: cfg.Dev, gate: newCostGate(), mux: http.NewServeMux(),
+		introspection: cfg.Introspection, dev: cfg.Dev, gate: newCostGate(), persisted: newPersistedDocuments(cfg.TrustedDocuments), mux: http.NewServeMux(),
 	}
 	schema := resolvers.NewExecutableSchema(cfg.Service, cfg.Feed)
 	s.withSuggestions = s.newExecutor(schema, true)
@@ -100,8 +104,8 @@ func New(cfg Config) *Server {
 	}
 	s.sockets = ws.New(wsCfg)
 
-	s.mux.HandleFunc("/graphql", s.serveGraphQL)
-	s.mux.Handle("GET /playground", playgroundHandler(playground.Handler("Switchboard", "/graphql")))
+	s.mux.Handle("/graphql", withCORS(http.HandlerFunc(s.serveGraphQL), cfg.AllowedOrigins, cfg.Dev))
+	s.mountPlayground()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writePlain(w, http.StatusOK, "ok\n")
 	})
@@ -142,12 +146,15 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // ServeHTTP serves every endpoint.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
+// serveReady is red while the store does not answer or does not take
+// writes. It logs nothing: a load balancer asks every few seconds, and the
+// service logs an outage once, when it starts and when it ends.
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.svc.Ready(ctx); err != nil {
-		s.log.Warn("not ready: the store does not answer", "err", err)
-		writePlain(w, http.StatusServiceUnavailable, "store unreachable\n")
+		s.log.Debug("not ready", "err", err)
+		writePlain(w, http.StatusServiceUnavailable, "store unavailable\n")
 		return
 	}
 	writePlain(w, http.StatusOK, "ready\n")
@@ -176,6 +183,8 @@ func statusForAuthError(err error) int {
 		return http.StatusUnauthorized
 	case domain.CodeForbidden:
 		return http.StatusForbidden
+	case domain.CodeUnavailable:
+		return http.StatusServiceUnavailable
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return http.StatusServiceUnavailable

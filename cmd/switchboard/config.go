@@ -38,9 +38,14 @@ type config struct {
 	OperationTimeout time.Duration
 	AllowedOrigins   []string
 	MaxSockets       int
+	TrustedDocuments map[string]string
 	Instance         string
 	LogLevel         slog.Level
 	LogFormat        string
+
+	FreshStore            bool
+	IntegrityCheckTimeout time.Duration
+	DrainTimeout          time.Duration
 }
 
 func (c *config) settings() []setting {
@@ -54,12 +59,16 @@ func (c *config) settings() []setting {
 		{env: "SWITCHBOARD_JWT_AUDIENCE", flag: "jwt-audience", help: "required token audience (aud); empty: not checked", value: text(&c.JWTAudience)},
 		{env: "SWITCHBOARD_INTROSPECTION", flag: "introspection", def: "admins", help: "who may introspect the schema: admins, all or off (dev: all)", value: typed(&c.Introspection, parseIntrospection)},
 		{env: "SWITCHBOARD_PRESENCE_TIMEOUT", flag: "presence-timeout", def: "30s", help: "an ONLINE or AWAY agent without a sign of life this long becomes OFFLINE (at most 55s)", value: typed(&c.PresenceTimeout, parsePresenceTimeout)},
-		{env: "SWITCHBOARD_OPERATION_TIMEOUT", flag: "operation-timeout", def: "10s", help: "a query or mutation still running this long is stopped and answered UNAVAILABLE (HTTP 503 with Retry-After)", value: typed(&c.OperationTimeout, parseOperationTimeout)},
-		{env: "SWITCHBOARD_ALLOWED_ORIGINS", flag: "allowed-origins", help: "comma-separated host patterns (app.example.com, *.example.com) of browser pages allowed to open a WebSocket besides the server's own origin", value: typed(&c.AllowedOrigins, parseOrigins)},
+		{env: "SWITCHBOARD_OPERATION_TIMEOUT", flag: "operation-timeout", def: "10s", help: "a query or mutation still running this long is stopped and answered UNAVAILABLE (HTTP 503 with Retry-After)", value: typed(&c.OperationTimeout, parsePositiveDuration)},
+		{env: "SWITCHBOARD_ALLOWED_ORIGINS", flag: "allowed-origins", help: "comma-separated host patterns (app.example.com, *.example.com) of browser pages allowed to call /graphql (CORS) and open a WebSocket besides the server's own origin", value: typed(&c.AllowedOrigins, parseOrigins)},
+		{env: "SWITCHBOARD_TRUSTED_DOCUMENTS", flag: "trusted-documents", help: "a JSON manifest of id to document (GraphQL Code Generator's persisted-documents.json); when set, callers other than admins run only its documents", value: typed(&c.TrustedDocuments, trustedDocuments)},
 		{env: "SWITCHBOARD_MAX_SOCKETS", flag: "max-sockets", help: "the most WebSockets open at once, with room for five subscriptions each; empty: as many as the memory limit (GOMEMLIMIT or the cgroup's) allows, or 10000 without one", value: typed(&c.MaxSockets, parseMaxSockets)},
 		{env: "SWITCHBOARD_INSTANCE", flag: "instance", help: "this instance's name, unique among instances on one MongoDB (its change-stream position is kept under it); default: the host name", value: text(&c.Instance)},
 		{env: "SWITCHBOARD_LOG_LEVEL", flag: "log-level", def: "info", help: "debug, info, warn or error", value: typed(&c.LogLevel, parseLogLevel)},
 		{env: "SWITCHBOARD_LOG_FORMAT", flag: "log-format", def: "text", help: "text or json", value: typed(&c.LogFormat, parseLogFormat)},
+		{env: "SWITCHBOARD_FRESH_STORE", flag: "fresh-store", def: "false", help: "start an empty SQLite store on purpose in a data dir that has held one whose switchboard.db is now missing or empty (refused otherwise); set it for one start only", value: boolean(&c.FreshStore)},
+		{env: "SWITCHBOARD_INTEGRITY_CHECK_TIMEOUT", flag: "integrity-check-timeout", def: "20s", help: "how long the SQLite store's integrity check (PRAGMA quick_check) may take at start-up; a damaged store is refused, one not checked in full by then is served with a warning", value: typed(&c.IntegrityCheckTimeout, parsePositiveDuration)},
+		{env: "SWITCHBOARD_DRAIN_TIMEOUT", flag: "drain-timeout", def: "10s", help: "on SIGTERM or SIGINT, how long requests and WebSockets may take to finish before those left are cut", value: typed(&c.DrainTimeout, parsePositiveDuration)},
 	}
 }
 
@@ -79,6 +88,22 @@ func text(p *string) *value[string] {
 }
 
 func (v *value[T]) String() string { return v.text }
+
+// boolValue is a setting given as a bare flag (--fresh-store) or with a
+// value (--fresh-store=false, SWITCHBOARD_FRESH_STORE=true).
+type boolValue struct{ *value[bool] }
+
+func (boolValue) IsBoolFlag() bool { return true }
+
+func boolean(p *bool) boolValue {
+	return boolValue{typed(p, func(s string) (bool, error) {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return false, fmt.Errorf("must be true or false")
+		}
+		return b, nil
+	})}
+}
 
 func (v *value[T]) Set(s string) error {
 	x, err := v.parse(s)
@@ -104,12 +129,20 @@ func parsePresenceTimeout(s string) (time.Duration, error) {
 	return d, nil
 }
 
-func parseOperationTimeout(s string) (time.Duration, error) {
+func parsePositiveDuration(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
 		return 0, fmt.Errorf("must be a duration above 0, such as 10s")
 	}
 	return d, nil
+}
+
+// trustedDocuments reads the manifest a path names; no path, no manifest.
+func trustedDocuments(path string) (map[string]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return server.LoadTrustedDocuments(path)
 }
 
 // parseOrigins reads a comma-separated list of host patterns, each as the
@@ -208,6 +241,12 @@ Usage:
   switchboard token [flags]     mint a token (HS256: SWITCHBOARD_JWT_SECRET, or the
                                 dev secret of the data dir)
   switchboard migrate [flags]   create or upgrade the store's schema and indexes
+  switchboard backup FILE       copy the SQLite store of the data dir into FILE (a new
+                                file): consistent, checked, also while a server serves it
+  switchboard restore FILE      make the backup FILE the store of the data dir; no server
+                                may run on it; the files it replaces are kept aside
+  switchboard check             check the whole SQLite store (PRAGMA quick_check), also
+                                while a server serves it; exit status 1 if damaged
   switchboard help              show this help
 
 Token flags: --sub --workspace --role (agent, admin, integration) --name --email --ttl

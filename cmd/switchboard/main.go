@@ -15,8 +15,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"switchboard/app"
@@ -37,6 +39,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
+	} else if len(args) > 0 && slices.Contains([]string{"-h", "-help", "--help"}, args[0]) {
+		cmd = "help" // no command named: the help of them all
 	}
 	var err error
 	switch cmd {
@@ -48,6 +52,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = mintToken(args, getenv, stdout, stderr)
 	case "migrate":
 		err = migrate(ctx, args, getenv, stdout, stderr)
+	case "backup":
+		err = backup(ctx, args, getenv, stdout, stderr)
+	case "restore":
+		err = restore(ctx, args, getenv, stdout, stderr)
+	case "check":
+		err = check(ctx, args, getenv, stdout, stderr)
 	case "help":
 		printUsage(stdout)
 	default:
@@ -77,6 +87,14 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // parse binds the settings (and extra flags) of a command and parses args
 // and the environment into them.
 func parse(name string, args []string, getenv func(string) string, stdout io.Writer, extra func(*flag.FlagSet)) (*config, error) {
+	cfg, _, err := parseWith(name, args, getenv, stdout, extra, "")
+	return cfg, err
+}
+
+// parseWith is parse for a command that takes one operand besides its
+// flags (before, after or among them), named operand in its usage; ""
+// for none.
+func parseWith(name string, args []string, getenv func(string) string, stdout io.Writer, extra func(*flag.FlagSet), operand string) (*config, string, error) {
 	var cfg config
 	fs := flag.NewFlagSet("switchboard "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -84,20 +102,60 @@ func parse(name string, args []string, getenv func(string) string, stdout io.Wri
 	if extra != nil {
 		extra(fs)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printUsage(stdout)
-			return nil, err
+	var operands []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				printCommandUsage(stdout, name, fs)
+				return nil, "", err
+			}
+			return nil, "", usagef("%v (see switchboard --help)", err)
 		}
-		return nil, usagef("%v (see switchboard --help)", err)
+		if fs.NArg() == 0 {
+			break
+		}
+		operands, args = append(operands, fs.Arg(0)), fs.Args()[1:]
 	}
-	if fs.NArg() > 0 {
-		return nil, usagef("unexpected argument %q (see switchboard --help)", fs.Arg(0))
+	switch {
+	case operand == "" && len(operands) > 0:
+		return nil, "", usagef("unexpected argument %q (see switchboard --help)", operands[0])
+	case operand != "" && len(operands) != 1:
+		return nil, "", usagef("usage: switchboard %s %s [flags] (see switchboard --help)", name, operand)
 	}
 	if err := cfg.fromEnv(fs, getenv); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return &cfg, nil
+	if operand == "" {
+		return &cfg, "", nil
+	}
+	return &cfg, operands[0], nil
+}
+
+// commandPurpose says what each command does, for its --help.
+var commandPurpose = map[string]string{
+	"serve":   "Run the server (the default command).",
+	"dev":     "Run the server for a local try-out: loopback only, a dev secret in the data dir,\na demo workspace and tokens printed at start.",
+	"token":   "Mint a token, signed with SWITCHBOARD_JWT_SECRET or the dev secret of the data dir.",
+	"migrate": "Create or upgrade the store's schema and indexes, then exit.",
+	"backup":  "Copy the SQLite store of the data dir into FILE (a new file), while a server serves or not.",
+	"restore": "Make the backup FILE the store of the data dir; no server may run on it. The store it replaces is kept aside.",
+	"check":   "Check the whole SQLite store (PRAGMA quick_check), also while a server serves.",
+}
+
+// printCommandUsage is one command's --help: what it does and its flags,
+// each with its environment variable and default.
+func printCommandUsage(w io.Writer, name string, fs *flag.FlagSet) {
+	operand := map[string]string{"backup": " FILE", "restore": " FILE"}[name]
+	fmt.Fprintf(w, "Usage: switchboard %s%s [flags]\n\n%s\n\nFlags (a flag wins over its environment variable):\n", name, operand, commandPurpose[name])
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fs.VisitAll(func(f *flag.Flag) {
+		def := f.DefValue
+		if def == "" {
+			def = "-"
+		}
+		fmt.Fprintf(tw, "  --%s\t%s\t%s\n", f.Name, def, f.Usage)
+	})
+	tw.Flush()
 }
 
 func newLogger(cfg *config, w io.Writer) *slog.Logger {
@@ -145,15 +203,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	lim.OperationTimeout = cfg.OperationTimeout
 	a, err := app.New(ctx, app.Config{
 		DataDir: cfg.DataDir, MongoURI: cfg.MongoURI, Instance: cfg.Instance,
+		FreshStore: cfg.FreshStore, IntegrityCheckTimeout: cfg.IntegrityCheckTimeout, DrainTimeout: cfg.DrainTimeout,
 		Keys: keys, PresenceTimeout: cfg.PresenceTimeout, Logger: log, Jobs: true,
 		Server: server.Config{
 			Introspection: introspection, Limits: lim, AllowedOrigins: cfg.AllowedOrigins,
-			DevTokens: demo.consoleTokens(), Dev: dev,
+			DevTokens: demo.consoleTokens(), Dev: dev, TrustedDocuments: cfg.TrustedDocuments,
 			WebSocket: ws.Config{Budget: socketBudget(cfg.MaxSockets, getenv, "/", log)},
 		},
 	})
 	if errors.As(err, new(*app.ConfigError)) {
 		return usagef("%v", err)
+	}
+	if err != nil && ctx.Err() != nil {
+		// Stopped while starting (a long integrity check): what was asked.
+		log.Info("stopped before serving", "err", err)
+		return nil
 	}
 	if err != nil {
 		return err
@@ -284,10 +348,44 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	report, err := app.Migrate(ctx, app.Config{DataDir: cfg.DataDir, MongoURI: cfg.MongoURI, Logger: newLogger(cfg, stderr)})
+	report, err := app.Migrate(ctx, app.Config{DataDir: cfg.DataDir, MongoURI: cfg.MongoURI, Logger: newLogger(cfg, stderr),
+		FreshStore: cfg.FreshStore, IntegrityCheckTimeout: cfg.IntegrityCheckTimeout})
 	if err != nil {
 		return err
 	}
 	fmt.Fprint(stdout, report)
 	return nil
+}
+
+// storeCommand runs one of the commands on the SQLite store's files
+// (backup, restore, check) and prints what it says.
+func storeCommand(ctx context.Context, name, operand string, args []string, getenv func(string) string, stdout io.Writer,
+	do func(context.Context, app.Config, string) (string, error)) error {
+	cfg, arg, err := parseWith(name, args, getenv, stdout, nil, operand)
+	if err != nil {
+		return err
+	}
+	report, err := do(ctx, app.Config{DataDir: cfg.DataDir, MongoURI: cfg.MongoURI}, arg)
+	if errors.As(err, new(*app.ConfigError)) {
+		return usagef("%v", err)
+	}
+	fmt.Fprint(stdout, report)
+	return err
+}
+
+// backup is `switchboard backup FILE`.
+func backup(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
+	return storeCommand(ctx, "backup", "FILE", args, getenv, stdout, app.Backup)
+}
+
+// restore is `switchboard restore FILE`.
+func restore(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
+	return storeCommand(ctx, "restore", "FILE", args, getenv, stdout, app.Restore)
+}
+
+// check is `switchboard check`.
+func check(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
+	return storeCommand(ctx, "check", "", args, getenv, stdout, func(ctx context.Context, cfg app.Config, _ string) (string, error) {
+		return app.Check(ctx, cfg)
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -57,14 +58,35 @@ func runCommand(t *testing.T, args []string, env ...string) (stdout, stderr stri
 	return out.String(), errb.String(), code
 }
 
+func TestEachCommandsHelpSaysWhatItDoesAndListsItsFlags(t *testing.T) {
+	for cmd, own := range map[string][]string{
+		"serve": nil, "dev": nil, "migrate": nil, "token": {"--sub", "--workspace", "--role", "--ttl"},
+		"backup": nil, "restore": nil, "check": nil,
+	} {
+		out, _, code := runCommand(t, []string{cmd, "--help"})
+		if code != 0 || !strings.HasPrefix(out, "Usage: switchboard "+cmd) || commandPurpose[cmd] == "" || !strings.Contains(out, commandPurpose[cmd]) {
+			t.Errorf("%s --help: exit %d\n%s", cmd, code, out)
+		}
+		var c config
+		for _, s := range c.settings() {
+			own = append(own, "--"+s.flag)
+		}
+		for _, flag := range own {
+			if !strings.Contains(out, flag) {
+				t.Errorf("%s --help does not list %s", cmd, flag)
+			}
+		}
+	}
+}
+
 func TestHelpListsCommandsAndEverySetting(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"help"}, {"serve", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"help"}} {
 		out, _, code := runCommand(t, args)
 		if code != 0 {
 			t.Fatalf("%v: exit %d", args, code)
 		}
 		var c config
-		for _, want := range []string{"serve", "dev", "token", "migrate"} {
+		for _, want := range []string{"serve", "dev", "token", "migrate", "backup", "restore", "check"} {
 			if !regexp.MustCompile(`switchboard \[?` + want + `\b`).MatchString(out) {
 				t.Errorf("%v: help does not list %s", args, want)
 			}
@@ -98,7 +120,34 @@ type process struct {
 	cmd    *exec.Cmd
 	base   string
 	banner string
-	stderr *bytes.Buffer
+	stderr *logSink
+}
+
+// logSink keeps what a process writes to its stderr, for the test to read
+// while it runs, and reports the address it logs that it listens on.
+type logSink struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	listen chan string // the address, once; nil: not looked for
+}
+
+func (l *logSink) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(p)
+	if l.listen != nil {
+		if m := listenLog.FindSubmatch(l.buf.Bytes()); m != nil {
+			l.listen <- string(m[1])
+			l.listen = nil
+		}
+	}
+	return len(p), nil
+}
+
+func (l *logSink) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 var listening = regexp.MustCompile(`on (http://127\.0\.0\.1:\d+)`)
@@ -112,7 +161,7 @@ func startDev(t *testing.T, dataDir string) *process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &process{cmd: cmd, stderr: &bytes.Buffer{}}
+	s := &process{cmd: cmd, stderr: &logSink{}}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -284,33 +333,18 @@ func TestMigrateReportsTheStore(t *testing.T) {
 func startServe(t *testing.T, dataDir string, env ...string) *process {
 	t.Helper()
 	cmd := command([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, stderr: &bytes.Buffer{}}
+	addr := make(chan string, 1)
+	p := &process{cmd: cmd, stderr: &logSink{listen: addr}}
+	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			if m := listenLog.FindStringSubmatch(line); m != nil {
-				select {
-				case addr <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
 	select {
 	case a := <-addr:
 		p.base = "http://" + a
 	case <-time.After(60 * time.Second):
-		t.Fatal("serve did not listen within a minute")
+		t.Fatalf("serve did not listen within a minute:\n%s", p.stderr)
 	}
 	return p
 }

@@ -325,6 +325,50 @@ try {
   await dev.page.getByRole('alert').filter({ hasText: 'This token was not accepted' }).waitFor();
   refusalExpected = false;
 
+  step('history: the newest change first, live; after a reload the newest 20, and "Show older changes" back to the first');
+  const { queue } = await gql(tokens.ben, '{ queue(status: NEW, first: 100) { edges { node { id contact { name } } } } }');
+  const maria = queue.edges.map((e) => e.node).find((c) => c.contact.name === 'Maria Garcia');
+  await row(ben.page, 'Maria Garcia').click();
+  await ben.page.locator('#conv-title', { hasText: 'Maria Garcia' }).waitFor();
+  const openHistory = async () => {
+    const details = ben.page.locator('details.history');
+    if (!(await details.evaluate((d) => d.open))) await details.locator('summary').click();
+  };
+  await openHistory();
+  // Ada passes it between Cleo and Ben 25 times: with Cleo's first
+  // assignment that is 26 changes, more than the console's page of 20,
+  // and the newest is Ben to Cleo.
+  let version = 0;
+  for (let i = 0; i < 25; i++) {
+    const d = await gql(tokens.admin, 'mutation($in: SetOwnerInput!) { setOwner(input: $in) { conversation { version } } }',
+      { in: { conversationId: maria.id, ownerId: i % 2 === 0 ? 'cleo' : 'ben' } });
+    version = d.setOwner.conversation.version;
+  }
+  const changes = ben.page.locator('.history-list li');
+  const versions = () => changes.evaluateAll((lis) => lis.map((li) => Number(li.dataset.version)));
+  const newestFirst = (vs) => vs.every((v, i) => i === 0 || v < vs[i - 1]);
+  await ben.page.locator(`.conversation[data-version="${version}"]`).waitFor();
+  await changes.first().and(ben.page.locator(`[data-version="${version}"]`)).waitFor();
+  await changes.first().getByText('by Ada Admin · assigned by hand').waitFor();
+  if (!/Ben Baker.*Cleo Cruz/.test(await changes.first().locator('.change').textContent())) fail(`newest change: ${await changes.first().textContent()}`);
+  if (!newestFirst(await versions())) fail(`live history not newest first: ${await versions()}`);
+  await ben.page.reload();
+  await live(ben.page);
+  await ben.page.locator(`.conversation[data-version="${version}"]`).waitFor();
+  await openHistory();
+  await ben.page.locator('details.history summary', { hasText: 'Ownership history (20+)' }).waitFor();
+  if ((await changes.count()) !== 20) fail(`after a reload: ${await changes.count()} changes shown`);
+  const older = ben.page.getByRole('button', { name: 'Show older changes' });
+  await older.scrollIntoViewIfNeeded();
+  await ben.page.locator('details.history').screenshot({ path: join(shots, '6-history-newest.png') });
+  await older.click();
+  await changes.nth(25).waitFor();
+  await older.waitFor({ state: 'hidden' });
+  await ben.page.locator('details.history summary', { hasText: /^Ownership history \(26\)$/ }).waitFor();
+  const all = await versions();
+  if (all.length !== 26 || !newestFirst(all) || all[0] !== version) fail(`the whole history: ${all}`);
+  await changes.last().getByText('by Cleo Cruz · assigned by hand').waitFor();
+
   step('screenshots');
   await row(ben.page, 'Maria Garcia').click();
   await ben.page.locator('#conv-title', { hasText: 'Maria Garcia' }).waitFor();

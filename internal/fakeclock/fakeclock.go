@@ -16,6 +16,10 @@ type Clock struct {
 	now    time.Time
 	timers []*timer
 	armed  chan struct{} // closed and replaced whenever a timer is armed
+	// running counts the timers' calls that have not returned yet; idle
+	// is signalled when it drops to zero.
+	running int
+	idle    *sync.Cond
 }
 
 type timer struct {
@@ -27,7 +31,9 @@ type timer struct {
 
 // New returns a fake clock reading start.
 func New(start time.Time) *Clock {
-	return &Clock{now: start, armed: make(chan struct{})}
+	c := &Clock{now: start, armed: make(chan struct{})}
+	c.idle = sync.NewCond(&c.mu)
+	return c
 }
 
 // Now returns the fake time.
@@ -81,10 +87,37 @@ func (c *Clock) Advance(d time.Duration) {
 		}
 	}
 	c.timers = rest
+	c.running += len(due)
 	c.mu.Unlock()
 	sort.SliceStable(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
 	for _, t := range due {
-		go t.f()
+		go func() {
+			defer c.returned()
+			t.f()
+		}()
+	}
+}
+
+func (c *Clock) returned() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running--; c.running == 0 {
+		c.idle.Broadcast()
+	}
+}
+
+// AdvanceAndWait is Advance, and then waits until every timer call it
+// started has returned, with those calls' own timers due at once: a test
+// that moves time step by step sees each step's work done before the next.
+// It waits for calls other moves started too, so it suits tests whose
+// timers' calls are short (the domain's jobs), not a call that waits for
+// the next move.
+func (c *Clock) AdvanceAndWait(d time.Duration) {
+	c.Advance(d)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.running > 0 {
+		c.idle.Wait()
 	}
 }
 

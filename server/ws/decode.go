@@ -151,15 +151,17 @@ func initToken(p map[string]any) string {
 	return ""
 }
 
-// decodeOperation reads a subscribe payload: a non-empty query, and an
-// optional operationName, variables and extensions (numbers kept exact).
+// decodeOperation reads a subscribe payload: a non-empty query (or, in its
+// place, a persisted document's hash in extensions.persistedQuery, which
+// the executor resolves), and an optional operationName, variables and
+// extensions (numbers kept exact).
 func decodeOperation(payload any) (*graphql.RawParams, error) {
 	p, err := object(payload)
 	if err != nil || p == nil {
 		return nil, errors.New("no payload")
 	}
 	query, err := stringField(p, "query")
-	if err != nil || query == "" {
+	if err != nil {
 		return nil, errors.New("no query")
 	}
 	op := &graphql.RawParams{Query: query}
@@ -171,6 +173,9 @@ func decodeOperation(payload any) (*graphql.RawParams, error) {
 	}
 	if op.Extensions, err = object(p["extensions"]); err != nil {
 		return nil, errors.New("extensions must be an object")
+	}
+	if query == "" && op.Extensions["persistedQuery"] == nil {
+		return nil, errors.New("no query")
 	}
 	return op, nil
 }

@@ -49,8 +49,8 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 		switch m.Kind {
 		case kindStart:
-			if m.ID == "" || m.Operation == nil || m.Operation.Query == "" {
-				t.Fatalf("accepted a %s without an id or a query: %+v", m.Type, m)
+			if m.ID == "" || m.Operation == nil || (m.Operation.Query == "" && m.Operation.Extensions["persistedQuery"] == nil) {
+				t.Fatalf("accepted a %s without an id or a query (or a persisted one): %+v", m.Type, m)
 			}
 		case kindPing, kindPong:
 			var p map[string]any

@@ -85,14 +85,16 @@ func benchData(n int) (convs []domain.Conversation, agents []domain.Agent, open 
 func BenchmarkStore(b *testing.B) {
 	s := mongotest.New(b, mongostore.Options{OpTimeout: time.Minute})
 	convs, agents, newConvs := benchData(benchSize(10_000))
-	if err := mongostore.Seed(context.Background(), s, convs, agents); err != nil {
-		b.Fatal(err)
-	}
 	ids := make([]string, benchAgents)
 	for i := range ids {
 		ids[i] = benchAgent(i)
 	}
+	// The same long history as store/sqlite's: 10,000 ownership changes.
+	long, history := storetest.LongHistory(benchWS, benchMe, ids, 10_000)
+	if err := mongostore.Seed(context.Background(), s, append(convs, long), history, agents); err != nil {
+		b.Fatal(err)
+	}
 	storetest.Bench(b, s, storetest.BenchData{
-		WorkspaceID: benchWS, Me: benchMe, Agents: ids, New: newConvs, Channels: []string{"ch-1", "ch-2"},
+		WorkspaceID: benchWS, Me: benchMe, Agents: ids, New: newConvs, Channels: []string{"ch-1", "ch-2"}, History: &long,
 	})
 }

@@ -387,19 +387,30 @@ func page[T any](rows map[int64]T, dir, limit int, version func(T) int64) []T {
 	return out
 }
 
-// ListHistory returns a conversation's ownership changes after
-// afterVersion, oldest first, at most n.
-func (s *Store) ListHistory(ctx context.Context, workspaceID, conversationID string, afterVersion int64, n int) ([]domain.OwnershipChange, error) {
-	if n <= 0 {
+// ListHistory returns a page of a conversation's ownership changes by
+// version, from history_by_conversation (ws, conversationId, version) read
+// forwards or backwards, with the entries not yet copied out of the
+// conversation's pending list.
+func (s *Store) ListHistory(ctx context.Context, q domain.HistoryQuery) ([]domain.OwnershipChange, error) {
+	if q.Limit <= 0 {
 		return nil, nil
 	}
-	pending, err := s.conversationPending(ctx, workspaceID, conversationID)
+	pending, err := s.conversationPending(ctx, q.WorkspaceID, q.ConversationID)
 	if err != nil {
 		return nil, wrap("list history", err)
 	}
+	inRange := func(v int64) bool { return v > q.AfterVersion && (q.BeforeVersion <= 0 || v < q.BeforeVersion) }
+	versions := bson.D{{Key: "$gt", Value: q.AfterVersion}}
+	if q.BeforeVersion > 0 {
+		versions = append(versions, bson.E{Key: "$lt", Value: q.BeforeVersion})
+	}
+	dir := 1
+	if q.NewestFirst {
+		dir = -1
+	}
 	docs, err := find[historyDoc](ctx, s, s.history,
-		bson.D{{Key: "ws", Value: workspaceID}, {Key: "conversationId", Value: conversationID}, {Key: "version", Value: bson.D{{Key: "$gt", Value: afterVersion}}}},
-		asc("version"), int64(n))
+		bson.D{{Key: "ws", Value: q.WorkspaceID}, {Key: "conversationId", Value: q.ConversationID}, {Key: "version", Value: versions}},
+		bson.D{{Key: "version", Value: dir}}, int64(q.Limit))
 	if err != nil {
 		return nil, wrap("list history", err)
 	}
@@ -408,13 +419,13 @@ func (s *Store) ListHistory(ctx context.Context, workspaceID, conversationID str
 		byVersion[docs[i].Version] = *docs[i].domain()
 	}
 	for _, it := range pending {
-		if h := it.History; h != nil && h.Version > afterVersion {
+		if h := it.History; h != nil && inRange(h.Version) {
 			if _, ok := byVersion[h.Version]; !ok {
 				byVersion[h.Version] = *h.domain()
 			}
 		}
 	}
-	return page(byVersion, 1, n, func(h domain.OwnershipChange) int64 { return h.Version }), nil
+	return page(byVersion, dir, q.Limit, func(h domain.OwnershipChange) int64 { return h.Version }), nil
 }
 
 func historyKeyOf(d *historyDoc) string { return d.Key }

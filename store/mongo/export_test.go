@@ -17,9 +17,9 @@ func SetTrace(s *Store, fn func(Op)) { s.trace = fn }
 // and messages stay in the conversation's pending list.
 func CrashAfterCommit(s *Store, on bool) { s.crashAfterCommit = on }
 
-// Seed writes conversations (without messages or history) and agents
+// Seed writes conversations (without messages), history entries and agents
 // straight into s's collections in bulk, for benchmarks.
-func Seed(ctx context.Context, s *Store, convs []domain.Conversation, agents []domain.Agent) error {
+func Seed(ctx context.Context, s *Store, convs []domain.Conversation, history []domain.OwnershipChange, agents []domain.Agent) error {
 	const batch = 1000
 	for lo := 0; lo < len(convs); lo += batch {
 		var docs []any
@@ -27,6 +27,15 @@ func Seed(ctx context.Context, s *Store, convs []domain.Conversation, agents []d
 			docs = append(docs, toConversationDoc(c, nil))
 		}
 		if _, err := s.conversations.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
+			return err
+		}
+	}
+	for lo := 0; lo < len(history); lo += batch {
+		var docs []any
+		for _, h := range history[lo:min(lo+batch, len(history))] {
+			docs = append(docs, toHistoryDoc(h.WorkspaceID, h.ConversationID, h))
+		}
+		if _, err := s.history.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
 			return err
 		}
 	}
@@ -41,3 +50,6 @@ func Seed(ctx context.Context, s *Store, convs []domain.Conversation, agents []d
 	}
 	return nil
 }
+
+// Wrap names and classifies a driver error as the store's methods do.
+var Wrap = wrap

@@ -49,12 +49,33 @@ func (s *Store) Watch(ctx context.Context, name string, sink domain.EventSink, h
 		return errors.New("mongo: this server has no change streams (see migrate)")
 	}
 	backoff := 100 * time.Millisecond
+	// failing: the stream failed and has not opened since. A server that is
+	// away fails every reopening; the log says so once, and once more when
+	// the stream opens again.
+	failing := false
+	opened := func() {
+		if failing {
+			s.log.Info("mongo feed: the change stream is open again")
+			failing = false
+		}
+		if hooks.Ready != nil {
+			hooks.Ready()
+		}
+	}
+	failed := func(msg string, args ...any) {
+		if failing {
+			s.log.Debug(msg, args...)
+			return
+		}
+		failing = true
+		s.log.Warn(msg+" (said once until the stream opens again)", args...)
+	}
 	for ctx.Err() == nil {
 		token, err := s.loadResumeToken(ctx, name)
 		if err != nil {
-			s.log.Warn("mongo feed: reading the resume token failed; retrying", "err", err)
+			failed("mongo feed: reading the resume token failed; retrying", "err", err)
 		} else {
-			err = s.watch(ctx, name, token, sink, hooks.Ready)
+			err = s.watch(ctx, name, token, sink, opened)
 		}
 		switch {
 		case ctx.Err() != nil:
@@ -70,7 +91,7 @@ func (s *Store) Watch(ctx context.Context, name string, sink domain.EventSink, h
 			backoff = 100 * time.Millisecond
 			continue
 		case err != nil:
-			s.log.Warn("mongo feed: the change stream failed; reopening it", "err", err, "in", backoff)
+			failed("mongo feed: the change stream failed; reopening it", "err", err, "in", backoff)
 		}
 		select {
 		case <-ctx.Done():

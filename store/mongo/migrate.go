@@ -25,10 +25,13 @@ const (
 	collAcks          = "acks"
 	// collFeeds keeps each feed's resume token (read and written by _id).
 	collFeeds = "feeds"
+	// collProbe holds the probe record, written by _id to learn whether
+	// the store takes writes; nothing reads it.
+	collProbe = "probe"
 )
 
 var collections = []string{collSettings, collAgents, collChannels, collContacts, collConversations, collMessages, collHistory, collAcks,
-	collFeeds}
+	collFeeds, collProbe}
 
 // watched are the collections a change feed watches: their change events
 // must carry the document as the change left it.

@@ -42,6 +42,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"switchboard/domain"
 )
@@ -191,9 +192,20 @@ func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
-		return fmt.Errorf("mongo: ping %s: %w", s.hosts, err)
+		return wrap("ping "+s.hosts, err)
 	}
 	return nil
+}
+
+// WriteProbe writes the probe record, with the write concern of every other
+// write, so that it fails as they would: no primary, no majority, no
+// server, or a server that refuses writes.
+func (s *Store) WriteProbe(ctx context.Context, at time.Time) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	_, err := s.db.Collection(collProbe).UpdateOne(ctx, bson.D{{Key: "_id", Value: "probe"}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "at", Value: utc(at)}}}}, options.UpdateOne().SetUpsert(true))
+	return wrap("write probe", err)
 }
 
 // Close disconnects from the server.
@@ -296,13 +308,67 @@ func unique(xs []string) []string {
 	return out
 }
 
-// wrap names the operation of a driver error; the domain's sentinels pass
-// through unchanged.
+// wrap names the operation of a driver error and classifies it: a
+// deployment that cannot serve the call now wraps domain.ErrUnavailable, so
+// callers are told to retry; the domain's sentinels pass through unchanged;
+// anything else is a fault.
 func wrap(what string, err error) error {
 	if err == nil || isSentinel(err) {
 		return err
 	}
+	if unavailable(err) {
+		return fmt.Errorf("mongo: %s: %w: %w", what, domain.ErrUnavailable, err)
+	}
 	return fmt.Errorf("mongo: %s: %w", what, err)
+}
+
+// unavailableCodes are the server's error codes for "not here, not now":
+// the node is not (or no longer) the primary, is shutting down, cannot
+// reach the others or wait for a majority, or is out of disk space.
+var unavailableCodes = []int{
+	6,     // HostUnreachable
+	7,     // HostNotFound
+	64,    // WriteConcernFailed: the majority did not acknowledge in time
+	89,    // NetworkTimeout
+	91,    // ShutdownInProgress
+	189,   // PrimarySteppedDown
+	202,   // NetworkInterfaceExceededTimeLimit
+	262,   // ExceededTimeLimit
+	9001,  // SocketException
+	10107, // NotWritablePrimary
+	11600, // InterruptedAtShutdown
+	11602, // InterruptedDueToReplStateChange
+	13435, // NotPrimaryNoSecondaryOk
+	13436, // NotPrimaryOrSecondary
+	14031, // OutOfDiskSpace
+}
+
+// unavailable reports whether err is the deployment not serving the call
+// now: no server could be selected in time, the connection failed or timed
+// out, or the server answered with one of unavailableCodes or the label of
+// a write that is safe to retry. A client this store closed itself is not
+// an outage (the server is shutting down), and neither is a refused or
+// malformed command.
+func unavailable(err error) bool {
+	if errors.Is(err, mongo.ErrClientDisconnected) {
+		return false
+	}
+	if errors.As(err, new(topology.ServerSelectionError)) || mongo.IsNetworkError(err) || mongo.IsTimeout(err) {
+		return true
+	}
+	var se mongo.ServerError
+	if !errors.As(err, &se) {
+		return false
+	}
+	if se.HasErrorLabel("RetryableWriteError") {
+		return true
+	}
+	for _, code := range unavailableCodes {
+		if se.HasErrorCode(code) {
+			return true
+		}
+	}
+	return false
 }
 
 func isSentinel(err error) bool {

@@ -98,11 +98,26 @@ func wantReaders(t *testing.T, s *mongostore.Store, msgs []domain.Message, histo
 	}
 	same("MessagesByIDs of another workspace", other, []*domain.Message{nil})
 
-	h, err := s.ListHistory(bg, "ws", "cv-1", 0, 10)
+	h, err := s.ListHistory(bg, domain.HistoryQuery{WorkspaceID: "ws", ConversationID: "cv-1", Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	same("ListHistory", h, history)
+	h, err = s.ListHistory(bg, domain.HistoryQuery{WorkspaceID: "ws", ConversationID: "cv-1", Limit: 1, NewestFirst: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("ListHistory, newest first", h, history)
+	h, err = s.ListHistory(bg, domain.HistoryQuery{WorkspaceID: "ws", ConversationID: "cv-1", BeforeVersion: 3, Limit: 10, NewestFirst: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("ListHistory before a version", h, history)
+	h, err = s.ListHistory(bg, domain.HistoryQuery{WorkspaceID: "ws", ConversationID: "cv-1", BeforeVersion: 2, Limit: 10, NewestFirst: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("ListHistory before its only entry", h, []domain.OwnershipChange(nil))
 	entries, err := s.HistoryEntries(bg, "ws", []domain.HistoryKey{{ConversationID: "cv-1", Version: 3}, {ConversationID: "cv-1", Version: 2}})
 	if err != nil {
 		t.Fatal(err)
@@ -245,7 +260,7 @@ func TestWritesAfterACrashKeepTheirOrder(t *testing.T) {
 	if n := count(t, s, "messages", bson.D{}); n != 4 {
 		t.Errorf("%d messages, want 4", n)
 	}
-	if h, err := s.ListHistory(bg, "ws", "cv-1", 0, 10); err != nil || !reflect.DeepEqual(h, history) {
+	if h, err := s.ListHistory(bg, domain.HistoryQuery{WorkspaceID: "ws", ConversationID: "cv-1", Limit: 10}); err != nil || !reflect.DeepEqual(h, history) {
 		t.Errorf("ListHistory = %+v, %v; want %+v", h, err, history)
 	}
 	for i := range 3 {

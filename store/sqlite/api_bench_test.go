@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"switchboard/app"
+	"switchboard/domain"
+	"switchboard/internal/fakeclock"
 	"switchboard/server"
 	"switchboard/store/sqlite"
 )
@@ -21,11 +23,14 @@ import (
 // BenchmarkAPI measures what a client sees, through HTTP and GraphQL, on the
 // benchmark workspace (100,000 conversations): a page of 25 of the NEW queue
 // with each ownership filter option (rows with owner, label, channel and
-// contact, and the total count), and setOwner.
+// contact, and the total count), a page of a conversation's history of
+// 10,000 ownership changes (the default oldest 50, the newest 5 and 50, and
+// the 50 before the middle) with the agents of each change, and setOwner.
 func BenchmarkAPI(b *testing.B) {
 	ctx := context.Background()
 	path := filepath.Join(b.TempDir(), sqlite.DBFile)
 	newConvs := seedBench(b, path)
+	history := seedHistory(b, path)
 	seedRefs(b, path)
 	s, err := sqlite.OpenFile(ctx, path, quiet)
 	if err != nil {
@@ -44,7 +49,7 @@ func BenchmarkAPI(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	post := func(b *testing.B, query string, vars map[string]any) {
+	post := func(b *testing.B, query string, vars map[string]any) []byte {
 		body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 		req, _ := http.NewRequest(http.MethodPost, api.URL+"/graphql", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
@@ -58,6 +63,7 @@ func BenchmarkAPI(b *testing.B) {
 		if resp.StatusCode != http.StatusOK || bytes.Contains(out, []byte(`"errors"`)) {
 			b.Fatalf("HTTP %d %s", resp.StatusCode, out)
 		}
+		return out
 	}
 	const page = `query($f: OwnershipFilter) { queue(status: NEW, ownership: $f, first: 25) { totalCount
 		edges { cursor node { id version waitingSince ownershipLabel owner { id name presence } channel { name } contact { name } } } } }`
@@ -77,6 +83,93 @@ func BenchmarkAPI(b *testing.B) {
 			}
 		})
 	}
+	const historyPage = `query($id: ID!, $first: Int, $last: Int, $before: String) { conversation(id: $id) {
+		history(first: $first, last: $last, before: $before) { edges { cursor node { at version status reason from { name } to { name } actor { name } } }
+			pageInfo { hasPreviousPage hasNextPage startCursor endCursor } } } }`
+	// The cursor at the middle of the history, walked back to from the
+	// newest change as a client would.
+	var middle string
+	for range benchHistory / 2 / 100 {
+		var out struct {
+			Data struct {
+				Conversation struct {
+					History struct{ PageInfo struct{ StartCursor string } }
+				}
+			}
+		}
+		vars := map[string]any{"id": history.ID, "last": 100}
+		if middle != "" {
+			vars["before"] = middle
+		}
+		if err := json.Unmarshal(post(b, historyPage, vars), &out); err != nil {
+			b.Fatal(err)
+		}
+		middle = out.Data.Conversation.History.PageInfo.StartCursor
+	}
+	for _, p := range []struct {
+		name string
+		vars map[string]any
+	}{
+		{"oldest50", map[string]any{}},
+		{"newest5", map[string]any{"last": 5}},
+		{"newest50", map[string]any{"last": 50}},
+		{"newest50-before-middle", map[string]any{"last": 50, "before": middle}},
+	} {
+		p.vars["id"] = history.ID
+		b.Run("history/"+p.name, func(b *testing.B) {
+			for b.Loop() {
+				post(b, historyPage, p.vars)
+			}
+		})
+	}
+	// me: the smallest authenticated request, mostly the cost of
+	// authentication, whose sign of life is written at most every few
+	// seconds per agent.
+	b.Run("me", func(b *testing.B) {
+		for b.Loop() {
+			post(b, `{ me { id } }`, nil)
+		}
+	})
+	// me/signOfLifeDue: the same on a clock moved past the sign-of-life
+	// interval before each request, so that every request has one to
+	// record.
+	b.Run("me/signOfLifeDue", func(b *testing.B) {
+		// After the stored sign of life, which an earlier run of this
+		// benchmark may have moved ahead of the real time.
+		start := time.Now()
+		if me, err := s.AgentsByIDs(ctx, benchWS, []string{benchMe}); err == nil && me[0] != nil && me[0].LastSeenAt.After(start) {
+			start = me[0].LastSeenAt
+		}
+		clock := fakeclock.New(start)
+		due, err := app.New(ctx, app.Config{Store: app.UseStore(s), Keys: benchKeys, Logger: quiet.Logger, Clock: clock})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer due.Shutdown(ctx)
+		dueAPI := httptest.NewServer(due.Handler())
+		defer dueAPI.Close()
+		dueToken, err := server.MintHS256(secret, server.TokenRequest{Subject: benchMe, WorkspaceID: benchWS, Role: "agent", Name: "Agent 7",
+			TTL: 24 * 365 * time.Hour}, clock.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		body := []byte(`{"query":"{ me { id } }"}`)
+		for b.Loop() {
+			clock.Advance(domain.DefaultPresenceTimeout)
+			req, _ := http.NewRequest(http.MethodPost, dueAPI.URL+"/graphql", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+dueToken)
+			resp, err := dueAPI.Client().Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || bytes.Contains(out, []byte(`"errors"`)) {
+				b.Fatalf("HTTP %d %s", resp.StatusCode, out)
+			}
+		}
+	})
 	b.Run("setOwner", func(b *testing.B) {
 		rng := rand.New(rand.NewPCG(5, 6))
 		i := 0

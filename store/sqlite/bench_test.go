@@ -133,16 +133,48 @@ func seedBench(b *testing.B, path string) (open []domain.Conversation) {
 	return open
 }
 
+// benchHistory is how many ownership changes the benchmark's long history
+// has.
+const benchHistory = 10_000
+
+// seedHistory writes storetest.LongHistory into a migrated database.
+func seedHistory(b *testing.B, path string) *domain.Conversation {
+	b.Helper()
+	c, changes := storetest.LongHistory(benchWS, benchMe, benchAgentIDs(), benchHistory)
+	tx, commit := seedTx(b, path)
+	defer commit()
+	if _, err := tx.Exec(`INSERT INTO conversations (workspace_id, id, channel_id, contact_id, seq, status, owner_id, owned_since,
+		owner_epoch, assigned_while_offline, owner_version, waiting_since, boomerang_at, created_at, updated_at, version)
+		VALUES (?, ?, ?, ?, 1, ?, '', NULL, 1, 0, 0, ?, NULL, ?, ?, ?)`,
+		c.WorkspaceID, c.ID, c.ChannelID, c.ContactID, string(c.Status), c.WaitingSince.UnixMilli(), c.CreatedAt.UnixMilli(),
+		c.UpdatedAt.UnixMilli(), c.Version); err != nil {
+		b.Fatal(err)
+	}
+	stmt, err := tx.Prepare(`INSERT INTO history (workspace_id, conversation_id, version, id, status, at, from_id, to_id, actor_id, reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, h := range changes {
+		if _, err := stmt.Exec(h.WorkspaceID, h.ConversationID, h.Version, h.ID, string(h.Status), h.At.UnixMilli(), h.FromID, h.ToID,
+			h.ActorID, string(h.Reason)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return &c
+}
+
 func BenchmarkStore(b *testing.B) {
 	path := filepath.Join(b.TempDir(), sqlite.DBFile)
 	newConvs := seedBench(b, path)
+	history := seedHistory(b, path)
 	s, err := sqlite.OpenFile(context.Background(), path, quiet)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
 	storetest.Bench(b, s, storetest.BenchData{
-		WorkspaceID: benchWS, Me: benchMe, Agents: benchAgentIDs(), New: newConvs, Channels: []string{"ch-1", "ch-2"},
+		WorkspaceID: benchWS, Me: benchMe, Agents: benchAgentIDs(), New: newConvs, Channels: []string{"ch-1", "ch-2"}, History: history,
 	})
 }
 

@@ -52,7 +52,7 @@ func (s *Store) ConversationsByIDs(ctx context.Context, workspaceID string, ids 
 			return c.ID, c, nil
 		})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: conversations by ids: %w", err)
+		return nil, failed("conversations by ids", err)
 	}
 	return out, nil
 }
@@ -180,7 +180,7 @@ func (s *Store) OwnedConversations(ctx context.Context, q domain.OwnedQuery) ([]
 	query += ` ORDER BY id` + limit(q.Limit)
 	out, err := scanConversations(s.query(ctx, nil, query, args...))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: owned conversations: %w", err)
+		return nil, failed("owned conversations", err)
 	}
 	return out, nil
 }
@@ -211,7 +211,7 @@ func (s *Store) MessagesByIDs(ctx context.Context, workspaceID string, ids []str
 			return m.ID, m, nil
 		})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: messages by ids: %w", err)
+		return nil, failed("messages by ids", err)
 	}
 	return out, nil
 }
@@ -234,19 +234,19 @@ func (s *Store) ListMessages(ctx context.Context, q domain.MessageQuery) ([]doma
 	}
 	rows, err := s.query(ctx, nil, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list messages: %w", err)
+		return nil, failed("list messages", err)
 	}
 	defer rows.Close()
 	var out []domain.Message
 	for rows.Next() {
 		m, err := scanMessage(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: list messages: %w", err)
+			return nil, failed("list messages", err)
 		}
 		out = append(out, *m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list messages: %w", err)
+		return nil, failed("list messages", err)
 	}
 	return out, nil
 }
@@ -266,29 +266,40 @@ func scanHistory(row scanner) (*domain.OwnershipChange, error) {
 	return &h, nil
 }
 
-// ListHistory returns a conversation's ownership changes after afterVersion,
-// oldest first, at most limit.
-func (s *Store) ListHistory(ctx context.Context, workspaceID, conversationID string, afterVersion int64, n int) ([]domain.OwnershipChange, error) {
-	if n <= 0 {
+// ListHistory returns a page of a conversation's ownership changes by
+// version. Both directions are one range of the history table's primary key
+// (workspace, conversation, version), read forwards or backwards: a page
+// from the newest end reads a page's rows, however long the history.
+func (s *Store) ListHistory(ctx context.Context, q domain.HistoryQuery) ([]domain.OwnershipChange, error) {
+	if q.Limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.query(ctx, nil, `SELECT `+historyCols+` FROM history
-		WHERE workspace_id = ? AND conversation_id = ? AND version > ? ORDER BY version`+limit(n),
-		workspaceID, conversationID, afterVersion)
+	query := `SELECT ` + historyCols + ` FROM history WHERE workspace_id = ? AND conversation_id = ? AND version > ?`
+	args := []any{q.WorkspaceID, q.ConversationID, q.AfterVersion}
+	if q.BeforeVersion > 0 {
+		query += ` AND version < ?`
+		args = append(args, q.BeforeVersion)
+	}
+	if q.NewestFirst {
+		query += ` ORDER BY version DESC` + limit(q.Limit)
+	} else {
+		query += ` ORDER BY version` + limit(q.Limit)
+	}
+	rows, err := s.query(ctx, nil, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list history: %w", err)
+		return nil, failed("list history", err)
 	}
 	defer rows.Close()
 	var out []domain.OwnershipChange
 	for rows.Next() {
 		h, err := scanHistory(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: list history: %w", err)
+			return nil, failed("list history", err)
 		}
 		out = append(out, *h)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list history: %w", err)
+		return nil, failed("list history", err)
 	}
 	return out, nil
 }
@@ -344,7 +355,7 @@ func (s *Store) HistoryEntries(ctx context.Context, workspaceID string, keys []d
 			return nil
 		})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: history entries: %w", err)
+		return nil, failed("history entries", err)
 	}
 	out := make([]*domain.OwnershipChange, len(keys))
 	for i, k := range keys {
@@ -386,7 +397,7 @@ func (s *Store) AcknowledgedAssignments(ctx context.Context, workspaceID, agentI
 			return nil
 		})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: acknowledged assignments: %w", err)
+		return nil, failed("acknowledged assignments", err)
 	}
 	out := make([]bool, len(keys))
 	for i, k := range keys {

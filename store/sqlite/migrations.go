@@ -180,6 +180,16 @@ ALTER TABLE settings ADD COLUMN switched_off_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE agents ADD COLUMN cleanup_claimed_by TEXT NOT NULL DEFAULT '';
 ALTER TABLE agents ADD COLUMN cleanup_claimed_until INTEGER NOT NULL DEFAULT 0;
 `,
+
+	// 4: the probe record, the one row outside every workspace: the server
+	// writes it every second to learn whether the store takes writes, and
+	// nothing reads it.
+	`
+CREATE TABLE probe (
+	id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+	at INTEGER NOT NULL
+);
+`,
 }
 
 // SchemaVersion is the schema version this code migrates to.

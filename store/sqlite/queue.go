@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -168,7 +167,7 @@ func (s *Store) QueryQueue(ctx context.Context, q domain.QueueQuery) ([]domain.C
 	query, args := p.pageSQL(q)
 	out, err := scanConversations(s.query(ctx, nil, query, args...))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: query queue: %w", err)
+		return nil, failed("query queue", err)
 	}
 	if len(p.armVals) > 1 {
 		sortPage(out, q.Order)
@@ -185,7 +184,7 @@ func (s *Store) CountQueue(ctx context.Context, q domain.QueueQuery) (int, error
 	query, args := p.countSQL(q)
 	var n int
 	if err := s.queryRow(ctx, nil, query, args...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("sqlite: count queue: %w", err)
+		return 0, failed("count queue", err)
 	}
 	return n, nil
 }
@@ -201,19 +200,19 @@ func (s *Store) CountOwners(ctx context.Context, workspaceID string, status doma
 	}
 	rows, err := s.query(ctx, nil, query+` GROUP BY owner_id ORDER BY owner_id`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: count owners: %w", err)
+		return nil, failed("count owners", err)
 	}
 	defer rows.Close()
 	var out []domain.OwnerCount
 	for rows.Next() {
 		var c domain.OwnerCount
 		if err := rows.Scan(&c.OwnerID, &c.Count); err != nil {
-			return nil, fmt.Errorf("sqlite: count owners: %w", err)
+			return nil, failed("count owners", err)
 		}
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: count owners: %w", err)
+		return nil, failed("count owners", err)
 	}
 	return out, nil
 }

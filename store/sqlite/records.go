@@ -26,7 +26,7 @@ func (s *Store) GetSettings(ctx context.Context, workspaceID string) (domain.Set
 		return domain.DefaultSettings(workspaceID), nil
 	}
 	if err != nil {
-		return domain.Settings{}, fmt.Errorf("sqlite: get settings: %w", err)
+		return domain.Settings{}, failed("get settings", err)
 	}
 	st.UpdatedAt, st.SwitchedOffAt = fromMillis(updated), fromMillisOrZero(switchedOff)
 	return st, nil
@@ -119,7 +119,7 @@ func (s *Store) AgentsByIDs(ctx context.Context, workspaceID string, ids []strin
 			return a.ID, a, nil
 		})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: agents by ids: %w", err)
+		return nil, failed("agents by ids", err)
 	}
 	return out, nil
 }
@@ -182,19 +182,19 @@ func (s *Store) ListAgents(ctx context.Context, workspaceID string, f domain.Age
 	query += ` ORDER BY name, id`
 	rows, err := s.query(ctx, nil, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list agents: %w", err)
+		return nil, failed("list agents", err)
 	}
 	defer rows.Close()
 	var out []domain.Agent
 	for rows.Next() {
 		a, err := scanAgent(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: list agents: %w", err)
+			return nil, failed("list agents", err)
 		}
 		out = append(out, *a)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list agents: %w", err)
+		return nil, failed("list agents", err)
 	}
 	return out, nil
 }
@@ -310,7 +310,7 @@ func (s *Store) ChannelsByIDs(ctx context.Context, workspaceID string, ids []str
 			return c.ID, c, nil
 		})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: channels by ids: %w", err)
+		return nil, failed("channels by ids", err)
 	}
 	return out, nil
 }
@@ -319,19 +319,19 @@ func (s *Store) ChannelsByIDs(ctx context.Context, workspaceID string, ids []str
 func (s *Store) ListChannels(ctx context.Context, workspaceID string) ([]domain.Channel, error) {
 	rows, err := s.query(ctx, nil, `SELECT `+channelCols+` FROM channels c WHERE c.workspace_id = ? ORDER BY c.name, c.id`, workspaceID)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list channels: %w", err)
+		return nil, failed("list channels", err)
 	}
 	defer rows.Close()
 	var out []domain.Channel
 	for rows.Next() {
 		c, err := scanChannel(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: list channels: %w", err)
+			return nil, failed("list channels", err)
 		}
 		out = append(out, *c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list channels: %w", err)
+		return nil, failed("list channels", err)
 	}
 	return out, nil
 }
@@ -382,7 +382,7 @@ func (s *Store) UpsertContact(ctx context.Context, c domain.Contact) (domain.Con
 	// write lock.
 	got, err := s.contact(ctx, nil, c.WorkspaceID, c.ID)
 	if err != nil {
-		return domain.Contact{}, fmt.Errorf("sqlite: upsert contact: %w", err)
+		return domain.Contact{}, failed("upsert contact", err)
 	}
 	if got != nil && (c.Name == "" || c.Name == got.Name) {
 		return *got, nil
@@ -432,7 +432,7 @@ func (s *Store) ContactsByIDs(ctx context.Context, workspaceID string, ids []str
 			return c.ID, c, nil
 		})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: contacts by ids: %w", err)
+		return nil, failed("contacts by ids", err)
 	}
 	return out, nil
 }

@@ -20,18 +20,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gofrs/flock"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"switchboard/domain"
 )
 
-// File names inside a data directory.
-const (
-	DBFile   = "switchboard.db"
-	LockFile = "switchboard.lock"
-)
+// DBFile is the store's file inside a data directory.
+const DBFile = "switchboard.db"
 
 // Options configure a Store.
 type Options struct {
@@ -40,6 +36,14 @@ type Options struct {
 	EventSink domain.EventSink
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// FreshStart lets Open begin an empty store in a data dir that has held
+	// one but whose store is now missing or empty: on purpose, after its
+	// data was lost or moved away. Without it Open refuses such a dir.
+	FreshStart bool
+	// IntegrityCheckTimeout bounds the integrity check of opening; 0:
+	// DefaultIntegrityCheckTimeout. A store it cannot check in full in that
+	// time is served, with a warning that says how to check the rest.
+	IntegrityCheckTimeout time.Duration
 }
 
 // Store is the SQLite implementation of domain.Store.
@@ -55,7 +59,9 @@ type Store struct {
 	r     *sql.DB
 	stmts *stmtCache // of r
 
-	lock *flock.Flock // nil when opened with OpenFile
+	lock *dirLock // nil when opened with OpenFile
+	// startedEmpty: the file had no schema when it was opened.
+	startedEmpty bool
 
 	// trace, when set (tests only), sees every statement the store runs.
 	trace func(query string, args []any)
@@ -68,35 +74,102 @@ var _ domain.Store = (*Store)(nil)
 const busyTimeout = 10 * time.Second
 
 // Open opens the store in dataDir, creating the directory and the database
-// if needed. It holds an OS lock on dataDir/switchboard.lock until Close, so
-// a second server on the same directory fails at once instead of corrupting
-// it; the OS drops the lock when a process dies, so a crash leaves nothing
-// stale behind.
+// if needed, and refuses to serve one it cannot trust: a data dir another
+// server holds (ErrHeld), a store it cannot write (ErrNotWritable), a
+// damaged one (ErrDamaged), or a missing or empty one where the dir has held
+// a store (ErrLostData; see Options.FreshStart). It holds an OS lock on
+// dataDir until Close, so a second server on the same directory fails at
+// once instead of corrupting it; the OS drops the lock when a process dies,
+// so a crash leaves nothing stale behind.
 func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("sqlite: create data dir: %w", err)
 	}
-	lock := flock.New(filepath.Join(dataDir, LockFile))
-	locked, err := lock.TryLock()
+	lock, err := lockDataDir(dataDir)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: lock data dir %s: %w", dataDir, err)
+		return nil, err
 	}
-	if !locked {
-		return nil, fmt.Errorf("sqlite: another switchboard server holds the data dir %s (lock file %s); stop it or use another data dir", dataDir, LockFile)
-	}
-	s, err := OpenFile(ctx, filepath.Join(dataDir, DBFile), opts)
+	s, err := openDataDir(ctx, dataDir, opts)
 	if err != nil {
-		_ = lock.Unlock()
+		_ = lock.release()
 		return nil, err
 	}
 	s.lock = lock
 	return s, nil
 }
 
+// openDataDir is Open once the data dir is held.
+func openDataDir(ctx context.Context, dataDir string, opts Options) (*Store, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := checkWritable(dataDir); err != nil {
+		return nil, err
+	}
+	held, err := heldData(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	dbPath := filepath.Join(dataDir, DBFile)
+	// Before SQLite opens the store, which replays the log up to its first
+	// bad frame and erases the rest at its next checkpoint.
+	walDamage, err := checkWAL(dbPath + "-wal")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read the write-ahead log: %w", err)
+	}
+	switch {
+	case walDamage != nil && walDamage.sure():
+		return nil, walDamaged(dataDir, walDamage)
+	case walDamage != nil:
+		log.Warn("the write-ahead log's last transaction is incomplete: a crash while it was written (it was never acknowledged), "+
+			"or damage; SQLite drops it", "path", dbPath+"-wal", "bad_frame", walDamage.badFrame, "frames", walDamage.frames)
+	}
+	// Decided before SQLite opens the file, which writes a header into an
+	// empty one: a refused store is left as it was found.
+	what, empty, err := storeFileState(dbPath)
+	if err != nil {
+		return nil, err
+	}
+	var refuseEmpty error
+	switch {
+	case held && empty && !opts.FreshStart:
+		return nil, lostData(dataDir, what)
+	case held && !opts.FreshStart:
+		refuseEmpty = lostData(dataDir, "has no schema")
+	}
+	s, err := openFile(ctx, dbPath, opts, refuseEmpty)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case opts.FreshStart && held && s.startedEmpty:
+		log.Warn("started an empty store on purpose (fresh start) in a data dir that held one; unset the fresh start now",
+			"data_dir", dataDir)
+	case opts.FreshStart && !s.startedEmpty:
+		log.Warn("a fresh start was asked for, but the store holds data, so it was left as it is; unset the fresh start",
+			"data_dir", dataDir)
+	}
+	if !held {
+		if err := markHeldData(dataDir, time.Now()); err != nil {
+			_ = s.closeDBs()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
 // OpenFile opens the store in the database file dbPath without taking the
-// data directory's lock: for tests, tools and template copies, where the
-// caller knows no server uses the file.
+// data directory's lock or minding what the directory has held: for tests,
+// tools and template copies, where the caller knows no server uses the
+// file. It refuses a store it cannot write or finds damaged, as Open does.
 func OpenFile(ctx context.Context, dbPath string, opts Options) (*Store, error) {
+	return openFile(ctx, dbPath, opts, nil)
+}
+
+// openFile opens the database file; refuseEmpty, if set, is returned for a
+// database without a schema instead of migrating it.
+func openFile(ctx context.Context, dbPath string, opts Options, refuseEmpty error) (*Store, error) {
 	if strings.ContainsRune(dbPath, '?') {
 		// The driver reads everything after '?' as connection parameters.
 		return nil, fmt.Errorf("sqlite: database path %q must not contain '?'", dbPath)
@@ -124,7 +197,14 @@ func OpenFile(ctx context.Context, dbPath string, opts Options) (*Store, error) 
 	// reader opens it.
 	if err := w.PingContext(ctx); err != nil {
 		_ = w.Close()
+		if isDamage(err) {
+			return nil, damaged(dbPath, []string{err.Error()})
+		}
 		return nil, fmt.Errorf("sqlite: open %s: %w", dbPath, err)
+	}
+	if err := s.checkOnOpen(ctx, dbPath, opts.IntegrityCheckTimeout, refuseEmpty); err != nil {
+		_ = w.Close()
+		return nil, err
 	}
 	applied, err := migrate(ctx, w)
 	if err != nil {
@@ -155,26 +235,41 @@ func OpenFile(ctx context.Context, dbPath string, opts Options) (*Store, error) 
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
 	if err := s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
-		return fmt.Errorf("sqlite: ping: %w", err)
+		return failed("ping", err)
 	}
 	return nil
+}
+
+// WriteProbe writes the probe record, in a write transaction like every
+// other write, so that it fails as they would (a full disk, an I/O error, a
+// lock held too long).
+func (s *Store) WriteProbe(ctx context.Context, at time.Time) error {
+	return s.write(ctx, "write probe", func(tx *sql.Tx) (*domain.Event, error) {
+		_, err := s.exec(ctx, tx, `INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`, millis(at))
+		return nil, err
+	})
 }
 
 // Close closes the database and releases the data directory's lock.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// Readers first: the last connection to close checkpoints the WAL into
-	// the database file, and that is the writer.
-	err := errors.Join(s.stmts.close(), s.r.Close(), s.w.Close())
+	err := s.closeDBs()
 	if s.lock != nil {
-		err = errors.Join(err, s.lock.Unlock())
+		err = errors.Join(err, s.lock.release())
 		s.lock = nil
 	}
 	if err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
 	return nil
+}
+
+// closeDBs closes the database's connections: readers first, because the
+// last connection to close checkpoints the WAL into the database file, and
+// that is the writer.
+func (s *Store) closeDBs() error {
+	return errors.Join(s.stmts.close(), s.r.Close(), s.w.Close())
 }
 
 // stmtCache keeps the read pool's prepared statements by their text:
@@ -276,7 +371,7 @@ func (s *Store) write(ctx context.Context, what string, fn func(tx *sql.Tx) (*do
 	defer s.mu.Unlock()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlite: %s: begin: %w", what, err)
+		return failed(what+": begin", err)
 	}
 	ev, err := fn(tx)
 	if err != nil {
@@ -284,10 +379,10 @@ func (s *Store) write(ctx context.Context, what string, fn func(tx *sql.Tx) (*do
 		if isSentinel(err) {
 			return err
 		}
-		return fmt.Errorf("sqlite: %s: %w", what, err)
+		return failed(what, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: %s: commit: %w", what, err)
+		return failed(what+": commit", err)
 	}
 	if ev != nil && s.sink != nil {
 		s.sink.Publish(*ev)
@@ -300,16 +395,43 @@ func (s *Store) write(ctx context.Context, what string, fn func(tx *sql.Tx) (*do
 func (s *Store) read(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("sqlite: %s: begin: %w", what, err)
+		return failed(what+": begin", err)
 	}
 	defer tx.Rollback() // read only: nothing to commit
 	if err := fn(tx); err != nil {
 		if isSentinel(err) {
 			return err
 		}
-		return fmt.Errorf("sqlite: %s: %w", what, err)
+		return failed(what, err)
 	}
 	return nil
+}
+
+// failed names the operation of an error and classifies it: a database
+// that cannot serve the call now wraps domain.ErrUnavailable, so callers
+// are told to retry; anything else is a fault.
+func failed(what string, err error) error {
+	if unavailable(err) {
+		return fmt.Errorf("sqlite: %s: %w: %w", what, domain.ErrUnavailable, err)
+	}
+	return fmt.Errorf("sqlite: %s: %w", what, err)
+}
+
+// unavailable reports whether err is SQLite saying it cannot do it now: the
+// disk is full or failing, the file cannot be opened or written (a read-only
+// or vanished mount, permissions), or a lock stayed held past busyTimeout.
+// Corruption, constraint violations, misuse and the like are faults.
+func unavailable(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff { // the primary code; extended codes refine it
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN,
+		sqlite3.SQLITE_BUSY, sqlite3.SQLITE_PROTOCOL:
+		return true
+	}
+	return false
 }
 
 func isSentinel(err error) bool {

@@ -278,7 +278,7 @@ func TestMigrations(t *testing.T) {
 		}
 		want, _ := schema(t, path)
 		// Back to what version 1 made: migration 2 adds indexes, migration 3
-		// columns.
+		// columns, migration 4 the probe table.
 		db, err := sql.Open("sqlite", path)
 		if err != nil {
 			t.Fatal(err)
@@ -287,6 +287,7 @@ func TestMigrations(t *testing.T) {
 			"DROP INDEX conversations_boomerang_due", "DROP INDEX agents_cleanup_due", "DROP INDEX agents_silent",
 			"ALTER TABLE settings DROP COLUMN switched_off_at",
 			"ALTER TABLE agents DROP COLUMN cleanup_claimed_by", "ALTER TABLE agents DROP COLUMN cleanup_claimed_until",
+			"DROP TABLE probe",
 			"PRAGMA user_version = 1",
 		} {
 			if _, err := db.Exec(stmt); err != nil {

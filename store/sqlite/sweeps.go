@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"time"
 
 	"switchboard/domain"
@@ -25,7 +24,7 @@ func (s *Store) DueBoomerangs(ctx context.Context, t time.Time, n int) ([]domain
 		WHERE status = 'PENDING' AND boomerang_at IS NOT NULL AND boomerang_at <= ?
 		ORDER BY boomerang_at, workspace_id, id`+limit(n), millis(t)))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: due boomerangs: %w", err)
+		return nil, failed("due boomerangs", err)
 	}
 	return out, nil
 }
@@ -40,7 +39,7 @@ func (s *Store) DueCleanups(ctx context.Context, t time.Time, n int) ([]domain.A
 		WHERE cleanup_due_at IS NOT NULL AND cleanup_due_at <= ?
 		ORDER BY cleanup_due_at, workspace_id, id`+limit(n), millis(t)))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: due cleanups: %w", err)
+		return nil, failed("due cleanups", err)
 	}
 	return out, nil
 }
@@ -55,7 +54,7 @@ func (s *Store) SilentAgents(ctx context.Context, t time.Time, n int) ([]domain.
 		WHERE presence <> 'OFFLINE' AND last_seen_at < ?
 		ORDER BY last_seen_at, workspace_id, id`+limit(n), millis(t)))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: silent agents: %w", err)
+		return nil, failed("silent agents", err)
 	}
 	return out, nil
 }

@@ -21,13 +21,42 @@ type BenchData struct {
 	New []domain.Conversation
 	// Channels are two channel ids for the channel-filtered pages.
 	Channels []string
+	// History is a conversation with a long ownership history, as
+	// LongHistory makes it; nil skips the history pages.
+	History *domain.Conversation
+}
+
+// LongHistory is a RESOLVED conversation of workspace ws, on channel ch-0,
+// whose owner changed n times, at versions 2 to n+1: passed between the
+// agents by me, then resolved. Each store's benchmark writes it.
+func LongHistory(ws, me string, agents []string, n int) (domain.Conversation, []domain.OwnershipChange) {
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := domain.Conversation{
+		WorkspaceID: ws, ID: "cv-long-history", ChannelID: "ch-0", ContactID: "ct-long-history", Seq: 1, Status: domain.StatusNew,
+		OwnerEpoch: 1, WaitingSince: start, CreatedAt: start, UpdatedAt: start, Version: 1,
+	}
+	changes := make([]domain.OwnershipChange, n)
+	for i := range changes {
+		c.Version++
+		c.UpdatedAt = c.UpdatedAt.Add(time.Minute)
+		h := domain.OwnershipChange{WorkspaceID: ws, ID: domain.HistoryID(c.ID, c.Version), ConversationID: c.ID, Version: c.Version,
+			Status: domain.StatusNew, At: c.UpdatedAt, FromID: c.OwnerID, ToID: agents[i%len(agents)], ActorID: me, Reason: domain.ReasonManual}
+		if i == n-1 {
+			h.Status, h.ToID, h.Reason = domain.StatusResolved, "", domain.ReasonResolved
+		}
+		changes[i] = h
+		c.Status, c.OwnerID = h.Status, h.ToID
+	}
+	c.WaitingSince = c.UpdatedAt
+	return c, changes
 }
 
 // Bench runs the benchmarks every store reports, so stores are measured the
 // same way: a queue page of 25 for each ownership filter option (first page,
 // and a second page newest first over two channels), its count, the
-// per-owner counts, and setOwner (a conditional write with the owner check
-// and a history entry).
+// per-owner counts, a page of history (the oldest, the newest, and the one
+// before the middle) as the domain asks for the default page of 50, and
+// setOwner (a conditional write with the owner check and a history entry).
 func Bench(b *testing.B, s domain.Store, d BenchData) {
 	ctx := context.Background()
 	filters := []struct {
@@ -84,6 +113,25 @@ func Bench(b *testing.B, s domain.Store, d BenchData) {
 			}
 		}
 	})
+	if d.History != nil {
+		page := domain.HistoryQuery{WorkspaceID: d.WorkspaceID, ConversationID: d.History.ID, Limit: domain.DefaultHistoryPageSize + 1}
+		newest, middle := page, page
+		newest.NewestFirst = true
+		middle.NewestFirst, middle.BeforeVersion = true, d.History.Version/2
+		for _, p := range []struct {
+			name string
+			q    domain.HistoryQuery
+		}{{"oldest", page}, {"newest", newest}, {"newest-before-middle", middle}} {
+			b.Run("ListHistory/"+p.name, func(b *testing.B) {
+				for b.Loop() {
+					rows, err := s.ListHistory(ctx, p.q)
+					if err != nil || len(rows) != p.q.Limit {
+						b.Fatalf("ListHistory: %d rows, %v", len(rows), err)
+					}
+				}
+			})
+		}
+	}
 	b.Run("UpdateConversation/setOwner", func(b *testing.B) {
 		rng := rand.New(rand.NewPCG(3, 4))
 		i := 0

@@ -443,24 +443,112 @@ func testHistory(t *testing.T, f Factory) {
 		b = mustUpdate(t, s, assignment(b, owner, "ag-7"))
 	}
 
+	// cv-2 has no history; workspace B's cv-1 has an entry at version 7,
+	// newer than any of workspace A's cv-1, which must not show.
+	mustInsert(t, s, creation(newConversation(wsA, "cv-2", domain.StatusNew, "", at(0))))
+	byVersion := map[int64]domain.OwnershipChange{}
+	for _, e := range entries {
+		byVersion[e.Version] = e
+	}
+	versions := func(vs ...int64) []domain.OwnershipChange {
+		out := []domain.OwnershipChange{}
+		for _, v := range vs {
+			out = append(out, byVersion[v])
+		}
+		return out
+	}
+
 	for _, tc := range []struct {
-		name  string
-		after int64
-		limit int
-		want  []domain.OwnershipChange
+		name string
+		q    domain.HistoryQuery
+		want []domain.OwnershipChange
 	}{
-		{"the first entries, oldest first", 0, 2, entries[:2]},
-		{"entries after a version", 3, 10, entries[2:]},
-		{"after a version without an entry", 4, 1, entries[2:3]},
-		{"after the last entry there is nothing", 6, 10, nil},
-		{"a large limit returns them all", 0, 100, entries},
+		{"the first entries, oldest first", domain.HistoryQuery{Limit: 2}, versions(2, 3)},
+		{"entries after a version", domain.HistoryQuery{AfterVersion: 3, Limit: 10}, versions(5, 6)},
+		{"after a version without an entry", domain.HistoryQuery{AfterVersion: 4, Limit: 1}, versions(5)},
+		{"after the last entry there is nothing", domain.HistoryQuery{AfterVersion: 6, Limit: 10}, nil},
+		{"a large limit returns them all", domain.HistoryQuery{Limit: 100}, versions(2, 3, 5, 6)},
+		{"the newest entries come newest first", domain.HistoryQuery{NewestFirst: true, Limit: 2}, versions(6, 5)},
+		{"the newest entry is the conversation's own, not another workspace's", domain.HistoryQuery{NewestFirst: true, Limit: 1}, versions(6)},
+		{"the entries before a version come newest first", domain.HistoryQuery{NewestFirst: true, BeforeVersion: 6, Limit: 2}, versions(5, 3)},
+		{"before a version without an entry", domain.HistoryQuery{NewestFirst: true, BeforeVersion: 4, Limit: 1}, versions(3)},
+		{"before the oldest entry there is nothing", domain.HistoryQuery{NewestFirst: true, BeforeVersion: 2, Limit: 10}, nil},
+		{"a page from the newest end exactly as long as the history is all of it", domain.HistoryQuery{NewestFirst: true, Limit: 4}, versions(6, 5, 3, 2)},
+		{"a large limit from the newest end returns them all, newest first", domain.HistoryQuery{NewestFirst: true, Limit: 100}, versions(6, 5, 3, 2)},
+		{"both bounds are exclusive", domain.HistoryQuery{AfterVersion: 2, BeforeVersion: 6, Limit: 10}, versions(3, 5)},
+		{"both bounds, newest first", domain.HistoryQuery{AfterVersion: 2, BeforeVersion: 6, NewestFirst: true, Limit: 1}, versions(5)},
+		{"bounds with nothing between them", domain.HistoryQuery{AfterVersion: 3, BeforeVersion: 5, NewestFirst: true, Limit: 10}, nil},
+		{"a conversation without history has none from the oldest end", domain.HistoryQuery{ConversationID: "cv-2", Limit: 10}, nil},
+		{"a conversation without history has none from the newest end", domain.HistoryQuery{ConversationID: "cv-2", NewestFirst: true, Limit: 10}, nil},
+		{"an unknown conversation has none from the newest end", domain.HistoryQuery{ConversationID: "nope", NewestFirst: true, BeforeVersion: 5, Limit: 10}, nil},
 	} {
 		t.Run("ListHistory: "+tc.name, func(t *testing.T) {
-			got, err := s.ListHistory(ctx, wsA, "cv-1", tc.after, tc.limit)
+			q := tc.q
+			q.WorkspaceID = wsA
+			if q.ConversationID == "" {
+				q.ConversationID = "cv-1"
+			}
+			got, err := s.ListHistory(ctx, q)
 			wantErr(t, "ListHistory", err, nil)
 			equal(t, "history", got, tc.want)
 		})
 	}
+
+	// walk pages through cv-1's history from one end, each page bounded by
+	// the last version of the page before, and returns what it saw, in the
+	// order it saw it, and the pages' lengths.
+	walk := func(t *testing.T, limit int, newestFirst bool) (seen []domain.OwnershipChange, lengths []int) {
+		t.Helper()
+		q := domain.HistoryQuery{WorkspaceID: wsA, ConversationID: "cv-1", Limit: limit, NewestFirst: newestFirst}
+		for range 10 {
+			page, err := s.ListHistory(ctx, q)
+			wantErr(t, "ListHistory", err, nil)
+			seen, lengths = append(seen, page...), append(lengths, len(page))
+			if len(page) < q.Limit {
+				return seen, lengths
+			}
+			if newestFirst {
+				q.BeforeVersion = page[len(page)-1].Version
+			} else {
+				q.AfterVersion = page[len(page)-1].Version
+			}
+		}
+		t.Fatalf("paging by %d does not end", limit)
+		return nil, nil
+	}
+	t.Run("ListHistory: paging forward and backward visits every entry once", func(t *testing.T) {
+		for _, limit := range []int{1, 2, 3, 4, 5} {
+			fwd, _ := walk(t, limit, false)
+			equal(t, fmt.Sprintf("forward by %d", limit), fwd, entries)
+			back, _ := walk(t, limit, true)
+			slices.Reverse(back)
+			equal(t, fmt.Sprintf("backward by %d, reversed", limit), back, entries)
+		}
+	})
+	t.Run("ListHistory: a history of exactly one page ends with an empty page from either end", func(t *testing.T) {
+		for _, newestFirst := range []bool{false, true} {
+			_, lengths := walk(t, len(entries), newestFirst)
+			equal(t, fmt.Sprintf("page lengths, newest first %v", newestFirst), lengths, []int{len(entries), 0})
+		}
+	})
+	t.Run("ListHistory: a version from a page read one way bounds a page read the other way", func(t *testing.T) {
+		// Forward to 3, then back from there: what came before it.
+		fwd, err := s.ListHistory(ctx, domain.HistoryQuery{WorkspaceID: wsA, ConversationID: "cv-1", Limit: 2})
+		if err != nil || len(fwd) != 2 {
+			t.Fatalf("the first two: %d entries, %v", len(fwd), err)
+		}
+		back, err := s.ListHistory(ctx, domain.HistoryQuery{WorkspaceID: wsA, ConversationID: "cv-1", BeforeVersion: fwd[len(fwd)-1].Version, NewestFirst: true, Limit: 10})
+		wantErr(t, "ListHistory", err, nil)
+		equal(t, "newest first before the end of the first page", back, versions(2))
+		// Back to 5, then forward from there: what came after it.
+		newest, err := s.ListHistory(ctx, domain.HistoryQuery{WorkspaceID: wsA, ConversationID: "cv-1", NewestFirst: true, Limit: 2})
+		if err != nil || len(newest) != 2 {
+			t.Fatalf("the newest two: %d entries, %v", len(newest), err)
+		}
+		after, err := s.ListHistory(ctx, domain.HistoryQuery{WorkspaceID: wsA, ConversationID: "cv-1", AfterVersion: newest[len(newest)-1].Version, Limit: 10})
+		wantErr(t, "ListHistory", err, nil)
+		equal(t, "oldest first after the end of the newest page", after, versions(6))
+	})
 
 	t.Run("HistoryEntries answers in key order with nil for unknown keys", func(t *testing.T) {
 		key := func(id string, v int64) domain.HistoryKey { return domain.HistoryKey{ConversationID: id, Version: v} }

@@ -85,7 +85,7 @@ func testIsolation(t *testing.T, f Factory) {
 		wantErr(t, "ListMessages", err, nil)
 		equal(t, "ListMessages", list2, []domain.Message(nil))
 
-		history, err := s.ListHistory(ctx, wsA, "cv-1", 0, 10)
+		history, err := s.ListHistory(ctx, domain.HistoryQuery{WorkspaceID: wsA, ConversationID: "cv-1", Limit: 10})
 		wantErr(t, "ListHistory", err, nil)
 		equal(t, "ListHistory", history, []domain.OwnershipChange(nil))
 		entries, err := s.HistoryEntries(ctx, wsA, []domain.HistoryKey{key})

@@ -44,6 +44,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("History", func(t *testing.T) { testHistory(t, f) })
 	t.Run("Acknowledgements", func(t *testing.T) { testAcks(t, f) })
 	t.Run("Sweeps", func(t *testing.T) { testSweeps(t, f) })
+	t.Run("Probe", func(t *testing.T) { testProbe(t, f) })
 	t.Run("WorkspaceIsolation", func(t *testing.T) { testIsolation(t, f) })
 	t.Run("QuerySyntaxLookalikes", func(t *testing.T) { testLookalikes(t, f) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, f) })
@@ -213,7 +214,7 @@ func mustMessage(t *testing.T, s domain.Store, ws, id string) *domain.Message {
 
 func mustHistory(t *testing.T, s domain.Store, ws, conversationID string) []domain.OwnershipChange {
 	t.Helper()
-	h, err := s.ListHistory(ctx, ws, conversationID, 0, 1000)
+	h, err := s.ListHistory(ctx, domain.HistoryQuery{WorkspaceID: ws, ConversationID: conversationID, Limit: 1000})
 	if err != nil {
 		t.Fatalf("ListHistory: %v", err)
 	}

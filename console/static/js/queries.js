@@ -37,6 +37,12 @@ export const COUNTS_QUERY = `query Counts {
   RESOLVED: queueCounts(status: RESOLVED) { ${COUNTS} }
 }`;
 
+// A page of ownership history from the newest end: the newest changes are
+// the ones an agent asks about; older pages load on request.
+const HISTORY_PAGE = `
+    edges { node { id at version status reason from { name } to { name } actor { name } } }
+    pageInfo { hasPreviousPage startCursor }`;
+
 const CONVERSATION = `
   id version status ownershipLabel waitingSince boomerangAt createdAt
   owner { id name presence }
@@ -46,12 +52,13 @@ const CONVERSATION = `
     edges { node { id direction text createdAt author { id name } } }
     pageInfo { hasPreviousPage }
   }
-  history(first: 50) {
-    edges { node { id at version status reason from { name } to { name } actor { name } } }
-    pageInfo { hasNextPage }
-  }`;
+  history(last: 20) { ${HISTORY_PAGE} }`;
 
 export const CONVERSATION_QUERY = `query Conversation($id: ID!) { conversation(id: $id) { ${CONVERSATION} } }`;
+
+export const OLDER_HISTORY = `query OlderHistory($id: ID!, $before: String!) {
+  conversation(id: $id) { id history(last: 20, before: $before) { ${HISTORY_PAGE} } }
+}`;
 
 export const SET_OWNER = `mutation SetOwner($input: SetOwnerInput!) { setOwner(input: $input) { conversation { ${CONVERSATION} } } }`;
 export const MOVE_TO_PENDING = `mutation MoveToPending($input: MoveToPendingInput!) { moveToPending(input: $input) { conversation { ${CONVERSATION} } } }`;

@@ -21,14 +21,20 @@ export function mountConversation(root, app, id) {
   let reloadTimer = null;
   let loadSeq = 0;
   let draft = { text: null, key: '' };
+  // The ownership history shown: entries oldest first (rendered newest
+  // first), and where the next older page starts. A reload brings the
+  // newest page; older pages are loaded on request and kept while the
+  // newest page still reaches back to what is shown.
+  let history = { entries: [], hasOlder: false, before: null };
 
   const head = h('header', { class: 'conv-head' });
   const actions = h('div', { class: 'conv-actions' });
   const messages = h('ol', { class: 'messages', 'aria-label': 'Messages' });
   const messagesWrap = h('div', { class: 'messages-wrap', tabindex: '0', 'aria-label': 'Messages' }, messages);
-  const historyList = h('ol', { class: 'history-list' });
+  const historyList = h('ol', { class: 'history-list', 'aria-label': 'Ownership changes, newest first' });
   const historySummary = h('summary', null, 'Ownership history');
-  const history = h('details', { class: 'history' }, historySummary, historyList);
+  const olderHistory = h('button', { type: 'button', class: 'link history-older', hidden: true, onclick: loadOlderHistory }, 'Show older changes');
+  const historyPanel = h('details', { class: 'history' }, historySummary, historyList, olderHistory);
   const ownerMenu = popover({ label: 'Owner', className: 'owner-button', role: 'menu', panelLabel: 'Owner', render: ownerItems });
   const boomerang = h('input', { type: 'datetime-local', id: 'boomerang', name: 'boomerang' });
   const toPendingButton = h('button', { type: 'submit' }, 'Move to Pending');
@@ -61,7 +67,7 @@ export function mountConversation(root, app, id) {
   }, replyLabel, text, replyNote, h('div', { class: 'reply-buttons' }, replyButtons,
     h('span', { class: 'hint' }, 'Ctrl+Enter sends')));
   const article = h('article', { class: 'conversation', 'aria-labelledby': 'conv-title', 'aria-busy': 'true' },
-    head, actions, messagesWrap, replyForm, history);
+    head, actions, messagesWrap, replyForm, historyPanel);
   replace(root, article);
 
   const offs = [
@@ -98,6 +104,7 @@ export function mountConversation(root, app, id) {
     // Never go back to an older state (an answer that crossed a newer one).
     if (conv && c.version < conv.version) return;
     conv = c;
+    mergeHistory(c.history);
     article.removeAttribute('aria-busy');
     article.dataset.version = String(c.version);
     article.dataset.status = c.status;
@@ -194,15 +201,54 @@ export function mountConversation(root, app, id) {
     messages.dataset.shown = 'true';
   }
 
+  // mergeHistory takes in the newest page of a reload. When it reaches back
+  // to an entry already shown, the older entries shown stay; otherwise
+  // (the first load, or more changes since than one page holds) it
+  // starts over from this page.
+  function mergeHistory(page) {
+    const entries = page.edges.map((e) => e.node);
+    const shown = new Set(history.entries.map((e) => e.id));
+    if (entries.length > 0 && shown.has(entries[0].id)) {
+      const from = entries[0].version;
+      history.entries = history.entries.filter((e) => e.version < from).concat(entries);
+      return;
+    }
+    history = { entries, hasOlder: page.pageInfo.hasPreviousPage, before: page.pageInfo.startCursor };
+  }
+
+  async function loadOlderHistory() {
+    const was = history;
+    if (!was.hasOlder || olderHistory.disabled) return;
+    olderHistory.disabled = true;
+    try {
+      const d = await app.api.request(Q.OLDER_HISTORY, { id, before: was.before });
+      const page = d.conversation?.history;
+      // A reload that started over meanwhile has its own older pages.
+      if (!page || was !== history) return;
+      history.entries = page.edges.map((e) => e.node).concat(history.entries);
+      history.hasOlder = page.pageInfo.hasPreviousPage;
+      history.before = page.pageInfo.startCursor;
+    } catch (err) {
+      if (!err.signedOut) toastError(describe(err));
+    } finally {
+      olderHistory.disabled = false;
+      if (conv) renderHistory();
+      // The button goes away with the oldest page: keep the focus in the
+      // history rather than losing it to the page.
+      if (olderHistory.hidden && document.activeElement === document.body) historySummary.focus();
+    }
+  }
+
   function renderHistory() {
-    const edges = conv.history.edges;
-    replace(historySummary, `Ownership history (${edges.length}${conv.history.pageInfo.hasNextPage ? '+' : ''})`);
-    replace(historyList, edges.length === 0
+    const { entries, hasOlder } = history;
+    replace(historySummary, `Ownership history (${entries.length}${hasOlder ? '+' : ''})`);
+    replace(historyList, entries.length === 0
       ? h('li', { class: 'hint' }, 'Nobody has owned it yet.')
-      : edges.map(({ node: e }) => h('li', null,
+      : entries.slice().reverse().map((e) => h('li', { dataset: { version: String(e.version) } },
         h('time', { datetime: e.at }, dateTime(e.at)),
         h('span', { class: 'change' }, e.from?.name || 'Unowned', h('span', { 'aria-hidden': 'true' }, ' → '), visuallyHidden(' to '), e.to?.name || 'Unowned'),
         h('span', { class: 'why' }, `${e.actor ? `by ${e.actor.name}` : 'by the system'} · ${reasonWords[e.reason] || e.reason}`))));
+    olderHistory.hidden = !hasOlder;
   }
 
   function setBusy(on) {
