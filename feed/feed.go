@@ -301,3 +301,33 @@ func CutOff(ctx context.Context, err error) {
 		f(err)
 	}
 }
+
+// Sharer lets the subscribers of one view of an event share the work of
+// delivering it: the value their view picks is the same for all of them, so
+// what a transport makes of it (the operation's result, encoded) can be made
+// once and sent to each. A transport puts one in each subscription's
+// context (WithSharer).
+type Sharer interface {
+	// Share delivers e, as view picked it, to this subscriber. deliver hands
+	// this subscriber's value to its operation, as without a Sharer; Share
+	// calls it when no other subscriber's result can stand for this one's.
+	// Share reports false when the subscription has ended.
+	Share(e *Event, view string, deliver func() bool) bool
+}
+
+type sharerKey struct{}
+
+// WithSharer returns ctx carrying s, for Deliver.
+func WithSharer(ctx context.Context, s Sharer) context.Context {
+	return context.WithValue(ctx, sharerKey{}, s)
+}
+
+// Deliver delivers e, as view picked it, through the Sharer in ctx, or else
+// by deliver itself; false when the subscription has ended. A subscriber's
+// view must say all that its value depends on, as for Memo.
+func Deliver(ctx context.Context, e *Event, view string, deliver func() bool) bool {
+	if s, ok := ctx.Value(sharerKey{}).(Sharer); ok {
+		return s.Share(e, view, deliver)
+	}
+	return deliver()
+}

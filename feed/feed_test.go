@@ -558,3 +558,35 @@ func TestCutOffReachesTheFunctionInTheContext(t *testing.T) {
 		t.Fatalf("reported %v; want [ErrTooSlow]", got)
 	}
 }
+
+// sharerFunc is a feed.Sharer of a function.
+type sharerFunc func(e *feed.Event, view string, deliver func() bool) bool
+
+func (f sharerFunc) Share(e *feed.Event, view string, deliver func() bool) bool {
+	return f(e, view, deliver)
+}
+
+func TestDeliverGoesThroughTheSharerInTheContext(t *testing.T) {
+	ev := &feed.Event{}
+	delivered := 0
+	deliver := func() bool { delivered++; return true }
+	// Without a Sharer, the subscriber delivers its own value.
+	if !feed.Deliver(context.Background(), ev, "view", deliver) || delivered != 1 {
+		t.Fatalf("delivered %d", delivered)
+	}
+	// With one, the Sharer decides, and says whether the subscription goes on.
+	var shared []string
+	ctx := feed.WithSharer(context.Background(), sharerFunc(func(e *feed.Event, view string, d func() bool) bool {
+		if e != ev {
+			t.Error("another event")
+		}
+		shared = append(shared, view)
+		return view != "ended"
+	}))
+	if !feed.Deliver(ctx, ev, "queue NEW", deliver) || feed.Deliver(ctx, ev, "ended", deliver) {
+		t.Fatal("the Sharer's answer was not passed on")
+	}
+	if delivered != 1 || len(shared) != 2 || shared[0] != "queue NEW" {
+		t.Fatalf("delivered %d, shared %v", delivered, shared)
+	}
+}

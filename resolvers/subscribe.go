@@ -22,7 +22,11 @@ var errNoFeed = errors.New("this server has no change feed")
 //
 // Subscribers whose pick has the same key (the same view of the same
 // workspace) share one pick per event: the same T goes to all of them, so
-// pick must build a value nobody changes afterwards.
+// pick must build a value nobody changes afterwards. The transport may
+// share more (feed.Deliver): the result of one subscriber's operation goes
+// to every subscriber of the same view running the same operation, so what
+// the fields below a subscription resolve must not depend on the caller
+// beyond its view, its workspace and its role.
 func subscribe[T any](ctx context.Context, r *Resolver, a domain.Actor, key string, pick func(domain.Event) (T, bool)) (<-chan T, error) {
 	if r.Feed == nil {
 		return nil, errNoFeed
@@ -48,13 +52,19 @@ func subscribe[T any](ctx context.Context, r *Resolver, a domain.Actor, key stri
 				if !p.ok {
 					continue
 				}
-				v := p.v
-				// On a failed load the fields load what they need themselves.
-				refs, _ := ev.Refs(ctx, r.Service)
-				l.Reset(refs.Agents, refs.Channels, refs.Contacts)
-				select {
-				case out <- v:
-				case <-ctx.Done():
+				deliver := func() bool {
+					// On a failed load the fields load what they need
+					// themselves.
+					refs, _ := ev.Refs(ctx, r.Service)
+					l.Reset(refs.Agents, refs.Channels, refs.Contacts)
+					select {
+					case out <- p.v:
+						return true
+					case <-ctx.Done():
+						return false
+					}
+				}
+				if !feed.Deliver(ctx, ev, key, deliver) {
 					return
 				}
 			}

@@ -37,6 +37,7 @@ type config struct {
 	PresenceTimeout  time.Duration
 	OperationTimeout time.Duration
 	AllowedOrigins   []string
+	MaxSockets       int
 	TrustedDocuments map[string]string
 	Instance         string
 	LogLevel         slog.Level
@@ -61,6 +62,7 @@ func (c *config) settings() []setting {
 		{env: "SWITCHBOARD_OPERATION_TIMEOUT", flag: "operation-timeout", def: "10s", help: "a query or mutation still running this long is stopped and answered UNAVAILABLE (HTTP 503 with Retry-After)", value: typed(&c.OperationTimeout, parsePositiveDuration)},
 		{env: "SWITCHBOARD_ALLOWED_ORIGINS", flag: "allowed-origins", help: "comma-separated host patterns (app.example.com, *.example.com) of browser pages allowed to call /graphql (CORS) and open a WebSocket besides the server's own origin", value: typed(&c.AllowedOrigins, parseOrigins)},
 		{env: "SWITCHBOARD_TRUSTED_DOCUMENTS", flag: "trusted-documents", help: "a JSON manifest of id to document (GraphQL Code Generator's persisted-documents.json); when set, callers other than admins run only its documents", value: typed(&c.TrustedDocuments, trustedDocuments)},
+		{env: "SWITCHBOARD_MAX_SOCKETS", flag: "max-sockets", help: "the most WebSockets open at once, with room for five subscriptions each; empty: as many as the memory limit (GOMEMLIMIT or the cgroup's) allows, or 10000 without one", value: typed(&c.MaxSockets, parseMaxSockets)},
 		{env: "SWITCHBOARD_INSTANCE", flag: "instance", help: "this instance's name, unique among instances on one MongoDB (its change-stream position is kept under it); default: the host name", value: text(&c.Instance)},
 		{env: "SWITCHBOARD_LOG_LEVEL", flag: "log-level", def: "info", help: "debug, info, warn or error", value: typed(&c.LogLevel, parseLogLevel)},
 		{env: "SWITCHBOARD_LOG_FORMAT", flag: "log-format", def: "text", help: "text or json", value: typed(&c.LogFormat, parseLogFormat)},
@@ -158,6 +160,19 @@ func parseOrigins(s string) ([]string, error) {
 		out = append(out, o)
 	}
 	return out, nil
+}
+
+// parseMaxSockets reads a number of sockets; empty is 0, derived from the
+// memory limit at start-up.
+func parseMaxSockets(s string) (int, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("must be a whole number above 0, or empty to size it from the memory limit")
+	}
+	return n, nil
 }
 
 func parseLogLevel(s string) (slog.Level, error) {

@@ -23,6 +23,7 @@ import (
 
 	"switchboard/app"
 	"switchboard/server"
+	"switchboard/server/ws"
 )
 
 func main() {
@@ -207,6 +208,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Server: server.Config{
 			Introspection: introspection, Limits: lim, AllowedOrigins: cfg.AllowedOrigins,
 			DevTokens: demo.consoleTokens(), Dev: dev, TrustedDocuments: cfg.TrustedDocuments,
+			WebSocket: ws.Config{Budget: socketBudget(cfg.MaxSockets, getenv, "/", log)},
 		},
 	})
 	if errors.As(err, new(*app.ConfigError)) {

@@ -1,6 +1,7 @@
 // Command wsload measures the WebSocket subscriptions of a Switchboard
-// server: memory per idle subscriber, and how long a setOwner mutation takes
-// to reach every subscriber of queueChanged.
+// server: memory per idle subscriber, how long a setOwner mutation takes
+// to reach every subscriber of queueChanged, and (with -burst) what a burst
+// of events from several writers at once costs the server at its peak.
 //
 // By default it starts a server in process, on the SQLite store in a
 // temporary directory, and opens -n real WebSocket subscribers to it over
@@ -24,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -31,6 +33,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -59,6 +62,13 @@ type options struct {
 	cpuProfile  string
 	ping        time.Duration
 	heapProfile string
+	// burst is how many setOwner mutations the burst's writers send, all
+	// at once after the timed rounds; 0: no burst.
+	burst   int
+	writers int
+	// subs is how many subscriptions each socket opens; the rounds time
+	// the first.
+	subs int
 	// child: run as the client half of -split, talking to the parent over
 	// stdin and stdout.
 	child bool
@@ -79,6 +89,9 @@ func main() {
 	flag.DurationVar(&o.ping, "ping-interval", 0, "the in-process server's WebSocket ping interval (0: its default, a third of the presence timeout); each pong writes the agent's sign of life")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the timed rounds to this file")
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "write a heap profile of this process with the subscribers idle to this file")
+	flag.IntVar(&o.burst, "burst", 0, "after the rounds, send this many setOwner mutations from -writers writers at once, and measure the peak")
+	flag.IntVar(&o.writers, "writers", 4, "writers of the burst, each sending its mutations one after another")
+	flag.IntVar(&o.subs, "subs", 1, "subscriptions per socket (the same query under different ids); the rounds time the first")
 	flag.Parse()
 	if o.workspace == "" {
 		o.workspace = "wsload-" + randomHex(4)
@@ -164,13 +177,17 @@ func readMemory() memory {
 }
 
 // vmRSS reads VmRSS of /proc/self/status, 0 where there is none.
-func vmRSS() uint64 {
+func vmRSS() uint64 { return procStatus("VmRSS:") }
+
+// procStatus reads a figure in kB of /proc/self/status (field is "VmRSS:",
+// "VmHWM:" …) in bytes, 0 where there is none.
+func procStatus(field string) uint64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field); ok {
 			f := strings.Fields(rest) // "123456 kB"
 			if len(f) >= 1 {
 				kb, _ := strconv.ParseUint(f[0], 10, 64)
@@ -187,7 +204,7 @@ func runInProcess(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	defer srv.close()
-	tg := newTarget(srv.url, srv.secret, o.workspace)
+	tg := newTarget(srv.url, srv.secret, o.workspace, o.subs)
 	fx, err := tg.setup(ctx)
 	if err != nil {
 		return err
@@ -218,6 +235,14 @@ func runInProcess(ctx context.Context, o options, out io.Writer) error {
 		}
 		res, err = tg.rounds(ctx, fx, subs, o.warmup, o.rounds)
 		stop()
+		if err == nil && o.burst > 0 {
+			sampling := samplePeak()
+			res.Burst, err = tg.burst(ctx, fx, subs, o.burst, o.writers)
+			peak := sampling()
+			if res.Burst != nil {
+				res.Burst.peak = &peak
+			}
+		}
 	}
 	if err != nil {
 		return err
@@ -262,7 +287,7 @@ func runSplit(ctx context.Context, o options, srv *inProcessServer, before memor
 	}
 	cmd := exec.CommandContext(ctx, self, "-child", "-url", srv.url, "-workspace", o.workspace,
 		"-n", strconv.Itoa(o.n), "-rounds", strconv.Itoa(o.rounds), "-warmup", strconv.Itoa(o.warmup),
-		"-concurrency", strconv.Itoa(o.concurrency))
+		"-concurrency", strconv.Itoa(o.concurrency), "-burst", strconv.Itoa(o.burst), "-writers", strconv.Itoa(o.writers), "-subs", strconv.Itoa(o.subs))
 	cmd.Env = append(os.Environ(), "SWITCHBOARD_JWT_SECRET="+string(srv.secret))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
@@ -300,6 +325,22 @@ func runSplit(ctx context.Context, o options, srv *inProcessServer, before memor
 	if err := json.Unmarshal(lines.Bytes(), &res); err != nil {
 		return nil, memory{}, fmt.Errorf("the client process's results: %w", err)
 	}
+	if o.burst > 0 {
+		// The server's peak: sampled here while the client process sends
+		// the burst and its subscribers read it.
+		sampling := samplePeak()
+		fmt.Fprintln(stdin, "burst")
+		if !lines.Scan() {
+			sampling()
+			return nil, memory{}, fmt.Errorf("the client process ended without the burst's results: %v", lines.Err())
+		}
+		peak := sampling()
+		res.Burst = &burstResults{}
+		if err := json.Unmarshal(lines.Bytes(), res.Burst); err != nil {
+			return nil, memory{}, fmt.Errorf("the client process's burst results: %w", err)
+		}
+		res.Burst.peak = &peak
+	}
 	stdin.Close()
 	return &res, after, nil
 }
@@ -307,7 +348,7 @@ func runSplit(ctx context.Context, o options, srv *inProcessServer, before memor
 // runChild is the client half of -split: it opens the subscribers, says
 // "idle", waits for "go", runs the rounds and prints the results as JSON.
 func runChild(ctx context.Context, o options) error {
-	tg := newTarget(o.url, []byte(o.secret), o.workspace)
+	tg := newTarget(o.url, []byte(o.secret), o.workspace, o.subs)
 	fx, err := tg.fixture(ctx)
 	if err != nil {
 		return err
@@ -326,14 +367,24 @@ func runChild(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(os.Stdout).Encode(res)
+	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil || o.burst == 0 {
+		return err
+	}
+	if !in.Scan() || in.Text() != "burst" {
+		return errors.New("the parent did not say burst")
+	}
+	b, err := tg.burst(ctx, fx, subs, o.burst, o.writers)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(b)
 }
 
 func runAgainstURL(ctx context.Context, o options, out io.Writer) error {
 	if len(o.secret) < server.MinSecretBytes {
 		return fmt.Errorf("-url needs the server's HS256 secret (-secret or SWITCHBOARD_JWT_SECRET) to mint tokens")
 	}
-	tg := newTarget(o.url, []byte(o.secret), o.workspace)
+	tg := newTarget(o.url, []byte(o.secret), o.workspace, o.subs)
 	fx, err := tg.setup(ctx)
 	if err != nil {
 		return err
@@ -347,6 +398,11 @@ func runAgainstURL(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if o.burst > 0 {
+		if res.Burst, err = tg.burst(ctx, fx, subs, o.burst, o.writers); err != nil {
+			return err
+		}
+	}
 	report(out, o, res, nil, nil)
 	return nil
 }
@@ -354,14 +410,16 @@ func runAgainstURL(ctx context.Context, o options, out io.Writer) error {
 // target is a server and how to speak to it.
 type target struct {
 	url, wsURL string
-	secret     []byte
-	workspace  string
-	http       *http.Client
+	// subs is how many subscriptions each socket opens.
+	subs      int
+	secret    []byte
+	workspace string
+	http      *http.Client
 }
 
-func newTarget(url string, secret []byte, workspace string) *target {
+func newTarget(url string, secret []byte, workspace string, subs int) *target {
 	return &target{
-		url: url, wsURL: "ws" + strings.TrimPrefix(url, "http"), secret: secret, workspace: workspace,
+		subs: max(1, subs), url: url, wsURL: "ws" + strings.TrimPrefix(url, "http"), secret: secret, workspace: workspace,
 		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}},
 	}
 }
@@ -484,6 +542,14 @@ type subscribers struct {
 	wg    sync.WaitGroup
 	// errs counts messages that were not the expected events.
 	errs atomic.Int64
+	// During a burst, received counts each socket's events and lastAt is
+	// when the latest came (UnixNano).
+	bursting atomic.Bool
+	received []atomic.Int64
+	lastAt   atomic.Int64
+	// ended says how each socket that stopped reading ended.
+	endMu sync.Mutex
+	ended []string
 }
 
 const subscription = `subscription { queueChanged(status: NEW) { kind conversation { id version owner { id } } } }`
@@ -491,7 +557,7 @@ const subscription = `subscription { queueChanged(status: NEW) { kind conversati
 // open opens n subscribers, each a different agent, and waits until each
 // is subscribed.
 func (tg *target) open(ctx context.Context, n, concurrency int) (*subscribers, error) {
-	subs := &subscribers{conns: make([]*websocket.Conn, n)}
+	subs := &subscribers{conns: make([]*websocket.Conn, n), received: make([]atomic.Int64, n), ended: make([]string, n)}
 	sem := make(chan struct{}, concurrency)
 	var (
 		mu    sync.Mutex
@@ -514,6 +580,11 @@ func (tg *target) open(ctx context.Context, n, concurrency int) (*subscribers, e
 				return
 			}
 			subs.conns[i] = c
+			// Read from now on: a socket answers the server's pings only
+			// while it is read, and opening thousands takes longer than the
+			// server waits for a pong.
+			subs.wg.Add(1)
+			go subs.read(i, c)
 		}()
 	}
 	wg.Wait()
@@ -521,11 +592,15 @@ func (tg *target) open(ctx context.Context, n, concurrency int) (*subscribers, e
 		subs.close()
 		return nil, first
 	}
-	for i, c := range subs.conns {
-		subs.wg.Add(1)
-		go subs.read(i, c)
-	}
 	return subs, nil
+}
+
+// subscriptionID is the id of a socket's k-th subscription.
+func subscriptionID(k int) string {
+	if k == 0 {
+		return "q"
+	}
+	return "q" + strconv.Itoa(k)
 }
 
 // subscribe opens one socket: connection_init, subscribe, and a ping whose
@@ -538,11 +613,11 @@ func (tg *target) subscribe(ctx context.Context, token string) (*websocket.Conn,
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range []string{
-		`{"type":"connection_init","payload":{"Authorization":"Bearer ` + token + `"}}`,
-		`{"id":"q","type":"subscribe","payload":{"query":` + strconv.Quote(subscription) + `}}`,
-		`{"type":"ping"}`,
-	} {
+	msgs := []string{`{"type":"connection_init","payload":{"Authorization":"Bearer ` + token + `"}}`}
+	for k := range tg.subs {
+		msgs = append(msgs, `{"id":"`+subscriptionID(k)+`","type":"subscribe","payload":{"query":`+strconv.Quote(subscription)+`}}`)
+	}
+	for _, m := range append(msgs, `{"type":"ping"}`) {
 		if err := c.Write(ctx, websocket.MessageText, []byte(m)); err != nil {
 			c.CloseNow()
 			return nil, err
@@ -565,9 +640,18 @@ func (subs *subscribers) read(i int, c *websocket.Conn) {
 		_, b, err := c.Read(context.Background())
 		at := time.Now()
 		if err != nil {
+			subs.endMu.Lock()
+			subs.ended[i] = howEnded(err)
+			subs.endMu.Unlock()
 			return
 		}
+		if subs.bursting.Load() {
+			subs.received[i].Add(1)
+			subs.lastAt.Store(at.UnixNano())
+			continue
+		}
 		var m struct {
+			ID      string
 			Type    string
 			Payload struct {
 				Data struct {
@@ -579,6 +663,9 @@ func (subs *subscribers) read(i int, c *websocket.Conn) {
 			subs.errs.Add(1)
 			continue
 		}
+		if m.ID != subscriptionID(0) {
+			continue // the rounds time the first subscription
+		}
 		r := subs.cur.Load()
 		if r == nil || m.Payload.Data.QueueChanged.Conversation.Version != r.version {
 			subs.errs.Add(1)
@@ -589,6 +676,33 @@ func (subs *subscribers) read(i int, c *websocket.Conn) {
 			close(r.done)
 		}
 	}
+}
+
+// howEnded says how a socket's reading ended: the server's close code and
+// reason, or the error of a connection that ended without a close frame.
+func howEnded(err error) string {
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		return fmt.Sprintf("%d %q", ce.Code, ce.Reason)
+	}
+	return "no close frame: " + err.Error()
+}
+
+// endings says how the sockets that ended did, if any did.
+func (subs *subscribers) endings() string {
+	subs.endMu.Lock()
+	defer subs.endMu.Unlock()
+	n := map[string]int{}
+	for _, e := range subs.ended {
+		if e != "" {
+			n[e]++
+		}
+	}
+	var b strings.Builder
+	for _, e := range slices.Sorted(maps.Keys(n)) {
+		fmt.Fprintf(&b, "; %d sockets ended: %s", n[e], e)
+	}
+	return b.String()
 }
 
 func (subs *subscribers) close() {
@@ -614,6 +728,154 @@ type results struct {
 	Unexpected int64
 	// ClientCPUs is the client process's view (it may differ under -split).
 	ClientCPUs int
+	// Burst is the burst's, if there was one.
+	Burst *burstResults `json:"-"`
+}
+
+// burstResults are what the subscribers saw of a burst.
+type burstResults struct {
+	Writers   int
+	Mutations int
+	// Failed counts mutations that were not answered with data.
+	Failed int
+	// Events is how far the conversation's version moved: the events
+	// published.
+	Events int
+	// Seconds runs from the first mutation to the last event received.
+	Seconds   float64
+	Delivered int64
+	// Open counts the sockets still open at the end; Ended, how the others
+	// ended, by close code and reason.
+	Open  int
+	Ended map[string]int
+	// peak is the server's memory at its highest during the burst, where
+	// it was measured.
+	peak *peakMemory
+}
+
+// burst sends mutations setOwner mutations from writers writers at once,
+// each naming a different owner than the one before, then waits until the
+// subscribers have received what they will (a second without an event)
+// and says what they got.
+func (tg *target) burst(ctx context.Context, fx *fixture, subs *subscribers, mutations, writers int) (*burstResults, error) {
+	if err := tg.refresh(ctx, fx); err != nil {
+		return nil, err
+	}
+	from := fx.Version
+	subs.bursting.Store(true)
+	defer subs.bursting.Store(false)
+	res := &burstResults{Writers: writers, Mutations: mutations}
+	var (
+		next   atomic.Int64
+		failed atomic.Int64
+		wg     sync.WaitGroup
+	)
+	start := time.Now()
+	subs.lastAt.Store(start.UnixNano())
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := next.Add(1)
+				if k > int64(mutations) {
+					return
+				}
+				err := tg.post(ctx, fx.Admin, `mutation($id: ID!, $o: ID) { setOwner(input: {conversationId: $id, ownerId: $o}) { conversation { version } } }`,
+					map[string]any{"id": fx.Conversation, "o": agentID(int(k) % len(subs.conns))}, nil)
+				if err != nil {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := tg.refresh(ctx, fx); err != nil {
+		return nil, err
+	}
+	res.Events = fx.Version - from
+	res.Failed = int(failed.Load())
+	// Every socket still open gets every event of each subscription; wait
+	// for that, or until none came for a while (a socket being closed).
+	want := int64(res.Events * tg.subs)
+	for !subs.allReceived(want) && time.Since(time.Unix(0, subs.lastAt.Load())) < 10*time.Second {
+		time.Sleep(50 * time.Millisecond)
+	}
+	res.Seconds = time.Unix(0, subs.lastAt.Load()).Sub(start).Seconds()
+	res.Ended = map[string]int{}
+	subs.endMu.Lock()
+	defer subs.endMu.Unlock()
+	for i := range subs.conns {
+		res.Delivered += subs.received[i].Load()
+		if e := subs.ended[i]; e != "" {
+			res.Ended[e]++
+		} else {
+			res.Open++
+		}
+	}
+	return res, nil
+}
+
+// allReceived reports whether every socket still open has received want
+// events of the burst.
+func (subs *subscribers) allReceived(want int64) bool {
+	subs.endMu.Lock()
+	defer subs.endMu.Unlock()
+	for i := range subs.conns {
+		if subs.ended[i] == "" && subs.received[i].Load() < want {
+			return false
+		}
+	}
+	return true
+}
+
+// peakMemory is the highest reading of each of this process's memory
+// figures while they were sampled.
+type peakMemory struct {
+	rss, hwm, heapObjects, stacks, goTotal uint64
+}
+
+// samplePeak samples this process's memory every few milliseconds until
+// the returned function is called, which returns the peaks.
+func samplePeak() func() peakMemory {
+	var peak peakMemory
+	done, stopped := make(chan struct{}), make(chan struct{})
+	samples := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/stacks:bytes"},
+		{Name: "/memory/classes/total:bytes"},
+	}
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(samples)
+			peak.heapObjects = max(peak.heapObjects, samples[0].Value.Uint64())
+			peak.stacks = max(peak.stacks, samples[1].Value.Uint64())
+			peak.goTotal = max(peak.goTotal, samples[2].Value.Uint64()-releasedBytes())
+			peak.rss = max(peak.rss, procStatus("VmRSS:"))
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() peakMemory {
+		close(done)
+		<-stopped
+		peak.hwm = procStatus("VmHWM:")
+		return peak
+	}
+}
+
+// releasedBytes is memory the Go runtime mapped and gave back to the OS:
+// counted in its total, not in the process's resident memory.
+func releasedBytes() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -636,7 +898,7 @@ func (tg *target) rounds(ctx context.Context, fx *fixture, subs *subscribers, wa
 		select {
 		case <-r.done:
 		case <-time.After(60 * time.Second):
-			return nil, fmt.Errorf("round %d: %d of %d subscribers did not get the event within a minute", k, r.left.Load(), len(subs.conns))
+			return nil, fmt.Errorf("round %d: %d of %d subscribers did not get the event within a minute%s", k, r.left.Load(), len(subs.conns), subs.endings())
 		}
 		fx.Version++
 		if k < warmup {
@@ -675,6 +937,9 @@ func mib(b int64) string { return fmt.Sprintf("%+.1f MiB", float64(b)/(1<<20)) }
 func report(w io.Writer, o options, res *results, before, after *memory) {
 	fmt.Fprintf(w, "wsload: %d WebSocket subscribers of queueChanged (graphql-transport-ws), %d timed setOwner rounds (+%d warm-up)\n",
 		res.Subscribers, res.Rounds, o.warmup)
+	if o.subs > 1 {
+		fmt.Fprintf(w, "each socket holds %d subscriptions of the same query; the rounds time the first\n", o.subs)
+	}
 	if o.ping > 0 && o.url == "" {
 		fmt.Fprintf(w, "server WebSocket ping interval: %s\n", o.ping)
 	}
@@ -712,4 +977,23 @@ func report(w io.Writer, o options, res *results, before, after *memory) {
 	if res.Unexpected > 0 {
 		fmt.Fprintf(w, "unexpected messages: %d\n", res.Unexpected)
 	}
+	if b := res.Burst; b != nil {
+		fmt.Fprintf(w, "burst: %d writers sent %d setOwner mutations at once (%d failed), %d events to %d subscribers, over %.1f s:\n",
+			b.Writers, b.Mutations, b.Failed, b.Events, res.Subscribers, b.Seconds)
+		fmt.Fprintf(w, "  delivered %d of %d events; %d sockets still open\n", b.Delivered, b.Events*res.Subscribers*max(1, o.subs), b.Open)
+		ended := slices.Sorted(maps.Keys(b.Ended))
+		for _, e := range ended {
+			fmt.Fprintf(w, "  %d sockets ended: %s\n", b.Ended[e], e)
+		}
+		if p := b.peak; p != nil {
+			whose := "the server's"
+			if !o.split {
+				whose = "this process's (server and clients)"
+			}
+			fmt.Fprintf(w, "  peak memory, %s, sampled every 5 ms: RSS %.1f MiB (VmHWM %.1f MiB), Go heap objects %.1f MiB, goroutine stacks %.1f MiB, Go runtime total %.1f MiB\n",
+				whose, mibOf(p.rss), mibOf(p.hwm), mibOf(p.heapObjects), mibOf(p.stacks), mibOf(p.goTotal))
+		}
+	}
 }
+
+func mibOf(b uint64) float64 { return float64(b) / (1 << 20) }

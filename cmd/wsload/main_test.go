@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -10,7 +11,7 @@ import (
 // are only meaningful from a build without -race, with many subscribers.
 func TestSmallInProcessRun(t *testing.T) {
 	var out strings.Builder
-	o := options{n: 5, rounds: 3, warmup: 1, concurrency: 2, workspace: "wsload-test"}
+	o := options{n: 5, rounds: 3, warmup: 1, concurrency: 2, workspace: "wsload-test", subs: 2, burst: 10, writers: 2}
 	if err := runInProcess(context.Background(), o, &out); err != nil {
 		t.Fatal(err)
 	}
@@ -18,6 +19,7 @@ func TestSmallInProcessRun(t *testing.T) {
 	for _, want := range []string{
 		"5 WebSocket subscribers", "runtime.NumCPU() = ", "client and server share it",
 		"memory per idle subscriber", "at ALL 5 subscribers", "per-subscriber delivery (15 samples)",
+		"each socket holds 2 subscriptions", "burst: 2 writers sent 10 setOwner mutations", "5 sockets still open", "peak memory",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the report lacks %q", want)
@@ -25,5 +27,8 @@ func TestSmallInProcessRun(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "unexpected messages") {
 		t.Error("subscribers got messages other than the rounds' events")
+	}
+	if m := regexp.MustCompile(`delivered (\d+) of (\d+) events`).FindStringSubmatch(out.String()); m == nil || m[1] != m[2] || m[1] == "0" {
+		t.Errorf("the burst's events did not all arrive: %v", m)
 	}
 }

@@ -27,7 +27,7 @@ type conn struct {
 	cancel    context.CancelFunc
 	opsCtx    context.Context
 	cancelOps context.CancelFunc
-	send      chan []byte
+	queue     sendQueue
 	closeOnce sync.Once
 	closed    chan struct{}
 
@@ -37,6 +37,9 @@ type conn struct {
 	acked    bool
 	actor    domain.Actor
 	timers   []domain.Timer
+	// pinger fires the next ping; closing stops it for good.
+	pinger  *time.Timer
+	closing bool
 
 	ops operations
 }
@@ -47,17 +50,17 @@ func (s *Server) newConn(c *websocket.Conn, r *http.Request, d *dialect) *conn {
 	return &conn{
 		srv: s, cfg: &s.cfg, ws: c, dialect: d, headerToken: bearer(r.Header.Get("Authorization")),
 		ctx: ctx, cancel: cancel, opsCtx: opsCtx, cancelOps: cancelOps,
-		send: make(chan []byte, s.cfg.SendQueue), closed: make(chan struct{}),
-		ops: newOperations(),
+		closed: make(chan struct{}),
+		ops:    newOperations(),
 	}
 }
 
 // run serves the connection until it closes: it reads the client's
-// messages and acts on each in turn, while writeLoop and pingLoop run
-// beside it.
+// messages and acts on each in turn. Writes happen in a goroutine that
+// runs while messages wait (writeQueued), pings in a timer's: an idle
+// connection has this one goroutine, and its subscriptions'.
 func (cn *conn) run() {
-	go cn.writeLoop()
-	go cn.pingLoop()
+	cn.armPing()
 	cn.after(cn.cfg.InitTimeout, func() {
 		cn.mu.Lock()
 		seen := cn.initSeen
@@ -132,8 +135,12 @@ func (cn *conn) close(reason disconnect) {
 	cn.closeOnce.Do(func() {
 		cn.cancelOps()
 		cn.mu.Lock()
+		cn.closing = true
 		for _, t := range cn.timers {
 			t.Stop()
+		}
+		if cn.pinger != nil {
+			cn.pinger.Stop()
 		}
 		cn.mu.Unlock()
 		go func() {
@@ -145,66 +152,88 @@ func (cn *conn) close(reason disconnect) {
 }
 
 // enqueue queues a message for the client; a client whose queue is full is
-// not reading, and is closed.
+// not reading, and is closed, as is one shed because the server's queues
+// together hold too much.
 func (cn *conn) enqueue(m message) {
+	if cn.opsCtx.Err() != nil {
+		return // closing: nothing more goes out
+	}
 	b, err := json.Marshal(m)
 	if err != nil {
 		cn.cfg.Logger.Error("encoding a websocket message", "err", err)
 		cn.close(disconnectInternal)
 		return
 	}
-	select {
-	case <-cn.opsCtx.Done():
-	case cn.send <- b:
-	default:
+	cn.enqueueEncoded(b)
+}
+
+// enqueuePayload queues an operation's message whose payload is encoded
+// already (a result the subscribers of one view share): only the envelope
+// is this connection's. It is the message enqueue would encode.
+func (cn *conn) enqueuePayload(id, typ string, payload []byte) {
+	if cn.opsCtx.Err() != nil {
+		return
+	}
+	quotedID, _ := json.Marshal(id)
+	b := make([]byte, 0, len(quotedID)+len(typ)+len(payload)+len(`{"id":,"type":"","payload":}`))
+	b = append(b, `{"id":`...)
+	b = append(b, quotedID...)
+	b = append(b, `,"type":"`...)
+	b = append(b, typ...) // one of the dialect's, plain ASCII
+	b = append(b, `","payload":`...)
+	b = append(b, payload...)
+	b = append(b, '}')
+	cn.enqueueEncoded(b)
+}
+
+// enqueueEncoded queues an encoded message, or closes the connection whose
+// queue refuses it.
+func (cn *conn) enqueueEncoded(b []byte) {
+	switch cn.enqueueBytes(b) {
+	case refusedFull, refusedShed:
 		cn.close(disconnectTooSlow)
 	}
 }
 
-// writeLoop writes the queued messages, each within the write timeout.
-func (cn *conn) writeLoop() {
-	for {
-		select {
-		case <-cn.ctx.Done():
-			return
-		case b := <-cn.send:
-			ctx, cancel := context.WithTimeout(cn.ctx, cn.cfg.WriteTimeout)
-			err := cn.ws.Write(ctx, websocket.MessageText, b)
-			cancel()
-			if err != nil {
-				cn.close(disconnectTooSlow)
-				return
-			}
-		}
+// armPing arms the next ping, unless the connection is closing.
+func (cn *conn) armPing() {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	switch {
+	case cn.closing:
+	case cn.pinger == nil:
+		cn.pinger = time.AfterFunc(cn.cfg.PingInterval, cn.ping)
+	default:
+		cn.pinger.Reset(cn.cfg.PingInterval)
 	}
 }
 
-// pingLoop pings the client; an unanswered ping closes the connection, and
+// ping pings the client; an unanswered ping closes the connection, and
 // each answer is a sign of life, followed by the dialect's keep-alive if it
-// has one.
-func (cn *conn) pingLoop() {
-	t := time.NewTicker(cn.cfg.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-cn.opsCtx.Done():
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(cn.opsCtx, cn.cfg.PingInterval)
-		err := cn.ws.Ping(ctx)
-		cancel()
-		if err != nil {
+// has one. Then it arms the next.
+func (cn *conn) ping() {
+	ctx, cancel := context.WithTimeout(cn.opsCtx, cn.cfg.PingInterval)
+	err := cn.ws.Ping(ctx)
+	cancel()
+	if err != nil {
+		// With messages written shortly before the ping (half an interval
+		// before it was sent), or still waiting, the ping waited behind
+		// them: the client may be there but not reading, and is told so,
+		// as when its queue fills.
+		if cn.queue.behind(cn.cfg.PingInterval * 3 / 2) {
+			cn.close(disconnectTooSlow)
+		} else {
 			cn.close(disconnectPingUnanswered)
-			return
 		}
-		if acked, a := cn.session(); acked {
-			if err := cn.cfg.Presence.Alive(cn.opsCtx, a); err != nil && cn.opsCtx.Err() == nil {
-				cn.cfg.Logger.Warn("recording a sign of life", "err", err)
-			}
-			if ka := cn.dialect.keepAlive; ka != "" {
-				cn.enqueue(message{Type: ka})
-			}
+		return
+	}
+	if acked, a := cn.session(); acked {
+		if err := cn.cfg.Presence.Alive(cn.opsCtx, a); err != nil && cn.opsCtx.Err() == nil {
+			cn.cfg.Logger.Warn("recording a sign of life", "err", err)
+		}
+		if ka := cn.dialect.keepAlive; ka != "" {
+			cn.enqueue(message{Type: ka})
 		}
 	}
+	cn.armPing()
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,6 +56,8 @@ type envConfig struct {
 	presenceTimeout time.Duration
 	// jobs starts the background jobs (the presence sweep).
 	jobs bool
+	// log receives the server's logs (the default discards them).
+	log *slog.Logger
 }
 
 type env struct {
@@ -79,13 +82,17 @@ func newEnv(t *testing.T, opts ...func(*envConfig)) *env {
 		o(&cfg)
 	}
 	log := slog.New(slog.DiscardHandler)
+	serverLog := log
+	if cfg.log != nil {
+		serverLog = cfg.log
+	}
 	e := &env{t: t, now: time.Now}
 	ac := app.Config{
 		Store: func(_ context.Context, sink domain.EventSink) (domain.Store, error) {
 			return sqlitetest.New(t, sqlite.Options{EventSink: sink, Logger: log}), nil
 		},
 		Keys: server.KeyConfig{Secret: secret}, Server: cfg.Config, PresenceTimeout: cfg.presenceTimeout,
-		Logger: log, Jobs: cfg.jobs,
+		Logger: serverLog, Jobs: cfg.jobs,
 	}
 	if !cfg.realClock {
 		e.clock = fakeclock.New(epoch)
@@ -250,4 +257,31 @@ func (e *env) dial(token string) *socket {
 func (e *env) dialLegacy(token string) *socket {
 	e.t.Helper()
 	return wsclient.Connect(e.t, e.wsURL, wsclient.LegacyWS, token)
+}
+
+// logBuffer collects a server's log lines, safe for its goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
+
+// lines returns the lines logged so far that contain substr.
+func (l *logBuffer) lines(substr string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		if strings.Contains(line, substr) {
+			out = append(out, line)
+		}
+	}
+	return out
 }

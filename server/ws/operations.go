@@ -150,22 +150,36 @@ func (cn *conn) prepare(ctx context.Context, id string, a domain.Actor, raw *gra
 		return nil, cn.errorsMessage(id, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs).Errors)
 	}
 	subscription := opCtx.Operation.Operation == ast.Subscription
+	release := func() {}
+	var share *sharedStream
 	if subscription {
 		cancel()
+		if !cn.srv.budget.admitSubscription() {
+			return nil, cn.errorsMessage(id, gqlerror.List{{
+				Message:    "the server is at its limit of subscriptions; try again later",
+				Extensions: map[string]any{"code": string(domain.CodeUnavailable)},
+			}})
+		}
+		release = cn.srv.budget.releaseSubscription
+		share = newSharedStream(ctx, cn, id, a, raw.Query, raw.OperationName, raw.Variables)
+		ctx = feed.WithSharer(ctx, share)
 	} else {
 		ctx = budget
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
 	return func() *message {
+		defer release()
 		defer cancel()
-		return cn.stream(ctx, id, subscription, responses)
+		return cn.stream(ctx, id, share, responses)
 	}, nil
 }
 
 // stream sends an operation's results: one for a query or mutation, one per
-// event for a subscription; it returns the message that ends it: complete
-// (none when the client stopped it), or error when it could not start.
-func (cn *conn) stream(ctx context.Context, id string, subscription bool, responses graphql.ResponseHandler) *message {
+// event for a subscription (share is the subscription's, nil for others);
+// it returns the message that ends it: complete (none when the client
+// stopped it), or error when it could not start.
+func (cn *conn) stream(ctx context.Context, id string, share *sharedStream, responses graphql.ResponseHandler) *message {
+	subscription := share != nil
 	for first := true; ; first = false {
 		resp := responses(ctx)
 		if resp == nil || ctx.Err() != nil {
@@ -181,7 +195,8 @@ func (cn *conn) stream(ctx context.Context, id string, subscription bool, respon
 			cn.close(disconnectInternal)
 			return nil
 		}
-		cn.enqueue(message{ID: id, Type: cn.dialect.next, Payload: payload})
+		cn.enqueuePayload(id, cn.dialect.next, payload)
+		share.sent(payload)
 		if !subscription {
 			break
 		}

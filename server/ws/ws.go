@@ -5,16 +5,21 @@
 // protocol's codes, has no per-socket send queue and no cap on operations,
 // so this one is written for those rules.
 //
-// Each connection has a bounded send queue: a client that does not read its
-// messages is closed (CloseTooSlow) instead of slowing the server or growing
-// memory. The server pings every connection, so a half-open socket (a closed
-// laptop) is noticed; each pong is a sign of life of the agent.
+// Each connection has a send queue bounded in messages and in bytes: a
+// client that does not read its messages is closed (CloseTooSlow) instead of
+// slowing the server or growing memory. What all connections hold together
+// is bounded by a Budget: sockets and subscriptions past it are refused
+// when they start, and when the queues together hold too much, the slowest
+// readers are closed first. The server pings every connection, so a
+// half-open socket (a closed laptop) is noticed; each pong is a sign of
+// life of the agent.
 package ws
 
 import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,6 +65,13 @@ type Config struct {
 	MaxOperations int
 	// SendQueue bounds the messages waiting to be written to a connection.
 	SendQueue int
+	// SendQueueBytes bounds the bytes of the messages waiting to be written
+	// to a connection; a message larger on its own is written when nothing
+	// waits before it.
+	SendQueueBytes int64
+	// Budget bounds what all connections hold together; zero:
+	// DefaultBudget.
+	Budget Budget
 	// AllowedOrigins are host patterns (e.g. app.example.com, *.example.com)
 	// of browser pages allowed to connect besides the server's own origin.
 	AllowedOrigins []string
@@ -96,6 +108,12 @@ func (c *Config) defaults() {
 	if c.SendQueue <= 0 {
 		c.SendQueue = 256
 	}
+	if c.SendQueueBytes <= 0 {
+		c.SendQueueBytes = 1 << 20
+	}
+	if c.Budget == (Budget{}) {
+		c.Budget = DefaultBudget()
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -105,17 +123,24 @@ func (c *Config) defaults() {
 type Server struct {
 	cfg Config
 	registry
+	budget     *budget
+	executions executions
 }
 
 // New returns a transport.
 func New(cfg Config) *Server {
 	cfg.defaults()
-	s := &Server{cfg: cfg, registry: newRegistry()}
+	s := &Server{cfg: cfg, registry: newRegistry(), budget: newBudget(cfg.Budget, cfg.Logger, time.Now), executions: newExecutions()}
 	if cfg.Feed != nil {
 		cfg.Feed.Tap(s.notice)
 	}
 	return s
 }
+
+// retryAfterSeconds is the Retry-After of a socket refused for the budget:
+// long enough for others to leave, short enough that an agent's console is
+// back soon.
+const retryAfterSeconds = 5
 
 // IsUpgrade reports whether r asks for a WebSocket.
 func IsUpgrade(r *http.Request) bool {
@@ -138,6 +163,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// loopback page on another port or name.
 		opts.OriginPatterns, opts.InsecureSkipVerify = nil, true
 	}
+	// Refused before the upgrade: a refused socket costs an HTTP answer,
+	// not a connection that must stay open through a close handshake.
+	if !s.budget.admitSocket() {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+		http.Error(w, "too many WebSocket connections: try again later", http.StatusServiceUnavailable)
+		return
+	}
+	defer s.budget.releaseSocket()
 	c, err := websocket.Accept(w, r, opts)
 	if err != nil {
 		// Accept has answered (a bad handshake, or an origin not allowed).
@@ -146,6 +179,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	d := dialectOf(c.Subprotocol())
 	cn := s.newConn(c, r, d)
+	defer cn.queue.discard(s.budget)
 	if !s.track(cn) {
 		closeWith(c, disconnectShutdown)
 		return

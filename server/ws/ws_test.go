@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -538,15 +539,41 @@ func TestShutdownClosesWithGoingAway(t *testing.T) {
 }
 
 // A client that stops reading while events pile up is closed with 1013 once
-// its send queue is full; another subscriber gets every event, before and
-// after.
+// its send queue is full (in messages, or in bytes), or once the server's
+// queues together are over their budget and it holds the most; another
+// subscriber gets every event, before and after.
 func TestSlowConsumerIsClosedAndOthersKeepUp(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ws.Config
+		// logged, if not "", is in a log line once the slow client is shed.
+		logged string
+	}{
+		{name: "its queue's messages", Config: ws.Config{SendQueue: 16}},
+		{name: "its queue's bytes", Config: ws.Config{SendQueue: 1 << 20, SendQueueBytes: 256 << 10}},
+		{
+			name: "the server's queues",
+			// Each of the two sockets' share is 256 KiB; the fast one never
+			// holds that much.
+			Config: ws.Config{SendQueue: 1 << 20, SendQueueBytes: 64 << 20, Budget: ws.Budget{Sockets: 10, Bytes: 1 << 30, QueueBytes: 512 << 10}},
+			logged: "closing the slowest readers",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) { slowConsumerIsClosed(t, tc.Config, tc.logged) })
+	}
+}
+
+func slowConsumerIsClosed(t *testing.T, queues ws.Config, logged string) {
+	var logs logBuffer
 	e := newEnv(t, func(c *envConfig) {
-		c.WebSocket.SendQueue = 16
+		c.WebSocket.SendQueue = queues.SendQueue
+		c.WebSocket.SendQueueBytes = queues.SendQueueBytes
+		c.WebSocket.Budget = queues.Budget
 		// Long enough that neither the ping nor the write timeout is what
 		// closes the silent client.
 		c.WebSocket.PingInterval = time.Minute
 		c.WebSocket.WriteTimeout = time.Minute
+		c.log = logs.logger()
 	})
 	w := e.newWorkspace("ws-proto")
 	w.inbound("maria", "m0", "hello")
@@ -665,6 +692,89 @@ func TestSlowConsumerIsClosedAndOthersKeepUp(t *testing.T) {
 		if v != i+2 {
 			t.Fatalf("the fast subscriber got versions %v, want 2..%d in order", versions, produced)
 		}
+	}
+	if logged != "" && len(logs.lines(logged)) != 1 {
+		t.Fatalf("want one log line with %q, got %q", logged, logs.lines(logged))
+	}
+}
+
+// A client that reads, but more slowly than events come, finds the server's
+// pings behind the messages it has not read yet: it is told it is too slow
+// (1013), not that it is gone (1008).
+func TestAPingBehindUnreadMessagesCloses1013(t *testing.T) {
+	const interval = 300 * time.Millisecond
+	e := newEnv(t, func(c *envConfig) {
+		c.WebSocket.PingInterval = interval
+		// Neither the queue nor the write timeout is what closes it.
+		c.WebSocket.SendQueue = 1 << 20
+		c.WebSocket.SendQueueBytes = 1 << 30
+		c.WebSocket.WriteTimeout = time.Minute
+	})
+	w := e.newWorkspace("ws-proto")
+	w.inbound("maria", "m0", "hello")
+	rc := dialTCP(t, e, w.ben)
+	// Its socket buffers little, so what it has not read waits at the
+	// server.
+	if tc, ok := rc.conn.(*net.TCPConn); ok {
+		tc.SetReadBuffer(16 << 10)
+	}
+	var writing sync.Mutex
+	send := func(opcode byte, payload []byte) {
+		writing.Lock()
+		defer writing.Unlock()
+		rc.conn.SetWriteDeadline(time.Now().Add(wait))
+		_ = rc.send(opcode, payload)
+	}
+	// It reads a frame every 50 ms, from the start, and answers each ping
+	// it comes to.
+	acked, closed := make(chan struct{}), make(chan frame, 1)
+	var cut atomic.Bool
+	go func() {
+		for {
+			if !cut.Load() {
+				time.Sleep(50 * time.Millisecond)
+			}
+			rc.conn.SetReadDeadline(time.Now().Add(wait))
+			f, err := rc.next()
+			if err != nil {
+				close(closed)
+				return
+			}
+			switch {
+			case f.opcode == opPing:
+				send(opPong, f.payload)
+			case f.opcode == opClose:
+				closed <- f
+				return
+			case strings.Contains(string(f.payload), "connection_ack"):
+				close(acked)
+			}
+		}
+	}()
+	<-acked
+	before := e.feed.Subscribers()
+	send(opText, mustJSON(message{ID: "q", Type: "subscribe", Payload: mustJSON(map[string]any{
+		"query": `subscription { queueChanged(status: NEW) { conversation { id messages(last: 1) { edges { node { text } } } } } }`,
+	})}))
+	waitFor(t, "the subscription", func() bool { return e.feed.Subscribers() == before+1 })
+
+	// Each event is 32 KiB: they come faster than it reads.
+	text := strings.Repeat("x", 32<<10)
+	for i := 1; e.feed.Subscribers() > before; i++ {
+		if i > 5000 {
+			t.Fatal("the slow reader was not closed after 5000 events")
+		}
+		w.inbound("maria", fmt.Sprintf("m%d", i), text)
+	}
+
+	// Once it is closed, it reads what is left at full speed.
+	cut.Store(true)
+	var f frame
+	for f = range closed {
+		break
+	}
+	if code, reason := f.closeStatus(); code != int(websocket.StatusTryAgainLater) || reason != "client too slow: reconnect and catch up" {
+		t.Fatalf("closed with %d %q", code, reason)
 	}
 }
 
