@@ -453,11 +453,18 @@ func TestABackupUnderWriteLoadRestoresEveryAcknowledgedWrite(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(2 * time.Second)
+	acked := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acks)
+	}
+	eventually(t, "100 writes acknowledged", func() bool { return acked() >= 100 })
 	backup := filepath.Join(t.TempDir(), "switchboard-backup.db")
 	began := time.Now()
 	out, stderr, code := runCommand(t, []string{"backup", backup, "--data-dir", dir})
-	time.Sleep(500 * time.Millisecond) // writes go on after it, too
+	// Writes go on after it, too.
+	n := acked()
+	eventually(t, "writes acknowledged after the backup", func() bool { return acked() >= n+20 })
 	close(stop)
 	wg.Wait()
 	if code != 0 {
