@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"switchboard/internal/wsclient"
+	"switchboard/store/mongo/mongotest"
 )
 
 // TestCrashBetweenReplyAndReportLosesNothing: a server killed (SIGKILL)
@@ -14,10 +15,25 @@ import (
 // reply again after the restart; one killed right after a report keeps it:
 // the connector's retry of that report is answered as the same report, and
 // the reply is offered no more.
+//
+// It runs on the SQLite store and on MongoDB (a FerretDB process the test
+// starts; its server is not killed, only Switchboard).
 func TestCrashBetweenReplyAndReportLosesNothing(t *testing.T) {
+	t.Run("SQLite", func(t *testing.T) { crashBetweenReplyAndReport(t) })
+	t.Run("MongoDB", func(t *testing.T) {
+		db, err := mongotest.Start(mongotest.Binary(t), t.TempDir(), "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(db.Kill)
+		crashBetweenReplyAndReport(t, "SWITCHBOARD_MONGODB_URI="+db.URI)
+	})
+}
+
+func crashBetweenReplyAndReport(t *testing.T, store ...string) {
 	dataDir := t.TempDir()
 	secret := strings.Repeat("o", 32)
-	env := []string{"SWITCHBOARD_JWT_SECRET=" + secret}
+	env := append([]string{"SWITCHBOARD_JWT_SECRET=" + secret}, store...)
 	tok := func(sub, role string) string {
 		out, stderr, code := runCommand(t, []string{"token", "--sub", sub, "--workspace", "crash", "--role", role, "--name", sub, "--ttl", "1h"}, env...)
 		if code != 0 {
