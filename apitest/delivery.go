@@ -1,6 +1,7 @@
 package apitest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -358,6 +359,45 @@ func testOutboundOfferedAgain(t *testing.T, f Factory) {
 	// Once reported, never again.
 	w.report(w.Integration, map[string]any{"messageId": id, "status": "SENT"})
 	e.Clock.Advance(10 * time.Minute)
+	conn.Ready()
+	conn.Quiet(200 * time.Millisecond)
+}
+
+func testOutboundBacklogPages(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws-out")
+	convs := []string{w.Inbound("a", "m1", "hi").ConversationID, w.Inbound("b", "m2", "hi").ConversationID, w.Inbound("c", "m3", "hi").ConversationID}
+	// 130 replies, more than one page of the backlog (100), many sharing a
+	// millisecond across conversations.
+	var want []string
+	for i := range 130 {
+		if i%7 == 0 {
+			e.Clock.Advance(time.Millisecond)
+		}
+		want = append(want, w.Say(w.Ben, convs[i%3], fmt.Sprintf("reply %d", i)).Message.ID)
+	}
+	conn := w.Integration.Dial()
+	conn.Subscribe("out", outboundSubscription, nil)
+	seen := map[string]bool{}
+	last := map[string]int{}
+	for range want {
+		ev := nextOutbound(conn, "out").OutboundMessages
+		if seen[ev.Message.ID] {
+			t.Fatalf("%s offered twice", ev.Message.ID)
+		}
+		seen[ev.Message.ID] = true
+		var n int
+		fmt.Sscanf(ev.Message.Text, "reply %d", &n)
+		if l, ok := last[ev.ConversationID]; ok && n <= l {
+			t.Fatalf("conversation %s: reply %d after reply %d", ev.ConversationID, n, l)
+		}
+		last[ev.ConversationID] = n
+	}
+	for _, id := range want {
+		if !seen[id] {
+			t.Fatalf("%s never offered", id)
+		}
+	}
 	conn.Ready()
 	conn.Quiet(200 * time.Millisecond)
 }

@@ -154,6 +154,7 @@ func Run(t *testing.T, f Factory) {
 		{"outbound: channelIds and the workspace bound what a connector receives; agents may not subscribe; counts per channel", testOutboundChannelsAndTenancy},
 		{"reportDelivery: bad input has its code, FAILED shows its reason, the same report twice is one, SENT is final", testReportDeliveryRules},
 		{"outbound: a reply PENDING past the redelivery delay is offered again", testOutboundOfferedAgain},
+		{"outbound: a backlog of more than one page comes whole, once each, in order per conversation", testOutboundBacklogPages},
 
 		// Tenancy.
 		{"tenancy: queries in workspace B never see workspace A's records", testTenancyQueries},
