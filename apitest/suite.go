@@ -148,6 +148,14 @@ func Run(t *testing.T, f Factory) {
 		{"a subscription with arguments the view refuses gets an error message", testSubscriptionRefused},
 		{"a deactivated agent's socket is closed with 4403", testDeactivationClosesSocket},
 
+		// Outbound delivery.
+		{"outbound: a connector receives a reply, reports SENT, and the agents' subscription shows it", testOutboundReplySentLive},
+		{"outbound: a connector that was away gets every PENDING reply in order, then new ones live", testOutboundBacklogInOrder},
+		{"outbound: channelIds and the workspace bound what a connector receives; agents may not subscribe; counts per channel", testOutboundChannelsAndTenancy},
+		{"reportDelivery: bad input has its code, FAILED shows its reason, the same report twice is one, SENT is final", testReportDeliveryRules},
+		{"outbound: a reply PENDING past the redelivery delay is offered again", testOutboundOfferedAgain},
+		{"outbound: a backlog of more than one page comes whole, once each, in order per conversation", testOutboundBacklogPages},
+
 		// Tenancy.
 		{"tenancy: queries in workspace B never see workspace A's records", testTenancyQueries},
 		{"tenancy: mutations in workspace B on A's conversations are NOT_FOUND and change nothing in A", testTenancyMutations},

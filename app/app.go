@@ -51,6 +51,9 @@ type Config struct {
 	// PresenceTimeout is how long an agent may stay silent before going
 	// OFFLINE; 0: domain.DefaultPresenceTimeout.
 	PresenceTimeout time.Duration
+	// RedeliverAfter is how long an outbound message may stay PENDING
+	// before it is offered again; 0: domain.DefaultRedeliverAfter.
+	RedeliverAfter time.Duration
 	// Clock is the time of the service, the jobs and the token checks;
 	// nil: the system clock (tests pass a fake one).
 	Clock domain.Clock
@@ -160,6 +163,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 
 	opts := []domain.Option{domain.WithClock(a.clock), domain.WithLogger(a.log)}
+	if cfg.RedeliverAfter > 0 {
+		opts = append(opts, domain.WithRedeliverAfter(cfg.RedeliverAfter))
+	}
 	if cfg.PresenceTimeout > 0 {
 		opts = append(opts, domain.WithPresenceTimeout(cfg.PresenceTimeout))
 	}

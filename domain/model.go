@@ -225,6 +225,46 @@ type Message struct {
 	// messages of a conversation.
 	Version   int64
 	CreatedAt time.Time
+	// ChannelID is the conversation's channel, kept on outbound messages so
+	// that a channel's pending deliveries are one indexed read; "" on
+	// inbound messages.
+	ChannelID string
+	// Delivery is an outbound message's delivery state; nil on inbound
+	// messages and on replies written before delivery existed.
+	Delivery *Delivery
+}
+
+// DeliveryStatus is where an outbound message is on its way to the contact.
+type DeliveryStatus string
+
+const (
+	DeliveryPending DeliveryStatus = "PENDING"
+	DeliverySent    DeliveryStatus = "SENT"
+	DeliveryFailed  DeliveryStatus = "FAILED"
+)
+
+// Delivery is an outbound message's delivery state: PENDING when the reply
+// is written, then SENT or FAILED as the channel's connector reports.
+type Delivery struct {
+	Status DeliveryStatus
+	// At is when the status last changed.
+	At time.Time
+	// ExternalID is the channel's id of the sent message, if it gave one.
+	ExternalID string
+	// Error is why it failed, for the agent to read.
+	Error string
+	// Version is the conversation version of the change that set this state:
+	// a store that applies the state after the change committed (MongoDB's
+	// copy out of pending) applies it only over an older one.
+	Version int64
+}
+
+// OutboundMessage is what a connector needs to send one outbound message.
+type OutboundMessage struct {
+	Message        Message
+	ConversationID string
+	ChannelID      string
+	ContactID      string
 }
 
 // OwnershipChange is one entry of a conversation's ownership history.

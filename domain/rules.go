@@ -112,6 +112,11 @@ func (p *plan) write() ConversationWrite {
 		m.WorkspaceID = n.WorkspaceID
 		m.Version = n.Version
 		m.CreatedAt = p.now
+		if m.Direction == Outbound {
+			// A reply is PENDING delivery from the change that writes it.
+			m.ChannelID = n.ChannelID
+			m.Delivery = &Delivery{Status: DeliveryPending, At: p.now, Version: n.Version}
+		}
 		w.Message = &m
 	}
 	w.Conversation = n

@@ -43,6 +43,9 @@ type Service struct {
 	presenceTimeout time.Duration
 	// instance names this process in cleanup claims.
 	instance string
+	// redeliverAfter is how long a delivery may stay PENDING before it is
+	// offered again.
+	redeliverAfter time.Duration
 }
 
 // Option configures a Service.
@@ -56,7 +59,8 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
 // NewService returns a Service over store.
 func NewService(store Store, opts ...Option) *Service {
-	s := &Service{clock: SystemClock{}, log: slog.Default(), presenceTimeout: DefaultPresenceTimeout, instance: RandomID("in_")}
+	s := &Service{clock: SystemClock{}, log: slog.Default(), presenceTimeout: DefaultPresenceTimeout, instance: RandomID("in_"),
+		redeliverAfter: DefaultRedeliverAfter}
 	for _, o := range opts {
 		o(s)
 	}

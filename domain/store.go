@@ -100,6 +100,14 @@ type Store interface {
 	// HistoryEntries returns history entries by (conversation, version).
 	HistoryEntries(ctx context.Context, workspaceID string, keys []HistoryKey) ([]*OwnershipChange, error)
 
+	// PendingDeliveries returns up to q.Limit outbound messages whose
+	// delivery is PENDING, oldest first (by CreatedAt, then conversation,
+	// then version), after q.After.
+	PendingDeliveries(ctx context.Context, q DeliveryQuery) ([]Message, error)
+	// CountPendingDeliveries counts the outbound messages of a channel whose
+	// delivery is PENDING, and of those the ones created before stalledBefore.
+	CountPendingDeliveries(ctx context.Context, workspaceID, channelID string, stalledBefore time.Time) (pending, stalled int, err error)
+
 	// The sweeps below are the only reads across workspaces: they find due
 	// work for the background jobs (boomerangs, logout cleanups, presence
 	// timeouts), each served by an index of its own.
@@ -134,6 +142,11 @@ type ConversationWrite struct {
 	Change *OwnershipChange
 	// Message is the message this change adds, if any.
 	Message *Message
+	// Delivery is an outbound message of the conversation, as this change
+	// leaves it: the change sets its Delivery (reportDelivery). The store
+	// writes it in the same change, or, where it cannot, carries it with the
+	// change and applies it idempotently by Delivery.Version.
+	Delivery *Message
 	// OwnerCheck, when set, makes the write conditional on an agent record
 	// being at a version as well: the new owner of an assignment, whose
 	// presence and offline epoch the conversation records. A store that
@@ -210,6 +223,28 @@ type HistoryQuery struct {
 	NewestFirst bool
 }
 
+// DeliveryQuery is one page of a workspace's pending deliveries.
+type DeliveryQuery struct {
+	WorkspaceID string
+	ChannelIDs  []string // empty: every channel
+	// CreatedBefore, when not zero, keeps only messages created before it.
+	CreatedBefore time.Time
+	After         *DeliveryKey
+	Limit         int
+}
+
+// DeliveryKey is where a message sorts among pending deliveries.
+type DeliveryKey struct {
+	CreatedAt      time.Time
+	ConversationID string
+	Version        int64
+}
+
+// DeliveryKeyOf is where m sorts among pending deliveries.
+func DeliveryKeyOf(m Message) DeliveryKey {
+	return DeliveryKey{CreatedAt: m.CreatedAt, ConversationID: m.ConversationID, Version: m.Version}
+}
+
 // HistoryKey names one ownership change.
 type HistoryKey struct {
 	ConversationID string
@@ -229,6 +264,8 @@ type ConversationEvent struct {
 	After   Conversation
 	Change  *OwnershipChange
 	Message *Message
+	// Delivery is the outbound message whose delivery state this change set.
+	Delivery *Message
 }
 
 // AgentEvent is one committed change to an agent record.

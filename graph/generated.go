@@ -35,8 +35,10 @@ type ResolverRoot interface {
 	Contact() ContactResolver
 	Conversation() ConversationResolver
 	ConversationConnection() ConversationConnectionResolver
+	Delivery() DeliveryResolver
 	Message() MessageResolver
 	Mutation() MutationResolver
+	OutboundMessage() OutboundMessageResolver
 	OwnerCount() OwnerCountResolver
 	OwnershipChange() OwnershipChangeResolver
 	Query() QueryResolver
@@ -63,6 +65,7 @@ type ComplexityRoot struct {
 
 	Channel struct {
 		AutoOwnershipAgents func(childComplexity int) int
+		Deliveries          func(childComplexity int) int
 		ID                  func(childComplexity int) int
 		Name                func(childComplexity int) int
 	}
@@ -110,6 +113,18 @@ type ComplexityRoot struct {
 		OwnershipChange func(childComplexity int) int
 	}
 
+	Delivery struct {
+		At                func(childComplexity int) int
+		Error             func(childComplexity int) int
+		ExternalMessageID func(childComplexity int) int
+		Status            func(childComplexity int) int
+	}
+
+	DeliveryCounts struct {
+		Pending func(childComplexity int) int
+		Stalled func(childComplexity int) int
+	}
+
 	InboundPayload struct {
 		ConversationID func(childComplexity int) int
 		Duplicate      func(childComplexity int) int
@@ -120,6 +135,7 @@ type ComplexityRoot struct {
 	Message struct {
 		Author    func(childComplexity int) int
 		CreatedAt func(childComplexity int) int
+		Delivery  func(childComplexity int) int
 		Direction func(childComplexity int) int
 		ID        func(childComplexity int) int
 		Text      func(childComplexity int) int
@@ -135,6 +151,10 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	MessagePayload struct {
+		Message func(childComplexity int) int
+	}
+
 	MissedAssignment struct {
 		Change       func(childComplexity int) int
 		Conversation func(childComplexity int) int
@@ -148,12 +168,20 @@ type ComplexityRoot struct {
 		MoveToNew                    func(childComplexity int, input model.MoveInput) int
 		MoveToPending                func(childComplexity int, input model.MoveToPendingInput) int
 		Reply                        func(childComplexity int, input model.ReplyInput) int
+		ReportDelivery               func(childComplexity int, input model.ReportDeliveryInput) int
 		Resolve                      func(childComplexity int, input model.MoveInput) int
 		SetAutoOwnership             func(childComplexity int, input model.AutoOwnershipInput) int
 		SetOwner                     func(childComplexity int, input model.SetOwnerInput) int
 		SetPresence                  func(childComplexity int, presence domain.Presence) int
 		UpdateSettings               func(childComplexity int, input model.SettingsInput) int
 		UpsertAgent                  func(childComplexity int, input model.AgentInput) int
+	}
+
+	OutboundMessage struct {
+		Channel        func(childComplexity int) int
+		Contact        func(childComplexity int) int
+		ConversationID func(childComplexity int) int
+		Message        func(childComplexity int) int
 	}
 
 	OwnerCount struct {
@@ -213,6 +241,7 @@ type ComplexityRoot struct {
 		Conversation func(childComplexity int) int
 		Cursor       func(childComplexity int) int
 		Kind         func(childComplexity int) int
+		Message      func(childComplexity int) int
 	}
 
 	ReplyPayload struct {
@@ -231,6 +260,7 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
+		OutboundMessages func(childComplexity int, channelIds []string) int
 		OwnershipChanged func(childComplexity int, status []domain.QueueStatus, ownership *model.OwnershipFilter) int
 		PresenceChanged  func(childComplexity int) int
 		QueueChanged     func(childComplexity int, status domain.QueueStatus, ownership *model.OwnershipFilter, channelIds []string, order *domain.QueueOrder) int
@@ -246,6 +276,7 @@ type AgentResolver interface {
 }
 type ChannelResolver interface {
 	AutoOwnershipAgents(ctx context.Context, obj *domain.Channel) ([]domain.Agent, error)
+	Deliveries(ctx context.Context, obj *domain.Channel) (*domain.DeliveryCounts, error)
 }
 type ContactResolver interface {
 	Name(ctx context.Context, obj *domain.Contact) (*string, error)
@@ -263,6 +294,10 @@ type ConversationResolver interface {
 type ConversationConnectionResolver interface {
 	TotalCount(ctx context.Context, obj *model.ConversationConnection) (int, error)
 }
+type DeliveryResolver interface {
+	ExternalMessageID(ctx context.Context, obj *domain.Delivery) (*string, error)
+	Error(ctx context.Context, obj *domain.Delivery) (*string, error)
+}
 type MessageResolver interface {
 	Author(ctx context.Context, obj *domain.Message) (*domain.Agent, error)
 }
@@ -274,12 +309,17 @@ type MutationResolver interface {
 	IngestInbound(ctx context.Context, input model.InboundInput) (*model.InboundPayload, error)
 	CreateChannel(ctx context.Context, input model.ChannelInput) (*model.ChannelPayload, error)
 	SetAutoOwnership(ctx context.Context, input model.AutoOwnershipInput) (*model.ChannelPayload, error)
+	ReportDelivery(ctx context.Context, input model.ReportDeliveryInput) (*model.MessagePayload, error)
 	SetOwner(ctx context.Context, input model.SetOwnerInput) (*model.ConversationPayload, error)
 	Resolve(ctx context.Context, input model.MoveInput) (*model.ConversationPayload, error)
 	MoveToPending(ctx context.Context, input model.MoveToPendingInput) (*model.ConversationPayload, error)
 	MoveToNew(ctx context.Context, input model.MoveInput) (*model.ConversationPayload, error)
 	Reply(ctx context.Context, input model.ReplyInput) (*model.ReplyPayload, error)
 	UpdateSettings(ctx context.Context, input model.SettingsInput) (*model.SettingsPayload, error)
+}
+type OutboundMessageResolver interface {
+	Channel(ctx context.Context, obj *domain.OutboundMessage) (*domain.Channel, error)
+	Contact(ctx context.Context, obj *domain.OutboundMessage) (*domain.Contact, error)
 }
 type OwnerCountResolver interface {
 	Owner(ctx context.Context, obj *domain.OwnerCount) (*domain.Agent, error)
@@ -305,6 +345,7 @@ type SubscriptionResolver interface {
 	PresenceChanged(ctx context.Context) (<-chan *domain.Agent, error)
 	OwnershipChanged(ctx context.Context, status []domain.QueueStatus, ownership *model.OwnershipFilter) (<-chan *domain.OwnershipChange, error)
 	QueueChanged(ctx context.Context, status domain.QueueStatus, ownership *model.OwnershipFilter, channelIds []string, order *domain.QueueOrder) (<-chan *model.QueueEvent, error)
+	OutboundMessages(ctx context.Context, channelIds []string) (<-chan *domain.OutboundMessage, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -381,6 +422,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Channel.AutoOwnershipAgents(childComplexity), true
+	case "Channel.deliveries":
+		if e.ComplexityRoot.Channel.Deliveries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Channel.Deliveries(childComplexity), true
 	case "Channel.id":
 		if e.ComplexityRoot.Channel.ID == nil {
 			break
@@ -560,6 +607,44 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ConversationPayload.OwnershipChange(childComplexity), true
 
+	case "Delivery.at":
+		if e.ComplexityRoot.Delivery.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.At(childComplexity), true
+	case "Delivery.error":
+		if e.ComplexityRoot.Delivery.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Error(childComplexity), true
+	case "Delivery.externalMessageId":
+		if e.ComplexityRoot.Delivery.ExternalMessageID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.ExternalMessageID(childComplexity), true
+	case "Delivery.status":
+		if e.ComplexityRoot.Delivery.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Status(childComplexity), true
+
+	case "DeliveryCounts.pending":
+		if e.ComplexityRoot.DeliveryCounts.Pending == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryCounts.Pending(childComplexity), true
+	case "DeliveryCounts.stalled":
+		if e.ComplexityRoot.DeliveryCounts.Stalled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryCounts.Stalled(childComplexity), true
+
 	case "InboundPayload.conversationId":
 		if e.ComplexityRoot.InboundPayload.ConversationID == nil {
 			break
@@ -597,6 +682,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Message.CreatedAt(childComplexity), true
+	case "Message.delivery":
+		if e.ComplexityRoot.Message.Delivery == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.Delivery(childComplexity), true
 	case "Message.direction":
 		if e.ComplexityRoot.Message.Direction == nil {
 			break
@@ -641,6 +732,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MessageEdge.Node(childComplexity), true
+
+	case "MessagePayload.message":
+		if e.ComplexityRoot.MessagePayload.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MessagePayload.Message(childComplexity), true
 
 	case "MissedAssignment.change":
 		if e.ComplexityRoot.MissedAssignment.Change == nil {
@@ -727,6 +825,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Reply(childComplexity, args["input"].(model.ReplyInput)), true
+	case "Mutation.reportDelivery":
+		if e.ComplexityRoot.Mutation.ReportDelivery == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reportDelivery_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReportDelivery(childComplexity, args["input"].(model.ReportDeliveryInput)), true
 	case "Mutation.resolve":
 		if e.ComplexityRoot.Mutation.Resolve == nil {
 			break
@@ -793,6 +902,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpsertAgent(childComplexity, args["input"].(model.AgentInput)), true
+
+	case "OutboundMessage.channel":
+		if e.ComplexityRoot.OutboundMessage.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboundMessage.Channel(childComplexity), true
+	case "OutboundMessage.contact":
+		if e.ComplexityRoot.OutboundMessage.Contact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboundMessage.Contact(childComplexity), true
+	case "OutboundMessage.conversationId":
+		if e.ComplexityRoot.OutboundMessage.ConversationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboundMessage.ConversationID(childComplexity), true
+	case "OutboundMessage.message":
+		if e.ComplexityRoot.OutboundMessage.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboundMessage.Message(childComplexity), true
 
 	case "OwnerCount.count":
 		if e.ComplexityRoot.OwnerCount.Count == nil {
@@ -1032,6 +1166,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.QueueEvent.Kind(childComplexity), true
+	case "QueueEvent.message":
+		if e.ComplexityRoot.QueueEvent.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueEvent.Message(childComplexity), true
 
 	case "ReplyPayload.conversation":
 		if e.ComplexityRoot.ReplyPayload.Conversation == nil {
@@ -1072,6 +1212,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SettingsPayload.Settings(childComplexity), true
 
+	case "Subscription.outboundMessages":
+		if e.ComplexityRoot.Subscription.OutboundMessages == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_outboundMessages_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.OutboundMessages(childComplexity, args["channelIds"].([]string)), true
 	case "Subscription.ownershipChanged":
 		if e.ComplexityRoot.Subscription.OwnershipChanged == nil {
 			break
@@ -1118,6 +1269,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("MoveToPendingInput", ec.unmarshalInputMoveToPendingInput),
 			graphql.NewInputUnmarshaler("OwnershipFilter", ec.unmarshalInputOwnershipFilter),
 			graphql.NewInputUnmarshaler("ReplyInput", ec.unmarshalInputReplyInput),
+			graphql.NewInputUnmarshaler("ReportDeliveryInput", ec.unmarshalInputReportDeliveryInput),
 			graphql.NewInputUnmarshaler("SetOwnerInput", ec.unmarshalInputSetOwnerInput),
 			graphql.NewInputUnmarshaler("SettingsInput", ec.unmarshalInputSettingsInput),
 		)
@@ -1341,6 +1493,59 @@ type Mutation {
   logout: AgentPayload!
 }
 `, BuiltIn: false},
+	{Name: "../schema/delivery.graphqls", Input: `enum DeliveryStatus { PENDING SENT FAILED }
+
+type Delivery {
+  status: DeliveryStatus!
+  "When the status last changed."
+  at: Time!
+  "The channel's id for the sent message."
+  externalMessageId: String
+  "Why it failed, in words an agent can read."
+  error: String
+}
+
+"What a connector needs to send one outbound message."
+type OutboundMessage {
+  message: Message!
+  conversationId: ID!
+  channel: Channel!
+  contact: Contact!
+}
+
+input ReportDeliveryInput {
+  messageId: ID!
+  "SENT or FAILED."
+  status: DeliveryStatus!
+  externalMessageId: String
+  error: String
+}
+
+type MessagePayload { message: Message! }
+
+"A channel's outbound messages its connector has not reported yet."
+type DeliveryCounts {
+  "Still PENDING."
+  pending: Int!
+  "PENDING for longer than the server's redelivery delay (default 5 minutes): offered again, and worth a look."
+  stalled: Int!
+}
+
+extend type Channel {
+  "Agents and admins only."
+  deliveries: DeliveryCounts!
+}
+
+extend type Mutation {
+  "integration and admin roles only: the outcome of sending an outbound message."
+  reportDelivery(input: ReportDeliveryInput!): MessagePayload!
+}
+
+extend type Subscription {
+  "integration and admin roles only: every outbound message still PENDING on these channels (all when absent), then new ones."
+  outboundMessages(channelIds: [ID!]): OutboundMessage!
+}
+`, BuiltIn: false},
 	{Name: "../schema/queue.graphqls", Input: `type Message {
   id: ID!
   direction: MessageDirection!
@@ -1348,6 +1553,8 @@ type Mutation {
   "The replying agent; null for inbound messages."
   author: Agent
   createdAt: Time!
+  "Outbound messages only: whether the channel's connector has sent it."
+  delivery: Delivery
 }
 
 type Conversation {
@@ -1509,6 +1716,8 @@ extend type Mutation {
   conversation: Conversation!
   "Where the conversation sorts in the queue view (absent for LEFT)."
   cursor: String
+  "The message this change added, or whose delivery status it changed, as the change left it."
+  message: Message
 }
 
 type Subscription {
@@ -1566,6 +1775,8 @@ func (ec *executionContext) childFields_Channel(ctx context.Context, field graph
 		return ec.fieldContext_Channel_name(ctx, field)
 	case "autoOwnershipAgents":
 		return ec.fieldContext_Channel_autoOwnershipAgents(ctx, field)
+	case "deliveries":
+		return ec.fieldContext_Channel_deliveries(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Channel", field.Name)
 }
@@ -1656,6 +1867,30 @@ func (ec *executionContext) childFields_ConversationPayload(ctx context.Context,
 	return nil, fmt.Errorf("no field named %q was found under type ConversationPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_Delivery(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "status":
+		return ec.fieldContext_Delivery_status(ctx, field)
+	case "at":
+		return ec.fieldContext_Delivery_at(ctx, field)
+	case "externalMessageId":
+		return ec.fieldContext_Delivery_externalMessageId(ctx, field)
+	case "error":
+		return ec.fieldContext_Delivery_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Delivery", field.Name)
+}
+
+func (ec *executionContext) childFields_DeliveryCounts(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "pending":
+		return ec.fieldContext_DeliveryCounts_pending(ctx, field)
+	case "stalled":
+		return ec.fieldContext_DeliveryCounts_stalled(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeliveryCounts", field.Name)
+}
+
 func (ec *executionContext) childFields_InboundPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "conversationId":
@@ -1682,6 +1917,8 @@ func (ec *executionContext) childFields_Message(ctx context.Context, field graph
 		return ec.fieldContext_Message_author(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Message_createdAt(ctx, field)
+	case "delivery":
+		return ec.fieldContext_Message_delivery(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Message", field.Name)
 }
@@ -1706,6 +1943,14 @@ func (ec *executionContext) childFields_MessageEdge(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type MessageEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_MessagePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "message":
+		return ec.fieldContext_MessagePayload_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MessagePayload", field.Name)
+}
+
 func (ec *executionContext) childFields_MissedAssignment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "conversation":
@@ -1714,6 +1959,20 @@ func (ec *executionContext) childFields_MissedAssignment(ctx context.Context, fi
 		return ec.fieldContext_MissedAssignment_change(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MissedAssignment", field.Name)
+}
+
+func (ec *executionContext) childFields_OutboundMessage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "message":
+		return ec.fieldContext_OutboundMessage_message(ctx, field)
+	case "conversationId":
+		return ec.fieldContext_OutboundMessage_conversationId(ctx, field)
+	case "channel":
+		return ec.fieldContext_OutboundMessage_channel(ctx, field)
+	case "contact":
+		return ec.fieldContext_OutboundMessage_contact(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OutboundMessage", field.Name)
 }
 
 func (ec *executionContext) childFields_OwnerCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1808,6 +2067,8 @@ func (ec *executionContext) childFields_QueueEvent(ctx context.Context, field gr
 		return ec.fieldContext_QueueEvent_conversation(ctx, field)
 	case "cursor":
 		return ec.fieldContext_QueueEvent_cursor(ctx, field)
+	case "message":
+		return ec.fieldContext_QueueEvent_message(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type QueueEvent", field.Name)
 }
@@ -2118,6 +2379,20 @@ func (ec *executionContext) field_Mutation_reply_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_reportDelivery_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ReportDeliveryInput, error) {
+			return ec.unmarshalNReportDeliveryInput2switchboardᚋgraphᚋmodelᚐReportDeliveryInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_resolve_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2325,6 +2600,20 @@ func (ec *executionContext) field_Query_queue_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["after"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_outboundMessages_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "channelIds",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channelIds"] = arg0
 	return args, nil
 }
 
@@ -2728,6 +3017,38 @@ func (ec *executionContext) fieldContext_Channel_autoOwnershipAgents(_ context.C
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Agent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Channel_deliveries(ctx context.Context, field graphql.CollectedField, obj *domain.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Channel_deliveries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Channel().Deliveries(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.DeliveryCounts) graphql.Marshaler {
+			return ec.marshalNDeliveryCounts2ᚖswitchboardᚋdomainᚐDeliveryCounts(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Channel_deliveries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeliveryCounts(ctx, field)
 		},
 	}
 	return fc, nil
@@ -3431,6 +3752,144 @@ func (ec *executionContext) fieldContext_ConversationPayload_ownershipChange(_ c
 	return fc, nil
 }
 
+func (ec *executionContext) _Delivery_status(ctx context.Context, field graphql.CollectedField, obj *domain.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.DeliveryStatus) graphql.Marshaler {
+			return ec.marshalNDeliveryStatus2switchboardᚋdomainᚐDeliveryStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "DeliveryStatus")
+}
+
+func (ec *executionContext) _Delivery_at(ctx context.Context, field graphql.CollectedField, obj *domain.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Delivery_externalMessageId(ctx context.Context, field graphql.CollectedField, obj *domain.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_externalMessageId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Delivery().ExternalMessageID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_externalMessageId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, true, true, "String")
+}
+
+func (ec *executionContext) _Delivery_error(ctx context.Context, field graphql.CollectedField, obj *domain.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Delivery().Error(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeliveryCounts_pending(ctx context.Context, field graphql.CollectedField, obj *domain.DeliveryCounts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryCounts_pending(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pending, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryCounts_pending(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DeliveryCounts_stalled(ctx context.Context, field graphql.CollectedField, obj *domain.DeliveryCounts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryCounts_stalled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stalled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryCounts_stalled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryCounts", field, false, false, "Int")
+}
+
 func (ec *executionContext) _InboundPayload_conversationId(ctx context.Context, field graphql.CollectedField, obj *model.InboundPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3647,6 +4106,38 @@ func (ec *executionContext) fieldContext_Message_createdAt(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Message", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Message_delivery(ctx context.Context, field graphql.CollectedField, obj *domain.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_delivery(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Delivery, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Delivery) graphql.Marshaler {
+			return ec.marshalODelivery2ᚖswitchboardᚋdomainᚐDelivery(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Message_delivery(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Message",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Delivery(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _MessageConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.MessageConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3756,6 +4247,38 @@ func (ec *executionContext) _MessageEdge_node(ctx context.Context, field graphql
 func (ec *executionContext) fieldContext_MessageEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "MessageEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Message(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MessagePayload_message(ctx context.Context, field graphql.CollectedField, obj *model.MessagePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MessagePayload_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Message) graphql.Marshaler {
+			return ec.marshalNMessage2ᚖswitchboardᚋdomainᚐMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MessagePayload_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MessagePayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
@@ -4126,6 +4649,50 @@ func (ec *executionContext) fieldContext_Mutation_setAutoOwnership(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_reportDelivery(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reportDelivery(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReportDelivery(ctx, fc.Args["input"].(model.ReportDeliveryInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MessagePayload) graphql.Marshaler {
+			return ec.marshalNMessagePayload2ᚖswitchboardᚋgraphᚋmodelᚐMessagePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reportDelivery(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MessagePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reportDelivery_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_setOwner(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4386,6 +4953,125 @@ func (ec *executionContext) fieldContext_Mutation_updateSettings(ctx context.Con
 	if fc.Args, err = ec.field_Mutation_updateSettings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OutboundMessage_message(ctx context.Context, field graphql.CollectedField, obj *domain.OutboundMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboundMessage_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.Message) graphql.Marshaler {
+			return ec.marshalNMessage2switchboardᚋdomainᚐMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboundMessage_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OutboundMessage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Message(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OutboundMessage_conversationId(ctx context.Context, field graphql.CollectedField, obj *domain.OutboundMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboundMessage_conversationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConversationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboundMessage_conversationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboundMessage", field, false, false, "ID")
+}
+
+func (ec *executionContext) _OutboundMessage_channel(ctx context.Context, field graphql.CollectedField, obj *domain.OutboundMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboundMessage_channel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.OutboundMessage().Channel(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Channel) graphql.Marshaler {
+			return ec.marshalNChannel2ᚖswitchboardᚋdomainᚐChannel(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboundMessage_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OutboundMessage",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Channel(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OutboundMessage_contact(ctx context.Context, field graphql.CollectedField, obj *domain.OutboundMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboundMessage_contact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.OutboundMessage().Contact(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Contact) graphql.Marshaler {
+			return ec.marshalNContact2ᚖswitchboardᚋdomainᚐContact(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboundMessage_contact(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OutboundMessage",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Contact(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -5481,6 +6167,38 @@ func (ec *executionContext) fieldContext_QueueEvent_cursor(_ context.Context, fi
 	return graphql.NewScalarFieldContext("QueueEvent", field, false, false, "String")
 }
 
+func (ec *executionContext) _QueueEvent_message(ctx context.Context, field graphql.CollectedField, obj *model.QueueEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QueueEvent_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Message) graphql.Marshaler {
+			return ec.marshalOMessage2ᚖswitchboardᚋdomainᚐMessage(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QueueEvent_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "QueueEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Message(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ReplyPayload_conversation(ctx context.Context, field graphql.CollectedField, obj *model.ReplyPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5769,6 +6487,50 @@ func (ec *executionContext) fieldContext_Subscription_queueChanged(ctx context.C
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_queueChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_outboundMessages(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_outboundMessages(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().OutboundMessages(ctx, fc.Args["channelIds"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.OutboundMessage) graphql.Marshaler {
+			return ec.marshalNOutboundMessage2ᚖswitchboardᚋdomainᚐOutboundMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_outboundMessages(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OutboundMessage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_outboundMessages_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -7317,6 +8079,69 @@ func UnmarshalReplyInput(ctx context.Context, raw any) (model.ReplyInput, error)
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputReportDeliveryInput(ctx context.Context, obj any) (model.ReportDeliveryInput, error) {
+	var it model.ReportDeliveryInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"messageId", "status", "externalMessageId", "error"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "messageId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("messageId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MessageID = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalNDeliveryStatus2switchboardᚋdomainᚐDeliveryStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "externalMessageId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalMessageId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalMessageID = data
+		case "error":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("error"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Error = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReportDeliveryInput unmarshals raw into the ReportDeliveryInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReportDeliveryInput(ctx context.Context, raw any) (model.ReportDeliveryInput, error) {
+	var out model.ReportDeliveryInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReportDeliveryInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSetOwnerInput(ctx context.Context, obj any) (model.SetOwnerInput, error) {
 	var it model.SetOwnerInput
 	if obj == nil {
@@ -7564,6 +8389,12 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Channel_autoOwnershipAgents(ctx, field, obj)
+				})
+		case "deliveries":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Channel_deliveries(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -7883,6 +8714,94 @@ func (ec *executionContext) _ConversationPayload(ctx context.Context, sel ast.Se
 	return out
 }
 
+var deliveryImplementors = []string{"Delivery"}
+
+func (ec *executionContext) _Delivery(ctx context.Context, sel ast.SelectionSet, obj *domain.Delivery) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deliveryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Delivery")
+		case "status":
+			out.Values[i] = ec._Delivery_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "at":
+			out.Values[i] = ec._Delivery_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "externalMessageId":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Delivery_externalMessageId(ctx, field, obj)
+				})
+		case "error":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Delivery_error(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var deliveryCountsImplementors = []string{"DeliveryCounts"}
+
+func (ec *executionContext) _DeliveryCounts(ctx context.Context, sel ast.SelectionSet, obj *domain.DeliveryCounts) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deliveryCountsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeliveryCounts")
+		case "pending":
+			out.Values[i] = ec._DeliveryCounts_pending(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stalled":
+			out.Values[i] = ec._DeliveryCounts_stalled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var inboundPayloadImplementors = []string{"InboundPayload"}
 
 func (ec *executionContext) _InboundPayload(ctx context.Context, sel ast.SelectionSet, obj *model.InboundPayload) graphql.Marshaler {
@@ -7968,6 +8887,11 @@ func (ec *executionContext) _Message(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "delivery":
+			out.Values[i] = ec._Message_delivery(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8041,6 +8965,39 @@ func (ec *executionContext) _MessageEdge(ctx context.Context, sel ast.SelectionS
 			}
 		case "node":
 			out.Values[i] = ec._MessageEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var messagePayloadImplementors = []string{"MessagePayload"}
+
+func (ec *executionContext) _MessagePayload(ctx context.Context, sel ast.SelectionSet, obj *model.MessagePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, messagePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MessagePayload")
+		case "message":
+			out.Values[i] = ec._MessagePayload_message(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -8167,6 +9124,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "reportDelivery":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reportDelivery(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "setOwner":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setOwner(ctx, field)
@@ -8209,6 +9173,56 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var outboundMessageImplementors = []string{"OutboundMessage"}
+
+func (ec *executionContext) _OutboundMessage(ctx context.Context, sel ast.SelectionSet, obj *domain.OutboundMessage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, outboundMessageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OutboundMessage")
+		case "message":
+			out.Values[i] = ec._OutboundMessage_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "conversationId":
+			out.Values[i] = ec._OutboundMessage_conversationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "channel":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._OutboundMessage_channel(ctx, field, obj)
+				})
+		case "contact":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._OutboundMessage_contact(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8643,6 +9657,11 @@ func (ec *executionContext) _QueueEvent(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "message":
+			out.Values[i] = ec._QueueEvent_message(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8793,6 +9812,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_ownershipChanged(ctx, fields[0])
 	case "queueChanged":
 		return ec._Subscription_queueChanged(ctx, fields[0])
+	case "outboundMessages":
+		return ec._Subscription_outboundMessages(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -9317,6 +10338,42 @@ func (ec *executionContext) marshalNConversationPayload2ᚖswitchboardᚋgraph�
 	return ec._ConversationPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNDeliveryCounts2ᚖswitchboardᚋdomainᚐDeliveryCounts(ctx context.Context, sel ast.SelectionSet, v *domain.DeliveryCounts) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeliveryCounts!")
+		return graphql.Null
+	}
+	return ec._DeliveryCounts(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDeliveryStatus2switchboardᚋdomainᚐDeliveryStatus(ctx context.Context, v any) (domain.DeliveryStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNDeliveryStatus2switchboardᚋdomainᚐDeliveryStatus[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDeliveryStatus2switchboardᚋdomainᚐDeliveryStatus(ctx context.Context, sel ast.SelectionSet, v domain.DeliveryStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNDeliveryStatus2switchboardᚋdomainᚐDeliveryStatus[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "DeliveryStatus!")
+	}
+	return res
+}
+
+var (
+	unmarshalNDeliveryStatus2switchboardᚋdomainᚐDeliveryStatus = map[string]domain.DeliveryStatus{
+		"PENDING": domain.DeliveryPending,
+		"SENT":    domain.DeliverySent,
+		"FAILED":  domain.DeliveryFailed,
+	}
+	marshalNDeliveryStatus2switchboardᚋdomainᚐDeliveryStatus = map[domain.DeliveryStatus]string{
+		domain.DeliveryPending: "PENDING",
+		domain.DeliverySent:    "SENT",
+		domain.DeliveryFailed:  "FAILED",
+	}
+)
+
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -9401,6 +10458,10 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) marshalNMessage2switchboardᚋdomainᚐMessage(ctx context.Context, sel ast.SelectionSet, v domain.Message) graphql.Marshaler {
+	return ec._Message(ctx, sel, &v)
+}
+
 func (ec *executionContext) marshalNMessage2ᚖswitchboardᚋdomainᚐMessage(ctx context.Context, sel ast.SelectionSet, v *domain.Message) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Message!")
@@ -9463,6 +10524,14 @@ func (ec *executionContext) marshalNMessageEdge2ᚕswitchboardᚋgraphᚋmodel�
 	return ret
 }
 
+func (ec *executionContext) marshalNMessagePayload2ᚖswitchboardᚋgraphᚋmodelᚐMessagePayload(ctx context.Context, sel ast.SelectionSet, v *model.MessagePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MessagePayload!")
+		return graphql.Null
+	}
+	return ec._MessagePayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNMissedAssignment2switchboardᚋdomainᚐMissedAssignment(ctx context.Context, sel ast.SelectionSet, v domain.MissedAssignment) graphql.Marshaler {
 	return ec._MissedAssignment(ctx, sel, &v)
 }
@@ -9491,6 +10560,14 @@ func (ec *executionContext) unmarshalNMoveInput2switchboardᚋgraphᚋmodelᚐMo
 func (ec *executionContext) unmarshalNMoveToPendingInput2switchboardᚋgraphᚋmodelᚐMoveToPendingInput(ctx context.Context, v any) (model.MoveToPendingInput, error) {
 	res, err := ec.unmarshalInputMoveToPendingInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNOutboundMessage2ᚖswitchboardᚋdomainᚐOutboundMessage(ctx context.Context, sel ast.SelectionSet, v *domain.OutboundMessage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OutboundMessage!")
+		return graphql.Null
+	}
+	return ec._OutboundMessage(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNOwnerCount2switchboardᚋdomainᚐOwnerCount(ctx context.Context, sel ast.SelectionSet, v domain.OwnerCount) graphql.Marshaler {
@@ -9688,6 +10765,11 @@ func (ec *executionContext) marshalNReplyPayload2ᚖswitchboardᚋgraphᚋmodel�
 		return graphql.Null
 	}
 	return ec._ReplyPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReportDeliveryInput2switchboardᚋgraphᚋmodelᚐReportDeliveryInput(ctx context.Context, v any) (model.ReportDeliveryInput, error) {
+	res, err := ec.unmarshalInputReportDeliveryInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNRole2switchboardᚋdomainᚐRole(ctx context.Context, v any) (domain.Role, error) {
@@ -9958,6 +11040,13 @@ func (ec *executionContext) marshalOConversation2ᚖswitchboardᚋdomainᚐConve
 	return ec._Conversation(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalODelivery2ᚖswitchboardᚋdomainᚐDelivery(ctx context.Context, sel ast.SelectionSet, v *domain.Delivery) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Delivery(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
 	if v == nil {
 		return nil, nil
@@ -10027,6 +11116,13 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	_ = ctx
 	res := graphql.MarshalInt(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOMessage2ᚖswitchboardᚋdomainᚐMessage(ctx context.Context, sel ast.SelectionSet, v *domain.Message) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Message(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOOwnershipChange2ᚖswitchboardᚋdomainᚐOwnershipChange(ctx context.Context, sel ast.SelectionSet, v *domain.OwnershipChange) graphql.Marshaler {

@@ -58,7 +58,7 @@ func (r *subscriptionResolver) QueueChanged(ctx context.Context, status domain.Q
 		}
 		after := ce.After
 		was, is := view.Matches(ce.Before), view.Matches(&after)
-		ev := &model.QueueEvent{Conversation: &after}
+		ev := &model.QueueEvent{Conversation: &after, Message: eventMessage(ce)}
 		switch {
 		case was && is:
 			ev.Kind = model.QueueEventKindUpdated

@@ -35,6 +35,7 @@ type config struct {
 	JWTAudience      string
 	Introspection    server.Introspection
 	PresenceTimeout  time.Duration
+	RedeliverAfter   time.Duration
 	OperationTimeout time.Duration
 	AllowedOrigins   []string
 	MaxSockets       int
@@ -59,6 +60,7 @@ func (c *config) settings() []setting {
 		{env: "SWITCHBOARD_JWT_AUDIENCE", flag: "jwt-audience", help: "required token audience (aud); empty: not checked", value: text(&c.JWTAudience)},
 		{env: "SWITCHBOARD_INTROSPECTION", flag: "introspection", def: "admins", help: "who may introspect the schema: admins, all or off (dev: all)", value: typed(&c.Introspection, parseIntrospection)},
 		{env: "SWITCHBOARD_PRESENCE_TIMEOUT", flag: "presence-timeout", def: "30s", help: "an ONLINE or AWAY agent without a sign of life this long becomes OFFLINE (at most 55s)", value: typed(&c.PresenceTimeout, parsePresenceTimeout)},
+		{env: "SWITCHBOARD_REDELIVER_AFTER", flag: "redeliver-after", def: "5m", help: "an outbound message its connector has not reported SENT or FAILED this long after the reply is offered again to the connectors subscribed to its channel", value: typed(&c.RedeliverAfter, parsePositiveDuration)},
 		{env: "SWITCHBOARD_OPERATION_TIMEOUT", flag: "operation-timeout", def: "10s", help: "a query or mutation still running this long is stopped and answered UNAVAILABLE (HTTP 503 with Retry-After)", value: typed(&c.OperationTimeout, parsePositiveDuration)},
 		{env: "SWITCHBOARD_ALLOWED_ORIGINS", flag: "allowed-origins", help: "comma-separated host patterns (app.example.com, *.example.com) of browser pages allowed to call /graphql (CORS) and open a WebSocket besides the server's own origin", value: typed(&c.AllowedOrigins, parseOrigins)},
 		{env: "SWITCHBOARD_TRUSTED_DOCUMENTS", flag: "trusted-documents", help: "a JSON manifest of id to document (GraphQL Code Generator's persisted-documents.json); when set, callers other than admins run only its documents", value: typed(&c.TrustedDocuments, trustedDocuments)},

@@ -188,6 +188,13 @@ func (d *devDemo) printBanner(w io.Writer, cfg *config, base string) {
 		fmt.Fprintf(w, "  %s:\n    %s\n", t.label, t.token)
 	}
 	fmt.Fprintf(w, "\nPlayground: %s/playground\n  In the Headers tab: {\"Authorization\": \"Bearer <a token above>\"}\n\n", base)
+	for _, t := range d.tokens {
+		if t.role == "integration" {
+			fmt.Fprintf(w, "Replies go out through a channel connector; until one reports them, the console shows \"Sending…\" under them\n"+
+				"and the Admin page counts them per channel. Send them with the example connector (README: Writing a connector):\n"+
+				"  cd interop && npm ci && SWITCHBOARD_URL=%s/graphql SWITCHBOARD_TOKEN=%s node connector.mjs\n\n", base, t.token)
+		}
+	}
 	fmt.Fprintf(w, "Try it:\n  curl -s %s/graphql -H 'Content-Type: application/json' \\\n    -H 'Authorization: Bearer %s' \\\n"+
 		"    -d '{\"query\":\"{ me { name presence } queue(status: NEW) { totalCount edges { node { id ownershipLabel contact { name } } } } }\"}'\n\n",
 		base, d.tokens[1].token)

@@ -204,7 +204,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	a, err := app.New(ctx, app.Config{
 		DataDir: cfg.DataDir, MongoURI: cfg.MongoURI, Instance: cfg.Instance,
 		FreshStore: cfg.FreshStore, IntegrityCheckTimeout: cfg.IntegrityCheckTimeout, DrainTimeout: cfg.DrainTimeout,
-		Keys: keys, PresenceTimeout: cfg.PresenceTimeout, Logger: log, Jobs: true,
+		Keys: keys, PresenceTimeout: cfg.PresenceTimeout, RedeliverAfter: cfg.RedeliverAfter, Logger: log, Jobs: true,
 		Server: server.Config{
 			Introspection: introspection, Limits: lim, AllowedOrigins: cfg.AllowedOrigins,
 			DevTokens: demo.consoleTokens(), Dev: dev, TrustedDocuments: cfg.TrustedDocuments,

@@ -238,7 +238,7 @@ func TestDevSeedsOnceServesTokensAndHoldsTheDataDir(t *testing.T) {
 	dataDir := t.TempDir()
 	s := startDev(t, dataDir)
 	if !strings.Contains(s.banner, "seeded the demo workspace") || !strings.Contains(s.banner, s.base+"/playground") ||
-		!strings.Contains(s.banner, "curl") {
+		!strings.Contains(s.banner, "curl") || !strings.Contains(s.banner, "node connector.mjs") {
 		t.Fatalf("banner:\n%s", s.banner)
 	}
 	ben := s.tokenAfter(t, "Ben Baker")

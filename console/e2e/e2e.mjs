@@ -171,7 +171,7 @@ try {
 
   step('an inbound message appears live in Ben\'s queue, and the count follows (no reload)');
   await ben.page.evaluate(() => { window.notReloaded = true; });
-  await ingest('maria@example.org', 'Maria Garcia', 'My parcel never arrived.');
+  const mariaId = (await ingest('maria@example.org', 'Maria Garcia', 'My parcel never arrived.')).ingestInbound.conversationId;
   await row(ben.page, 'Maria Garcia').getByText('My parcel never arrived.').waitFor();
   await row(ben.page, 'Maria Garcia').getByText('Unowned').waitFor();
   await tabCount(ben.page, 'NEW', 3);
@@ -205,6 +205,19 @@ try {
   await gone(row(cleo.page, 'Maria Garcia'));
   await cleo.page.locator('.conversation[data-status="PENDING"]').waitFor();
   await cleo.page.locator('.conv-owner', { hasText: 'Owned by Ben Baker' }).waitFor();
+
+  step('the reply goes out: "Sending…" until the connector reports, then "Failed: reason", then "Sent", live on both pages');
+  const reply = ben.page.locator('.msg-outbound', { hasText: 'A new parcel ships today.' });
+  await reply.locator('.msg-delivery', { hasText: 'Sending…' }).waitFor();
+  const last = await gql(tokens.admin, `query($id: ID!) { conversation(id: $id) { messages(last: 1) { edges { node { id } } } } }`, { id: mariaId });
+  const replyId = last.conversation.messages.edges[0].node.id;
+  const report = (input) => gql(tokens.integration,
+    `mutation($in: ReportDeliveryInput!) { reportDelivery(input: $in) { message { id } } }`, { in: { messageId: replyId, ...input } });
+  await report({ status: 'FAILED', error: 'mailbox full' });
+  await reply.locator('.delivery-failed', { hasText: 'Failed: mailbox full' }).waitFor();
+  await report({ status: 'SENT', externalMessageId: 'smtp-1' });
+  await reply.locator('.msg-delivery', { hasText: /^Sent$/ }).waitFor();
+  await cleo.page.locator('.msg-outbound', { hasText: 'A new parcel ships today.' }).locator('.msg-delivery', { hasText: /^Sent$/ }).waitFor();
 
   step('a conflict: Ben acts on a stale version after Cleo changed it, and is told in words');
   holdBen.holding = true; // Ben's page does not hear of Cleo's change yet
@@ -282,6 +295,8 @@ try {
   if (!admin.channels[0].autoOwnershipAgents.some((a) => a.id === 'cleo')) fail(`channels: ${JSON.stringify(admin.channels)}`);
   await ada.page.reload();
   await ada.page.getByRole('switch', { name: 'Auto-ownership for Cleo Cruz on Email' }).and(ada.page.locator(':checked')).waitFor();
+  // Each channel says how many replies wait for its connector.
+  await ada.page.locator('.deliveries li', { hasText: /^Email: / }).waitFor();
   await ada.page.screenshot({ path: join(shots, '2-admin.png') });
 
   step('missed assignments: Cleo assigns to Dev while he is offline; he signs in, sees it and acknowledges it');

@@ -78,6 +78,10 @@ type MessageEdge struct {
 	Node   *domain.Message `json:"node"`
 }
 
+type MessagePayload struct {
+	Message *domain.Message `json:"message"`
+}
+
 type MoveInput struct {
 	ConversationID  string `json:"conversationId"`
 	ExpectedVersion *int   `json:"expectedVersion,omitempty"`
@@ -126,6 +130,8 @@ type QueueEvent struct {
 	Conversation *domain.Conversation `json:"conversation"`
 	// Where the conversation sorts in the queue view (absent for LEFT).
 	Cursor *string `json:"cursor,omitempty"`
+	// The message this change added, or whose delivery status it changed, as the change left it.
+	Message *domain.Message `json:"message,omitempty"`
 }
 
 type ReplyInput struct {
@@ -141,6 +147,14 @@ type ReplyPayload struct {
 	Conversation    *domain.Conversation    `json:"conversation"`
 	Message         *domain.Message         `json:"message"`
 	OwnershipChange *domain.OwnershipChange `json:"ownershipChange,omitempty"`
+}
+
+type ReportDeliveryInput struct {
+	MessageID string `json:"messageId"`
+	// SENT or FAILED.
+	Status            domain.DeliveryStatus `json:"status"`
+	ExternalMessageID *string               `json:"externalMessageId,omitempty"`
+	Error             *string               `json:"error,omitempty"`
 }
 
 type SetOwnerInput struct {

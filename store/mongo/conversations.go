@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -61,6 +62,10 @@ func pendingOf(w domain.ConversationWrite) []pendingItem {
 	if m := w.Message; m != nil {
 		d := toMessageDoc(ws, conv, *m)
 		out = append(out, pendingItem{ID: d.Key, Message: &d})
+	}
+	if m := w.Delivery; m != nil && m.Delivery != nil {
+		d := toMessageDoc(ws, conv, *m)
+		out = append(out, pendingItem{ID: deliveryItemKey(ws, m.ID, m.Delivery.Version), Delivery: &d})
 	}
 	return out
 }
@@ -169,7 +174,7 @@ func (s *Store) UpdateConversation(ctx context.Context, w domain.ConversationWri
 
 func conversationEvent(w domain.ConversationWrite) *domain.Event {
 	return &domain.Event{WorkspaceID: w.Conversation.WorkspaceID, Conversation: &domain.ConversationEvent{
-		Before: w.Before, After: w.Conversation, Change: w.Change, Message: w.Message,
+		Before: w.Before, After: w.Conversation, Change: w.Change, Message: w.Message, Delivery: w.Delivery,
 	}}
 }
 
@@ -200,6 +205,8 @@ func (s *Store) copyOut(ctx context.Context, convKey, ws string, items []pending
 func (s *Store) copyItem(ctx context.Context, it pendingItem) error {
 	var err error
 	switch {
+	case it.Delivery != nil:
+		return s.applyDelivery(ctx, it.Delivery)
 	case it.Message != nil:
 		err = s.insert(ctx, s.messages, it.Message)
 	case it.History != nil:
@@ -224,6 +231,131 @@ func (s *Store) copyItem(ctx context.Context, it pendingItem) error {
 		}
 	}
 	return nil
+}
+
+// applyDelivery sets a stored message's delivery state unless a newer one
+// is there already; idempotent. A message not copied yet is an error: the
+// item stays pending, and Reconcile copies the conversation's items in the
+// order they were pushed, the message first.
+func (s *Store) applyDelivery(ctx context.Context, m *messageDoc) error {
+	d := m.Delivery
+	if d == nil {
+		return errors.New("pending delivery of " + m.Key + " holds no state")
+	}
+	filter := append(idWS(m.Key, m.WS), bson.E{Key: "$or", Value: bson.A{
+		bson.D{{Key: "delivery", Value: bson.D{{Key: "$exists", Value: false}}}},
+		bson.D{{Key: "delivery.version", Value: bson.D{{Key: "$lt", Value: d.Version}}}},
+	}})
+	n, err := s.update(ctx, s.messages, filter, bson.D{{Key: "$set", Value: bson.D{{Key: "delivery", Value: d}}}})
+	if err != nil || n > 0 {
+		return err
+	}
+	have, err := findOne[messageDoc](ctx, s, s.messages, idWS(m.Key, m.WS))
+	if err != nil {
+		return err
+	}
+	if have == nil {
+		return errors.New("the message of pending delivery " + m.Key + " is not copied yet")
+	}
+	return nil
+}
+
+// overlayDeliveries applies to msgs the delivery states of the pending
+// items given (reports committed but not yet copied to their messages).
+func overlayDeliveries(msgs []*domain.Message, items []pendingItem) {
+	for _, it := range items {
+		d := it.Delivery
+		if d == nil || d.Delivery == nil {
+			continue
+		}
+		for _, m := range msgs {
+			if m != nil && m.ID == d.ID && m.ConversationID == d.ConversationID &&
+				(m.Delivery == nil || m.Delivery.Version < d.Delivery.Version) {
+				m.Delivery = d.Delivery.domain()
+			}
+		}
+	}
+}
+
+// withPendingDeliveries applies the uncopied delivery reports of their
+// conversations to outbound messages.
+func (s *Store) withPendingDeliveries(ctx context.Context, ws string, msgs []*domain.Message) error {
+	var convKeys []string
+	for _, m := range msgs {
+		if m != nil && m.Direction == domain.Outbound {
+			convKeys = append(convKeys, conversationKey(ws, m.ConversationID))
+		}
+	}
+	if len(convKeys) == 0 {
+		return nil
+	}
+	convs, err := byKeys(ctx, s, s.conversations, ws, convKeys, conversationKeyOf, func(d *conversationDoc) *[]pendingItem { return &d.Pending })
+	if err != nil {
+		return err
+	}
+	for _, p := range convs {
+		if p != nil {
+			overlayDeliveries(msgs, *p)
+		}
+	}
+	return nil
+}
+
+// PendingDeliveries returns a page of a workspace's PENDING deliveries,
+// oldest first, from messages_pending_delivery. A reply still in its
+// conversation's pending list (its copy failed; Reconcile copies it) is
+// found once it is copied.
+func (s *Store) PendingDeliveries(ctx context.Context, q domain.DeliveryQuery) ([]domain.Message, error) {
+	if q.Limit <= 0 {
+		return nil, nil
+	}
+	filter := bson.D{{Key: "ws", Value: q.WorkspaceID}, {Key: "delivery.status", Value: string(domain.DeliveryPending)}}
+	if a := q.After; a != nil {
+		t := utc(a.CreatedAt)
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "createdAt", Value: bson.D{{Key: "$gt", Value: t}}}},
+			bson.D{{Key: "createdAt", Value: t}, {Key: "conversationId", Value: bson.D{{Key: "$gt", Value: a.ConversationID}}}},
+			bson.D{{Key: "createdAt", Value: t}, {Key: "conversationId", Value: a.ConversationID}, {Key: "version", Value: bson.D{{Key: "$gt", Value: a.Version}}}},
+		}})
+	}
+	if !q.CreatedBefore.IsZero() {
+		filter = append(filter, bson.E{Key: "createdAt", Value: bson.D{{Key: "$lt", Value: utc(q.CreatedBefore)}}})
+	}
+	if len(q.ChannelIDs) > 0 {
+		filter = append(filter, bson.E{Key: "channelId", Value: bson.D{{Key: "$in", Value: q.ChannelIDs}}})
+	}
+	docs, err := find[messageDoc](ctx, s, s.messages, filter, asc("createdAt", "conversationId", "version"), int64(q.Limit))
+	if err != nil {
+		return nil, wrap("pending deliveries", err)
+	}
+	msgs := make([]*domain.Message, len(docs))
+	for i := range docs {
+		msgs[i] = docs[i].domain()
+	}
+	if err := s.withPendingDeliveries(ctx, q.WorkspaceID, msgs); err != nil {
+		return nil, wrap("pending deliveries", err)
+	}
+	var out []domain.Message
+	for _, m := range msgs {
+		if m.Delivery != nil && m.Delivery.Status == domain.DeliveryPending {
+			out = append(out, *m)
+		}
+	}
+	return out, nil
+}
+
+// CountPendingDeliveries counts a channel's PENDING deliveries, and those
+// created before stalledBefore.
+func (s *Store) CountPendingDeliveries(ctx context.Context, workspaceID, channelID string, stalledBefore time.Time) (pending, stalled int, err error) {
+	filter := bson.D{{Key: "ws", Value: workspaceID}, {Key: "delivery.status", Value: string(domain.DeliveryPending)}, {Key: "channelId", Value: channelID}}
+	if pending, err = s.count(ctx, s.messages, filter); err != nil {
+		return 0, 0, wrap("count pending deliveries", err)
+	}
+	filter = append(filter, bson.E{Key: "createdAt", Value: bson.D{{Key: "$lt", Value: utc(stalledBefore)}}})
+	if stalled, err = s.count(ctx, s.messages, filter); err != nil {
+		return 0, 0, wrap("count pending deliveries", err)
+	}
+	return pending, stalled, nil
 }
 
 // pullPending removes these exact items from a conversation's pending list.
@@ -324,6 +456,9 @@ func (s *Store) MessagesByIDs(ctx context.Context, workspaceID string, ids []str
 			out[i] = it.Message.domain()
 		}
 	}
+	if err := s.withPendingDeliveries(ctx, workspaceID, out); err != nil {
+		return nil, wrap("messages by ids", err)
+	}
 	return out, nil
 }
 
@@ -362,7 +497,13 @@ func (s *Store) ListMessages(ctx context.Context, q domain.MessageQuery) ([]doma
 			}
 		}
 	}
-	return page(byVersion, dir, q.Limit, func(m domain.Message) int64 { return m.Version }), nil
+	out := page(byVersion, dir, q.Limit, func(m domain.Message) int64 { return m.Version })
+	ptrs := make([]*domain.Message, len(out))
+	for i := range out {
+		ptrs[i] = &out[i]
+	}
+	overlayDeliveries(ptrs, pending)
+	return out, nil
 }
 
 // page sorts rows by version in direction dir and keeps the first limit.

@@ -238,12 +238,41 @@ type messageDoc struct {
 	ExternalID     string    `bson:"externalId"`
 	Version        int64     `bson:"version"`
 	CreatedAt      time.Time `bson:"createdAt"`
+	// ChannelID and Delivery are set on outbound messages only.
+	ChannelID string       `bson:"channelId,omitempty"`
+	Delivery  *deliveryDoc `bson:"delivery,omitempty"`
+}
+
+// deliveryDoc is an outbound message's delivery state.
+type deliveryDoc struct {
+	Status     string    `bson:"status"`
+	At         time.Time `bson:"at"`
+	ExternalID string    `bson:"externalId,omitempty"`
+	Error      string    `bson:"error,omitempty"`
+	// Version is the conversation version that set it: a copy out of
+	// pending applies it only over an older one.
+	Version int64 `bson:"version"`
+}
+
+func toDeliveryDoc(d *domain.Delivery) *deliveryDoc {
+	if d == nil {
+		return nil
+	}
+	return &deliveryDoc{Status: string(d.Status), At: utc(d.At), ExternalID: d.ExternalID, Error: d.Error, Version: d.Version}
+}
+
+func (d *deliveryDoc) domain() *domain.Delivery {
+	if d == nil {
+		return nil
+	}
+	return &domain.Delivery{Status: domain.DeliveryStatus(d.Status), At: d.At, ExternalID: d.ExternalID, Error: d.Error, Version: d.Version}
 }
 
 func toMessageDoc(ws, convID string, m domain.Message) messageDoc {
 	return messageDoc{
 		Key: messageKey(ws, m.ID), WS: ws, ID: m.ID, ConversationID: convID, Direction: string(m.Direction), Text: m.Text,
 		AuthorID: m.AuthorID, ExternalID: m.ExternalID, Version: m.Version, CreatedAt: utc(m.CreatedAt),
+		ChannelID: m.ChannelID, Delivery: toDeliveryDoc(m.Delivery),
 	}
 }
 
@@ -251,6 +280,7 @@ func (d *messageDoc) domain() *domain.Message {
 	return &domain.Message{
 		WorkspaceID: d.WS, ID: d.ID, ConversationID: d.ConversationID, Direction: domain.Direction(d.Direction),
 		Text: d.Text, AuthorID: d.AuthorID, ExternalID: d.ExternalID, Version: d.Version, CreatedAt: d.CreatedAt,
+		ChannelID: d.ChannelID, Delivery: d.Delivery.domain(),
 	}
 }
 
@@ -287,10 +317,15 @@ func (d *historyDoc) domain() *domain.OwnershipChange {
 // ID is its _id there. An item is pulled from `pending` by its exact value
 // ($pullAll), which every MongoDB and FerretDB supports; the store encodes
 // the same item to the same bytes every time.
+//
+// Delivery is a reportDelivery's new state of an outbound message: the
+// message as the change leaves it, applied to the stored message only over
+// an older delivery version (its ID is deliveryItemKey, not the message's).
 type pendingItem struct {
-	ID      string      `bson:"id"`
-	Message *messageDoc `bson:"message,omitempty"`
-	History *historyDoc `bson:"history,omitempty"`
+	ID       string      `bson:"id"`
+	Message  *messageDoc `bson:"message,omitempty"`
+	History  *historyDoc `bson:"history,omitempty"`
+	Delivery *messageDoc `bson:"delivery,omitempty"`
 }
 
 type ackDoc struct {

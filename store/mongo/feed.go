@@ -207,6 +207,8 @@ func (ev *changeEvent) domain() *domain.Event {
 				ce.Change.Conversation = &snapshot
 			case p.Message != nil && p.Message.Version == after.State.Version:
 				ce.Message = p.Message.domain()
+			case p.Delivery != nil && p.Delivery.Delivery != nil && p.Delivery.Delivery.Version == after.State.Version:
+				ce.Delivery = p.Delivery.domain()
 			}
 		}
 		return &domain.Event{WorkspaceID: after.WS, Conversation: ce}

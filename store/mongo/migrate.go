@@ -79,6 +79,8 @@ var indexes = []index{
 	{collConversations, "conversations_pending", asc("pending.id"), false,
 		"a new message's id check against uncopied messages; pending reads of MessagesByIDs and HistoryEntries; Reconcile"},
 	{collMessages, "messages_by_conversation", asc("ws", "conversationId", "version"), true, "ListMessages; one message per conversation version"},
+	{collMessages, "messages_pending_delivery", asc("ws", "delivery.status", "createdAt", "conversationId", "version", "channelId"), false,
+		"PendingDeliveries and CountPendingDeliveries (oldest first)"},
 	{collHistory, "history_by_conversation", asc("ws", "conversationId", "version"), true, "ListHistory; one entry per conversation version"},
 }
 

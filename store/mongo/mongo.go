@@ -268,6 +268,9 @@ func channelKey(ws, id string) string      { return key(ws, id) }
 func contactKey(ws, id string) string      { return key(ws, id) }
 func conversationKey(ws, id string) string { return key(ws, id) }
 func messageKey(ws, id string) string      { return key(ws, id) }
+func deliveryItemKey(ws, id string, v int64) string {
+	return key(ws, id, "delivery", strconv.FormatInt(v, 10))
+}
 func historyKey(ws, conv string, v int64) string {
 	return key(ws, conv, strconv.FormatInt(v, 10))
 }

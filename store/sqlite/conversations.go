@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"switchboard/domain"
 )
@@ -135,10 +136,22 @@ func (s *Store) UpdateConversation(ctx context.Context, w domain.ConversationWri
 func (s *Store) insertParts(ctx context.Context, tx *sql.Tx, w domain.ConversationWrite) error {
 	ws, convID := w.Conversation.WorkspaceID, w.Conversation.ID
 	if m := w.Message; m != nil {
-		_, err := s.exec(ctx, tx, `INSERT INTO messages (`+messageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			ws, m.ID, convID, string(m.Direction), m.Text, m.AuthorID, m.ExternalID, m.Version, millis(m.CreatedAt))
+		d := toDeliveryCols(m.Delivery)
+		_, err := s.exec(ctx, tx, `INSERT INTO messages (`+messageCols+`) VALUES (`+placeholders(15)+`)`,
+			ws, m.ID, convID, string(m.Direction), m.Text, m.AuthorID, m.ExternalID, m.Version, millis(m.CreatedAt),
+			m.ChannelID, d.status, d.at, d.externalID, d.err, d.version)
 		if err != nil {
 			return dup(err)
+		}
+	}
+	if m := w.Delivery; m != nil && m.Delivery != nil {
+		d := toDeliveryCols(m.Delivery)
+		res, err := s.exec(ctx, tx, `UPDATE messages SET delivery_status = ?, delivery_at = ?, delivery_external_id = ?,
+				delivery_error = ?, delivery_version = ?
+			WHERE workspace_id = ? AND id = ? AND conversation_id = ? AND direction = 'OUTBOUND'`,
+			d.status, d.at, d.externalID, d.err, d.version, ws, m.ID, convID)
+		if err := oneRow(res, err, domain.ErrNotFound); err != nil {
+			return err
 		}
 	}
 	if h := w.Change; h != nil {
@@ -153,7 +166,7 @@ func (s *Store) insertParts(ctx context.Context, tx *sql.Tx, w domain.Conversati
 
 func conversationEvent(w domain.ConversationWrite) *domain.Event {
 	return &domain.Event{WorkspaceID: w.Conversation.WorkspaceID, Conversation: &domain.ConversationEvent{
-		Before: w.Before, After: w.Conversation, Change: w.Change, Message: w.Message,
+		Before: w.Before, After: w.Conversation, Change: w.Change, Message: w.Message, Delivery: w.Delivery,
 	}}
 }
 
@@ -187,17 +200,91 @@ func (s *Store) OwnedConversations(ctx context.Context, q domain.OwnedQuery) ([]
 
 // Messages.
 
-const messageCols = `workspace_id, id, conversation_id, direction, text, author_id, external_id, version, created_at`
+const messageCols = `workspace_id, id, conversation_id, direction, text, author_id, external_id, version, created_at,
+	channel_id, delivery_status, delivery_at, delivery_external_id, delivery_error, delivery_version`
+
+// deliveryCols is a delivery state as the messages table keeps it: status
+// ” for none.
+type deliveryCols struct {
+	status, externalID, err string
+	at, version             int64
+}
+
+func toDeliveryCols(d *domain.Delivery) deliveryCols {
+	if d == nil {
+		return deliveryCols{}
+	}
+	return deliveryCols{status: string(d.Status), externalID: d.ExternalID, err: d.Error, at: millis(d.At), version: d.Version}
+}
 
 func scanMessage(row scanner) (*domain.Message, error) {
 	var m domain.Message
 	var created int64
+	var d deliveryCols
 	if err := row.Scan(&m.WorkspaceID, &m.ID, &m.ConversationID, &m.Direction, &m.Text, &m.AuthorID, &m.ExternalID,
-		&m.Version, &created); err != nil {
+		&m.Version, &created, &m.ChannelID, &d.status, &d.at, &d.externalID, &d.err, &d.version); err != nil {
 		return nil, err
 	}
 	m.CreatedAt = fromMillis(created)
+	if d.status != "" {
+		m.Delivery = &domain.Delivery{
+			Status: domain.DeliveryStatus(d.status), At: fromMillis(d.at), ExternalID: d.externalID, Error: d.err, Version: d.version,
+		}
+	}
 	return &m, nil
+}
+
+// PendingDeliveries returns a page of a workspace's PENDING deliveries,
+// oldest first: one range of messages_pending_delivery.
+func (s *Store) PendingDeliveries(ctx context.Context, q domain.DeliveryQuery) ([]domain.Message, error) {
+	if q.Limit <= 0 {
+		return nil, nil
+	}
+	query := `SELECT ` + messageCols + ` FROM messages INDEXED BY messages_pending_delivery
+		WHERE workspace_id = ? AND delivery_status = 'PENDING'`
+	args := []any{q.WorkspaceID}
+	if a := q.After; a != nil {
+		query += ` AND (created_at, conversation_id, version) > (?, ?, ?)`
+		args = append(args, millis(a.CreatedAt), a.ConversationID, a.Version)
+	}
+	if !q.CreatedBefore.IsZero() {
+		query += ` AND created_at < ?`
+		args = append(args, millis(q.CreatedBefore))
+	}
+	if len(q.ChannelIDs) > 0 {
+		query += ` AND channel_id IN (` + placeholders(len(q.ChannelIDs)) + `)`
+		args = append(args, strArgs(q.ChannelIDs)...)
+	}
+	query += ` ORDER BY created_at, conversation_id, version` + limit(q.Limit)
+	rows, err := s.query(ctx, nil, query, args...)
+	if err != nil {
+		return nil, failed("pending deliveries", err)
+	}
+	defer rows.Close()
+	var out []domain.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, failed("pending deliveries", err)
+		}
+		out = append(out, *m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, failed("pending deliveries", err)
+	}
+	return out, nil
+}
+
+// CountPendingDeliveries counts a channel's PENDING deliveries, and those
+// created before stalledBefore.
+func (s *Store) CountPendingDeliveries(ctx context.Context, workspaceID, channelID string, stalledBefore time.Time) (pending, stalled int, err error) {
+	err = s.queryRow(ctx, nil, `SELECT count(*), coalesce(sum(created_at < ?), 0) FROM messages INDEXED BY messages_pending_delivery
+		WHERE workspace_id = ? AND delivery_status = 'PENDING' AND channel_id = ?`,
+		millis(stalledBefore), workspaceID, channelID).Scan(&pending, &stalled)
+	if err != nil {
+		return 0, 0, failed("count pending deliveries", err)
+	}
+	return pending, stalled, nil
 }
 
 // MessagesByIDs returns messages in key order, nil for unknown ids.

@@ -190,6 +190,23 @@ CREATE TABLE probe (
 	at INTEGER NOT NULL
 );
 `,
+
+	// 5: outbound delivery. A reply's delivery state lives on its message;
+	// replies written before this step have none (delivery_status ''), and
+	// are never offered to a connector. The channel is copied onto outbound
+	// messages so that a channel's pending deliveries are one index range.
+	`
+ALTER TABLE messages ADD COLUMN channel_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN delivery_status TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN delivery_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN delivery_external_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN delivery_error TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN delivery_version INTEGER NOT NULL DEFAULT 0;
+-- PendingDeliveries and CountPendingDeliveries: a workspace's PENDING
+-- deliveries, oldest first.
+CREATE INDEX messages_pending_delivery ON messages
+	(workspace_id, created_at, conversation_id, version, channel_id) WHERE delivery_status = 'PENDING';
+`,
 }
 
 // SchemaVersion is the schema version this code migrates to.

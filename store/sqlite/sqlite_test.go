@@ -278,7 +278,8 @@ func TestMigrations(t *testing.T) {
 		}
 		want, _ := schema(t, path)
 		// Back to what version 1 made: migration 2 adds indexes, migration 3
-		// columns, migration 4 the probe table.
+		// columns, migration 4 the probe table, migration 5 the delivery
+		// columns and their index.
 		db, err := sql.Open("sqlite", path)
 		if err != nil {
 			t.Fatal(err)
@@ -288,6 +289,10 @@ func TestMigrations(t *testing.T) {
 			"ALTER TABLE settings DROP COLUMN switched_off_at",
 			"ALTER TABLE agents DROP COLUMN cleanup_claimed_by", "ALTER TABLE agents DROP COLUMN cleanup_claimed_until",
 			"DROP TABLE probe",
+			"DROP INDEX messages_pending_delivery",
+			"ALTER TABLE messages DROP COLUMN channel_id", "ALTER TABLE messages DROP COLUMN delivery_status",
+			"ALTER TABLE messages DROP COLUMN delivery_at", "ALTER TABLE messages DROP COLUMN delivery_external_id",
+			"ALTER TABLE messages DROP COLUMN delivery_error", "ALTER TABLE messages DROP COLUMN delivery_version",
 			"PRAGMA user_version = 1",
 		} {
 			if _, err := db.Exec(stmt); err != nil {

@@ -42,6 +42,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("OwnedConversations", func(t *testing.T) { testOwned(t, f) })
 	t.Run("Messages", func(t *testing.T) { testMessages(t, f) })
 	t.Run("History", func(t *testing.T) { testHistory(t, f) })
+	t.Run("Deliveries", func(t *testing.T) { testDeliveries(t, f) })
 	t.Run("Acknowledgements", func(t *testing.T) { testAcks(t, f) })
 	t.Run("Sweeps", func(t *testing.T) { testSweeps(t, f) })
 	t.Run("Probe", func(t *testing.T) { testProbe(t, f) })

@@ -49,7 +49,7 @@ const CONVERSATION = `
   contact { name externalId }
   channel { id name }
   messages(last: 50) {
-    edges { node { id direction text createdAt author { id name } } }
+    edges { node { id direction text createdAt author { id name } delivery { status at error } } }
     pageInfo { hasPreviousPage }
   }
   history(last: 20) { ${HISTORY_PAGE} }`;
@@ -79,7 +79,7 @@ export const ACKNOWLEDGE = `mutation Acknowledge($ids: [ID!]!) { acknowledgeMiss
 
 export const ADMIN = `query Admin {
   settings { removeOwnershipOnLogout logoutGraceSeconds }
-  channels { id name autoOwnershipAgents { id } }
+  channels { id name autoOwnershipAgents { id } deliveries { pending stalled } }
   agents { id name role presence }
 }`;
 export const UPDATE_SETTINGS = `mutation UpdateSettings($input: SettingsInput!) {

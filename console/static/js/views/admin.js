@@ -90,6 +90,12 @@ export function mountAdmin(root, app) {
       h('h2', { id: 'channels-title' }, 'Channels and auto-ownership'),
       h('p', { class: 'help' }, 'With auto-ownership on, an agent who replies to an unowned conversation of the channel becomes its owner.'),
       table,
+      channels.length > 0 && h('ul', { class: 'deliveries', 'aria-label': 'Replies waiting for their connector' },
+        channels.map((c) => h('li', { dataset: { channel: c.id } },
+          h('strong', null, c.name), ': ',
+          c.deliveries.pending === 0 ? 'every reply delivered'
+            : `${c.deliveries.pending} ${c.deliveries.pending === 1 ? 'reply' : 'replies'} waiting for the connector`
+              + (c.deliveries.stalled > 0 ? ` (${c.deliveries.stalled} for more than 5 minutes)` : '')))),
       h('form', {
         class: 'inline-form',
         onsubmit: async (ev) => {

@@ -187,6 +187,13 @@ export function mountConversation(root, app, id) {
     ];
   }
 
+  // deliveryLine says where a reply is on its way to the contact, as the
+  // channel's connector reported it.
+  function deliveryLine(d) {
+    const words = { PENDING: 'Sending…', SENT: 'Sent', FAILED: `Failed: ${d.error || 'no reason given'}` }[d.status] || d.status;
+    return h('p', { class: `msg-delivery delivery-${d.status.toLowerCase()}`, title: dateTime(d.at) }, words);
+  }
+
   function renderMessages() {
     const c = conv;
     const nearBottom = messagesWrap.scrollHeight - messagesWrap.scrollTop - messagesWrap.clientHeight < 80;
@@ -196,7 +203,8 @@ export function mountConversation(root, app, id) {
         h('p', { class: 'msg-meta' },
           h('span', { class: 'msg-author' }, m.direction === 'INBOUND' ? (c.contact.name || c.contact.externalId) : (m.author?.name || 'Agent')),
           h('time', { datetime: m.createdAt }, dateTime(m.createdAt))),
-        h('p', { class: 'msg-text' }, m.text || h('em', null, '(no text)')))));
+        h('p', { class: 'msg-text' }, m.text || h('em', null, '(no text)')),
+        m.delivery && deliveryLine(m.delivery))));
     if (nearBottom || !messages.dataset.shown) messagesWrap.scrollTop = messagesWrap.scrollHeight;
     messages.dataset.shown = 'true';
   }
