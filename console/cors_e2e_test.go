@@ -77,8 +77,7 @@ func TestCORSInARealBrowser(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "cors.mjs")
-	cmd.Dir = "e2e"
+	cmd := testserver.Node(ctx, t, node, "e2e", "cors.mjs")
 	cmd.Env = append(os.Environ(), "SWITCHBOARD_PAGES="+allowed.URL+" "+refused.URL, "SWITCHBOARD_CHROMIUM="+chromium)
 	out, err := cmd.CombinedOutput()
 	t.Logf("node cors.mjs:\n%s", out)

@@ -88,8 +88,7 @@ func TestConsoleInARealBrowser(t *testing.T) {
 	}
 	runCtx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(runCtx, node, "e2e.mjs")
-	cmd.Dir = "e2e"
+	cmd := testserver.Node(runCtx, t, node, "e2e", "e2e.mjs")
 	cmd.Env = append(os.Environ(),
 		"SWITCHBOARD_URL="+srv.URL,
 		"SWITCHBOARD_TOKEN_ADMIN="+tokens["ada"],

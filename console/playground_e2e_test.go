@@ -49,8 +49,7 @@ func TestPlaygroundInARealBrowserWithoutInternet(t *testing.T) {
 	}
 	runCtx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(runCtx, node, "playground.mjs")
-	cmd.Dir = "e2e"
+	cmd := testserver.Node(runCtx, t, node, "e2e", "playground.mjs")
 	cmd.Env = append(os.Environ(),
 		"SWITCHBOARD_URL="+srv.URL,
 		"SWITCHBOARD_TOKEN_ADMIN="+srv.Token(t, ws, "ada", "admin", "Ada Admin"),

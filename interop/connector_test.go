@@ -65,7 +65,7 @@ func TestExampleConnector(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "connector.mjs")
+	cmd := testserver.Node(ctx, t, node, ".", "connector.mjs")
 	cmd.Env = append(os.Environ(), "SWITCHBOARD_URL="+url, "SWITCHBOARD_TOKEN="+token("mail", "integration"),
 		"SWITCHBOARD_CHANNEL_ID="+ch.CreateChannel.Channel.ID, "SWITCHBOARD_INGEST=Where is my parcel?",
 		"SWITCHBOARD_EXIT_AFTER=2", "SWITCHBOARD_FAIL_TEXT=bounce")

@@ -79,7 +79,7 @@ func TestNodeClients(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "run.mjs")
+	cmd := testserver.Node(ctx, t, node, ".", "run.mjs")
 	cmd.Env = append(os.Environ(),
 		"SWITCHBOARD_URL="+url, "SWITCHBOARD_TOKEN="+ben, "SWITCHBOARD_CONVERSATION="+conversation)
 	out, err := cmd.CombinedOutput()
@@ -119,7 +119,7 @@ func TestApolloPersistedQueries(t *testing.T) {
 	srv := testserver.Start(t, secret)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "apq.mjs")
+	cmd := testserver.Node(ctx, t, node, ".", "apq.mjs")
 	cmd.Env = append(os.Environ(), "SWITCHBOARD_URL="+srv.URL+"/graphql", "SWITCHBOARD_TOKEN="+srv.Token(t, "ws-interop", "ben", "agent", "Ben"))
 	out, err := cmd.CombinedOutput()
 	t.Logf("node apq.mjs:\n%s", out)

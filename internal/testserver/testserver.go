@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -87,4 +89,18 @@ func Require(t *testing.T, err error, what string) {
 		t.Fatalf("CI needs %s: %v", what, err)
 	}
 	t.Skipf("needs %s: %v", what, err)
+}
+
+// Node returns the command that runs script with node in dir. It reads the
+// script first, because go test caches a passing result against the files
+// the test itself opened: without this, an edited script would not run
+// again until something in Go changed.
+func Node(ctx context.Context, t *testing.T, node, dir, script string) *exec.Cmd {
+	t.Helper()
+	if _, err := os.ReadFile(filepath.Join(dir, script)); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Dir = dir
+	return cmd
 }
