@@ -51,7 +51,18 @@ func TestBackupRestoreAndCheck(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// The backup begins once writes are under way.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(committed)
+		mu.Unlock()
+		if n >= 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes within 30 s", n)
+		}
+	}
 	dest := filepath.Join(t.TempDir(), "backup.db")
 	r, err := sqlite.Backup(ctx, dir, dest)
 	close(stop)
