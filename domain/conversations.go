@@ -208,6 +208,11 @@ type ReplyCommand struct {
 	ClientMessageID string
 	// ThenMoveTo is PENDING or RESOLVED to move in the same change, or "".
 	ThenMoveTo QueueStatus
+	// ExpectedVersion, when given, is the version the agent wrote against:
+	// a conversation changed since (a new message, an owner change) is a
+	// Conflict with its current version, so the client can show what came
+	// in and let the agent send anyway.
+	ExpectedVersion *int64
 }
 
 // ReplyResult is what a reply left.
@@ -225,6 +230,9 @@ func (s *Service) Reply(ctx context.Context, a Actor, cmd ReplyCommand) (ReplyRe
 		return ReplyResult{}, err
 	}
 	if err := validReply(cmd); err != nil {
+		return ReplyResult{}, err
+	}
+	if err := validExpectedVersion(cmd.ExpectedVersion); err != nil {
 		return ReplyResult{}, err
 	}
 	ws := a.WorkspaceID
@@ -264,6 +272,11 @@ func (s *Service) Reply(ctx context.Context, a Actor, cmd ReplyCommand) (ReplyRe
 		decide: func(l loaded, now time.Time) (d decision[ReplyResult], err error) {
 			if l.repeat != nil {
 				return done(*l.repeat), nil
+			}
+			// A reply always changes the conversation, so a stale expected
+			// version is always a Conflict (a repeat above answered first).
+			if cmd.ExpectedVersion != nil && *cmd.ExpectedVersion != l.c.Version {
+				return d, Conflict("the conversation changed since you read it", l.c.Version)
 			}
 			p, err := ruleReply(l.c, replyRule{
 				author: l.author, autoOwn: l.autoOwn,

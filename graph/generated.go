@@ -1446,6 +1446,8 @@ input ReplyInput {
   clientMessageId: String
   "Move the conversation in the same step (PENDING or RESOLVED)."
   thenMoveTo: QueueStatus
+  "CONFLICT if the conversation changed since this version (someone replied first)."
+  expectedVersion: Int
 }
 
 type ConversationPayload {
@@ -7265,7 +7267,7 @@ func (ec *executionContext) unmarshalInputReplyInput(ctx context.Context, obj an
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"conversationId", "text", "clientMessageId", "thenMoveTo"}
+	fieldsInOrder := [...]string{"conversationId", "text", "clientMessageId", "thenMoveTo", "expectedVersion"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -7300,6 +7302,13 @@ func (ec *executionContext) unmarshalInputReplyInput(ctx context.Context, obj an
 				return it, err
 			}
 			it.ThenMoveTo = data
+		case "expectedVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedVersion"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedVersion = data
 		}
 	}
 	return it, nil
