@@ -149,6 +149,13 @@ func Run(t *testing.T, f Factory) {
 		{"a subscription with arguments the view refuses gets an error message", testSubscriptionRefused},
 		{"a deactivated agent's socket is closed with 4403", testDeactivationClosesSocket},
 
+		// Who else is on a conversation.
+		{"conversationActivity: agents on one conversation see each other as viewers, once per agent, until their sockets go", testActivityViewers},
+		{"setTyping: typing starts, stops on false and on the typist's reply, and expires 6 s after the last true", testActivityTyping},
+		{"setTyping: calls over an agent's rate are no-ops, except stopping a typing in progress", testActivityTypingRate},
+		{"conversationActivity and setTyping: integrations are FORBIDDEN, another workspace's conversation is NOT_FOUND and its activity unseen", testActivityRefused},
+		{"a reply raced over the socket is CONFLICT with currentVersion, and the activity's version said so first", testActivityRacedReply},
+
 		// Tenancy.
 		{"tenancy: queries in workspace B never see workspace A's records", testTenancyQueries},
 		{"tenancy: mutations in workspace B on A's conversations are NOT_FOUND and change nothing in A", testTenancyMutations},

@@ -159,7 +159,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 
-	opts := []domain.Option{domain.WithClock(a.clock), domain.WithLogger(a.log)}
+	// Who views and types where is published to this instance's
+	// subscribers by the service itself: it is never stored.
+	opts := []domain.Option{domain.WithClock(a.clock), domain.WithLogger(a.log), domain.WithActivitySink(a.feed)}
 	if cfg.PresenceTimeout > 0 {
 		opts = append(opts, domain.WithPresenceTimeout(cfg.PresenceTimeout))
 	}

@@ -246,7 +246,7 @@ func (s *Service) Reply(ctx context.Context, a Actor, cmd ReplyCommand) (ReplyRe
 		author  *Agent
 		autoOwn bool // auto-ownership is on for the author on the channel
 	}
-	return run(ctx, s, command[loaded, ReplyResult]{
+	res, err := run(ctx, s, command[loaded, ReplyResult]{
 		load: func(ctx context.Context, _ time.Time) (l loaded, err error) {
 			if l.c, err = s.existingConversation(ctx, ws, cmd.ConversationID); err != nil {
 				return l, err
@@ -292,6 +292,11 @@ func (s *Service) Reply(ctx context.Context, a Actor, cmd ReplyCommand) (ReplyRe
 				s.updateConversation(w), ErrVersionConflict, ErrDuplicate), nil
 		},
 	})
+	if err == nil {
+		// A reply sent ends its author's typing there.
+		s.activity.stoppedTyping(activityKey{ws, res.Conversation.ID}, a.ID)
+	}
+	return res, err
 }
 
 func validReply(cmd ReplyCommand) error {

@@ -43,6 +43,9 @@ type Service struct {
 	presenceTimeout time.Duration
 	// instance names this process in cleanup claims.
 	instance string
+	// activity is who views and types on which conversation.
+	activity     *activityTracker
+	activitySink EventSink
 }
 
 // Option configures a Service.
@@ -64,6 +67,8 @@ func NewService(store Store, opts ...Option) *Service {
 	s.store = watchedStore{Store: store, health: s.health}
 	s.maintenance, _ = store.(StoreMaintenance)
 	s.signs = newSignsOfLife()
+	s.activity = newActivityTracker(s.clock)
+	s.activity.sink = s.activitySink
 	// The store learns of a sign of life well within the timeout.
 	s.touchEvery = min(5*time.Second, s.presenceTimeout/3)
 	return s

@@ -221,6 +221,9 @@ type Event struct {
 	WorkspaceID  string
 	Conversation *ConversationEvent
 	Agent        *AgentEvent
+	// Activity is a change of who views or types on a conversation: never
+	// stored, published by the instance that tracks it.
+	Activity *ActivityEvent
 }
 
 // ConversationEvent is one committed change to a conversation.
