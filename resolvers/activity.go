@@ -28,7 +28,7 @@ func watchActivity(ctx context.Context, r *Resolver, a domain.Actor, conversatio
 	}
 	// Subscribed before the watch begins: no change after its snapshot is
 	// missed.
-	sub := r.Feed.Subscribe(a.WorkspaceID, subscriptionQueue)
+	sub := r.Feed.SubscribeConversation(a.WorkspaceID, conversationID, subscriptionQueue)
 	w, err := r.Service.WatchActivity(ctx, a, conversationID)
 	if err != nil {
 		sub.Close()
