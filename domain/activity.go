@@ -3,6 +3,7 @@ package domain
 import (
 	"context"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -54,11 +55,52 @@ func WithActivitySink(sink EventSink) Option {
 // activityKey names one conversation.
 type activityKey struct{ workspaceID, conversationID string }
 
+// ActivityLease is one viewer's hold or one agent's typing on a
+// conversation, as instances tell each other through an ActivityExchange.
+type ActivityLease struct {
+	WorkspaceID, ConversationID, AgentID string
+	// Holder names a viewer's hold, unique among instances; "" for typing
+	// (one per agent and conversation, whichever instance set it).
+	Holder string
+	// Instance is the instance that wrote it.
+	Instance string
+	// Until is when it ends unless written again.
+	Until time.Time
+}
+
+// ActivityLeaseEvent is a lease written (or dropped) by some instance, as
+// the exchange's feed delivers it to every instance.
+type ActivityLeaseEvent struct {
+	Lease   ActivityLease
+	Dropped bool
+}
+
+// ActivityExchange carries viewers and typing between instances: a store
+// whose changes reach every instance (MongoDB's change stream) keeps the
+// leases, and its feed delivers each write and drop as an Event with Lease
+// set, to be handed to Service.ApplyActivityLease. Without one (SQLite, a
+// MongoDB without change streams: one instance) activity stays in process.
+type ActivityExchange interface {
+	PutActivity(ctx context.Context, l ActivityLease) error
+	DropActivity(ctx context.Context, l ActivityLease) error
+	// DropExpiredActivity removes the leases that ended before before:
+	// those of an instance that stopped without dropping them.
+	DropExpiredActivity(ctx context.Context, before time.Time) error
+}
+
 // activityTracker holds the activity of the conversations someone views or
-// types on, in memory.
+// types on, in memory: this instance's own, and with an exchange, the
+// other instances' as their leases say.
 type activityTracker struct {
-	clock Clock
-	sink  EventSink
+	clock    Clock
+	sink     EventSink
+	instance string
+	// lease is how long a viewer's lease lasts unless renewed (the presence
+	// timeout: a viewer on an instance that died goes within it).
+	lease    time.Duration
+	exchange ActivityExchange
+	// out queues the lease writes for the exchange, in order.
+	out chan leaseWrite
 
 	mu    sync.Mutex
 	seq   uint64
@@ -70,18 +112,37 @@ type activityTracker struct {
 	holders uint64
 }
 
+// leaseWrite is a lease to put or drop.
+type leaseWrite struct {
+	lease ActivityLease
+	drop  bool
+}
+
 // convActivity is one conversation's activity.
 type convActivity struct {
-	// viewers holds, per agent, the holders (subscriptions) that make them
-	// a viewer: an agent with several devices is one viewer.
-	viewers map[string]map[uint64]struct{}
+	// viewers holds, per agent, the holds (subscriptions, here or on other
+	// instances) that make them a viewer: an agent with several devices is
+	// one viewer.
+	viewers map[string]map[string]*hold
 	typing  map[string]*typist
 }
 
-// typist is an agent typing on a conversation until until.
+// hold is one subscription's hold on a conversation; remote ones end at
+// until unless their lease is renewed.
+type hold struct {
+	remote bool
+	until  time.Time
+	timer  Timer
+	// renewal: it replaces a hold of the same holder.
+	renewal bool
+}
+
+// typist is an agent typing on a conversation until until; remote when
+// another instance took the call.
 type typist struct {
-	until time.Time
-	timer Timer
+	until  time.Time
+	timer  Timer
+	remote bool
 }
 
 // bucket is a token bucket.
@@ -90,41 +151,87 @@ type bucket struct {
 	at     time.Time
 }
 
-func newActivityTracker(clock Clock) *activityTracker {
-	return &activityTracker{clock: clock, convs: map[activityKey]*convActivity{}, rates: map[agentKey]*bucket{}}
+func newActivityTracker(clock Clock, instance string, lease time.Duration) *activityTracker {
+	return &activityTracker{clock: clock, instance: instance, lease: lease,
+		convs: map[activityKey]*convActivity{}, rates: map[agentKey]*bucket{}}
+}
+
+// write queues a lease write for the exchange, if there is one; t.mu is
+// held. A full queue drops it: a viewer's lease is renewed soon, and
+// typing ends by itself.
+func (t *activityTracker) write(l ActivityLease, drop bool) {
+	if t.out == nil {
+		return
+	}
+	select {
+	case t.out <- leaseWrite{l, drop}:
+	default:
+	}
+}
+
+func (t *activityTracker) viewerLease(k activityKey, agent, holder string, until time.Time) ActivityLease {
+	return ActivityLease{WorkspaceID: k.workspaceID, ConversationID: k.conversationID, AgentID: agent,
+		Holder: holder, Instance: t.instance, Until: until}
+}
+
+func (t *activityTracker) typingLease(k activityKey, agent string, until time.Time) ActivityLease {
+	return ActivityLease{WorkspaceID: k.workspaceID, ConversationID: k.conversationID, AgentID: agent,
+		Instance: t.instance, Until: until}
 }
 
 // view makes agent a viewer of k until release is called.
 func (t *activityTracker) view(k activityKey, agent string) (release func(), snap ActivityEvent) {
 	t.mu.Lock()
 	t.holders++
-	h := t.holders
-	c := t.conv(k)
-	hs := c.viewers[agent]
-	if hs == nil {
-		hs = map[uint64]struct{}{}
-		c.viewers[agent] = hs
-	}
-	hs[h] = struct{}{}
-	if len(hs) == 1 {
-		t.changed(k, c)
-	}
-	snap = t.snapshot(k, c)
+	h := t.instance + "/" + strconv.FormatUint(t.holders, 10)
+	t.addHold(k, agent, h, &hold{})
+	t.write(t.viewerLease(k, agent, h, t.clock.Now().Add(t.lease)), false)
+	snap = t.snapshot(k, t.convs[k])
 	t.mu.Unlock()
 	var once sync.Once
 	return func() { once.Do(func() { t.unview(k, agent, h) }) }, snap
 }
 
-func (t *activityTracker) unview(k activityKey, agent string, h uint64) {
+// addHold adds (or renews) a hold; an agent's first makes them a viewer.
+// t.mu is held.
+func (t *activityTracker) addHold(k activityKey, agent, h string, x *hold) {
+	c := t.conv(k)
+	hs := c.viewers[agent]
+	if hs == nil {
+		hs = map[string]*hold{}
+		c.viewers[agent] = hs
+	}
+	if old := hs[h]; old != nil && old.timer != nil {
+		old.timer.Stop()
+	}
+	hs[h] = x
+	if len(hs) == 1 && !x.renewal {
+		t.changed(k, c)
+	}
+}
+
+func (t *activityTracker) unview(k activityKey, agent string, h string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.removeHold(k, agent, h, time.Time{}) {
+		t.write(t.viewerLease(k, agent, h, time.Time{}), true)
+	}
+}
+
+// removeHold removes a hold, only if it ends at until when until is not
+// zero; it reports whether it did. t.mu is held.
+func (t *activityTracker) removeHold(k activityKey, agent, h string, until time.Time) bool {
 	c := t.convs[k]
 	if c == nil {
-		return
+		return false
 	}
 	hs := c.viewers[agent]
-	if _, ok := hs[h]; !ok {
-		return
+	x := hs[h]
+	if x == nil || (!until.IsZero() && !x.until.Equal(until)) {
+		return false
+	}
+	if x.timer != nil {
+		x.timer.Stop()
 	}
 	delete(hs, h)
 	if len(hs) == 0 {
@@ -132,6 +239,7 @@ func (t *activityTracker) unview(k activityKey, agent string, h uint64) {
 		t.changed(k, c)
 	}
 	t.drop(k, c)
+	return true
 }
 
 // setTyping starts (or prolongs) or stops agent's typing on k. It reports
@@ -157,9 +265,16 @@ func (t *activityTracker) setTyping(k activityKey, agent string, typing bool) bo
 		t.stopTyping(k, c, agent)
 		return true
 	}
-	if c == nil {
-		c = t.conv(k)
-	}
+	until := now.Add(TypingFor)
+	t.startTyping(k, agent, until, false)
+	t.write(t.typingLease(k, agent, until), false)
+	return true
+}
+
+// startTyping makes agent typing on k until until; t.mu is held.
+func (t *activityTracker) startTyping(k activityKey, agent string, until time.Time, remote bool) {
+	c := t.conv(k)
+	cur := c.typing[agent]
 	if cur != nil {
 		cur.timer.Stop()
 	} else {
@@ -167,10 +282,8 @@ func (t *activityTracker) setTyping(k activityKey, agent string, typing bool) bo
 		c.typing[agent] = cur
 		t.changed(k, c)
 	}
-	until := now.Add(TypingFor)
-	cur.until = until
-	cur.timer = t.clock.AfterFunc(TypingFor, func() { t.expire(k, agent, until) })
-	return true
+	cur.until, cur.remote = until, remote
+	cur.timer = t.clock.AfterFunc(until.Sub(t.clock.Now()), func() { t.expire(k, agent, until) })
 }
 
 // stoppedTyping ends agent's typing on k, if any (their reply was sent).
@@ -193,7 +306,19 @@ func (t *activityTracker) expire(k activityKey, agent string, until time.Time) {
 	}
 }
 
+// stopTyping ends agent's typing on k here, and for every instance; t.mu
+// is held.
 func (t *activityTracker) stopTyping(k activityKey, c *convActivity, agent string) {
+	cur := c.typing[agent]
+	if cur == nil {
+		return
+	}
+	t.endTyping(k, c, agent)
+	t.write(t.typingLease(k, agent, cur.until), true)
+}
+
+// endTyping ends agent's typing on k here; t.mu is held.
+func (t *activityTracker) endTyping(k activityKey, c *convActivity, agent string) {
 	cur := c.typing[agent]
 	if cur == nil {
 		return
@@ -202,6 +327,120 @@ func (t *activityTracker) stopTyping(k activityKey, c *convActivity, agent strin
 	delete(c.typing, agent)
 	t.changed(k, c)
 	t.drop(k, c)
+}
+
+// apply takes in a lease another instance wrote or dropped (or this one:
+// its own are known already and left alone, but a drop of a typing lease
+// from anywhere ends the typing it names).
+func (t *activityTracker) apply(e ActivityLeaseEvent) {
+	l := e.Lease
+	k := activityKey{l.WorkspaceID, l.ConversationID}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.clock.Now()
+	switch {
+	case l.Holder != "" && l.Instance == t.instance:
+	case l.Holder != "" && e.Dropped:
+		t.removeHold(k, l.AgentID, l.Holder, time.Time{})
+	case l.Holder != "":
+		if !l.Until.After(now) {
+			return
+		}
+		x := &hold{remote: true, until: l.Until}
+		until, agent, h := l.Until, l.AgentID, l.Holder
+		x.timer = t.clock.AfterFunc(until.Sub(now), func() {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			t.removeHold(k, agent, h, until)
+		})
+		if c := t.convs[k]; c != nil && c.viewers[l.AgentID][l.Holder] != nil {
+			x.renewal = true
+		}
+		t.addHold(k, l.AgentID, l.Holder, x)
+	case e.Dropped:
+		// Only the typing the drop ended: not one renewed since.
+		if c := t.convs[k]; c != nil {
+			if cur := c.typing[l.AgentID]; cur != nil && (l.Until.IsZero() || !cur.until.After(l.Until)) {
+				t.endTyping(k, c, l.AgentID)
+			}
+		}
+	case l.Instance == t.instance:
+	case l.Until.After(now):
+		t.startTyping(k, l.AgentID, l.Until, true)
+	}
+}
+
+// renew writes this instance's viewers' leases again; t.mu is not held.
+func (t *activityTracker) renew() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	until := t.clock.Now().Add(t.lease)
+	for k, c := range t.convs {
+		for agent, hs := range c.viewers {
+			for h, x := range hs {
+				if !x.remote {
+					t.write(t.viewerLease(k, agent, h, until), false)
+				}
+			}
+		}
+	}
+}
+
+// ApplyActivityLease takes in a lease the exchange's feed delivered.
+func (s *Service) ApplyActivityLease(e ActivityLeaseEvent) { s.activity.apply(e) }
+
+// WithActivityExchange makes the service share viewers and typing with the
+// other instances through ex; RunActivityExchange writes the leases.
+func WithActivityExchange(ex ActivityExchange) Option {
+	return func(s *Service) { s.activityExchange = ex }
+}
+
+// RunActivityExchange writes this instance's leases to the exchange, in
+// order, renews its viewers' leases every third of their life, and drops
+// the leases of instances that stopped without dropping theirs, until ctx
+// ends. Without an exchange it returns at once.
+func (s *Service) RunActivityExchange(ctx context.Context) {
+	t := s.activity
+	if t.exchange == nil {
+		return
+	}
+	tick := make(chan struct{}, 1)
+	var arm func()
+	arm = func() {
+		s.clock.AfterFunc(t.lease/3, func() {
+			select {
+			case tick <- struct{}{}:
+			default:
+			}
+		})
+	}
+	arm()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case w := <-t.out:
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			var err error
+			if w.drop {
+				err = t.exchange.DropActivity(wctx, w.lease)
+			} else {
+				err = t.exchange.PutActivity(wctx, w.lease)
+			}
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				s.log.Debug("activity: a lease was not written", "err", err)
+			}
+		case <-tick:
+			arm()
+			t.renew()
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if err := t.exchange.DropExpiredActivity(wctx, s.clock.Now().Add(-t.lease)); err != nil && ctx.Err() == nil {
+				s.log.Debug("activity: expired leases were not dropped", "err", err)
+			}
+			cancel()
+		}
+	}
 }
 
 // take takes a token of agent's bucket; false when it is empty.
@@ -233,7 +472,7 @@ func (t *activityTracker) take(a agentKey, now time.Time) bool {
 func (t *activityTracker) conv(k activityKey) *convActivity {
 	c := t.convs[k]
 	if c == nil {
-		c = &convActivity{viewers: map[string]map[uint64]struct{}{}, typing: map[string]*typist{}}
+		c = &convActivity{viewers: map[string]map[string]*hold{}, typing: map[string]*typist{}}
 		t.convs[k] = c
 	}
 	return c

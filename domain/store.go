@@ -224,6 +224,10 @@ type Event struct {
 	// Activity is a change of who views or types on a conversation: never
 	// stored, published by the instance that tracks it.
 	Activity *ActivityEvent
+	// Lease is a viewer's or a typist's lease written or dropped by some
+	// instance, from an ActivityExchange's feed: for
+	// Service.ApplyActivityLease, not for subscribers.
+	Lease *ActivityLeaseEvent
 }
 
 // ConversationEvent is one committed change to a conversation.

@@ -62,7 +62,7 @@ type Subscription struct {
 	ws string
 	// conversation, if not "", narrows it to one conversation's events.
 	conversation string
-	c  chan *Event
+	c            chan *Event
 	// done is closed when the subscription ends, err says why.
 	done chan struct{}
 	err  error
