@@ -344,3 +344,55 @@ func testMessagesPaging(t *testing.T, f Factory) {
 	w.Ben.MustFailArg("BAD_USER_INPUT", "after", `query($id: ID!) { conversation(id: $id) { messages(after: "nope") { edges { cursor } } } }`, map[string]any{"id": id})
 	w.Ben.MustFailArg("BAD_USER_INPUT", "first", `query($id: ID!) { conversation(id: $id) { messages(first: 2, last: 2) { edges { cursor } } } }`, map[string]any{"id": id})
 }
+
+// testReplyExpectedVersion: a reply written against a version the
+// conversation has left (someone replied first, or the owner changed) is
+// CONFLICT with currentVersion and stores nothing; against the current one it
+// succeeds; a retry of a reply that was made answers it, not CONFLICT; a
+// version left only by a delivery report or a move is no race.
+func testReplyExpectedVersion(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	id := w.NewConversation("maria")
+	seen := w.Get(w.Ben, id).Version
+	w.Say(w.Cleo, id, "Cleo was first")
+	w.SetOwner(w.Admin, id, "cleo")
+	current := w.Get(w.Ben, id)
+	in := map[string]any{"conversationId": id, "text": "Ben's answer", "expectedVersion": seen, "clientMessageId": "ben-1"}
+	r := w.Ben.MustFail("CONFLICT", ReplyDoc, map[string]any{"in": in})
+	if v, ok := r.CurrentVersion(); !ok || v != current.Version {
+		t.Fatalf("currentVersion %v (%v); want %d: %s", v, ok, current.Version, r.Raw)
+	}
+	if after := w.Get(w.Ben, id); !sameConversation(after, current) || len(w.Messages(w.Ben, id)) != 2 {
+		t.Fatalf("a CONFLICT stored something: %+v -> %+v", current, after)
+	}
+	// Send anyway: with the version just read.
+	in["expectedVersion"] = current.Version
+	p := w.Reply(w.Ben, in)
+	if p.Conversation.Version != current.Version+1 || p.Message == nil || p.Message.Text != "Ben's answer" {
+		t.Fatalf("reply with the current version: %+v %+v", p.Conversation, p.Message)
+	}
+	// The same reply again (a retry after a lost answer) is the same reply.
+	again := w.Reply(w.Ben, in)
+	if !sameMessage(again.Message, p.Message) {
+		t.Fatalf("retried reply %+v; want %+v", again.Message, p.Message)
+	}
+	// A delivery report and a move raise the version but race no reply:
+	// nothing new was said and the owner is the same.
+	read := p.Conversation.Version
+	w.report(w.Integration, map[string]any{"messageId": p.Message.ID, "status": "SENT"})
+	w.Move(w.Ben, "moveToPending", id)
+	if v := w.Get(w.Ben, id).Version; v != read+2 {
+		t.Fatalf("version %d after a report and a move; want %d", v, read+2)
+	}
+	next := w.Reply(w.Ben, map[string]any{"conversationId": id, "text": "Ben again", "expectedVersion": read})
+	if next.Message == nil || next.Message.Text != "Ben again" {
+		t.Fatalf("a reply behind only a report and a move: %+v", next)
+	}
+	// A reply from the future was not read from this conversation.
+	w.Ben.MustFail("CONFLICT", ReplyDoc, map[string]any{"in": map[string]any{"conversationId": id, "text": "x", "expectedVersion": read + 100}})
+	for _, v := range []int{0, -1} {
+		w.Ben.MustFailArg("BAD_USER_INPUT", "input.expectedVersion", ReplyDoc,
+			map[string]any{"in": map[string]any{"conversationId": id, "text": "x", "expectedVersion": v}})
+	}
+}

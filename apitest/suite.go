@@ -133,6 +133,7 @@ func Run(t *testing.T, f Factory) {
 		{"a repeated clientMessageId returns the same message and changes nothing", testReplyIdempotent},
 		{"the same clientMessageId with another text or conversation is BAD_USER_INPUT input.clientMessageId", testReplyKeyMisuse},
 		{"a clientMessageId is scoped to the replying agent", testReplyKeyPerAgent},
+		{"a reply behind a new message or owner is CONFLICT with currentVersion; with the current one, or behind only a report or a move, it succeeds", testReplyExpectedVersion},
 		{"integrations cannot reply (FORBIDDEN)", testReplyIntegration},
 		{"messages page oldest first with first/after and from the newest with last/before", testMessagesPaging},
 
@@ -155,6 +156,13 @@ func Run(t *testing.T, f Factory) {
 		{"reportDelivery: bad input has its code, FAILED shows its reason, the same report twice is one, SENT is final", testReportDeliveryRules},
 		{"outbound: a reply PENDING past the redelivery delay is offered again", testOutboundOfferedAgain},
 		{"outbound: a backlog of more than one page comes whole, once each, in order per conversation", testOutboundBacklogPages},
+
+		// Who else is on a conversation.
+		{"conversationActivity: agents on one conversation see each other as viewers, once per agent, until their sockets go", testActivityViewers},
+		{"setTyping: typing starts, stops on false and on the typist's reply, and expires 6 s after the last true", testActivityTyping},
+		{"setTyping: calls over an agent's rate are no-ops, except stopping a typing in progress", testActivityTypingRate},
+		{"conversationActivity and setTyping: integrations are FORBIDDEN, another workspace's conversation is NOT_FOUND and its activity unseen", testActivityRefused},
+		{"a reply raced over the socket is CONFLICT with currentVersion, and the activity's version said so first", testActivityRacedReply},
 
 		// Tenancy.
 		{"tenancy: queries in workspace B never see workspace A's records", testTenancyQueries},

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"switchboard/domain"
@@ -127,6 +128,13 @@ type App struct {
 	// when it has; both nil without one.
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
+	// exchange shares viewers and typing with the other instances (a
+	// MongoDB with change streams); leases routes the feed's leases to
+	// the service; exchangeDone is closed when the exchange's writer ends.
+	exchange     domain.ActivityExchange
+	leases       *leaseRouter
+	watchCtx     context.Context
+	exchangeDone chan struct{}
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -162,14 +170,27 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 
-	opts := []domain.Option{domain.WithClock(a.clock), domain.WithLogger(a.log)}
+	// Who views and types where is published to this instance's
+	// subscribers by the service itself: it is never stored.
+	opts := []domain.Option{domain.WithClock(a.clock), domain.WithLogger(a.log), domain.WithActivitySink(a.feed)}
 	if cfg.RedeliverAfter > 0 {
 		opts = append(opts, domain.WithRedeliverAfter(cfg.RedeliverAfter))
 	}
 	if cfg.PresenceTimeout > 0 {
 		opts = append(opts, domain.WithPresenceTimeout(cfg.PresenceTimeout))
 	}
+	if a.exchange != nil {
+		opts = append(opts, domain.WithActivityExchange(a.exchange))
+	}
 	a.svc = domain.NewService(a.store, opts...)
+	if a.exchange != nil {
+		a.leases.svc.Store(a.svc)
+		a.exchangeDone = make(chan struct{})
+		go func() {
+			defer close(a.exchangeDone)
+			a.svc.RunActivityExchange(a.watchCtx)
+		}()
+	}
 
 	sc := cfg.Server
 	sc.Service, sc.Feed, sc.Logger = a.svc, a.feed, a.log
@@ -232,12 +253,15 @@ func (a *App) openStore(ctx context.Context, cfg Config) error {
 	}
 	name := instanceName(cfg.Instance)
 	watchCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	a.stopWatch, a.watchDone = stop, make(chan struct{})
+	a.stopWatch, a.watchDone, a.watchCtx = stop, make(chan struct{}), watchCtx
+	// Viewers and typing cross instances as leases in the store, which the
+	// change stream brings to every instance.
+	a.exchange, a.leases = st, &leaseRouter{feed: a.feed}
 	ready := make(chan struct{})
 	var once sync.Once
 	go func() {
 		defer close(a.watchDone)
-		_ = st.Watch(watchCtx, name, a.feed, mongostore.FeedHooks{
+		_ = st.Watch(watchCtx, name, a.leases, mongostore.FeedHooks{
 			Resynced: a.feed.Resync,
 			Ready:    func() { once.Do(func() { close(ready) }) },
 		})
@@ -445,9 +469,35 @@ func (a *App) shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("the change-stream feed did not stop: %w", rest.Err()))
 		}
 	}
+	if a.exchangeDone != nil {
+		select {
+		case <-a.exchangeDone:
+		case <-rest.Done():
+			errs = append(errs, fmt.Errorf("the activity exchange did not stop: %w", rest.Err()))
+		}
+	}
 	a.feed.Close()
 	if a.ownsStore {
 		errs = append(errs, a.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// leaseRouter is the change-stream feed's sink: the leases of viewers and
+// typists go to the service (which publishes what they change), every
+// other change to the broker.
+type leaseRouter struct {
+	feed *feed.Broker
+	svc  atomic.Pointer[domain.Service]
+}
+
+func (r *leaseRouter) Publish(e domain.Event) {
+	if e.Lease != nil {
+		// Before the service exists nobody views anything here.
+		if svc := r.svc.Load(); svc != nil {
+			svc.ApplyActivityLease(*e.Lease)
+		}
+		return
+	}
+	r.feed.Publish(e)
 }

@@ -208,6 +208,13 @@ type ReplyCommand struct {
 	ClientMessageID string
 	// ThenMoveTo is PENDING or RESOLVED to move in the same change, or "".
 	ThenMoveTo QueueStatus
+	// ExpectedVersion, when given, is the version the agent wrote against:
+	// a conversation that has a new message or a new owner since is a
+	// Conflict with its current version, so the client can show what came
+	// in and let the agent send anyway. Other changes (a delivery report,
+	// a move between queues) raise the version too, but do not race a
+	// reply: nothing new was said and nobody else took it.
+	ExpectedVersion *int64
 }
 
 // ReplyResult is what a reply left.
@@ -227,6 +234,9 @@ func (s *Service) Reply(ctx context.Context, a Actor, cmd ReplyCommand) (ReplyRe
 	if err := validReply(cmd); err != nil {
 		return ReplyResult{}, err
 	}
+	if err := validExpectedVersion(cmd.ExpectedVersion); err != nil {
+		return ReplyResult{}, err
+	}
 	ws := a.WorkspaceID
 	messageID := RandomID("mo_")
 	if cmd.ClientMessageID != "" {
@@ -237,8 +247,9 @@ func (s *Service) Reply(ctx context.Context, a Actor, cmd ReplyCommand) (ReplyRe
 		repeat  *ReplyResult // the first answer, when this reply was made before
 		author  *Agent
 		autoOwn bool // auto-ownership is on for the author on the channel
+		raced   bool // a message or an ownership change came after ExpectedVersion
 	}
-	return run(ctx, s, command[loaded, ReplyResult]{
+	res, err := run(ctx, s, command[loaded, ReplyResult]{
 		load: func(ctx context.Context, _ time.Time) (l loaded, err error) {
 			if l.c, err = s.existingConversation(ctx, ws, cmd.ConversationID); err != nil {
 				return l, err
@@ -259,11 +270,20 @@ func (s *Service) Reply(ctx context.Context, a Actor, cmd ReplyCommand) (ReplyRe
 			}
 			channel, err := s.channel(ctx, ws, l.c.ChannelID)
 			l.autoOwn = channel != nil && channel.HasAutoOwnership(a.ID)
+			if err != nil {
+				return l, err
+			}
+			l.raced, err = s.racedSince(ctx, l.c, cmd.ExpectedVersion)
 			return l, err
 		},
 		decide: func(l loaded, now time.Time) (d decision[ReplyResult], err error) {
 			if l.repeat != nil {
 				return done(*l.repeat), nil
+			}
+			// A repeat above answered first: a reply made before is not raced
+			// by itself.
+			if l.raced {
+				return d, Conflict("the conversation has a new message or owner since you read it", l.c.Version)
 			}
 			p, err := ruleReply(l.c, replyRule{
 				author: l.author, autoOwn: l.autoOwn,
@@ -279,6 +299,11 @@ func (s *Service) Reply(ctx context.Context, a Actor, cmd ReplyCommand) (ReplyRe
 				s.updateConversation(w), ErrVersionConflict, ErrDuplicate), nil
 		},
 	})
+	if err == nil {
+		// A reply sent ends its author's typing there.
+		s.activity.stoppedTyping(activityKey{ws, res.Conversation.ID}, a.ID)
+	}
+	return res, err
 }
 
 func validReply(cmd ReplyCommand) error {
@@ -466,4 +491,25 @@ func newConversation(ws, channelID, contactID string, seq int64, m Message, now 
 	}
 	m.WorkspaceID, m.ConversationID, m.Version, m.CreatedAt = ws, c.ID, 1, now
 	return ConversationWrite{Conversation: c, Message: &m}
+}
+
+// racedSince reports whether c has a message or an ownership change after
+// version v, which a reply written against v did not see. A version c has
+// not reached yet was not read from it, and counts as raced. The two reads
+// are made only when v is behind, which is rare; a change committed after
+// them moves the version, so the reply's conditional write loses and the
+// next attempt reads again.
+func (s *Service) racedSince(ctx context.Context, c Conversation, v *int64) (bool, error) {
+	if v == nil || *v == c.Version {
+		return false, nil
+	}
+	if *v > c.Version {
+		return true, nil
+	}
+	msgs, err := s.store.ListMessages(ctx, MessageQuery{WorkspaceID: c.WorkspaceID, ConversationID: c.ID, AfterVersion: *v, Limit: 1})
+	if err != nil || len(msgs) > 0 {
+		return len(msgs) > 0, err
+	}
+	changes, err := s.store.ListHistory(ctx, HistoryQuery{WorkspaceID: c.WorkspaceID, ConversationID: c.ID, AfterVersion: *v, Limit: 1})
+	return len(changes) > 0, err
 }

@@ -46,6 +46,10 @@ type Service struct {
 	// redeliverAfter is how long a delivery may stay PENDING before it is
 	// offered again.
 	redeliverAfter time.Duration
+	// activity is who views and types on which conversation.
+	activity         *activityTracker
+	activitySink     EventSink
+	activityExchange ActivityExchange
 }
 
 // Option configures a Service.
@@ -68,6 +72,12 @@ func NewService(store Store, opts ...Option) *Service {
 	s.store = watchedStore{Store: store, health: s.health}
 	s.maintenance, _ = store.(StoreMaintenance)
 	s.signs = newSignsOfLife()
+	s.activity = newActivityTracker(s.clock, s.instance, s.presenceTimeout)
+	s.activity.sink = s.activitySink
+	if s.activityExchange != nil {
+		s.activity.exchange = s.activityExchange
+		s.activity.out = make(chan leaseWrite, 4096)
+	}
 	// The store learns of a sign of life well within the timeout.
 	s.touchEvery = min(5*time.Second, s.presenceTimeout/3)
 	return s

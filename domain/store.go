@@ -256,6 +256,13 @@ type Event struct {
 	WorkspaceID  string
 	Conversation *ConversationEvent
 	Agent        *AgentEvent
+	// Activity is a change of who views or types on a conversation: never
+	// stored, published by the instance that tracks it.
+	Activity *ActivityEvent
+	// Lease is a viewer's or a typist's lease written or dropped by some
+	// instance, from an ActivityExchange's feed: for
+	// Service.ApplyActivityLease, not for subscribers.
+	Lease *ActivityLeaseEvent
 }
 
 // ConversationEvent is one committed change to a conversation.

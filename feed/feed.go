@@ -31,11 +31,17 @@ var ErrResync = errors.New("the change feed resynchronised; changes may have bee
 // Broker delivers events to the subscriptions of their workspace, in the
 // order they were published.
 type Broker struct {
-	mu     sync.Mutex
-	subs   map[string]map[*Subscription]struct{}
+	mu   sync.Mutex
+	subs map[string]map[*Subscription]struct{}
+	// topics holds the subscriptions to one conversation's events
+	// (SubscribeConversation), by workspace and conversation.
+	topics map[topic]map[*Subscription]struct{}
 	taps   []func(domain.Event)
 	closed bool
 }
+
+// topic names one conversation of one workspace.
+type topic struct{ ws, conversation string }
 
 // Tap calls f with every published event, of every workspace, in publish
 // order; f must not block (the background jobs time due work with it).
@@ -47,14 +53,16 @@ func (b *Broker) Tap(f func(domain.Event)) {
 
 // NewBroker returns an empty broker.
 func NewBroker() *Broker {
-	return &Broker{subs: map[string]map[*Subscription]struct{}{}}
+	return &Broker{subs: map[string]map[*Subscription]struct{}{}, topics: map[topic]map[*Subscription]struct{}{}}
 }
 
 // Subscription receives the events of one workspace.
 type Subscription struct {
 	b  *Broker
 	ws string
-	c  chan *Event
+	// conversation, if not "", narrows it to one conversation's events.
+	conversation string
+	c            chan *Event
 	// done is closed when the subscription ends, err says why.
 	done chan struct{}
 	err  error
@@ -74,6 +82,27 @@ func (b *Broker) Subscribe(ws string, queue int) *Subscription {
 		b.subs[ws] = map[*Subscription]struct{}{}
 	}
 	b.subs[ws][s] = struct{}{}
+	return s
+}
+
+// SubscribeConversation starts receiving the events of one conversation of
+// workspace ws: its changes, and the changes of who views and types on it
+// (which only such subscriptions receive). A thousand agents each watching
+// one of a hundred conversations are woken by their own conversation's
+// events only.
+func (b *Broker) SubscribeConversation(ws, conversationID string, queue int) *Subscription {
+	s := &Subscription{b: b, ws: ws, conversation: conversationID, c: make(chan *Event, queue), done: make(chan struct{})}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		s.end(ErrClosed)
+		return s
+	}
+	k := topic{ws, conversationID}
+	if b.topics[k] == nil {
+		b.topics[k] = map[*Subscription]struct{}{}
+	}
+	b.topics[k][s] = struct{}{}
 	return s
 }
 
@@ -110,6 +139,16 @@ func (s *Subscription) end(err error) {
 }
 
 func (b *Broker) remove(s *Subscription) {
+	if s.conversation != "" {
+		k := topic{s.ws, s.conversation}
+		if m := b.topics[k]; m != nil {
+			delete(m, s)
+			if len(m) == 0 {
+				delete(b.topics, k)
+			}
+		}
+		return
+	}
 	if m := b.subs[s.ws]; m != nil {
 		delete(m, s)
 		if len(m) == 0 {
@@ -128,7 +167,26 @@ func (b *Broker) Publish(e domain.Event) {
 	for _, f := range b.taps {
 		f(e)
 	}
-	for s := range b.subs[e.WorkspaceID] {
+	// A change of activity goes only to its conversation's subscribers.
+	if e.Activity == nil {
+		b.deliver(b.subs[e.WorkspaceID], ev)
+	}
+	conversation := ""
+	switch {
+	case e.Conversation != nil:
+		conversation = e.Conversation.After.ID
+	case e.Activity != nil:
+		conversation = e.Activity.ConversationID
+	}
+	if conversation != "" {
+		b.deliver(b.topics[topic{e.WorkspaceID, conversation}], ev)
+	}
+}
+
+// deliver queues ev on each of subs, cutting off those whose queue is full;
+// b.mu is held.
+func (b *Broker) deliver(subs map[*Subscription]struct{}, ev *Event) {
+	for s := range subs {
 		select {
 		case s.c <- ev:
 		default:
@@ -143,12 +201,23 @@ func (b *Broker) Publish(e domain.Event) {
 func (b *Broker) Resync() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.endAll(ErrResync)
+}
+
+// endAll ends every subscription with err; b.mu is held.
+func (b *Broker) endAll(err error) {
 	for _, m := range b.subs {
 		for s := range m {
-			s.end(ErrResync)
+			s.end(err)
+		}
+	}
+	for _, m := range b.topics {
+		for s := range m {
+			s.end(err)
 		}
 	}
 	b.subs = map[string]map[*Subscription]struct{}{}
+	b.topics = map[topic]map[*Subscription]struct{}{}
 }
 
 // Close ends every subscription; later ones end at once.
@@ -156,12 +225,7 @@ func (b *Broker) Close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closed = true
-	for _, m := range b.subs {
-		for s := range m {
-			s.end(ErrClosed)
-		}
-	}
-	b.subs = map[string]map[*Subscription]struct{}{}
+	b.endAll(ErrClosed)
 }
 
 // Subscribers returns how many subscriptions are open.
@@ -170,6 +234,9 @@ func (b *Broker) Subscribers() int {
 	defer b.mu.Unlock()
 	n := 0
 	for _, m := range b.subs {
+		n += len(m)
+	}
+	for _, m := range b.topics {
 		n += len(m)
 	}
 	return n

@@ -590,3 +590,46 @@ func TestDeliverGoesThroughTheSharerInTheContext(t *testing.T) {
 		t.Fatalf("delivered %d, shared %v", delivered, shared)
 	}
 }
+
+// TestConversationSubscriptions: a subscription to one conversation gets its
+// changes and its activity, nothing of other conversations or workspaces;
+// the workspace's subscriptions get the changes but never activity.
+func TestConversationSubscriptions(t *testing.T) {
+	b := feed.NewBroker()
+	defer b.Close()
+	one := b.SubscribeConversation("ws-a", "cv-1", 8)
+	defer one.Close()
+	all := b.Subscribe("ws-a", 8)
+	defer all.Close()
+	activity := func(ws, id string) domain.Event {
+		return domain.Event{WorkspaceID: ws, Activity: &domain.ActivityEvent{ConversationID: id, Viewers: []string{"ben"}}}
+	}
+	b.Publish(activity("ws-a", "cv-2"))
+	b.Publish(activity("ws-b", "cv-1"))
+	b.Publish(change("ws-a", "cv-2", 1))
+	b.Publish(change("ws-b", "cv-1", 1))
+	b.Publish(activity("ws-a", "cv-1"))
+	b.Publish(change("ws-a", "cv-1", 2))
+	if ev := next(t, one); ev.Activity == nil || ev.Activity.ConversationID != "cv-1" || ev.WorkspaceID != "ws-a" {
+		t.Fatalf("first event of cv-1: %+v", ev.Event)
+	}
+	if ev := next(t, one); ev.Conversation == nil || ev.Conversation.After.ID != "cv-1" || ev.Conversation.After.Version != 2 {
+		t.Fatalf("second event of cv-1: %+v", ev.Event)
+	}
+	for _, want := range []string{"cv-2", "cv-1"} {
+		if ev := next(t, all); ev.Conversation == nil || ev.Conversation.After.ID != want {
+			t.Fatalf("the workspace's subscription: %+v, want a change of %s", ev.Event, want)
+		}
+	}
+	if n := b.Subscribers(); n != 2 {
+		t.Fatalf("%d subscribers, want 2", n)
+	}
+	one.Close()
+	if n := b.Subscribers(); n != 1 {
+		t.Fatalf("%d subscribers after a Close, want 1", n)
+	}
+	b.Resync()
+	if _, err := receive(all); !errors.Is(err, feed.ErrResync) {
+		t.Fatalf("after Resync: %v", err)
+	}
+}

@@ -97,6 +97,12 @@ type ComplexityRoot struct {
 		WaitingSince   func(childComplexity int) int
 	}
 
+	ConversationActivity struct {
+		Conversation func(childComplexity int) int
+		Typing       func(childComplexity int) int
+		Viewers      func(childComplexity int) int
+	}
+
 	ConversationConnection struct {
 		Edges      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
@@ -173,6 +179,7 @@ type ComplexityRoot struct {
 		SetAutoOwnership             func(childComplexity int, input model.AutoOwnershipInput) int
 		SetOwner                     func(childComplexity int, input model.SetOwnerInput) int
 		SetPresence                  func(childComplexity int, presence domain.Presence) int
+		SetTyping                    func(childComplexity int, conversationID string, typing bool) int
 		UpdateSettings               func(childComplexity int, input model.SettingsInput) int
 		UpsertAgent                  func(childComplexity int, input model.AgentInput) int
 	}
@@ -260,10 +267,11 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		OutboundMessages func(childComplexity int, channelIds []string) int
-		OwnershipChanged func(childComplexity int, status []domain.QueueStatus, ownership *model.OwnershipFilter) int
-		PresenceChanged  func(childComplexity int) int
-		QueueChanged     func(childComplexity int, status domain.QueueStatus, ownership *model.OwnershipFilter, channelIds []string, order *domain.QueueOrder) int
+		ConversationActivity func(childComplexity int, conversationID string) int
+		OutboundMessages     func(childComplexity int, channelIds []string) int
+		OwnershipChanged     func(childComplexity int, status []domain.QueueStatus, ownership *model.OwnershipFilter) int
+		PresenceChanged      func(childComplexity int) int
+		QueueChanged         func(childComplexity int, status domain.QueueStatus, ownership *model.OwnershipFilter, channelIds []string, order *domain.QueueOrder) int
 	}
 }
 
@@ -304,6 +312,7 @@ type MessageResolver interface {
 type MutationResolver interface {
 	SetPresence(ctx context.Context, presence domain.Presence) (*model.AgentPayload, error)
 	Logout(ctx context.Context) (*model.AgentPayload, error)
+	SetTyping(ctx context.Context, conversationID string, typing bool) (bool, error)
 	AcknowledgeMissedAssignments(ctx context.Context, conversationIds []string) (int, error)
 	UpsertAgent(ctx context.Context, input model.AgentInput) (*model.AgentPayload, error)
 	IngestInbound(ctx context.Context, input model.InboundInput) (*model.InboundPayload, error)
@@ -345,6 +354,7 @@ type SubscriptionResolver interface {
 	PresenceChanged(ctx context.Context) (<-chan *domain.Agent, error)
 	OwnershipChanged(ctx context.Context, status []domain.QueueStatus, ownership *model.OwnershipFilter) (<-chan *domain.OwnershipChange, error)
 	QueueChanged(ctx context.Context, status domain.QueueStatus, ownership *model.OwnershipFilter, channelIds []string, order *domain.QueueOrder) (<-chan *model.QueueEvent, error)
+	ConversationActivity(ctx context.Context, conversationID string) (<-chan *domain.ConversationActivity, error)
 	OutboundMessages(ctx context.Context, channelIds []string) (<-chan *domain.OutboundMessage, error)
 }
 
@@ -561,6 +571,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Conversation.WaitingSince(childComplexity), true
+
+	case "ConversationActivity.conversation":
+		if e.ComplexityRoot.ConversationActivity.Conversation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversationActivity.Conversation(childComplexity), true
+	case "ConversationActivity.typing":
+		if e.ComplexityRoot.ConversationActivity.Typing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversationActivity.Typing(childComplexity), true
+	case "ConversationActivity.viewers":
+		if e.ComplexityRoot.ConversationActivity.Viewers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversationActivity.Viewers(childComplexity), true
 
 	case "ConversationConnection.edges":
 		if e.ComplexityRoot.ConversationConnection.Edges == nil {
@@ -880,6 +909,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetPresence(childComplexity, args["presence"].(domain.Presence)), true
+	case "Mutation.setTyping":
+		if e.ComplexityRoot.Mutation.SetTyping == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setTyping_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetTyping(childComplexity, args["conversationId"].(string), args["typing"].(bool)), true
 	case "Mutation.updateSettings":
 		if e.ComplexityRoot.Mutation.UpdateSettings == nil {
 			break
@@ -1212,6 +1252,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SettingsPayload.Settings(childComplexity), true
 
+	case "Subscription.conversationActivity":
+		if e.ComplexityRoot.Subscription.ConversationActivity == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_conversationActivity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ConversationActivity(childComplexity, args["conversationId"].(string)), true
 	case "Subscription.outboundMessages":
 		if e.ComplexityRoot.Subscription.OutboundMessages == nil {
 			break
@@ -1365,6 +1416,23 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../schema/activity.graphqls", Input: `"Who else is on a conversation now: a snapshot sent whenever it changes."
+type ConversationActivity {
+  conversation: Conversation!
+  viewers: [Agent!]!
+  typing: [Agent!]!
+}
+
+extend type Mutation {
+  "I am typing a reply on this conversation (repeat while typing; expires after 6 s)."
+  setTyping(conversationId: ID!, typing: Boolean!): Boolean!
+}
+
+extend type Subscription {
+  "Holding it counts as viewing the conversation."
+  conversationActivity(conversationId: ID!): ConversationActivity!
+}
+`, BuiltIn: false},
 	{Name: "../schema/agent.graphqls", Input: `type Agent {
   id: ID!
   name: String!
@@ -1653,6 +1721,8 @@ input ReplyInput {
   clientMessageId: String
   "Move the conversation in the same step (PENDING or RESOLVED)."
   thenMoveTo: QueueStatus
+  "CONFLICT if the conversation changed since this version (someone replied first)."
+  expectedVersion: Int
 }
 
 type ConversationPayload {
@@ -1833,6 +1903,18 @@ func (ec *executionContext) childFields_Conversation(ctx context.Context, field 
 		return ec.fieldContext_Conversation_history(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Conversation", field.Name)
+}
+
+func (ec *executionContext) childFields_ConversationActivity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "conversation":
+		return ec.fieldContext_ConversationActivity_conversation(ctx, field)
+	case "viewers":
+		return ec.fieldContext_ConversationActivity_viewers(ctx, field)
+	case "typing":
+		return ec.fieldContext_ConversationActivity_typing(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConversationActivity", field.Name)
 }
 
 func (ec *executionContext) childFields_ConversationConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2449,6 +2531,28 @@ func (ec *executionContext) field_Mutation_setPresence_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setTyping_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "conversationId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["conversationId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "typing",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["typing"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_updateSettings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2600,6 +2704,20 @@ func (ec *executionContext) field_Query_queue_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["after"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_conversationActivity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "conversationId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["conversationId"] = arg0
 	return args, nil
 }
 
@@ -3546,6 +3664,102 @@ func (ec *executionContext) fieldContext_Conversation_history(ctx context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _ConversationActivity_conversation(ctx context.Context, field graphql.CollectedField, obj *domain.ConversationActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversationActivity_conversation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conversation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.Conversation) graphql.Marshaler {
+			return ec.marshalNConversation2switchboardᚋdomainᚐConversation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConversationActivity_conversation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ConversationActivity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Conversation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ConversationActivity_viewers(ctx context.Context, field graphql.CollectedField, obj *domain.ConversationActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversationActivity_viewers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Viewers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.Agent) graphql.Marshaler {
+			return ec.marshalNAgent2ᚕᚖswitchboardᚋdomainᚐAgentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConversationActivity_viewers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ConversationActivity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Agent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ConversationActivity_typing(ctx context.Context, field graphql.CollectedField, obj *domain.ConversationActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversationActivity_typing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Typing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.Agent) graphql.Marshaler {
+			return ec.marshalNAgent2ᚕᚖswitchboardᚋdomainᚐAgentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConversationActivity_typing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ConversationActivity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Agent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ConversationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ConversationConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4425,6 +4639,50 @@ func (ec *executionContext) fieldContext_Mutation_logout(_ context.Context, fiel
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_AgentPayload(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setTyping(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setTyping(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetTyping(ctx, fc.Args["conversationId"].(string), fc.Args["typing"].(bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setTyping(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setTyping_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -6493,6 +6751,50 @@ func (ec *executionContext) fieldContext_Subscription_queueChanged(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_conversationActivity(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_conversationActivity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ConversationActivity(ctx, fc.Args["conversationId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.ConversationActivity) graphql.Marshaler {
+			return ec.marshalNConversationActivity2ᚖswitchboardᚋdomainᚐConversationActivity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_conversationActivity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConversationActivity(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_conversationActivity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Subscription_outboundMessages(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -8027,7 +8329,7 @@ func (ec *executionContext) unmarshalInputReplyInput(ctx context.Context, obj an
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"conversationId", "text", "clientMessageId", "thenMoveTo"}
+	fieldsInOrder := [...]string{"conversationId", "text", "clientMessageId", "thenMoveTo", "expectedVersion"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8062,6 +8364,13 @@ func (ec *executionContext) unmarshalInputReplyInput(ctx context.Context, obj an
 				return it, err
 			}
 			it.ThenMoveTo = data
+		case "expectedVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedVersion"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedVersion = data
 		}
 	}
 	return it, nil
@@ -8594,6 +8903,49 @@ func (ec *executionContext) _Conversation(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var conversationActivityImplementors = []string{"ConversationActivity"}
+
+func (ec *executionContext) _ConversationActivity(ctx context.Context, sel ast.SelectionSet, obj *domain.ConversationActivity) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, conversationActivityImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConversationActivity")
+		case "conversation":
+			out.Values[i] = ec._ConversationActivity_conversation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "viewers":
+			out.Values[i] = ec._ConversationActivity_viewers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "typing":
+			out.Values[i] = ec._ConversationActivity_typing(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var conversationConnectionImplementors = []string{"ConversationConnection"}
 
 func (ec *executionContext) _ConversationConnection(ctx context.Context, sel ast.SelectionSet, obj *model.ConversationConnection) graphql.Marshaler {
@@ -9085,6 +9437,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "logout":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_logout(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setTyping":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setTyping(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -9812,6 +10171,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_ownershipChanged(ctx, fields[0])
 	case "queueChanged":
 		return ec._Subscription_queueChanged(ctx, fields[0])
+	case "conversationActivity":
+		return ec._Subscription_conversationActivity(ctx, fields[0])
 	case "outboundMessages":
 		return ec._Subscription_outboundMessages(ctx, fields[0])
 	default:
@@ -10201,6 +10562,22 @@ func (ec *executionContext) marshalNAgent2ᚕswitchboardᚋdomainᚐAgentᚄ(ctx
 	return ret
 }
 
+func (ec *executionContext) marshalNAgent2ᚕᚖswitchboardᚋdomainᚐAgentᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.Agent) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAgent2ᚖswitchboardᚋdomainᚐAgent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNAgent2ᚖswitchboardᚋdomainᚐAgent(ctx context.Context, sel ast.SelectionSet, v *domain.Agent) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Agent!")
@@ -10300,6 +10677,14 @@ func (ec *executionContext) marshalNConversation2ᚖswitchboardᚋdomainᚐConve
 		return graphql.Null
 	}
 	return ec._Conversation(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNConversationActivity2ᚖswitchboardᚋdomainᚐConversationActivity(ctx context.Context, sel ast.SelectionSet, v *domain.ConversationActivity) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConversationActivity!")
+		return graphql.Null
+	}
+	return ec._ConversationActivity(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNConversationConnection2ᚖswitchboardᚋgraphᚋmodelᚐConversationConnection(ctx context.Context, sel ast.SelectionSet, v *model.ConversationConnection) graphql.Marshaler {

@@ -119,6 +119,7 @@ func (r *mutationResolver) Reply(ctx context.Context, input model.ReplyInput) (*
 	res, err := r.Service.Reply(ctx, actor(ctx), domain.ReplyCommand{
 		ConversationID: input.ConversationID, Text: input.Text,
 		ClientMessageID: deref(input.ClientMessageID, ""), ThenMoveTo: deref(input.ThenMoveTo, ""),
+		ExpectedVersion: int64Ptr(input.ExpectedVersion),
 	})
 	if err != nil {
 		return nil, err

@@ -2,6 +2,8 @@
 // server: memory per idle subscriber, how long a setOwner mutation takes
 // to reach every subscriber of queueChanged, and (with -burst) what a burst
 // of events from several writers at once costs the server at its peak.
+// With -activity it measures agents viewing and typing instead
+// (conversationActivity and setTyping; see activity.go).
 //
 // By default it starts a server in process, on the SQLite store in a
 // temporary directory, and opens -n real WebSocket subscribers to it over
@@ -72,6 +74,11 @@ type options struct {
 	// child: run as the client half of -split, talking to the parent over
 	// stdin and stdout.
 	child bool
+	// activity: the viewers-typing mode (activity.go).
+	activity      bool
+	conversations int
+	duration      time.Duration
+	serverPID     int
 }
 
 func main() {
@@ -92,6 +99,10 @@ func main() {
 	flag.IntVar(&o.burst, "burst", 0, "after the rounds, send this many setOwner mutations from -writers writers at once, and measure the peak")
 	flag.IntVar(&o.writers, "writers", 4, "writers of the burst, each sending its mutations one after another")
 	flag.IntVar(&o.subs, "subs", 1, "subscriptions per socket (the same query under different ids); the rounds time the first")
+	flag.BoolVar(&o.activity, "activity", false, "viewers typing: -n agents hold conversationActivity on -conversations conversations and type as the console does, for -duration")
+	flag.IntVar(&o.conversations, "conversations", 100, "conversations of -activity")
+	flag.DurationVar(&o.duration, "duration", 30*time.Second, "how long -activity types")
+	flag.IntVar(&o.serverPID, "server-pid", 0, "with -url: the server's process id, whose memory and CPU -activity reports")
 	flag.Parse()
 	if o.workspace == "" {
 		o.workspace = "wsload-" + randomHex(4)
@@ -99,6 +110,12 @@ func main() {
 	ctx := context.Background()
 	var err error
 	switch {
+	case o.activity:
+		if o.url != "" && len(o.secret) < server.MinSecretBytes {
+			err = fmt.Errorf("-url needs the server's HS256 secret (-secret or SWITCHBOARD_JWT_SECRET) to mint tokens")
+			break
+		}
+		err = runActivity(ctx, o, os.Stdout)
 	case o.child:
 		err = runChild(ctx, o)
 	case o.url != "":

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A small run of the load tool, so it keeps working: the numbers it prints
@@ -30,5 +31,24 @@ func TestSmallInProcessRun(t *testing.T) {
 	}
 	if m := regexp.MustCompile(`delivered (\d+) of (\d+) events`).FindStringSubmatch(out.String()); m == nil || m[1] != m[2] || m[1] == "0" {
 		t.Errorf("the burst's events did not all arrive: %v", m)
+	}
+}
+
+// A small run of -activity: viewers get their snapshots and typing is
+// answered.
+func TestSmallActivityRun(t *testing.T) {
+	var out strings.Builder
+	o := options{n: 6, conversations: 2, concurrency: 3, workspace: "wsload-activity", duration: 3 * time.Second}
+	if err := runActivity(context.Background(), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	t.Log(out.String())
+	for _, want := range []string{"6 agents viewing 2 conversations (3 each)", "runtime.NumCPU() = ", "per viewer", "0 failed", "% of one core"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	if m := regexp.MustCompile(`(\d+) setTyping calls sent .*?(\d+) answered`).FindStringSubmatch(out.String()); m == nil || m[1] == "0" || m[1] != m[2] {
+		t.Errorf("setTyping calls and answers: %v", m)
 	}
 }

@@ -384,6 +384,38 @@ try {
   if (all.length !== 26 || !newestFirst(all) || all[0] !== version) fail(`the whole history: ${all}`);
   await changes.last().getByText('by Cleo Cruz · assigned by hand').waitFor();
 
+  step('who else is here: Ben sees Cleo viewing, then typing; Ben replies first, and Cleo\'s send says so in words and sends anyway');
+  await row(cleo.page, 'Noor Khan').click();
+  await cleo.page.locator('#conv-title', { hasText: 'Noor Khan' }).waitFor();
+  await row(ben.page, 'Noor Khan').click();
+  await ben.page.locator('#conv-title', { hasText: 'Noor Khan' }).waitFor();
+  await ben.page.locator('.activity', { hasText: /^Cleo Cruz is viewing$/ }).waitFor();
+  await cleo.page.locator('.activity', { hasText: /^Ben Baker is viewing$/ }).waitFor();
+  await cleo.page.getByLabel('Reply to Noor Khan').fill('Yes: send me the new address and I will update it.');
+  await ben.page.locator('.activity', { hasText: /^Cleo Cruz is typing…$/ }).waitFor();
+  await ben.page.screenshot({ path: join(shots, '7-ben-sees-cleo-typing.png') });
+  await ben.page.getByLabel('Reply to Noor Khan').fill('Done: your parcel now goes to the new address.');
+  await ben.page.getByRole('button', { name: 'Send', exact: true }).click();
+  await ben.page.locator('.msg-outbound', { hasText: 'your parcel now goes to the new address' }).waitFor();
+  await cleo.page.locator('.msg-outbound', { hasText: 'your parcel now goes to the new address' }).waitFor();
+  await cleo.page.getByRole('button', { name: 'Send', exact: true }).click();
+  const raced = cleo.page.getByRole('alertdialog', { name: 'New messages while you were writing' });
+  await raced.getByText('Ben Baker wrote while you were writing:').waitFor();
+  await raced.getByText('Done: your parcel now goes to the new address.').waitFor();
+  await raced.getByText('Send your reply anyway?').waitFor();
+  if (await cleo.page.locator('.msg-outbound', { hasText: 'I will update it' }).count()) fail('the raced reply was sent without asking');
+  if (await cleo.page.getByText(/"errors"|extensions|CONFLICT/).count()) fail('raw error shown to Cleo');
+  await cleo.page.screenshot({ path: join(shots, '8-cleo-raced.png') });
+  await raced.getByRole('button', { name: 'Send anyway' }).click();
+  await cleo.page.locator('.msg-outbound', { hasText: 'I will update it' }).waitFor();
+  await ben.page.locator('.msg-outbound', { hasText: 'I will update it' }).waitFor();
+  await raced.waitFor({ state: 'hidden' });
+  // Her reply ended her typing: Ben sees her viewing again.
+  await ben.page.locator('.activity', { hasText: /^Cleo Cruz is viewing$/ }).waitFor();
+  const sent = await gql(tokens.ben, '{ queue(status: NEW, first: 100) { edges { node { contact { name } messages(last: 3) { edges { node { text author { id } } } } } } } }');
+  const noor = sent.queue.edges.map((e) => e.node).find((c) => c.contact.name === 'Noor Khan');
+  if (noor.messages.edges.map((e) => e.node.author?.id || 'contact').join(',') !== 'contact,ben,cleo') fail(`Noor's messages: ${JSON.stringify(noor.messages)}`);
+
   step('screenshots');
   await row(ben.page, 'Maria Garcia').click();
   await ben.page.locator('#conv-title', { hasText: 'Maria Garcia' }).waitFor();

@@ -141,6 +141,8 @@ type ReplyInput struct {
 	ClientMessageID *string `json:"clientMessageId,omitempty"`
 	// Move the conversation in the same step (PENDING or RESOLVED).
 	ThenMoveTo *domain.QueueStatus `json:"thenMoveTo,omitempty"`
+	// CONFLICT if the conversation changed since this version (someone replied first).
+	ExpectedVersion *int `json:"expectedVersion,omitempty"`
 }
 
 type ReplyPayload struct {

@@ -309,3 +309,10 @@ func (s *Socket) ClosedWith(code websocket.StatusCode) string {
 	}
 	return reason
 }
+
+// Drop ends the connection at once, without a close handshake: a client
+// that went away.
+func (s *Socket) Drop() { s.c.CloseNow() }
+
+// T is the test the socket reports to.
+func (s *Socket) T() testing.TB { return s.t }

@@ -119,8 +119,17 @@ var errInvalidated = errors.New("the change stream was invalidated")
 // watch runs one change stream from token (nil: from now).
 func (s *Store) watch(ctx context.Context, name string, token bson.Raw, sink domain.EventSink, ready func()) error {
 	pipeline := mongo.Pipeline{{{Key: "$match", Value: bson.D{
-		{Key: "ns.coll", Value: bson.D{{Key: "$in", Value: bson.A{collConversations, collAgents}}}},
-		{Key: "operationType", Value: bson.D{{Key: "$in", Value: bson.A{"insert", "update", "replace", "invalidate"}}}},
+		{Key: "$or", Value: bson.A{
+			bson.D{
+				{Key: "ns.coll", Value: bson.D{{Key: "$in", Value: bson.A{collConversations, collAgents}}}},
+				{Key: "operationType", Value: bson.D{{Key: "$in", Value: bson.A{"insert", "update", "replace"}}}},
+			},
+			bson.D{
+				{Key: "ns.coll", Value: collActivity},
+				{Key: "operationType", Value: bson.D{{Key: "$in", Value: bson.A{"insert", "replace", "delete"}}}},
+			},
+			bson.D{{Key: "operationType", Value: "invalidate"}},
+		}},
 	}}}}
 	opts := options.ChangeStream().
 		SetFullDocument(options.Required).
@@ -173,6 +182,7 @@ type changeEvent struct {
 	} `bson:"ns"`
 	FullDocument             bson.Raw `bson:"fullDocument"`
 	FullDocumentBeforeChange bson.Raw `bson:"fullDocumentBeforeChange"`
+	DocumentKey              bson.Raw `bson:"documentKey"`
 }
 
 // domain turns a change event into the event of the change it records; nil
@@ -180,6 +190,8 @@ type changeEvent struct {
 // a sign of life), which do not move the version.
 func (ev *changeEvent) domain() *domain.Event {
 	switch ev.NS.Coll {
+	case collActivity:
+		return ev.activityEvent()
 	case collConversations:
 		var after conversationDoc
 		if bson.Unmarshal(ev.FullDocument, &after) != nil {

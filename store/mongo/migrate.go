@@ -28,14 +28,17 @@ const (
 	// collProbe holds the probe record, written by _id to learn whether
 	// the store takes writes; nothing reads it.
 	collProbe = "probe"
+	// collActivity holds the leases of viewers and typists, shared by the
+	// instances through the change stream (activity.go).
+	collActivity = "activity"
 )
 
 var collections = []string{collSettings, collAgents, collChannels, collContacts, collConversations, collMessages, collHistory, collAcks,
-	collFeeds, collProbe}
+	collFeeds, collProbe, collActivity}
 
 // watched are the collections a change feed watches: their change events
 // must carry the document as the change left it.
-var watched = []string{collConversations, collAgents}
+var watched = []string{collConversations, collAgents, collActivity}
 
 // index is one index Migrate creates, and the queries it serves. None is
 // partial, sparse or TTL: FerretDB refuses those, and the store expires
@@ -82,6 +85,7 @@ var indexes = []index{
 	{collMessages, "messages_pending_delivery", asc("ws", "delivery.status", "createdAt", "conversationId", "version", "channelId"), false,
 		"PendingDeliveries and CountPendingDeliveries (oldest first)"},
 	{collHistory, "history_by_conversation", asc("ws", "conversationId", "version"), true, "ListHistory; one entry per conversation version"},
+	{collActivity, "activity_until", asc("until"), false, "DropExpiredActivity (leases of instances that stopped)"},
 }
 
 // Report is what Migrate did.

@@ -91,3 +91,10 @@ export const SET_AUTO_OWNERSHIP = `mutation SetAutoOwnership($input: AutoOwnersh
 export const CREATE_CHANNEL = `mutation CreateChannel($input: ChannelInput!) {
   createChannel(input: $input) { channel { id name autoOwnershipAgents { id } } }
 }`;
+
+// Who else views this conversation and who types a reply: holding it makes
+// me a viewer too.
+export const ACTIVITY = `subscription Activity($id: ID!) {
+  conversationActivity(conversationId: $id) { conversation { id version } viewers { id name } typing { id name } }
+}`;
+export const SET_TYPING = `mutation SetTyping($id: ID!, $typing: Boolean!) { setTyping(conversationId: $id, typing: $typing) }`;

@@ -3,12 +3,20 @@
 // box, and the moves: to Pending (with an optional boomerang time), to New,
 // resolve. Every move sends the version shown as expectedVersion; when
 // someone else changed it first, the person is told and it is reloaded.
+// Who else is on it is shown live ("Cleo is viewing", "Cleo is typing…"),
+// and typing in the reply box says so to them. A reply is sent against the
+// version its draft began on: when someone else wrote meanwhile, the agent
+// sees what came in and chooses to send anyway or to review.
 import { describe, CONFLICT_WORDS } from '../api.js';
 import { h, replace, visuallyHidden } from '../dom.js';
 import { dateTime, dot, presenceWords, reasonWords, statusWords, waited } from '../format.js';
 import { popover } from '../popover.js';
 import * as Q from '../queries.js';
 import { toast, toastError } from '../toast.js';
+
+// TYPING_EVERY_MS: how often "I am typing" is repeated while the text
+// changes; the server forgets it 6 s after the last.
+const TYPING_EVERY_MS = 2000;
 
 export function emptyConversation(root) {
   replace(root, h('div', { class: 'placeholder' },
@@ -20,7 +28,12 @@ export function mountConversation(root, app, id) {
   let busy = false;
   let reloadTimer = null;
   let loadSeq = 0;
-  let draft = { text: null, key: '' };
+  let draft = { text: null, key: '', version: null };
+  // Typing: true is repeated every TYPING_EVERY_MS while the text changes
+  // (the server forgets it 6 s after the last); false when the box empties.
+  let typingSentAt = 0;
+  let typingOn = false;
+  let activity = { viewers: [], typing: [] };
   // The ownership history shown: entries oldest first (rendered newest
   // first), and where the next older page starts. A reload brings the
   // newest page; older pages are loaded on request and kept while the
@@ -44,6 +57,7 @@ export function mountConversation(root, app, id) {
   const moveButtons = h('div', { class: 'move-buttons' });
   const text = h('textarea', {
     id: 'reply-text', name: 'text', rows: 3, required: true, placeholder: 'Write a reply…',
+    oninput: () => typed(),
     onkeydown: (ev) => {
       if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {
         ev.preventDefault();
@@ -53,6 +67,8 @@ export function mountConversation(root, app, id) {
   });
   const replyLabel = h('label', { for: 'reply-text' }, 'Reply');
   const replyNote = h('p', { class: 'hint', hidden: true }, 'This conversation is resolved: reopen it to reply.');
+  const activityLine = h('p', { class: 'activity', 'aria-live': 'polite' });
+  const raced = h('div', { class: 'raced', role: 'alertdialog', 'aria-label': 'New messages while you were writing', hidden: true });
   const replyButtons = [
     h('button', { type: 'submit', class: 'primary', value: '' }, 'Send'),
     h('button', { type: 'submit', value: 'PENDING' }, 'Send and move to Pending'),
@@ -64,10 +80,10 @@ export function mountConversation(root, app, id) {
       ev.preventDefault();
       send(ev.submitter?.value || '');
     },
-  }, replyLabel, text, replyNote, h('div', { class: 'reply-buttons' }, replyButtons,
+  }, replyLabel, raced, text, replyNote, h('div', { class: 'reply-buttons' }, replyButtons,
     h('span', { class: 'hint' }, 'Ctrl+Enter sends')));
   const article = h('article', { class: 'conversation', 'aria-labelledby': 'conv-title', 'aria-busy': 'true' },
-    head, actions, messagesWrap, replyForm, historyPanel);
+    head, actions, messagesWrap, activityLine, replyForm, historyPanel);
   replace(root, article);
 
   const offs = [
@@ -76,8 +92,48 @@ export function mountConversation(root, app, id) {
     }),
     app.on('caught-up', scheduleReload),
     app.on('agents', () => conv && renderOwnerButton()),
+    app.live.subscribe(Q.ACTIVITY, { id }, {
+      next: (d) => showActivity(d.conversationActivity),
+      error: () => showActivity({ viewers: [], typing: [] }),
+    }),
   ];
   load();
+
+  function showActivity(a) {
+    activity = a;
+    const others = (list) => list.filter((x) => x.id !== app.me.id).map((x) => x.name);
+    const typing = others(a.typing);
+    const viewing = others(a.viewers).filter((n) => !typing.includes(n));
+    const words = (names, one, many) => names.length === 0 ? null
+      : `${names.join(', ').replace(/, ([^,]*)$/, ' and $1')} ${names.length === 1 ? one : many}`;
+    const parts = [words(typing, 'is typing…', 'are typing…'), words(viewing, 'is viewing', 'are viewing')].filter(Boolean);
+    activityLine.textContent = parts.join(' · ');
+    activityLine.hidden = parts.length === 0;
+    if (conv && a.conversation && a.conversation.version > conv.version) scheduleReload();
+  }
+
+  // typed tells the others that I type (at most every TYPING_EVERY_MS), or
+  // that I stopped when the box is empty.
+  function typed() {
+    if (draft.version === null && conv) {
+      draft.version = conv.version;
+      draft.seenIds = new Set(conv.messages.edges.map((e) => e.node.id));
+    }
+    const on = text.value.trim() !== '';
+    if (!on) {
+      draft.version = null;
+      draft.seenIds = null;
+      if (typingOn) setTyping(false);
+      return;
+    }
+    if (!typingOn || Date.now() - typingSentAt >= TYPING_EVERY_MS) setTyping(true);
+  }
+
+  function setTyping(on) {
+    typingOn = on;
+    typingSentAt = on ? Date.now() : 0;
+    app.api.request(Q.SET_TYPING, { id, typing: on }).catch(() => {});
+  }
 
   function scheduleReload() {
     clearTimeout(reloadTimer);
@@ -271,7 +327,7 @@ export function mountConversation(root, app, id) {
   }
 
   // act runs a mutation on this conversation and shows its result.
-  async function act(doc, input, done) {
+  async function act(doc, input, done, onConflict) {
     if (busy) return false;
     const focused = document.activeElement;
     setBusy(true);
@@ -282,7 +338,9 @@ export function mountConversation(root, app, id) {
       if (done) toast(done);
       return true;
     } catch (err) {
-      if (err.code === 'CONFLICT') {
+      if (err.code === 'CONFLICT' && onConflict) {
+        await onConflict(err);
+      } else if (err.code === 'CONFLICT') {
         toastError(CONFLICT_WORDS);
         await load();
       } else if (!err.signedOut) {
@@ -327,13 +385,53 @@ export function mountConversation(root, app, id) {
     }
     // One key per draft: sending the same text again (a retry after a lost
     // answer) is the same reply, never a second one.
-    if (draft.text !== body) draft = { text: body, key: newKey() };
-    const ok = await act(Q.REPLY, { conversationId: id, text: body, clientMessageId: draft.key, thenMoveTo: thenMoveTo || null },
-      { PENDING: 'Sent, and moved to Pending.', RESOLVED: 'Sent, and resolved.' }[thenMoveTo] || 'Sent.');
+    if (draft.text !== body) draft = { text: body, key: newKey(), version: draft.version ?? conv.version, seenIds: draft.seenIds };
+    const expectedVersion = draft.version ?? conv.version;
+    const seenIds = draft.seenIds || new Set(conv.messages.edges.map((e) => e.node.id));
+    const input = { conversationId: id, text: body, clientMessageId: draft.key, thenMoveTo: thenMoveTo || null, expectedVersion };
+    const ok = await act(Q.REPLY, input,
+      { PENDING: 'Sent, and moved to Pending.', RESOLVED: 'Sent, and resolved.' }[thenMoveTo] || 'Sent.',
+      (err) => askSendAnyway(err, thenMoveTo, seenIds));
     if (ok) {
       text.value = '';
-      draft = { text: null, key: '' };
+      draft = { text: null, key: '', version: null };
+      raced.hidden = true;
+      // The server ended my typing with the reply.
+      typingOn = false;
     }
+  }
+
+  // askSendAnyway: the conversation changed since the draft began. Show
+  // what came in meanwhile and let the agent send anyway or review.
+  async function askSendAnyway(err, thenMoveTo, seenIds) {
+    await load();
+    const fresh = conv.messages.edges.map((e) => e.node).filter((m) => !seenIds.has(m.id));
+    const who = [...new Set(fresh.map((m) => m.direction === 'INBOUND' ? (conv.contact.name || conv.contact.externalId) : (m.author?.name || 'Someone')))];
+    const headline = fresh.length === 0
+      ? 'Someone else changed this conversation while you were writing.'
+      : `${who.join(' and ')} wrote while you were writing:`;
+    const current = err.extensions?.currentVersion ?? conv.version;
+    replace(raced,
+      h('p', { class: 'raced-head' }, headline),
+      fresh.length > 0 && h('ol', { class: 'raced-messages' }, fresh.map((m) => h('li', null,
+        h('span', { class: 'msg-author' }, m.direction === 'INBOUND' ? (conv.contact.name || conv.contact.externalId) : (m.author?.name || 'Agent')),
+        ': ', m.text))),
+      h('p', null, 'Send your reply anyway?'),
+      h('div', { class: 'raced-buttons' },
+        h('button', { type: 'button', class: 'primary', onclick: () => {
+          raced.hidden = true;
+          draft.version = Math.max(current, conv.version);
+          draft.seenIds = new Set(conv.messages.edges.map((e) => e.node.id));
+          send(thenMoveTo);
+        } }, 'Send anyway'),
+        h('button', { type: 'button', onclick: () => {
+          raced.hidden = true;
+          draft.version = conv.version;
+          draft.seenIds = new Set(conv.messages.edges.map((e) => e.node.id));
+          text.focus();
+        } }, 'Review first')));
+    raced.hidden = false;
+    raced.querySelector('button')?.focus();
   }
 
   return {
@@ -341,6 +439,7 @@ export function mountConversation(root, app, id) {
     unmount() {
       loadSeq++;
       clearTimeout(reloadTimer);
+      if (typingOn) setTyping(false);
       ownerMenu.close(false);
       offs.forEach((off) => off());
     },
