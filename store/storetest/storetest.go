@@ -39,6 +39,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Contacts", func(t *testing.T) { testContacts(t, f) })
 	t.Run("Conversations", func(t *testing.T) { testConversations(t, f) })
 	t.Run("Queue", func(t *testing.T) { testQueue(t, f) })
+	t.Run("Counts", func(t *testing.T) { testCounts(t, f) })
 	t.Run("OwnedConversations", func(t *testing.T) { testOwned(t, f) })
 	t.Run("Messages", func(t *testing.T) { testMessages(t, f) })
 	t.Run("History", func(t *testing.T) { testHistory(t, f) })
