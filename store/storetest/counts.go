@@ -13,8 +13,8 @@ import (
 
 // The badge counts (CountQueue, CountOwners) against a full recount of the
 // conversations, after random writes made at once by several writers:
-// creations, changes of queue and owner, changes that lose their
-// condition, and changes that fail after the conversation's row was
+// creations, changes of queue and owner, single and in batches, changes
+// that lose their condition, and changes that fail after the conversation's row was
 // written (a duplicate message id), which must leave the counts as if
 // they never ran.
 
@@ -80,6 +80,28 @@ func countWorkload(s domain.Store, ws string, writers, ops int, seed uint64) (id
 					mu.Lock()
 					ids = append(ids, id)
 					mu.Unlock()
+				case r == 8:
+					// A batch of changes, read first as below.
+					batch := []string{all[rng.IntN(len(all))], all[rng.IntN(len(all))], all[rng.IntN(len(all))]}
+					cs, err := s.ConversationsByIDs(ctx, ws, batch)
+					if err != nil {
+						fail("ConversationsByIDs(%v): %v", batch, err)
+						return
+					}
+					var writes []domain.ConversationWrite
+					for _, c := range cs {
+						writes = append(writes, randomChange(rng, *c))
+					}
+					errs, err := s.UpdateConversations(ctx, writes)
+					if err != nil {
+						fail("UpdateConversations(%v): %v", batch, err)
+						return
+					}
+					for i, err := range errs {
+						if err != nil && !errors.Is(err, domain.ErrVersionConflict) {
+							fail("UpdateConversations(%v) write %d: %v", batch, i, err)
+						}
+					}
 				default:
 					// Read, then write on that version: another writer may
 					// have moved it in between (a lost race, no change).

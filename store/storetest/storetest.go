@@ -38,6 +38,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Channels", func(t *testing.T) { testChannels(t, f) })
 	t.Run("Contacts", func(t *testing.T) { testContacts(t, f) })
 	t.Run("Conversations", func(t *testing.T) { testConversations(t, f) })
+	t.Run("UpdateConversations", func(t *testing.T) { testBulk(t, f) })
 	t.Run("Queue", func(t *testing.T) { testQueue(t, f) })
 	t.Run("Counts", func(t *testing.T) { testCounts(t, f) })
 	t.Run("OwnedConversations", func(t *testing.T) { testOwned(t, f) })
