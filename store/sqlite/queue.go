@@ -167,7 +167,12 @@ func (s *Store) QueryQueue(ctx context.Context, q domain.QueueQuery) ([]domain.C
 // countSQL is the statement and arguments that count q's view from the
 // badge counts (migration 5); none when the view matches nothing.
 func countSQL(q domain.QueueQuery) (query string, args []any, none bool) {
-	query = `SELECT coalesce(sum(n), 0) FROM queue_counts WHERE workspace_id = ? AND status = ?`
+	channels := domain.SortedUnique(q.ChannelIDs)
+	table := `queue_owner_counts`
+	if len(channels) > 0 {
+		table = `queue_counts`
+	}
+	query = `SELECT coalesce(sum(n), 0) FROM ` + table + ` WHERE workspace_id = ? AND status = ?`
 	args = []any{q.WorkspaceID, string(q.Status)}
 	switch m := q.Owners.Set(); {
 	case m.All:
@@ -185,7 +190,7 @@ func countSQL(q domain.QueueQuery) (query string, args []any, none bool) {
 			args = append(args, strArgs(m.Except)...)
 		}
 	}
-	if channels := domain.SortedUnique(q.ChannelIDs); len(channels) > 0 {
+	if len(channels) > 0 {
 		query += ` AND channel_id IN (` + placeholders(len(channels)) + `)`
 		args = append(args, strArgs(channels)...)
 	}
@@ -209,12 +214,15 @@ func (s *Store) CountQueue(ctx context.Context, q domain.QueueQuery) (int, error
 
 // countOwnersSQL is the statement and arguments of CountOwners.
 func countOwnersSQL(workspaceID string, status domain.QueueStatus, channelIDs []string) (string, []any) {
+	channels := domain.SortedUnique(channelIDs)
+	if len(channels) == 0 {
+		return `SELECT owner_id, n FROM queue_owner_counts WHERE workspace_id = ? AND status = ? ORDER BY owner_id`,
+			[]any{workspaceID, string(status)}
+	}
 	query := `SELECT owner_id, sum(n) FROM queue_counts WHERE workspace_id = ? AND status = ?`
 	args := []any{workspaceID, string(status)}
-	if channels := domain.SortedUnique(channelIDs); len(channels) > 0 {
-		query += ` AND channel_id IN (` + placeholders(len(channels)) + `)`
-		args = append(args, strArgs(channels)...)
-	}
+	query += ` AND channel_id IN (` + placeholders(len(channels)) + `)`
+	args = append(args, strArgs(channels)...)
 	return query + ` GROUP BY owner_id ORDER BY owner_id`, args
 }
 

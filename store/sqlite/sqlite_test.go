@@ -293,7 +293,7 @@ func TestMigrations(t *testing.T) {
 		}
 		for _, stmt := range []string{
 			"DROP TRIGGER queue_counts_insert", "DROP TRIGGER queue_counts_update", "DROP TRIGGER queue_counts_delete",
-			"DROP TABLE queue_counts",
+			"DROP TABLE queue_counts", "DROP TABLE queue_owner_counts",
 			"DROP INDEX conversations_boomerang_due", "DROP INDEX agents_cleanup_due", "DROP INDEX agents_silent",
 			"ALTER TABLE settings DROP COLUMN switched_off_at",
 			"ALTER TABLE agents DROP COLUMN cleanup_claimed_by", "ALTER TABLE agents DROP COLUMN cleanup_claimed_until",
