@@ -139,6 +139,9 @@ func Run(t *testing.T, f Factory) {
 
 		// Store calls.
 		{"a queue page costs the same few store calls for 25 rows as for 100", testQueuePageStoreCalls},
+		{"queueCounts costs the same few store calls however many conversations the queue holds", testQueueCountsStoreCalls},
+		{"a logout cleanup releases many conversations in a few batch writes, each with its history entry and event", testCleanupStoreCalls},
+		{"a deactivation releases many conversations in a few batch writes, each with its history entry and event", testDeactivationStoreCalls},
 
 		// Subscriptions.
 		{"queueChanged: a conversation enters, changes in and leaves a filtered view, with the state of each change", testQueueChangedLifecycle},

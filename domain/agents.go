@@ -12,6 +12,9 @@ func (s *Service) Me(ctx context.Context, a Actor) (Agent, error) {
 	if err := requireAgent(a); err != nil {
 		return Agent{}, Forbidden("integrations are not agents")
 	}
+	if agent := agentFromContext(ctx, a); agent != nil {
+		return *agent, nil
+	}
 	agent, err := s.agent(ctx, a.WorkspaceID, a.ID)
 	if err != nil {
 		return Agent{}, err

@@ -106,6 +106,11 @@ func (r *racedStore) UpdateConversation(ctx context.Context, w domain.Conversati
 	return r.Store.UpdateConversation(ctx, w)
 }
 
+func (r *racedStore) UpdateConversations(ctx context.Context, ws []domain.ConversationWrite) ([]error, error) {
+	r.call("UpdateConversations")
+	return r.Store.UpdateConversations(ctx, ws)
+}
+
 func (r *racedStore) OwnedConversations(ctx context.Context, q domain.OwnedQuery) ([]domain.Conversation, error) {
 	r.call("OwnedConversations")
 	return r.Store.OwnedConversations(ctx, q)

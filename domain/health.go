@@ -189,6 +189,11 @@ func (w watchedStore) UpdateConversation(ctx context.Context, cw ConversationWri
 	return w.watch(w.Store.UpdateConversation(ctx, cw))
 }
 
+func (w watchedStore) UpdateConversations(ctx context.Context, cws []ConversationWrite) ([]error, error) {
+	errs, err := w.Store.UpdateConversations(ctx, cws)
+	return errs, w.watch(err)
+}
+
 func (w watchedStore) AcknowledgeAssignments(ctx context.Context, workspaceID, agentID string, keys []HistoryKey) error {
 	return w.watch(w.Store.AcknowledgeAssignments(ctx, workspaceID, agentID, keys))
 }

@@ -107,6 +107,13 @@ func (f *faultyStore) UpdateConversation(ctx context.Context, w domain.Conversat
 	return f.Store.UpdateConversation(ctx, w)
 }
 
+func (f *faultyStore) UpdateConversations(ctx context.Context, ws []domain.ConversationWrite) ([]error, error) {
+	if err := f.fault(); err != nil {
+		return nil, err
+	}
+	return f.Store.UpdateConversations(ctx, ws)
+}
+
 func (f *faultyStore) AcknowledgeAssignments(ctx context.Context, ws, agent string, keys []domain.HistoryKey) error {
 	if err := f.fault(); err != nil {
 		return err

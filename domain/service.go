@@ -112,32 +112,41 @@ type Claims struct {
 // memory: no request waits for it to be written, or fails because it could
 // not be.
 func (s *Service) Authenticate(ctx context.Context, c Claims) (Actor, error) {
+	a, _, err := s.AuthenticateAgent(ctx, c)
+	return a, err
+}
+
+// AuthenticateAgent is Authenticate that also returns the caller's agent
+// record as it read or wrote it (nil for an integration, or when the
+// store could not take the record's update), for ContextWithAgent.
+func (s *Service) AuthenticateAgent(ctx context.Context, c Claims) (Actor, *Agent, error) {
 	role, ok := RoleFromClaim(c.Role)
 	if !ok {
-		return Actor{}, Unauthenticated("token role must be agent, admin or integration")
+		return Actor{}, nil, Unauthenticated("token role must be agent, admin or integration")
 	}
 	if !validID(c.WorkspaceID) {
-		return Actor{}, Unauthenticated("token workspace_id is missing or invalid")
+		return Actor{}, nil, Unauthenticated("token workspace_id is missing or invalid")
 	}
 	if !validID(c.Subject) {
-		return Actor{}, Unauthenticated("token subject is missing or invalid")
+		return Actor{}, nil, Unauthenticated("token subject is missing or invalid")
 	}
 	name := strings.TrimSpace(c.Name)
 	if name == "" {
 		name = c.Subject
 	}
 	if utf8.RuneCountInString(name) > MaxNameLength || len(c.Email) > MaxEmailLength {
-		return Actor{}, Unauthenticated("token name or email is too long")
+		return Actor{}, nil, Unauthenticated("token name or email is too long")
 	}
 	actor := Actor{WorkspaceID: c.WorkspaceID, ID: c.Subject, Role: role, Name: name, Email: c.Email}
 	if !role.IsAgent() {
-		return actor, nil
+		return actor, nil, nil
 	}
-	if _, err := s.provision(ctx, actor); err != nil {
-		return Actor{}, err
+	agent, err := s.provision(ctx, actor)
+	if err != nil {
+		return Actor{}, nil, err
 	}
 	s.signs.note(actor.WorkspaceID, actor.ID, s.now())
-	return actor, nil
+	return actor, agent, nil
 }
 
 // RoleFromClaim reads a token's role claim. Only the exact lowercase names
@@ -177,7 +186,10 @@ func validKey(s string, max int) bool {
 // token decides what the caller may do, and a later request brings the
 // record up to date).
 func (s *Service) provision(ctx context.Context, a Actor) (*Agent, error) {
-	return run(ctx, s, command[*Agent, *Agent]{
+	// stored is false when the store could not take the record's update:
+	// the caller is let in all the same, and the record is returned as nil.
+	stored := true
+	agent, err := run(ctx, s, command[*Agent, *Agent]{
 		load: func(ctx context.Context, _ time.Time) (*Agent, error) {
 			return s.agent(ctx, a.WorkspaceID, a.ID)
 		},
@@ -201,6 +213,7 @@ func (s *Service) provision(ctx context.Context, a Actor) (*Agent, error) {
 					if err := s.store.UpdateAgent(ctx, next); !errors.Is(err, ErrUnavailable) {
 						return err
 					}
+					stored = false
 					return nil
 				}
 				// Changed or gone since it was read: decide again on what is there.
@@ -209,6 +222,10 @@ func (s *Service) provision(ctx context.Context, a Actor) (*Agent, error) {
 			return done(agent), nil
 		},
 	})
+	if err != nil || !stored {
+		return nil, err
+	}
+	return agent, nil
 }
 
 // internal passes domain errors through and wraps everything else so that

@@ -75,6 +75,16 @@ type Store interface {
 	// w.OwnerCheck holds, else ErrVersionConflict; ErrDuplicate if w.Message's
 	// id exists (nothing is written then).
 	UpdateConversation(ctx context.Context, w ConversationWrite) error
+	// UpdateConversations writes many changes, each as UpdateConversation
+	// would: on its own condition, with its own history entry and message,
+	// and with its own event. It returns one error per write, in order: nil,
+	// ErrVersionConflict or ErrDuplicate; a write that loses its condition
+	// leaves the others be. An error of the call itself (the store cannot
+	// take writes now) leaves unsaid which writes were made: each is
+	// conditional, so the caller reads again and decides again. Bulk jobs
+	// (a logout cleanup, a deactivation) use it to change many
+	// conversations in one call: SQLite commits them in one transaction.
+	UpdateConversations(ctx context.Context, ws []ConversationWrite) ([]error, error)
 	// QueryQueue returns up to q.Limit conversations of a queue view after
 	// q.After, in q.Order.
 	QueryQueue(ctx context.Context, q QueueQuery) ([]Conversation, error)

@@ -82,6 +82,12 @@ func (r *conversationResolver) History(ctx context.Context, obj *domain.Conversa
 }
 
 func (r *conversationConnectionResolver) TotalCount(ctx context.Context, obj *model.ConversationConnection) (int, error) {
+	if obj.CountErr != nil {
+		return 0, obj.CountErr
+	}
+	if obj.Counted != nil {
+		return *obj.Counted, nil
+	}
 	return r.Service.CountQueue(ctx, obj.Query)
 }
 
@@ -169,13 +175,23 @@ func (r *queryResolver) Queue(ctx context.Context, status domain.QueueStatus, ow
 	if err != nil {
 		return nil, err
 	}
-	if err := r.primeConversations(ctx, page.Conversations, "edges", "node"); err != nil {
-		return nil, err
-	}
 	conn := &model.ConversationConnection{
 		Edges:    make([]model.ConversationEdge, len(page.Conversations)),
 		PageInfo: pageInfo(domain.PageInfo{HasNextPage: page.HasNextPage, HasPreviousPage: page.HasPreviousPage}, page.Cursors),
 		Query:    page.Query,
+	}
+	// The count does not wait for the page's references, nor they for it.
+	prime := func() error { return r.primeConversations(ctx, page.Conversations, "edges", "node") }
+	count := func() error {
+		n, err := r.Service.CountQueue(ctx, page.Query)
+		conn.Counted, conn.CountErr = &n, err
+		return nil
+	}
+	if !selected(ctx, "totalCount") {
+		count = func() error { return nil }
+	}
+	if err := all([]func() error{count, prime}); err != nil {
+		return nil, err
 	}
 	for i := range page.Conversations {
 		conn.Edges[i] = model.ConversationEdge{Cursor: page.Cursors[i], Node: &page.Conversations[i]}

@@ -5,6 +5,7 @@ package resolvers
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -144,37 +145,57 @@ func selects(opCtx *graphql.OperationContext, set ast.SelectionSet, path []strin
 }
 
 // primeConversations loads, in one store call per kind, the references of a
-// list of conversations that the operation selects below path.
+// list of conversations that the operation selects below path. The kinds
+// are read at once, not one after the other: they do not depend on each
+// other, and a page waits for the slowest of them only.
 func (r *Resolver) primeConversations(ctx context.Context, convs []domain.Conversation, path ...string) error {
 	if len(convs) == 0 {
 		return nil
 	}
 	l := loaders(ctx, r.Service)
 	sel := func(field string) bool { return selected(ctx, append(path, field)...) }
+	ids := func(of func(c *domain.Conversation) string) []string {
+		out := make([]string, len(convs))
+		for i := range convs {
+			out[i] = of(&convs[i])
+		}
+		return out
+	}
+	var primes []func() error
 	if sel("owner") || sel("ownershipLabel") {
-		ids := make([]string, len(convs))
-		for i, c := range convs {
-			ids[i] = c.OwnerID
-		}
-		if err := l.PrimeAgents(ctx, ids); err != nil {
-			return err
-		}
+		owners := ids(func(c *domain.Conversation) string { return c.OwnerID })
+		primes = append(primes, func() error { return l.PrimeAgents(ctx, owners) })
 	}
 	if sel("channel") {
-		ids := make([]string, len(convs))
-		for i, c := range convs {
-			ids[i] = c.ChannelID
-		}
-		if err := l.PrimeChannels(ctx, ids); err != nil {
-			return err
-		}
+		channels := ids(func(c *domain.Conversation) string { return c.ChannelID })
+		primes = append(primes, func() error { return l.PrimeChannels(ctx, channels) })
 	}
 	if sel("contact") {
-		ids := make([]string, len(convs))
-		for i, c := range convs {
-			ids[i] = c.ContactID
-		}
-		if err := l.PrimeContacts(ctx, ids); err != nil {
+		contacts := ids(func(c *domain.Conversation) string { return c.ContactID })
+		primes = append(primes, func() error { return l.PrimeContacts(ctx, contacts) })
+	}
+	return all(primes)
+}
+
+// all runs fns at once (the last one in the caller's goroutine) and returns
+// the first of their errors.
+func all(fns []func() error) error {
+	if len(fns) == 0 {
+		return nil
+	}
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns[:len(fns)-1] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn()
+		}()
+	}
+	errs[len(fns)-1] = fns[len(fns)-1]()
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
 			return err
 		}
 	}

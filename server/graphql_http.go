@@ -47,7 +47,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := graphql.StartOperationTrace(r.Context())
-	actor, err := s.authenticate(ctx, r.Header.Get("Authorization"))
+	actor, agent, err := s.authenticate(ctx, r.Header.Get("Authorization"))
 	if err != nil {
 		status := statusForAuthError(err)
 		if status == http.StatusUnauthorized {
@@ -72,7 +72,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	}
 	// The operation's budget: past it, decoding, validation and execution
 	// stop, and the resolvers' store calls are cancelled.
-	ctx, cancel := context.WithTimeout(domain.ContextWithActor(ctx, actor), s.limits.OperationTimeout)
+	ctx, cancel := context.WithTimeout(domain.ContextWithAgent(domain.ContextWithActor(ctx, actor), agent), s.limits.OperationTimeout)
 	defer cancel()
 	params, status, gqlErr := s.readParams(ctx, w, r)
 	if gqlErr != nil {

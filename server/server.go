@@ -167,13 +167,14 @@ func writePlain(w http.ResponseWriter, status int, body string) {
 	_, _ = w.Write([]byte(body))
 }
 
-// authenticate turns the request's bearer token into an actor.
-func (s *Server) authenticate(ctx context.Context, header string) (domain.Actor, error) {
+// authenticate turns the request's bearer token into an actor, and the
+// agent record it read (for domain.ContextWithAgent).
+func (s *Server) authenticate(ctx context.Context, header string) (domain.Actor, *domain.Agent, error) {
 	claims, err := s.verifier.Verify(BearerToken(header))
 	if err != nil {
-		return domain.Actor{}, err
+		return domain.Actor{}, nil, err
 	}
-	return s.svc.Authenticate(ctx, claims)
+	return s.svc.AuthenticateAgent(ctx, claims)
 }
 
 // statusForAuthError is the HTTP status of a refused request.

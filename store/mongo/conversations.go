@@ -172,6 +172,24 @@ func (s *Store) UpdateConversation(ctx context.Context, w domain.ConversationWri
 	return nil
 }
 
+// UpdateConversations writes each of ws by UpdateConversation, one after
+// the other: each stays one conditional single-document update carrying its
+// own history entry. (A bulk write would save round trips, but it reports
+// only how many updates matched, not which, and without a transaction
+// nothing else tells a write that lost its condition from one that did
+// not.) It stops at the first error that is not a write's own outcome.
+func (s *Store) UpdateConversations(ctx context.Context, ws []domain.ConversationWrite) ([]error, error) {
+	errs := make([]error, len(ws))
+	for i, w := range ws {
+		err := s.UpdateConversation(ctx, w)
+		if err != nil && !isSentinel(err) {
+			return nil, err
+		}
+		errs[i] = err
+	}
+	return errs, nil
+}
+
 func conversationEvent(w domain.ConversationWrite) *domain.Event {
 	return &domain.Event{WorkspaceID: w.Conversation.WorkspaceID, Conversation: &domain.ConversationEvent{
 		Before: w.Before, After: w.Conversation, Change: w.Change, Message: w.Message, Delivery: w.Delivery,

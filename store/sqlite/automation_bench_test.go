@@ -86,7 +86,8 @@ func BenchmarkLogoutCleanup(b *testing.B) {
 		}
 		calls, total := counting.Calls()
 		b.ReportMetric(float64(total), "store-calls/op")
-		b.ReportMetric(float64(calls["UpdateConversation"]), "writes/op")
+		b.ReportMetric(float64(calls["UpdateConversation"]+calls["UpdateConversations"]), "writes/op")
+		b.ReportMetric(float64(counting.Elapsed().Nanoseconds()), "store-ns/op")
 		a.Shutdown(ctx)
 		s.Close()
 	}

@@ -95,7 +95,7 @@ func (s *Store) InsertConversation(ctx context.Context, w domain.ConversationWri
 		if err != nil {
 			return nil, dup(err)
 		}
-		if err := s.insertParts(ctx, tx, w); err != nil {
+		if err := s.insertParts(ctx, s.txExec(tx), w); err != nil {
 			return nil, err
 		}
 		return conversationEvent(w), nil
@@ -105,39 +105,88 @@ func (s *Store) InsertConversation(ctx context.Context, w domain.ConversationWri
 // UpdateConversation writes w as one change if the stored version is
 // w.Conversation.Version-1 and w.OwnerCheck holds.
 func (s *Store) UpdateConversation(ctx context.Context, w domain.ConversationWrite) error {
-	c := w.Conversation
 	return s.write(ctx, "update conversation", func(tx *sql.Tx) (*domain.Event, error) {
-		// Only what a change can change: the conversation's channel, contact,
-		// seq and creation stay as inserted.
-		query := `
-			UPDATE conversations SET status = ?, owner_id = ?, owned_since = ?, owner_epoch = ?, assigned_while_offline = ?,
-				owner_version = ?, waiting_since = ?, boomerang_at = ?, updated_at = ?, version = ?
-			WHERE workspace_id = ? AND id = ? AND version = ?`
-		args := []any{string(c.Status), c.OwnerID, nullMillis(c.OwnedSince), c.OwnerEpoch, c.AssignedWhileOffline,
-			c.OwnerVersion, millis(c.WaitingSince), nullMillis(c.BoomerangAt), millis(c.UpdatedAt), c.Version,
-			c.WorkspaceID, c.ID, c.Version - 1}
-		if oc := w.OwnerCheck; oc != nil {
-			query += ` AND EXISTS (SELECT 1 FROM agents WHERE workspace_id = ? AND id = ? AND version = ?)`
-			args = append(args, c.WorkspaceID, oc.AgentID, oc.Version)
-		}
-		res, err := s.exec(ctx, tx, query, args...)
-		if err := oneRow(res, err, domain.ErrVersionConflict); err != nil {
-			return nil, err
-		}
-		if err := s.insertParts(ctx, tx, w); err != nil {
+		if err := s.updateConversation(ctx, s.txExec(tx), w); err != nil {
 			return nil, err
 		}
 		return conversationEvent(w), nil
 	})
 }
 
+// UpdateConversations writes each of ws as UpdateConversation would, all in
+// one transaction (one fsync): each inside a savepoint, so that one whose
+// condition fails, or whose message or history entry is a duplicate, is
+// undone alone and reported in its place, while the others commit.
+func (s *Store) UpdateConversations(ctx context.Context, ws []domain.ConversationWrite) ([]error, error) {
+	errs := make([]error, len(ws))
+	if len(ws) == 0 {
+		return errs, nil
+	}
+	err := s.writeEvents(ctx, "update conversations", func(tx *sql.Tx) ([]domain.Event, error) {
+		clear(errs)
+		// Each statement is prepared once for the whole batch: preparing
+		// an UPDATE of conversations compiles its count triggers too.
+		ex, done := s.preparedExec(tx)
+		defer done()
+		var evs []domain.Event
+		for i, w := range ws {
+			if _, err := ex(ctx, `SAVEPOINT change`); err != nil {
+				return nil, err
+			}
+			err := s.updateConversation(ctx, ex, w)
+			switch {
+			case isSentinel(err):
+				errs[i] = err
+				if _, err := ex(ctx, `ROLLBACK TO change`); err != nil {
+					return nil, err
+				}
+			case err != nil:
+				return nil, err
+			default:
+				evs = append(evs, *conversationEvent(w))
+			}
+			if _, err := ex(ctx, `RELEASE change`); err != nil {
+				return nil, err
+			}
+		}
+		return evs, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return errs, nil
+}
+
+// updateConversation is UpdateConversation's statements in tx.
+func (s *Store) updateConversation(ctx context.Context, exec execFunc, w domain.ConversationWrite) error {
+	c := w.Conversation
+	// Only what a change can change: the conversation's channel, contact,
+	// seq and creation stay as inserted.
+	query := `
+		UPDATE conversations SET status = ?, owner_id = ?, owned_since = ?, owner_epoch = ?, assigned_while_offline = ?,
+			owner_version = ?, waiting_since = ?, boomerang_at = ?, updated_at = ?, version = ?
+		WHERE workspace_id = ? AND id = ? AND version = ?`
+	args := []any{string(c.Status), c.OwnerID, nullMillis(c.OwnedSince), c.OwnerEpoch, c.AssignedWhileOffline,
+		c.OwnerVersion, millis(c.WaitingSince), nullMillis(c.BoomerangAt), millis(c.UpdatedAt), c.Version,
+		c.WorkspaceID, c.ID, c.Version - 1}
+	if oc := w.OwnerCheck; oc != nil {
+		query += ` AND EXISTS (SELECT 1 FROM agents WHERE workspace_id = ? AND id = ? AND version = ?)`
+		args = append(args, c.WorkspaceID, oc.AgentID, oc.Version)
+	}
+	res, err := exec(ctx, query, args...)
+	if err := oneRow(res, err, domain.ErrVersionConflict); err != nil {
+		return err
+	}
+	return s.insertParts(ctx, exec, w)
+}
+
 // insertParts inserts a change's message and history entry, keyed by the
 // conversation they belong to.
-func (s *Store) insertParts(ctx context.Context, tx *sql.Tx, w domain.ConversationWrite) error {
+func (s *Store) insertParts(ctx context.Context, exec execFunc, w domain.ConversationWrite) error {
 	ws, convID := w.Conversation.WorkspaceID, w.Conversation.ID
 	if m := w.Message; m != nil {
 		d := toDeliveryCols(m.Delivery)
-		_, err := s.exec(ctx, tx, `INSERT INTO messages (`+messageCols+`) VALUES (`+placeholders(15)+`)`,
+		_, err := exec(ctx, `INSERT INTO messages (`+messageCols+`) VALUES (`+placeholders(15)+`)`,
 			ws, m.ID, convID, string(m.Direction), m.Text, m.AuthorID, m.ExternalID, m.Version, millis(m.CreatedAt),
 			m.ChannelID, d.status, d.at, d.externalID, d.err, d.version)
 		if err != nil {
@@ -146,7 +195,7 @@ func (s *Store) insertParts(ctx context.Context, tx *sql.Tx, w domain.Conversati
 	}
 	if m := w.Delivery; m != nil && m.Delivery != nil {
 		d := toDeliveryCols(m.Delivery)
-		res, err := s.exec(ctx, tx, `UPDATE messages SET delivery_status = ?, delivery_at = ?, delivery_external_id = ?,
+		res, err := exec(ctx, `UPDATE messages SET delivery_status = ?, delivery_at = ?, delivery_external_id = ?,
 				delivery_error = ?, delivery_version = ?
 			WHERE workspace_id = ? AND id = ? AND conversation_id = ? AND direction = 'OUTBOUND'`,
 			d.status, d.at, d.externalID, d.err, d.version, ws, m.ID, convID)
@@ -155,7 +204,7 @@ func (s *Store) insertParts(ctx context.Context, tx *sql.Tx, w domain.Conversati
 		}
 	}
 	if h := w.Change; h != nil {
-		_, err := s.exec(ctx, tx, `INSERT INTO history (`+historyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := exec(ctx, `INSERT INTO history (`+historyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			ws, convID, h.Version, h.ID, string(h.Status), millis(h.At), h.FromID, h.ToID, h.ActorID, string(h.Reason))
 		if err != nil {
 			return dup(err)

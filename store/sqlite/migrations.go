@@ -207,6 +207,76 @@ ALTER TABLE messages ADD COLUMN delivery_version INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX messages_pending_delivery ON messages
 	(workspace_id, created_at, conversation_id, version, channel_id) WHERE delivery_status = 'PENDING';
 `,
+
+	// 6: the badge counts, kept per (workspace, queue, owner, channel) and
+	// per (workspace, queue, owner) by triggers on conversations, so every
+	// write that changes a conversation changes its counts in the same
+	// transaction, whichever statement made it. A count that reaches 0 is
+	// deleted, so a queue has one row per owner (and channel) it holds:
+	// counting a view reads those rows, never its conversations; a view
+	// without a channel filter reads the smaller table. The counts of the
+	// conversations already stored are taken once here.
+	`
+CREATE TABLE queue_counts (
+	workspace_id TEXT    NOT NULL,
+	status       TEXT    NOT NULL,
+	owner_id     TEXT    NOT NULL,
+	channel_id   TEXT    NOT NULL,
+	n            INTEGER NOT NULL,
+	PRIMARY KEY (workspace_id, status, owner_id, channel_id)
+) WITHOUT ROWID;
+
+CREATE TABLE queue_owner_counts (
+	workspace_id TEXT    NOT NULL,
+	status       TEXT    NOT NULL,
+	owner_id     TEXT    NOT NULL,
+	n            INTEGER NOT NULL,
+	PRIMARY KEY (workspace_id, status, owner_id)
+) WITHOUT ROWID;
+
+INSERT INTO queue_counts (workspace_id, status, owner_id, channel_id, n)
+	SELECT workspace_id, status, owner_id, channel_id, count(*) FROM conversations
+	GROUP BY workspace_id, status, owner_id, channel_id;
+INSERT INTO queue_owner_counts (workspace_id, status, owner_id, n)
+	SELECT workspace_id, status, owner_id, count(*) FROM conversations
+	GROUP BY workspace_id, status, owner_id;
+
+CREATE TRIGGER queue_counts_insert AFTER INSERT ON conversations BEGIN
+	INSERT INTO queue_counts (workspace_id, status, owner_id, channel_id, n) VALUES (NEW.workspace_id, NEW.status, NEW.owner_id, NEW.channel_id, 1)
+		ON CONFLICT DO UPDATE SET n = n + 1;
+	INSERT INTO queue_owner_counts (workspace_id, status, owner_id, n) VALUES (NEW.workspace_id, NEW.status, NEW.owner_id, 1)
+		ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER queue_counts_delete AFTER DELETE ON conversations BEGIN
+	UPDATE queue_counts SET n = n - 1
+		WHERE workspace_id = OLD.workspace_id AND status = OLD.status AND owner_id = OLD.owner_id AND channel_id = OLD.channel_id;
+	DELETE FROM queue_counts
+		WHERE workspace_id = OLD.workspace_id AND status = OLD.status AND owner_id = OLD.owner_id AND channel_id = OLD.channel_id AND n = 0;
+	UPDATE queue_owner_counts SET n = n - 1
+		WHERE workspace_id = OLD.workspace_id AND status = OLD.status AND owner_id = OLD.owner_id;
+	DELETE FROM queue_owner_counts
+		WHERE workspace_id = OLD.workspace_id AND status = OLD.status AND owner_id = OLD.owner_id AND n = 0;
+END;
+
+CREATE TRIGGER queue_counts_update AFTER UPDATE OF workspace_id, status, owner_id, channel_id ON conversations
+	WHEN OLD.workspace_id IS NOT NEW.workspace_id OR OLD.status IS NOT NEW.status
+		OR OLD.owner_id IS NOT NEW.owner_id OR OLD.channel_id IS NOT NEW.channel_id
+BEGIN
+	UPDATE queue_counts SET n = n - 1
+		WHERE workspace_id = OLD.workspace_id AND status = OLD.status AND owner_id = OLD.owner_id AND channel_id = OLD.channel_id;
+	DELETE FROM queue_counts
+		WHERE workspace_id = OLD.workspace_id AND status = OLD.status AND owner_id = OLD.owner_id AND channel_id = OLD.channel_id AND n = 0;
+	INSERT INTO queue_counts (workspace_id, status, owner_id, channel_id, n) VALUES (NEW.workspace_id, NEW.status, NEW.owner_id, NEW.channel_id, 1)
+		ON CONFLICT DO UPDATE SET n = n + 1;
+	UPDATE queue_owner_counts SET n = n - 1
+		WHERE workspace_id = OLD.workspace_id AND status = OLD.status AND owner_id = OLD.owner_id;
+	DELETE FROM queue_owner_counts
+		WHERE workspace_id = OLD.workspace_id AND status = OLD.status AND owner_id = OLD.owner_id AND n = 0;
+	INSERT INTO queue_owner_counts (workspace_id, status, owner_id, n) VALUES (NEW.workspace_id, NEW.status, NEW.owner_id, 1)
+		ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+`,
 }
 
 // SchemaVersion is the schema version this code migrates to.

@@ -146,17 +146,6 @@ func sortPage(rows []domain.Conversation, order domain.QueueOrder) {
 	})
 }
 
-// countSQL is the statement and arguments that count q's view.
-func (p queuePlan) countSQL(q domain.QueueQuery) (string, []any) {
-	query := `SELECT count(*) FROM conversations INDEXED BY ` + p.index + ` WHERE workspace_id = ? AND status = ?`
-	args := []any{q.WorkspaceID, string(q.Status)}
-	if p.armCol != "" {
-		query += ` AND ` + p.armCol + ` IN (` + placeholders(len(p.armVals)) + `)`
-		args = append(args, strArgs(p.armVals)...)
-	}
-	return query + p.filter, append(args, p.args...)
-}
-
 // QueryQueue returns up to q.Limit conversations of a queue view after
 // q.After, in q.Order.
 func (s *Store) QueryQueue(ctx context.Context, q domain.QueueQuery) ([]domain.Conversation, error) {
@@ -175,13 +164,47 @@ func (s *Store) QueryQueue(ctx context.Context, q domain.QueueQuery) ([]domain.C
 	return out, nil
 }
 
-// CountQueue counts the conversations of a queue view.
+// countSQL is the statement and arguments that count q's view from the
+// badge counts (migration 5); none when the view matches nothing.
+func countSQL(q domain.QueueQuery) (query string, args []any, none bool) {
+	channels := domain.SortedUnique(q.ChannelIDs)
+	table := `queue_owner_counts`
+	if len(channels) > 0 {
+		table = `queue_counts`
+	}
+	query = `SELECT coalesce(sum(n), 0) FROM ` + table + ` WHERE workspace_id = ? AND status = ?`
+	args = []any{q.WorkspaceID, string(q.Status)}
+	switch m := q.Owners.Set(); {
+	case m.All:
+	case m.Finite && len(m.Values) == 0:
+		return "", nil, true
+	case m.Finite:
+		query += ` AND owner_id IN (` + placeholders(len(m.Values)) + `)`
+		args = append(args, strArgs(m.Values)...)
+	default:
+		if !m.Unowned {
+			query += ` AND owner_id <> ''`
+		}
+		if len(m.Except) > 0 {
+			query += ` AND owner_id NOT IN (` + placeholders(len(m.Except)) + `)`
+			args = append(args, strArgs(m.Except)...)
+		}
+	}
+	if len(channels) > 0 {
+		query += ` AND channel_id IN (` + placeholders(len(channels)) + `)`
+		args = append(args, strArgs(channels)...)
+	}
+	return query, args, false
+}
+
+// CountQueue counts the conversations of a queue view from the badge
+// counts: it reads one row per owner and channel of the queue that the
+// view selects, however many conversations they count.
 func (s *Store) CountQueue(ctx context.Context, q domain.QueueQuery) (int, error) {
-	p := planQueue(q)
-	if p.none {
+	query, args, none := countSQL(q)
+	if none {
 		return 0, nil
 	}
-	query, args := p.countSQL(q)
 	var n int
 	if err := s.queryRow(ctx, nil, query, args...).Scan(&n); err != nil {
 		return 0, failed("count queue", err)
@@ -189,16 +212,25 @@ func (s *Store) CountQueue(ctx context.Context, q domain.QueueQuery) (int, error
 	return n, nil
 }
 
-// CountOwners counts a queue's conversations per owner ("" for unowned), in
-// owner order.
-func (s *Store) CountOwners(ctx context.Context, workspaceID string, status domain.QueueStatus, channelIDs []string) ([]domain.OwnerCount, error) {
-	query := `SELECT owner_id, count(*) FROM conversations INDEXED BY ` + idxQueueOwner + ` WHERE workspace_id = ? AND status = ?`
-	args := []any{workspaceID, string(status)}
-	if channels := domain.SortedUnique(channelIDs); len(channels) > 0 {
-		query += ` AND channel_id IN (` + placeholders(len(channels)) + `)`
-		args = append(args, strArgs(channels)...)
+// countOwnersSQL is the statement and arguments of CountOwners.
+func countOwnersSQL(workspaceID string, status domain.QueueStatus, channelIDs []string) (string, []any) {
+	channels := domain.SortedUnique(channelIDs)
+	if len(channels) == 0 {
+		return `SELECT owner_id, n FROM queue_owner_counts WHERE workspace_id = ? AND status = ? ORDER BY owner_id`,
+			[]any{workspaceID, string(status)}
 	}
-	rows, err := s.query(ctx, nil, query+` GROUP BY owner_id ORDER BY owner_id`, args...)
+	query := `SELECT owner_id, sum(n) FROM queue_counts WHERE workspace_id = ? AND status = ?`
+	args := []any{workspaceID, string(status)}
+	query += ` AND channel_id IN (` + placeholders(len(channels)) + `)`
+	args = append(args, strArgs(channels)...)
+	return query + ` GROUP BY owner_id ORDER BY owner_id`, args
+}
+
+// CountOwners counts a queue's conversations per owner ("" for unowned), in
+// owner order, from the badge counts.
+func (s *Store) CountOwners(ctx context.Context, workspaceID string, status domain.QueueStatus, channelIDs []string) ([]domain.OwnerCount, error) {
+	query, args := countOwnersSQL(workspaceID, status, channelIDs)
+	rows, err := s.query(ctx, nil, query, args...)
 	if err != nil {
 		return nil, failed("count owners", err)
 	}

@@ -333,6 +333,41 @@ func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any)
 	return tx.ExecContext(ctx, query, args...)
 }
 
+// execFunc runs one statement of a write transaction.
+type execFunc func(ctx context.Context, query string, args ...any) (sql.Result, error)
+
+// txExec runs each statement in tx as it comes.
+func (s *Store) txExec(tx *sql.Tx) execFunc {
+	return func(ctx context.Context, query string, args ...any) (sql.Result, error) {
+		return s.exec(ctx, tx, query, args...)
+	}
+}
+
+// preparedExec runs statements in tx, each prepared the first time it
+// comes and reused after; done closes them.
+func (s *Store) preparedExec(tx *sql.Tx) (exec execFunc, done func()) {
+	stmts := map[string]*sql.Stmt{}
+	exec = func(ctx context.Context, query string, args ...any) (sql.Result, error) {
+		if s.trace != nil {
+			s.trace(query, args)
+		}
+		st, ok := stmts[query]
+		if !ok {
+			var err error
+			if st, err = tx.PrepareContext(ctx, query); err != nil {
+				return nil, err
+			}
+			stmts[query] = st
+		}
+		return st.ExecContext(ctx, args...)
+	}
+	return exec, func() {
+		for _, st := range stmts {
+			_ = st.Close()
+		}
+	}
+}
+
 func (s *Store) query(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
 	if s.trace != nil {
 		s.trace(query, args)
@@ -367,13 +402,25 @@ func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...
 // write runs fn in one write transaction and, once it is committed,
 // publishes the event fn returns (if any) before the next write may start.
 func (s *Store) write(ctx context.Context, what string, fn func(tx *sql.Tx) (*domain.Event, error)) error {
+	return s.writeEvents(ctx, what, func(tx *sql.Tx) ([]domain.Event, error) {
+		ev, err := fn(tx)
+		if ev == nil {
+			return nil, err
+		}
+		return []domain.Event{*ev}, err
+	})
+}
+
+// writeEvents is write for a transaction of several changes: their events
+// are published after the commit, in the order fn returns them.
+func (s *Store) writeEvents(ctx context.Context, what string, fn func(tx *sql.Tx) ([]domain.Event, error)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return failed(what+": begin", err)
 	}
-	ev, err := fn(tx)
+	evs, err := fn(tx)
 	if err != nil {
 		_ = tx.Rollback()
 		if isSentinel(err) {
@@ -384,8 +431,10 @@ func (s *Store) write(ctx context.Context, what string, fn func(tx *sql.Tx) (*do
 	if err := tx.Commit(); err != nil {
 		return failed(what+": commit", err)
 	}
-	if ev != nil && s.sink != nil {
-		s.sink.Publish(*ev)
+	if s.sink != nil {
+		for _, ev := range evs {
+			s.sink.Publish(ev)
+		}
 	}
 	return nil
 }

@@ -279,12 +279,22 @@ func TestMigrations(t *testing.T) {
 		want, _ := schema(t, path)
 		// Back to what version 1 made: migration 2 adds indexes, migration 3
 		// columns, migration 4 the probe table, migration 5 the delivery
-		// columns and their index.
+		// columns and their index, migration 6 the badge counts and their
+		// triggers (taken again from the conversations).
 		db, err := sql.Open("sqlite", path)
 		if err != nil {
 			t.Fatal(err)
 		}
+		for i, owner := range []string{"", "ag-1", "ag-1"} {
+			if _, err := db.Exec(`INSERT INTO conversations (workspace_id, id, channel_id, contact_id, seq, status, owner_id,
+				owner_epoch, assigned_while_offline, owner_version, waiting_since, created_at, updated_at, version)
+				VALUES ('ws', ?, 'ch', ?, 1, 'NEW', ?, 0, 0, 0, 0, 0, 0, 1)`, fmt.Sprint("cv-", i), fmt.Sprint("ct-", i), owner); err != nil {
+				t.Fatal(err)
+			}
+		}
 		for _, stmt := range []string{
+			"DROP TRIGGER queue_counts_insert", "DROP TRIGGER queue_counts_update", "DROP TRIGGER queue_counts_delete",
+			"DROP TABLE queue_counts", "DROP TABLE queue_owner_counts",
 			"DROP INDEX conversations_boomerang_due", "DROP INDEX agents_cleanup_due", "DROP INDEX agents_silent",
 			"ALTER TABLE settings DROP COLUMN switched_off_at",
 			"ALTER TABLE agents DROP COLUMN cleanup_claimed_by", "ALTER TABLE agents DROP COLUMN cleanup_claimed_until",
@@ -315,6 +325,10 @@ func TestMigrations(t *testing.T) {
 		defer s.Close()
 		if got, err := s.GetSettings(ctx, "ws"); err != nil || got.LogoutGraceSeconds != 9 {
 			t.Errorf("settings after migrating: %+v, %v", got, err)
+		}
+		counts, err := s.CountOwners(ctx, "ws", domain.StatusNew, nil)
+		if want := []domain.OwnerCount{{OwnerID: "", Count: 1}, {OwnerID: "ag-1", Count: 2}}; err != nil || !slices.Equal(counts, want) {
+			t.Errorf("counts after migrating: %+v, %v; want %+v", counts, err, want)
 		}
 	})
 
