@@ -43,6 +43,8 @@ type Service struct {
 	presenceTimeout time.Duration
 	// instance names this process in cleanup claims.
 	instance string
+	// observer is told what the service and its jobs do.
+	observer Observer
 }
 
 // Option configures a Service.
@@ -56,12 +58,16 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
 // NewService returns a Service over store.
 func NewService(store Store, opts ...Option) *Service {
-	s := &Service{clock: SystemClock{}, log: slog.Default(), presenceTimeout: DefaultPresenceTimeout, instance: RandomID("in_")}
+	s := &Service{clock: SystemClock{}, log: slog.Default(), presenceTimeout: DefaultPresenceTimeout, instance: RandomID("in_"), observer: NopObserver{}}
 	for _, o := range opts {
 		o(s)
 	}
 	s.health = &storeHealth{log: s.log, clock: s.clock}
-	s.store = watchedStore{Store: store, health: s.health}
+	observed := store
+	if _, nop := s.observer.(NopObserver); !nop {
+		observed = observedStore{st: store, obs: s.observer}
+	}
+	s.store = watchedStore{Store: observed, health: s.health}
 	s.maintenance, _ = store.(StoreMaintenance)
 	s.signs = newSignsOfLife()
 	// The store learns of a sign of life well within the timeout.

@@ -221,6 +221,10 @@ type Event struct {
 	WorkspaceID  string
 	Conversation *ConversationEvent
 	Agent        *AgentEvent
+	// CommittedAt is when the store committed the change, by the wall
+	// clock of the store (SQLite: this process; MongoDB: the primary's);
+	// zero when unknown. Publishing it later than this is the feed's lag.
+	CommittedAt time.Time
 }
 
 // ConversationEvent is one committed change to a conversation.

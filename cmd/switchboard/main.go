@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"switchboard/app"
+	"switchboard/metrics"
 	"switchboard/server"
 	"switchboard/server/ws"
 )
@@ -201,7 +202,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	lim := server.DefaultLimits()
 	lim.OperationTimeout = cfg.OperationTimeout
+	var figures *metrics.Metrics
+	if cfg.MetricsAddr != "off" {
+		figures = metrics.New()
+	}
 	a, err := app.New(ctx, app.Config{
+		Metrics: figures,
 		DataDir: cfg.DataDir, MongoURI: cfg.MongoURI, Instance: cfg.Instance,
 		FreshStore: cfg.FreshStore, IntegrityCheckTimeout: cfg.IntegrityCheckTimeout, DrainTimeout: cfg.DrainTimeout,
 		Keys: keys, PresenceTimeout: cfg.PresenceTimeout, Logger: log, Jobs: true,
@@ -234,6 +240,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
+	ms, err := startMetrics(cfg.MetricsAddr, cfg.Pprof, figures, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	base := "http://" + ln.Addr().String()
 	if dev {
 		demo.printBanner(stdout, cfg, base)
@@ -243,7 +254,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	} else {
 		log.Info("switchboard listening", "addr", ln.Addr().String(), "store", "sqlite", "data_dir", cfg.DataDir)
 	}
-	return a.Run(ctx, ln)
+	return errors.Join(a.Run(ctx, ln), ms.stop())
 }
 
 // loopback reports whether addr's host is a loopback address.

@@ -39,7 +39,8 @@ func TestMain(m *testing.M) {
 // command runs switchboard with args and a clean environment plus env.
 func command(args []string, env ...string) *exec.Cmd {
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	// Servers started side by side must not share the metrics port.
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "SWITCHBOARD_METRICS_ADDR=127.0.0.1:0"}, env...)
 	return cmd
 }
 

@@ -385,6 +385,7 @@ func (s *Store) write(ctx context.Context, what string, fn func(tx *sql.Tx) (*do
 		return failed(what+": commit", err)
 	}
 	if ev != nil && s.sink != nil {
+		ev.CommittedAt = time.Now()
 		s.sink.Publish(*ev)
 	}
 	return nil
