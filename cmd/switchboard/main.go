@@ -25,6 +25,7 @@ import (
 	"switchboard/metrics"
 	"switchboard/server"
 	"switchboard/server/ws"
+	"switchboard/tracing"
 )
 
 func main() {
@@ -206,8 +207,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if cfg.MetricsAddr != "off" {
 		figures = metrics.New()
 	}
+	// Tracing is on when the standard OTEL_EXPORTER_OTLP_* variables name
+	// an endpoint; its log lines then carry their trace's id.
+	traces, err := tracing.FromEnv(ctx, getenv)
+	if err != nil {
+		return usagef("tracing: %v", err)
+	}
+	if traces != nil {
+		log = slog.New(tracing.LogHandler(log.Handler()))
+		log.Info("tracing GraphQL operations over OTLP")
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := traces.Shutdown(sctx); err != nil {
+				log.Warn("sending the last traces failed", "err", err)
+			}
+		}()
+	}
 	a, err := app.New(ctx, app.Config{
-		Metrics: figures,
+		Metrics: figures, Tracing: traces,
 		DataDir: cfg.DataDir, MongoURI: cfg.MongoURI, Instance: cfg.Instance,
 		FreshStore: cfg.FreshStore, IntegrityCheckTimeout: cfg.IntegrityCheckTimeout, DrainTimeout: cfg.DrainTimeout,
 		Keys: keys, PresenceTimeout: cfg.PresenceTimeout, Logger: log, Jobs: true,

@@ -454,3 +454,38 @@ func TestReadmeListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+var metricsLog = regexp.MustCompile(`metrics listening" addr=(127\.0\.0\.1:\d+)`)
+
+// TestMetricsAreServedApartAndProfilesOnlyWhenAsked: /metrics answers on
+// the metrics address and not on the API's; /debug/pprof/ only with
+// SWITCHBOARD_PPROF.
+func TestMetricsAreServedApartAndProfilesOnlyWhenAsked(t *testing.T) {
+	for _, pprof := range []bool{false, true} {
+		s := startServe(t, t.TempDir(), "SWITCHBOARD_JWT_SECRET="+strings.Repeat("m", 32), fmt.Sprintf("SWITCHBOARD_PPROF=%v", pprof))
+		m := metricsLog.FindStringSubmatch(s.stderr.String())
+		if m == nil {
+			t.Fatalf("no metrics address in the log:\n%s", s.stderr)
+		}
+		get := func(url string) (int, string) {
+			t.Helper()
+			resp, err := http.Get(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		if code, body := get("http://" + m[1] + "/metrics"); code != 200 || !strings.Contains(body, "# TYPE switchboard_logout_cleanups_total counter") {
+			t.Errorf("metrics address /metrics: %d %.200s", code, body)
+		}
+		if code, _ := get(s.base + "/metrics"); code != 404 {
+			t.Errorf("the API's /metrics: %d, want 404", code)
+		}
+		want := map[bool]int{false: 404, true: 200}[pprof]
+		if code, _ := get("http://" + m[1] + "/debug/pprof/"); code != want {
+			t.Errorf("pprof=%v: /debug/pprof/ answered %d, want %d", pprof, code, want)
+		}
+	}
+}
