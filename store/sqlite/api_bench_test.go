@@ -16,6 +16,7 @@ import (
 	"switchboard/app"
 	"switchboard/domain"
 	"switchboard/internal/fakeclock"
+	"switchboard/metrics"
 	"switchboard/server"
 	"switchboard/store/sqlite"
 )
@@ -38,7 +39,9 @@ func BenchmarkAPI(b *testing.B) {
 	}
 	defer s.Close()
 	secret := benchKeys.Secret
-	a, err := app.New(ctx, app.Config{Store: app.UseStore(s), Keys: benchKeys, Logger: quiet.Logger})
+	// Metrics on, as `switchboard serve` has them by default: the figures
+	// are part of the request path measured.
+	a, err := app.New(ctx, app.Config{Store: app.UseStore(s), Keys: benchKeys, Logger: quiet.Logger, Metrics: metrics.New()})
 	if err != nil {
 		b.Fatal(err)
 	}
