@@ -252,6 +252,8 @@ Usage:
                                 may run on it; the files it replaces are kept aside
   switchboard check             check the whole SQLite store (PRAGMA quick_check), also
                                 while a server serves it; exit status 1 if damaged
+  switchboard healthcheck       ask the server on SWITCHBOARD_ADDR for /healthz; exit
+                                status 0 if it answers 200 (a container's HEALTHCHECK)
   switchboard help              show this help
 
 Token flags: --sub --workspace --role (agent, admin, integration) --name --email --ttl

@@ -60,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = restore(ctx, args, getenv, stdout, stderr)
 	case "check":
 		err = check(ctx, args, getenv, stdout, stderr)
+	case "healthcheck":
+		err = healthcheck(ctx, args, getenv, stdout)
 	case "help":
 		printUsage(stdout)
 	default:
@@ -142,6 +144,8 @@ var commandPurpose = map[string]string{
 	"backup":  "Copy the SQLite store of the data dir into FILE (a new file), while a server serves or not.",
 	"restore": "Make the backup FILE the store of the data dir; no server may run on it. The store it replaces is kept aside.",
 	"check":   "Check the whole SQLite store (PRAGMA quick_check), also while a server serves.",
+	"healthcheck": "Ask the server on SWITCHBOARD_ADDR for /healthz; exit status 0 if it answers 200, 1 if not.\n" +
+		"For a container's HEALTHCHECK: the image has no curl.",
 }
 
 // printCommandUsage is one command's --help: what it does and its flags,

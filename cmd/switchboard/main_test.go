@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -62,7 +63,7 @@ func runCommand(t *testing.T, args []string, env ...string) (stdout, stderr stri
 func TestEachCommandsHelpSaysWhatItDoesAndListsItsFlags(t *testing.T) {
 	for cmd, own := range map[string][]string{
 		"serve": nil, "dev": nil, "migrate": nil, "token": {"--sub", "--workspace", "--role", "--ttl"},
-		"backup": nil, "restore": nil, "check": nil,
+		"backup": nil, "restore": nil, "check": nil, "healthcheck": nil,
 	} {
 		out, _, code := runCommand(t, []string{cmd, "--help"})
 		if code != 0 || !strings.HasPrefix(out, "Usage: switchboard "+cmd) || commandPurpose[cmd] == "" || !strings.Contains(out, commandPurpose[cmd]) {
@@ -87,7 +88,7 @@ func TestHelpListsCommandsAndEverySetting(t *testing.T) {
 			t.Fatalf("%v: exit %d", args, code)
 		}
 		var c config
-		for _, want := range []string{"serve", "dev", "token", "migrate", "backup", "restore", "check"} {
+		for _, want := range []string{"serve", "dev", "token", "migrate", "backup", "restore", "check", "healthcheck"} {
 			if !regexp.MustCompile(`switchboard \[?` + want + `\b`).MatchString(out) {
 				t.Errorf("%v: help does not list %s", args, want)
 			}
@@ -480,6 +481,10 @@ func TestMetricsAreServedApartAndProfilesOnlyWhenAsked(t *testing.T) {
 		if code, body := get("http://" + m[1] + "/metrics"); code != 200 || !strings.Contains(body, "# TYPE switchboard_logout_cleanups_total counter") {
 			t.Errorf("metrics address /metrics: %d %.200s", code, body)
 		}
+		// The image's HEALTHCHECK: the binary asks the server itself.
+		if out, stderr, code := runCommand(t, []string{"healthcheck", "--addr", strings.TrimPrefix(s.base, "http://")}); code != 0 || out != "ok\n" {
+			t.Errorf("healthcheck: exit %d %s %s", code, out, stderr)
+		}
 		if code, _ := get(s.base + "/metrics"); code != 404 {
 			t.Errorf("the API's /metrics: %d, want 404", code)
 		}
@@ -487,5 +492,14 @@ func TestMetricsAreServedApartAndProfilesOnlyWhenAsked(t *testing.T) {
 		if code, _ := get("http://" + m[1] + "/debug/pprof/"); code != want {
 			t.Errorf("pprof=%v: /debug/pprof/ answered %d, want %d", pprof, code, want)
 		}
+	}	// Nothing listening: unhealthy.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	if _, _, code := runCommand(t, []string{"healthcheck", "--addr", addr}); code != 1 {
+		t.Errorf("healthcheck with no server: exit %d, want 1", code)
 	}
 }
