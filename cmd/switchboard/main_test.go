@@ -492,7 +492,8 @@ func TestMetricsAreServedApartAndProfilesOnlyWhenAsked(t *testing.T) {
 		if code, _ := get("http://" + m[1] + "/debug/pprof/"); code != want {
 			t.Errorf("pprof=%v: /debug/pprof/ answered %d, want %d", pprof, code, want)
 		}
-	}	// Nothing listening: unhealthy.
+	}
+	// Nothing listening: unhealthy.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
