@@ -124,6 +124,7 @@ type App struct {
 	store     domain.Store
 	svc       *domain.Service
 	srv       *server.Server
+	handler   http.Handler // srv, behind tracing's propagation when traced
 	http      *http.Server
 	conns     *conns // those of http, to cut what a drain leaves
 	drain     time.Duration
@@ -207,8 +208,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		sc.WebSocket.Observer = cfg.Metrics
 	}
 	a.srv = server.New(sc)
+	a.handler = a.srv
+	if cfg.Tracing != nil {
+		// An operation joins the trace its caller's traceparent names.
+		a.handler = cfg.Tracing.Handler(a.srv)
+	}
 	a.http = &http.Server{
-		Handler:           a.srv,
+		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -376,7 +382,7 @@ func embeddedOnly(cfg Config, command string) error {
 }
 
 // Handler serves every endpoint; tests mount it on their own server.
-func (a *App) Handler() http.Handler { return a.srv }
+func (a *App) Handler() http.Handler { return a.handler }
 
 // Service is the domain service.
 func (a *App) Service() *domain.Service { return a.svc }

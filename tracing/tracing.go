@@ -10,12 +10,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -141,6 +143,20 @@ func (t *Tracing) StoreCall(ctx context.Context, op string) (context.Context, fu
 		}
 		span.End()
 	}
+}
+
+// Handler serves next with the trace context of the request's W3C
+// traceparent and tracestate headers, if it has them: the operations it
+// runs join the caller's trace. It wraps neither the response writer nor
+// the connection, so WebSocket upgrades pass as they are.
+func (t *Tracing) Handler(next http.Handler) http.Handler {
+	prop := propagation.TraceContext{}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("traceparent") != "" {
+			r = r.WithContext(prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // LogHandler adds the trace_id and span_id of the record's context, when

@@ -47,7 +47,7 @@ func TestOneSpanPerOperationWithItsStoreCalls(t *testing.T) {
 		a.Shutdown(context.Background())
 		api.Close()
 	})
-	post := func(sub, role, query string) {
+	post := func(sub, role, query string, header ...string) {
 		t.Helper()
 		tok, err := server.MintHS256(secret, server.TokenRequest{Subject: sub, WorkspaceID: "ws1", Role: role, Name: sub, TTL: time.Hour}, time.Now())
 		if err != nil {
@@ -57,6 +57,9 @@ func TestOneSpanPerOperationWithItsStoreCalls(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, api.URL+"/graphql", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+tok)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
 		resp, err := api.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -70,6 +73,9 @@ func TestOneSpanPerOperationWithItsStoreCalls(t *testing.T) {
 	post("ada", "admin", `mutation NewChannel { createChannel(input: {name: "Email"}) { channel { id name } } }`)
 	post("ada", "admin", `query Channels { channels { id name } }`)
 	post("ben", "agent", `{ me { id } }`)
+	// A caller's traceparent: the operation joins its trace.
+	const callerTrace, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	post("ben", "agent", `query Joined { me { id } }`, "traceparent", "00-"+callerTrace+"-"+callerSpan+"-01")
 
 	spans := exp.GetSpans()
 	ops := map[string]tracetest.SpanStub{}
@@ -115,8 +121,14 @@ func TestOneSpanPerOperationWithItsStoreCalls(t *testing.T) {
 			t.Errorf("%s: children %v, want %s among them", c.span, children, c.store)
 		}
 	}
-	if len(ops) != 3 {
-		t.Errorf("operation spans %v, want 3", names(spans))
+	if len(ops) != 4 {
+		t.Errorf("operation spans %v, want 4", names(spans))
+	}
+	if j := ops["query Joined"]; j.SpanContext.TraceID().String() != callerTrace || j.Parent.SpanID().String() != callerSpan {
+		t.Errorf("query Joined: trace %s, parent %s; want the caller's %s, %s", j.SpanContext.TraceID(), j.Parent.SpanID(), callerTrace, callerSpan)
+	}
+	if q := ops["query"]; q.Parent.IsValid() {
+		t.Errorf("an operation without traceparent has a parent: %v", q.Parent)
 	}
 }
 
