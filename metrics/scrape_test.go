@@ -191,7 +191,9 @@ func TestMetricsMoveWithRealTraffic(t *testing.T) {
 	ch := h.post(admin, `mutation NewChannel { createChannel(input: {name: "Email"}) { channel { id } } }`, nil, false)["createChannel"].(map[string]any)["channel"].(map[string]any)["id"].(string)
 	h.post(ben, `query Me { me { id } }`, nil, false)
 	h.post(ben, `mutation { setPresence(presence: ONLINE) { agent { id } } }`, nil, false)
-	// Refused documents: one that does not validate, one not found.
+	// Refused requests: one without a valid token, a document that does not
+	// validate, a mutation of a conversation that is not there.
+	h.post("not-a-token", `query Me { me { id } }`, nil, true)
 	h.post(ben, `query Broken { nope }`, nil, true)
 	h.post(admin, `mutation Missing { setOwner(input: {conversationId: "c_nope", ownerId: "ben"}) { conversation { id } } }`, nil, true)
 
@@ -295,6 +297,7 @@ func TestMetricsMoveWithRealTraffic(t *testing.T) {
 		{"switchboard_graphql_operations_total", labels{"transport": "http", "type": "mutation", "name": "Logout"}},
 		{"switchboard_graphql_operations_total", labels{"transport": "websocket", "type": "subscription", "name": "Queue"}},
 		{"switchboard_graphql_operation_errors_total", labels{"transport": "http", "type": "invalid", "code": "GRAPHQL_VALIDATION_FAILED"}},
+		{"switchboard_graphql_operation_errors_total", labels{"transport": "http", "type": "invalid", "code": "UNAUTHENTICATED"}},
 		{"switchboard_graphql_operation_errors_total", labels{"transport": "http", "type": "mutation", "name": "Missing", "code": "NOT_FOUND"}},
 		{"switchboard_graphql_operation_duration_seconds", labels{"transport": "http", "type": "mutation", "name": "Inbound"}},
 		{"switchboard_websocket_too_slow_closes_total", labels{"reason": "send_queue"}},

@@ -14,9 +14,10 @@ import (
 type Observer interface {
 	// Operation is told an operation starts: over transport ("http" or
 	// "websocket"), of type opType ("query", "mutation", "subscription",
-	// or "invalid" for a document refused before it ran: unparsable,
-	// invalid, unknown to the trusted documents) and named name (""
-	// when anonymous). It may return a context for the operation (a
+	// or "invalid" for a request refused before its operation ran:
+	// unauthenticated, a bad body, a document unparsable, invalid or
+	// unknown to the trusted documents) and named name ("" when
+	// anonymous). It may return a context for the operation (a
 	// tracing span); the function it returns is called when the operation
 	// has answered (a subscription: when it has started).
 	Operation(ctx context.Context, transport, opType, name string) (context.Context, func())
