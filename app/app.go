@@ -22,9 +22,12 @@ import (
 
 	"switchboard/domain"
 	"switchboard/feed"
+	"switchboard/metrics"
 	"switchboard/server"
+	"switchboard/server/ws"
 	mongostore "switchboard/store/mongo"
 	"switchboard/store/sqlite"
+	"switchboard/tracing"
 )
 
 // Config is what the App is built from. The store is Store if set, else
@@ -74,6 +77,12 @@ type Config struct {
 	// once its context ends, before it cuts what is left; 0:
 	// DefaultDrainTimeout.
 	DrainTimeout time.Duration
+	// Metrics, when set, is told what every part does (Handler serves it;
+	// the App does not serve it itself); nil: no figures are kept.
+	Metrics *metrics.Metrics
+	// Tracing, when set, traces each GraphQL operation and its store calls;
+	// the caller shuts it down after the App.
+	Tracing *tracing.Tracing
 }
 
 // StoreFunc opens a store whose committed changes go to sink, so they
@@ -119,6 +128,7 @@ type App struct {
 	store     domain.Store
 	svc       *domain.Service
 	srv       *server.Server
+	handler   http.Handler // srv, behind tracing's propagation when traced
 	http      *http.Server
 	conns     *conns // those of http, to cut what a drain leaves
 	drain     time.Duration
@@ -136,6 +146,8 @@ type App struct {
 	watchCtx     context.Context
 	exchangeDone chan struct{}
 
+	metrics *metrics.Metrics // nil without Config.Metrics
+
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
@@ -150,6 +162,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, configErrorf("app: no store: set DataDir, MongoURI or Store")
 	}
 	a := &App{log: cfg.Logger, clock: cfg.Clock, feed: feed.NewBroker(), conns: newConns(), drain: cfg.DrainTimeout}
+	if cfg.Metrics != nil {
+		a.metrics = cfg.Metrics
+		a.feed.Tap(cfg.Metrics.FeedPublished)
+	}
 	if a.drain <= 0 {
 		a.drain = DefaultDrainTimeout
 	}
@@ -182,6 +198,17 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if a.exchange != nil {
 		opts = append(opts, domain.WithActivityExchange(a.exchange))
 	}
+	var domainObs []domain.Observer
+	var opObs operationObservers
+	if cfg.Tracing != nil {
+		domainObs, opObs = append(domainObs, cfg.Tracing), append(opObs, cfg.Tracing)
+	}
+	if cfg.Metrics != nil {
+		domainObs, opObs = append(domainObs, cfg.Metrics), append(opObs, cfg.Metrics)
+	}
+	if len(domainObs) > 0 {
+		opts = append(opts, domain.WithObserver(domain.Observers(domainObs...)))
+	}
 	a.svc = domain.NewService(a.store, opts...)
 	if a.exchange != nil {
 		a.leases.svc.Store(a.svc)
@@ -197,9 +224,24 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if sc.Verifier == nil {
 		sc.Verifier = verifier
 	}
+	switch len(opObs) {
+	case 0:
+	case 1:
+		sc.Observer = opObs[0]
+	default:
+		sc.Observer = opObs
+	}
+	if cfg.Metrics != nil {
+		sc.WebSocket.Observer = cfg.Metrics
+	}
 	a.srv = server.New(sc)
+	a.handler = a.srv
+	if cfg.Tracing != nil {
+		// An operation joins the trace its caller's traceparent names.
+		a.handler = cfg.Tracing.Handler(a.srv)
+	}
 	a.http = &http.Server{
-		Handler:           a.srv,
+		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -261,10 +303,15 @@ func (a *App) openStore(ctx context.Context, cfg Config) error {
 	var once sync.Once
 	go func() {
 		defer close(a.watchDone)
-		_ = st.Watch(watchCtx, name, a.leases, mongostore.FeedHooks{
+		hooks := mongostore.FeedHooks{
 			Resynced: a.feed.Resync,
 			Ready:    func() { once.Do(func() { close(ready) }) },
-		})
+		}
+		if m := a.metrics; m != nil {
+			hooks.Resynced = func() { m.ChangeStreamReset(); a.feed.Resync() }
+			hooks.Resumed = m.ChangeStreamResumed
+		}
+		_ = st.Watch(watchCtx, name, a.leases, hooks)
 	}()
 	select {
 	case <-ready:
@@ -365,7 +412,7 @@ func embeddedOnly(cfg Config, command string) error {
 }
 
 // Handler serves every endpoint; tests mount it on their own server.
-func (a *App) Handler() http.Handler { return a.srv }
+func (a *App) Handler() http.Handler { return a.handler }
 
 // Service is the domain service.
 func (a *App) Service() *domain.Service { return a.svc }
@@ -378,6 +425,38 @@ func (a *App) Feed() *feed.Broker { return a.feed }
 
 // Server is the GraphQL server behind Handler.
 func (a *App) Server() *server.Server { return a.srv }
+
+// operationObservers tells each of its observers about each operation;
+// the first one's context is the outermost.
+type operationObservers []server.Observer
+
+func (l operationObservers) Operation(ctx context.Context, transport, opType, name string) (context.Context, func()) {
+	dones := make([]func(), len(l))
+	for i, o := range l {
+		ctx, dones[i] = o.Operation(ctx, transport, opType, name)
+	}
+	return ctx, func() {
+		for i := len(dones) - 1; i >= 0; i-- {
+			dones[i]()
+		}
+	}
+}
+
+func (l operationObservers) OperationErrors(ctx context.Context, transport, opType, name string, codes []string) {
+	for _, o := range l {
+		o.OperationErrors(ctx, transport, opType, name, codes)
+	}
+}
+
+// The metrics implement every part's observer, and tracing those of the
+// operations and the service's store calls.
+var (
+	_ domain.Observer = (*metrics.Metrics)(nil)
+	_ server.Observer = (*metrics.Metrics)(nil)
+	_ ws.Observer     = (*metrics.Metrics)(nil)
+	_ domain.Observer = (*tracing.Tracing)(nil)
+	_ server.Observer = (*tracing.Tracing)(nil)
+)
 
 // Clock is the App's clock.
 func (a *App) Clock() domain.Clock { return a.clock }

@@ -50,7 +50,7 @@ func (s *Service) cancelPendingCleanups(ctx context.Context, ws string, off time
 			continue
 		}
 		epoch := a.Cleanup.Epoch
-		_, _, err := s.updateAgent(ctx, ws, a.ID, func(agent *Agent, _ time.Time) (bool, error) {
+		_, cancelled, err := s.updateAgent(ctx, ws, a.ID, func(agent *Agent, _ time.Time) (bool, error) {
 			if agent.Cleanup == nil || agent.Cleanup.Epoch != epoch || !agent.Cleanup.DueAt.After(off) {
 				return false, nil
 			}
@@ -59,6 +59,9 @@ func (s *Service) cancelPendingCleanups(ctx context.Context, ws string, off time
 		})
 		if err != nil {
 			return err
+		}
+		if cancelled {
+			s.observer.CleanupCancelled()
 		}
 	}
 	return nil
@@ -89,7 +92,8 @@ func (s *Service) RunLogoutCleanup(ctx context.Context, ws, agentID string) (int
 		return 0, internal(err)
 	}
 	released := 0
-	if !cleanupCancelled(c, settings) {
+	cancelled := cleanupCancelled(c, settings)
+	if !cancelled {
 		if err := s.claimCleanup(ctx, ws, agentID, c.Epoch); err != nil {
 			if errors.Is(err, errClaimed) {
 				return 0, nil
@@ -100,13 +104,20 @@ func (s *Service) RunLogoutCleanup(ctx context.Context, ws, agentID string) (int
 			return released, err
 		}
 	}
-	_, _, err = s.updateAgent(ctx, ws, agentID, func(agent *Agent, _ time.Time) (bool, error) {
+	_, finished, err := s.updateAgent(ctx, ws, agentID, func(agent *Agent, _ time.Time) (bool, error) {
 		if agent.Cleanup == nil || agent.Cleanup.Epoch != c.Epoch {
 			return false, nil
 		}
 		agent.Cleanup = nil
 		return true, nil
 	})
+	switch {
+	case err != nil || !finished:
+	case cancelled:
+		s.observer.CleanupCancelled()
+	default:
+		s.observer.CleanupDone(s.now().Sub(c.DueAt), released)
+	}
 	return released, err
 }
 
@@ -237,7 +248,7 @@ func (s *Service) FireBoomerang(ctx context.Context, ws, conversationID string, 
 		return c.Status == StatusPending && c.BoomerangAt != nil && c.BoomerangAt.Equal(at) && !now.Before(at)
 	}
 	var offline offlineRuleInputs
-	return run(ctx, s, command[loaded, bool]{
+	fired, err := run(ctx, s, command[loaded, bool]{
 		load: func(ctx context.Context, now time.Time) (l loaded, err error) {
 			if l.c, err = s.conversation(ctx, ws, conversationID); err != nil || l.c == nil {
 				return l, err
@@ -255,6 +266,10 @@ func (s *Service) FireBoomerang(ctx context.Context, ws, conversationID string, 
 			return s.planChanged(ruleBoomerang(*l.c, l.owner, l.settings, now)), nil
 		},
 	})
+	if fired && err == nil {
+		s.observer.BoomerangFired(s.now().Sub(at))
+	}
+	return fired, err
 }
 
 // offlineRuleInputs loads what the rules for a conversation whose owner may

@@ -36,7 +36,11 @@ func (s *Service) StartJobs(ctx context.Context) *Jobs {
 		_, err := s.ExpireSilentAgents(ctx)
 		return err
 	})
-	j.every("reconcile due work", ReconcileInterval, j.reconcile)
+	j.every("reconcile due work", ReconcileInterval, func(ctx context.Context) error {
+		err := j.reconcile(ctx)
+		s.observer.ReconcilerRan(err)
+		return err
+	})
 	if m := s.maintenance; m != nil {
 		j.every("store maintenance", StoreMaintenanceInterval, func(ctx context.Context) error {
 			_, err := m.Reconcile(ctx)
@@ -60,6 +64,7 @@ const StoreMaintenanceInterval = 30 * time.Second
 // logout cleanup armed by going offline, a boomerang set by a move to
 // PENDING. It never blocks (a feed calls it).
 func (j *Jobs) Notice(e Event) {
+	j.s.noticeObserved(e)
 	if a := e.Agent; a != nil && a.After.Cleanup != nil {
 		j.armCleanup(a.After)
 	}

@@ -50,6 +50,8 @@ type Service struct {
 	activity         *activityTracker
 	activitySink     EventSink
 	activityExchange ActivityExchange
+	// observer is told what the service and its jobs do.
+	observer Observer
 }
 
 // Option configures a Service.
@@ -64,12 +66,16 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 // NewService returns a Service over store.
 func NewService(store Store, opts ...Option) *Service {
 	s := &Service{clock: SystemClock{}, log: slog.Default(), presenceTimeout: DefaultPresenceTimeout, instance: RandomID("in_"),
-		redeliverAfter: DefaultRedeliverAfter}
+		redeliverAfter: DefaultRedeliverAfter, observer: NopObserver{}}
 	for _, o := range opts {
 		o(s)
 	}
 	s.health = &storeHealth{log: s.log, clock: s.clock}
-	s.store = watchedStore{Store: store, health: s.health}
+	observed := store
+	if _, nop := s.observer.(NopObserver); !nop {
+		observed = observedStore{st: store, obs: s.observer}
+	}
+	s.store = watchedStore{Store: observed, health: s.health}
 	s.maintenance, _ = store.(StoreMaintenance)
 	s.signs = newSignsOfLife()
 	s.activity = newActivityTracker(s.clock, s.instance, s.presenceTimeout)

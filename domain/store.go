@@ -273,6 +273,10 @@ type Event struct {
 	// instance, from an ActivityExchange's feed: for
 	// Service.ApplyActivityLease, not for subscribers.
 	Lease *ActivityLeaseEvent
+	// CommittedAt is when the store committed the change, by the wall
+	// clock of the store (SQLite: this process; MongoDB: the primary's);
+	// zero when unknown. Publishing it later than this is the feed's lag.
+	CommittedAt time.Time
 }
 
 // ConversationEvent is one committed change to a conversation.

@@ -49,7 +49,9 @@ func (s *Server) newExecutor(schema graphql.ExecutableSchema, suggestions bool) 
 	// cache for hours.
 	e.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		a, _ := domain.ActorFromContext(ctx)
-		return next(dataloader.With(ctx, dataloader.New(s.svc, a.WorkspaceID)))
+		return s.observeOperation(ctx, func(ctx context.Context) graphql.ResponseHandler {
+			return next(dataloader.With(ctx, dataloader.New(s.svc, a.WorkspaceID)))
+		})
 	})
 	// An operation whose context ended (client gone, deadline passed) stops
 	// resolving: each resolver that would run fails at once instead.
@@ -64,6 +66,8 @@ func (s *Server) newExecutor(schema graphql.ExecutableSchema, suggestions bool) 
 		if resp != nil {
 			resp.Errors = capErrors(resp.Errors, s.limits.MaxErrors)
 		}
+		// A document refused before it ran is answered here only.
+		s.observeRefused(ctx, resp)
 		return resp
 	})
 	return guardedExecutor{Executor: e, schema: schema, cache: cache, limits: s.limits, suggestions: suggestions, gate: s.gate, persisted: s.persisted}

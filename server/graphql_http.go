@@ -320,7 +320,11 @@ func negotiate(accepts []string) (string, bool) {
 }
 
 func (s *Server) writeErrors(w http.ResponseWriter, media string, status int, errs ...*gqlerror.Error) {
-	s.writeResponse(w, media, status, &graphql.Response{Errors: errs})
+	resp := &graphql.Response{Errors: errs}
+	// A request refused before its operation ran (unauthenticated, a bad
+	// body, a mutation over GET) is an operation of type "invalid" too.
+	s.observeRefused(context.Background(), resp)
+	s.writeResponse(w, media, status, resp)
 }
 
 // wireResponse is a GraphQL response as it goes out: without "data" when

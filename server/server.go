@@ -45,6 +45,8 @@ type Config struct {
 	// its name to us and read the demo tokens) and introspection costs
 	// nothing against the complexity limit.
 	Dev bool
+	// Observer is told about each GraphQL operation; nil: nothing.
+	Observer Observer
 }
 
 // Server serves the API.
@@ -65,6 +67,8 @@ type Server struct {
 	// handler is mux, behind the loopback host check under dev.
 	handler http.Handler
 	sockets *ws.Server
+	// observer is told about each GraphQL operation.
+	observer Observer
 }
 
 // New returns a server for cfg.
@@ -76,9 +80,13 @@ func New(cfg Config) *Server {
 	if cfg.Introspection == "" {
 		cfg.Introspection = IntrospectionAdmins
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
 	s := &Server{
 		svc: cfg.Service, verifier: cfg.Verifier, log: cfg.Logger, limits: cfg.Limits,
 		introspection: cfg.Introspection, dev: cfg.Dev, gate: newCostGate(), persisted: newPersistedDocuments(cfg.TrustedDocuments), mux: http.NewServeMux(),
+		observer: cfg.Observer,
 	}
 	schema := resolvers.NewExecutableSchema(cfg.Service, cfg.Feed)
 	s.withSuggestions = s.newExecutor(schema, true)

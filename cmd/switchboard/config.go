@@ -47,6 +47,9 @@ type config struct {
 	FreshStore            bool
 	IntegrityCheckTimeout time.Duration
 	DrainTimeout          time.Duration
+
+	MetricsAddr string
+	Pprof       bool
 }
 
 func (c *config) settings() []setting {
@@ -71,6 +74,8 @@ func (c *config) settings() []setting {
 		{env: "SWITCHBOARD_FRESH_STORE", flag: "fresh-store", def: "false", help: "start an empty SQLite store on purpose in a data dir that has held one whose switchboard.db is now missing or empty (refused otherwise); set it for one start only", value: boolean(&c.FreshStore)},
 		{env: "SWITCHBOARD_INTEGRITY_CHECK_TIMEOUT", flag: "integrity-check-timeout", def: "20s", help: "how long the SQLite store's integrity check (PRAGMA quick_check) may take at start-up; a damaged store is refused, one not checked in full by then is served with a warning", value: typed(&c.IntegrityCheckTimeout, parsePositiveDuration)},
 		{env: "SWITCHBOARD_DRAIN_TIMEOUT", flag: "drain-timeout", def: "10s", help: "on SIGTERM or SIGINT, how long requests and WebSockets may take to finish before those left are cut", value: typed(&c.DrainTimeout, parsePositiveDuration)},
+		{env: "SWITCHBOARD_METRICS_ADDR", flag: "metrics-addr", def: "127.0.0.1:9464", help: "address of /metrics (Prometheus text format) and, with pprof, of /debug/pprof/; unauthenticated, so loopback by default; off: no metrics", value: text(&c.MetricsAddr)},
+		{env: "SWITCHBOARD_PPROF", flag: "pprof", def: "false", help: "serve Go's profiles (/debug/pprof/) on the metrics address", value: boolean(&c.Pprof)},
 	}
 }
 
@@ -249,6 +254,8 @@ Usage:
                                 may run on it; the files it replaces are kept aside
   switchboard check             check the whole SQLite store (PRAGMA quick_check), also
                                 while a server serves it; exit status 1 if damaged
+  switchboard healthcheck       ask the server on SWITCHBOARD_ADDR for /healthz; exit
+                                status 0 if it answers 200 (a container's HEALTHCHECK)
   switchboard help              show this help
 
 Token flags: --sub --workspace --role (agent, admin, integration) --name --email --ttl

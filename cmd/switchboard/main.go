@@ -22,8 +22,10 @@ import (
 	"time"
 
 	"switchboard/app"
+	"switchboard/metrics"
 	"switchboard/server"
 	"switchboard/server/ws"
+	"switchboard/tracing"
 )
 
 func main() {
@@ -58,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = restore(ctx, args, getenv, stdout, stderr)
 	case "check":
 		err = check(ctx, args, getenv, stdout, stderr)
+	case "healthcheck":
+		err = healthcheck(ctx, args, getenv, stdout)
 	case "help":
 		printUsage(stdout)
 	default:
@@ -140,6 +144,8 @@ var commandPurpose = map[string]string{
 	"backup":  "Copy the SQLite store of the data dir into FILE (a new file), while a server serves or not.",
 	"restore": "Make the backup FILE the store of the data dir; no server may run on it. The store it replaces is kept aside.",
 	"check":   "Check the whole SQLite store (PRAGMA quick_check), also while a server serves.",
+	"healthcheck": "Ask the server on SWITCHBOARD_ADDR for /healthz; exit status 0 if it answers 200, 1 if not.\n" +
+		"For a container's HEALTHCHECK: the image has no curl.",
 }
 
 // printCommandUsage is one command's --help: what it does and its flags,
@@ -201,7 +207,29 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	lim := server.DefaultLimits()
 	lim.OperationTimeout = cfg.OperationTimeout
+	var figures *metrics.Metrics
+	if cfg.MetricsAddr != "off" {
+		figures = metrics.New()
+	}
+	// Tracing is on when the standard OTEL_EXPORTER_OTLP_* variables name
+	// an endpoint; its log lines then carry their trace's id.
+	traces, err := tracing.FromEnv(ctx, getenv)
+	if err != nil {
+		return usagef("tracing: %v", err)
+	}
+	if traces != nil {
+		log = slog.New(tracing.LogHandler(log.Handler()))
+		log.Info("tracing GraphQL operations over OTLP")
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := traces.Shutdown(sctx); err != nil {
+				log.Warn("sending the last traces failed", "err", err)
+			}
+		}()
+	}
 	a, err := app.New(ctx, app.Config{
+		Metrics: figures, Tracing: traces,
 		DataDir: cfg.DataDir, MongoURI: cfg.MongoURI, Instance: cfg.Instance,
 		FreshStore: cfg.FreshStore, IntegrityCheckTimeout: cfg.IntegrityCheckTimeout, DrainTimeout: cfg.DrainTimeout,
 		Keys: keys, PresenceTimeout: cfg.PresenceTimeout, RedeliverAfter: cfg.RedeliverAfter, Logger: log, Jobs: true,
@@ -234,6 +262,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
+	ms, err := startMetrics(cfg.MetricsAddr, cfg.Pprof, figures, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	base := "http://" + ln.Addr().String()
 	if dev {
 		demo.printBanner(stdout, cfg, base)
@@ -243,7 +276,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	} else {
 		log.Info("switchboard listening", "addr", ln.Addr().String(), "store", "sqlite", "data_dir", cfg.DataDir)
 	}
-	return a.Run(ctx, ln)
+	return errors.Join(a.Run(ctx, ln), ms.stop())
 }
 
 // loopback reports whether addr's host is a loopback address.

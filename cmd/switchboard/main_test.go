@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,7 +40,8 @@ func TestMain(m *testing.M) {
 // command runs switchboard with args and a clean environment plus env.
 func command(args []string, env ...string) *exec.Cmd {
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	// Servers started side by side must not share the metrics port.
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "SWITCHBOARD_METRICS_ADDR=127.0.0.1:0"}, env...)
 	return cmd
 }
 
@@ -61,7 +63,7 @@ func runCommand(t *testing.T, args []string, env ...string) (stdout, stderr stri
 func TestEachCommandsHelpSaysWhatItDoesAndListsItsFlags(t *testing.T) {
 	for cmd, own := range map[string][]string{
 		"serve": nil, "dev": nil, "migrate": nil, "token": {"--sub", "--workspace", "--role", "--ttl"},
-		"backup": nil, "restore": nil, "check": nil,
+		"backup": nil, "restore": nil, "check": nil, "healthcheck": nil,
 	} {
 		out, _, code := runCommand(t, []string{cmd, "--help"})
 		if code != 0 || !strings.HasPrefix(out, "Usage: switchboard "+cmd) || commandPurpose[cmd] == "" || !strings.Contains(out, commandPurpose[cmd]) {
@@ -86,7 +88,7 @@ func TestHelpListsCommandsAndEverySetting(t *testing.T) {
 			t.Fatalf("%v: exit %d", args, code)
 		}
 		var c config
-		for _, want := range []string{"serve", "dev", "token", "migrate", "backup", "restore", "check"} {
+		for _, want := range []string{"serve", "dev", "token", "migrate", "backup", "restore", "check", "healthcheck"} {
 			if !regexp.MustCompile(`switchboard \[?` + want + `\b`).MatchString(out) {
 				t.Errorf("%v: help does not list %s", args, want)
 			}
@@ -451,5 +453,54 @@ func TestReadmeListsEverySetting(t *testing.T) {
 		if !strings.Contains(string(readme), "`"+s.env+"`") || !strings.Contains(string(readme), "`--"+s.flag+"`") {
 			t.Errorf("README.md does not list %s / --%s", s.env, s.flag)
 		}
+	}
+}
+
+var metricsLog = regexp.MustCompile(`metrics listening" addr=(127\.0\.0\.1:\d+)`)
+
+// TestMetricsAreServedApartAndProfilesOnlyWhenAsked: /metrics answers on
+// the metrics address and not on the API's; /debug/pprof/ only with
+// SWITCHBOARD_PPROF.
+func TestMetricsAreServedApartAndProfilesOnlyWhenAsked(t *testing.T) {
+	for _, pprof := range []bool{false, true} {
+		s := startServe(t, t.TempDir(), "SWITCHBOARD_JWT_SECRET="+strings.Repeat("m", 32), fmt.Sprintf("SWITCHBOARD_PPROF=%v", pprof))
+		m := metricsLog.FindStringSubmatch(s.stderr.String())
+		if m == nil {
+			t.Fatalf("no metrics address in the log:\n%s", s.stderr)
+		}
+		get := func(url string) (int, string) {
+			t.Helper()
+			resp, err := http.Get(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		if code, body := get("http://" + m[1] + "/metrics"); code != 200 || !strings.Contains(body, "# TYPE switchboard_logout_cleanups_total counter") {
+			t.Errorf("metrics address /metrics: %d %.200s", code, body)
+		}
+		// The image's HEALTHCHECK: the binary asks the server itself.
+		if out, stderr, code := runCommand(t, []string{"healthcheck", "--addr", strings.TrimPrefix(s.base, "http://")}); code != 0 || out != "ok\n" {
+			t.Errorf("healthcheck: exit %d %s %s", code, out, stderr)
+		}
+		if code, _ := get(s.base + "/metrics"); code != 404 {
+			t.Errorf("the API's /metrics: %d, want 404", code)
+		}
+		want := map[bool]int{false: 404, true: 200}[pprof]
+		if code, _ := get("http://" + m[1] + "/debug/pprof/"); code != want {
+			t.Errorf("pprof=%v: /debug/pprof/ answered %d, want %d", pprof, code, want)
+		}
+	}
+	// Nothing listening: unhealthy.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	if _, _, code := runCommand(t, []string{"healthcheck", "--addr", addr}); code != 1 {
+		t.Errorf("healthcheck with no server: exit %d, want 1", code)
 	}
 }

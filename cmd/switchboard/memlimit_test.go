@@ -146,7 +146,7 @@ func serveIn(t *testing.T, cg *memoryCgroup, dataDir string, env ...string) (*pr
 	const cannotJoin = 97
 	cmd := exec.Command("/bin/sh", "-c", `echo $$ > "$1" || exit `+strconv.Itoa(cannotJoin)+`; shift; exec "$@"`, "sh",
 		filepath.Join(cg.dir, "cgroup.procs"), binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "SWITCHBOARD_METRICS_ADDR=127.0.0.1:0"}, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

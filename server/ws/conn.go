@@ -131,8 +131,9 @@ func (cn *conn) after(d time.Duration, f func()) {
 
 // close closes the connection for reason, once. Operations stop at once;
 // the close handshake runs in the background.
-func (cn *conn) close(reason disconnect) {
+func (cn *conn) close(reason disconnect) (closed bool) {
 	cn.closeOnce.Do(func() {
+		closed = true
 		cn.cancelOps()
 		cn.mu.Lock()
 		cn.closing = true
@@ -149,6 +150,15 @@ func (cn *conn) close(reason disconnect) {
 			close(cn.closed)
 		}()
 	})
+	return closed
+}
+
+// closeTooSlow closes the connection with 1013 and tells the observer why,
+// unless it was closing already.
+func (cn *conn) closeTooSlow(reason disconnect, why string) {
+	if cn.close(reason) {
+		cn.cfg.Observer.ClosedTooSlow(why)
+	}
 }
 
 // enqueue queues a message for the client; a client whose queue is full is
@@ -190,8 +200,10 @@ func (cn *conn) enqueuePayload(id, typ string, payload []byte) {
 // queue refuses it.
 func (cn *conn) enqueueEncoded(b []byte) {
 	switch cn.enqueueBytes(b) {
-	case refusedFull, refusedShed:
-		cn.close(disconnectTooSlow)
+	case refusedFull:
+		cn.closeTooSlow(disconnectTooSlow, "send_queue")
+	case refusedShed:
+		cn.closeTooSlow(disconnectTooSlow, "budget")
 	}
 }
 
@@ -221,7 +233,7 @@ func (cn *conn) ping() {
 		// them: the client may be there but not reading, and is told so,
 		// as when its queue fills.
 		if cn.queue.behind(cn.cfg.PingInterval * 3 / 2) {
-			cn.close(disconnectTooSlow)
+			cn.closeTooSlow(disconnectTooSlow, "ping_behind")
 		} else {
 			cn.close(disconnectPingUnanswered)
 		}

@@ -132,14 +132,15 @@ func (cn *conn) prepare(ctx context.Context, id string, a domain.Actor, raw *gra
 	ctx = feed.WithCutOff(ctx, func(err error) {
 		switch {
 		case errors.Is(err, feed.ErrTooSlow):
-			cn.close(disconnectTooSlow)
+			cn.closeTooSlow(disconnectTooSlow, "feed")
 		case errors.Is(err, feed.ErrResync):
-			cn.close(disconnectResync)
+			cn.closeTooSlow(disconnectResync, "resync")
 		case errors.Is(err, feed.ErrClosed):
 			cn.close(disconnectShutdown)
 		}
 	})
 	ctx = graphql.StartOperationTrace(ctx)
+	ctx = context.WithValue(ctx, socketKey{}, true)
 	exec := cn.cfg.Executor(a)
 	// Preparing any operation, and running a query or mutation, has the
 	// operation's budget; a subscription runs until it ends.
@@ -160,7 +161,12 @@ func (cn *conn) prepare(ctx context.Context, id string, a domain.Actor, raw *gra
 				Extensions: map[string]any{"code": string(domain.CodeUnavailable)},
 			}})
 		}
-		release = cn.srv.budget.releaseSubscription
+		kind := subscriptionKind(opCtx)
+		cn.cfg.Observer.SubscriptionStarted(kind)
+		release = func() {
+			cn.srv.budget.releaseSubscription()
+			cn.cfg.Observer.SubscriptionEnded(kind)
+		}
 		share = newSharedStream(ctx, cn, id, a, raw.Query, raw.OperationName, raw.Variables)
 		ctx = feed.WithSharer(ctx, share)
 	} else {
@@ -234,4 +240,15 @@ func (cn *conn) errorsMessage(id string, errs gqlerror.List) *message {
 		return nil
 	}
 	return &message{ID: id, Type: cn.dialect.errorType, Payload: payload}
+}
+
+// subscriptionKind is the root field a subscription listens to (a
+// subscription has exactly one).
+func subscriptionKind(opCtx *graphql.OperationContext) string {
+	for _, sel := range opCtx.Operation.SelectionSet {
+		if f, ok := sel.(*ast.Field); ok {
+			return f.Name
+		}
+	}
+	return "unknown"
 }

@@ -111,7 +111,7 @@ func (cn *conn) writeQueued() {
 		if err != nil {
 			q.writing = false
 			q.mu.Unlock()
-			cn.close(disconnectTooSlow)
+			cn.closeTooSlow(disconnectTooSlow, "write_failed")
 			return
 		}
 		q.mu.Unlock()

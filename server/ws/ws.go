@@ -81,6 +81,8 @@ type Config struct {
 	// reachable from a page of another site.
 	LoopbackOnly bool
 	Logger       *slog.Logger
+	// Observer is told what the transport does; nil: nothing.
+	Observer Observer
 }
 
 func (c *Config) defaults() {
@@ -116,6 +118,9 @@ func (c *Config) defaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 }
 
@@ -190,5 +195,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(s.cfg.MaxMessageBytes)
+	s.cfg.Observer.SocketOpened(d.subprotocol)
+	defer s.cfg.Observer.SocketClosed(d.subprotocol)
 	cn.run()
 }

@@ -37,6 +37,9 @@ type FeedHooks struct {
 	// Ready is called each time the change stream is open: changes
 	// committed after that are delivered.
 	Ready func()
+	// Resumed is called each time the change stream opens again after the
+	// last change it handled (a restart, a failover, a network error).
+	Resumed func()
 }
 
 // Watch delivers every committed change to sink, in the order the database
@@ -75,7 +78,11 @@ func (s *Store) Watch(ctx context.Context, name string, sink domain.EventSink, h
 		if err != nil {
 			failed("mongo feed: reading the resume token failed; retrying", "err", err)
 		} else {
-			err = s.watch(ctx, name, token, sink, opened)
+			ready := opened
+			if token != nil && hooks.Resumed != nil {
+				ready = func() { opened(); hooks.Resumed() }
+			}
+			err = s.watch(ctx, name, token, sink, ready)
 		}
 		switch {
 		case ctx.Err() != nil:
@@ -156,6 +163,7 @@ func (s *Store) watch(ctx context.Context, name string, token bson.Raw, sink dom
 			return errInvalidated
 		}
 		if e := ev.domain(); e != nil {
+			e.CommittedAt = ev.WallTime
 			sink.Publish(*e)
 		}
 		// Saving after every event would double the writes; a restart
@@ -183,6 +191,8 @@ type changeEvent struct {
 	FullDocument             bson.Raw `bson:"fullDocument"`
 	FullDocumentBeforeChange bson.Raw `bson:"fullDocumentBeforeChange"`
 	DocumentKey              bson.Raw `bson:"documentKey"`
+	// WallTime is when the primary committed the change (MongoDB 6.0+).
+	WallTime time.Time `bson:"wallTime"`
 }
 
 // domain turns a change event into the event of the change it records; nil

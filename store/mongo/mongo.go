@@ -237,8 +237,11 @@ func (s *Store) lock(key string, publishes bool) func() {
 	return m.Unlock
 }
 
+// publish publishes a change this process just committed (without change
+// streams), as committed now.
 func (s *Store) publish(e *domain.Event) {
 	if s.sink != nil && e != nil {
+		e.CommittedAt = time.Now()
 		s.sink.Publish(*e)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"switchboard/app"
 	"switchboard/domain"
 	"switchboard/internal/fakeclock"
+	"switchboard/metrics"
 	"switchboard/server"
 	"switchboard/store/sqlite"
 )
@@ -42,9 +43,10 @@ func BenchmarkAPI(b *testing.B) {
 	// Every request's store calls are timed, so each sub-benchmark reports
 	// the request's time beside the time of the store calls it made, both
 	// measured in the same run: their ratio is what the request costs on
-	// top of its store.
+	// top of its store. Metrics on, as `switchboard serve` has them by
+	// default: the figures are part of the request path measured.
 	counting := apitest.NewCountingStore(s)
-	a, err := app.New(ctx, app.Config{Store: app.UseStore(counting), Keys: benchKeys, Logger: quiet.Logger})
+	a, err := app.New(ctx, app.Config{Store: app.UseStore(counting), Keys: benchKeys, Logger: quiet.Logger, Metrics: metrics.New()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -432,7 +432,9 @@ func (s *Store) writeEvents(ctx context.Context, what string, fn func(tx *sql.Tx
 		return failed(what+": commit", err)
 	}
 	if s.sink != nil {
+		committed := time.Now()
 		for _, ev := range evs {
+			ev.CommittedAt = committed
 			s.sink.Publish(ev)
 		}
 	}

@@ -38,6 +38,7 @@ func testEvents(t *testing.T, f Factory) {
 	t.Run("each committed agent and conversation write is published once, as committed", func(t *testing.T) {
 		rec := &recorder{}
 		s := f.NewPublishing(t, rec)
+		began := time.Now()
 		var want []domain.Event
 
 		a := newAgent(wsA, "ag-1", "Ada")
@@ -59,6 +60,17 @@ func testEvents(t *testing.T, f Factory) {
 		}})
 
 		got := rec.take()
+		// Each carries when it was committed (the feed's lag is measured
+		// from it), by the wall clock, in commit order.
+		last := began
+		for i := range got {
+			if c := got[i].CommittedAt; c.Before(last) || c.After(time.Now()) {
+				t.Errorf("event %d: committed at %v, not between the one before (%v) and now", i, c, last)
+			} else {
+				last = c
+			}
+			got[i].CommittedAt = time.Time{}
+		}
 		equal(t, "events", got, want)
 	})
 
