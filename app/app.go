@@ -51,6 +51,11 @@ type Config struct {
 	// PresenceTimeout is how long an agent may stay silent before going
 	// OFFLINE; 0: domain.DefaultPresenceTimeout.
 	PresenceTimeout time.Duration
+	// EventRetention and EventRetentionCount say how long changes stay
+	// replayable by resuming subscribers: while younger than the one or
+	// among their workspace's newest of the other; 0: domain.DefaultRetention's.
+	EventRetention      time.Duration
+	EventRetentionCount int
 	// Clock is the time of the service, the jobs and the token checks;
 	// nil: the system clock (tests pass a fake one).
 	Clock domain.Clock
@@ -163,6 +168,14 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.PresenceTimeout > 0 {
 		opts = append(opts, domain.WithPresenceTimeout(cfg.PresenceTimeout))
 	}
+	retention := domain.DefaultRetention
+	if cfg.EventRetention > 0 {
+		retention.For = cfg.EventRetention
+	}
+	if cfg.EventRetentionCount > 0 {
+		retention.Count = cfg.EventRetentionCount
+	}
+	opts = append(opts, domain.WithRetention(retention))
 	a.svc = domain.NewService(a.store, opts...)
 
 	sc := cfg.Server

@@ -37,6 +37,7 @@ func (s *Service) StartJobs(ctx context.Context) *Jobs {
 		return err
 	})
 	j.every("reconcile due work", ReconcileInterval, j.reconcile)
+	j.every("trim the record of changes", EventTrimInterval, s.TrimEvents)
 	if m := s.maintenance; m != nil {
 		j.every("store maintenance", StoreMaintenanceInterval, func(ctx context.Context) error {
 			_, err := m.Reconcile(ctx)

@@ -28,10 +28,15 @@ const (
 	// collProbe holds the probe record, written by _id to learn whether
 	// the store takes writes; nothing reads it.
 	collProbe = "probe"
+	// collEvents is the record of changes resuming subscribers replay
+	// (events.go), collEventHorizons the newest position trimmed from it,
+	// per workspace.
+	collEvents        = "events"
+	collEventHorizons = "eventHorizons"
 )
 
 var collections = []string{collSettings, collAgents, collChannels, collContacts, collConversations, collMessages, collHistory, collAcks,
-	collFeeds, collProbe}
+	collFeeds, collProbe, collEvents, collEventHorizons}
 
 // watched are the collections a change feed watches: their change events
 // must carry the document as the change left it.
@@ -80,6 +85,8 @@ var indexes = []index{
 		"a new message's id check against uncopied messages; pending reads of MessagesByIDs and HistoryEntries; Reconcile"},
 	{collMessages, "messages_by_conversation", asc("ws", "conversationId", "version"), true, "ListMessages; one message per conversation version"},
 	{collHistory, "history_by_conversation", asc("ws", "conversationId", "version"), true, "ListHistory; one entry per conversation version"},
+	{collEvents, "events_by_workspace", asc("ws", "pos"), true, "EventsAfter; TrimEvents (its workspaces, its newest, what it drops)"},
+	{collEvents, "events_by_position", asc("pos"), false, "the newest position of a store that numbers its own events"},
 }
 
 // Report is what Migrate did.

@@ -374,6 +374,9 @@ func (s *Store) write(ctx context.Context, what string, fn func(tx *sql.Tx) (*do
 		return failed(what+": begin", err)
 	}
 	ev, err := fn(tx)
+	if err == nil && ev != nil {
+		err = s.logEvent(ctx, tx, ev)
+	}
 	if err != nil {
 		_ = tx.Rollback()
 		if isSentinel(err) {

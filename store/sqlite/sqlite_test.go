@@ -278,7 +278,8 @@ func TestMigrations(t *testing.T) {
 		}
 		want, _ := schema(t, path)
 		// Back to what version 1 made: migration 2 adds indexes, migration 3
-		// columns, migration 4 the probe table.
+		// columns, migration 4 the probe table, migration 5 the record of
+		// changes.
 		db, err := sql.Open("sqlite", path)
 		if err != nil {
 			t.Fatal(err)
@@ -288,6 +289,7 @@ func TestMigrations(t *testing.T) {
 			"ALTER TABLE settings DROP COLUMN switched_off_at",
 			"ALTER TABLE agents DROP COLUMN cleanup_claimed_by", "ALTER TABLE agents DROP COLUMN cleanup_claimed_until",
 			"DROP TABLE probe",
+			"DROP TABLE events", "DROP TABLE event_horizons",
 			"PRAGMA user_version = 1",
 		} {
 			if _, err := db.Exec(stmt); err != nil {
