@@ -99,8 +99,10 @@ func subscribe[T any](ctx context.Context, r *Resolver, a domain.Actor, key stri
 			var err error
 			if replay, err = r.Service.EventsAfter(ctx, a.WorkspaceID, last); err != nil {
 				// Trimmed while replaying, or the store failed: the
-				// client reconnects from its last position.
-				feed.CutOff(ctx, err)
+				// transport closes the socket as for a lost place (1013),
+				// and the client resumes from its last position, or is
+				// told RESET.
+				feed.CutOff(ctx, feed.ErrResync)
 				return
 			}
 		}
