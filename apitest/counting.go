@@ -2,6 +2,7 @@ package apitest
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -209,3 +210,25 @@ func (c *CountingStore) AcknowledgedAssignments(ctx context.Context, ws, agent s
 	defer c.count("AcknowledgedAssignments")()
 	return c.Store.AcknowledgedAssignments(ctx, ws, agent, keys)
 }
+
+// EventsAfter reads the wrapped store's record of changes, if it keeps one.
+func (c *CountingStore) EventsAfter(ctx context.Context, ws string, after int64, limit int) ([]domain.Event, error) {
+	c.count("EventsAfter")
+	log, ok := c.Store.(domain.EventLog)
+	if !ok {
+		return nil, errNoEventLog
+	}
+	return log.EventsAfter(ctx, ws, after, limit)
+}
+
+// TrimEvents trims the wrapped store's record of changes, if it keeps one.
+func (c *CountingStore) TrimEvents(ctx context.Context, before time.Time, keep int) (int, error) {
+	c.count("TrimEvents")
+	log, ok := c.Store.(domain.EventLog)
+	if !ok {
+		return 0, nil
+	}
+	return log.TrimEvents(ctx, before, keep)
+}
+
+var errNoEventLog = errors.New("this store keeps no record of changes")

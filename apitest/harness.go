@@ -64,6 +64,10 @@ type EnvConfig struct {
 	Jobs bool
 	// PresenceTimeout overrides the default presence timeout.
 	PresenceTimeout time.Duration
+	// EventRetention and EventRetentionCount override how long changes
+	// stay replayable (app.Config).
+	EventRetention      time.Duration
+	EventRetentionCount int
 }
 
 // WithJobs runs the background jobs on the test's fake clock.
@@ -111,6 +115,7 @@ func NewEnv(t *testing.T, f Factory, opts ...Option) *Env {
 		},
 		Keys: cfg.Keys, Server: cfg.Config, PresenceTimeout: cfg.PresenceTimeout,
 		Clock: clock, Logger: log, Jobs: cfg.Jobs,
+		EventRetention: cfg.EventRetention, EventRetentionCount: cfg.EventRetentionCount,
 	})
 	if err != nil {
 		t.Fatal(err)

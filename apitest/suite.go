@@ -151,6 +151,12 @@ func Run(t *testing.T, f Factory) {
 		{"events of one conversation arrive in order under concurrent writes", testSubscriptionOrder},
 		{"a subscription with arguments the view refuses gets an error message", testSubscriptionRefused},
 		{"a deactivated agent's socket is closed with 4403", testDeactivationClosesSocket},
+		{"ownershipChanged resumed after a drop replays exactly the missed changes of its filter, in order, then live ones", testResumeOwnershipChanged},
+		{"queueChanged resumed after a drop replays exactly the missed changes of its view, in order, then live ones", testResumeQueueChanged},
+		{"presenceChanged resumed after a drop replays exactly the missed changes, in order, then live ones", testResumePresenceChanged},
+		{"a subscriber resuming while changes keep coming misses none and gets none twice", testResumeSeam},
+		{"a position older than the changes kept gets RESET", testResumeTooOld},
+		{"a position of another workspace, or none of this API, is BAD_USER_INPUT since", testResumeForeignPosition},
 
 		// Outbound delivery.
 		{"outbound: a connector receives a reply, reports SENT, and the agents' subscription shows it", testOutboundReplySentLive},

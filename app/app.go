@@ -58,6 +58,11 @@ type Config struct {
 	// RedeliverAfter is how long an outbound message may stay PENDING
 	// before it is offered again; 0: domain.DefaultRedeliverAfter.
 	RedeliverAfter time.Duration
+	// EventRetention and EventRetentionCount say how long changes stay
+	// replayable by resuming subscribers: while younger than the one or
+	// among their workspace's newest of the other; 0: domain.DefaultRetention's.
+	EventRetention      time.Duration
+	EventRetentionCount int
 	// Clock is the time of the service, the jobs and the token checks;
 	// nil: the system clock (tests pass a fake one).
 	Clock domain.Clock
@@ -209,6 +214,14 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if len(domainObs) > 0 {
 		opts = append(opts, domain.WithObserver(domain.Observers(domainObs...)))
 	}
+	retention := domain.DefaultRetention
+	if cfg.EventRetention > 0 {
+		retention.For = cfg.EventRetention
+	}
+	if cfg.EventRetentionCount > 0 {
+		retention.Count = cfg.EventRetentionCount
+	}
+	opts = append(opts, domain.WithRetention(retention))
 	a.svc = domain.NewService(a.store, opts...)
 	if a.exchange != nil {
 		a.leases.svc.Store(a.svc)

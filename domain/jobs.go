@@ -41,6 +41,7 @@ func (s *Service) StartJobs(ctx context.Context) *Jobs {
 		s.observer.ReconcilerRan(err)
 		return err
 	})
+	j.every("trim the record of changes", EventTrimInterval, s.TrimEvents)
 	if m := s.maintenance; m != nil {
 		j.every("store maintenance", StoreMaintenanceInterval, func(ctx context.Context) error {
 			_, err := m.Reconcile(ctx)

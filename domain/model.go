@@ -131,6 +131,9 @@ type Agent struct {
 	UpdatedAt time.Time
 	// Version grows by one with every change to the agent record.
 	Version int64
+	// Position is set on an agent a subscription delivers: where its change
+	// is in the workspace's changes (see Position).
+	Position *string
 }
 
 // LogoutCleanup is a release of an agent's NEW conversations that is due.
@@ -285,6 +288,9 @@ type OwnershipChange struct {
 	// Conversation, when set, is the conversation as this change left it
 	// (events and mutation payloads carry it); otherwise readers load it.
 	Conversation *Conversation
+	// Position is set on a change a subscription delivers: where it is in
+	// the workspace's changes (see Position).
+	Position *string
 }
 
 // MissedAssignment is a conversation assigned to an agent while they were

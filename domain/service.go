@@ -33,10 +33,14 @@ type Service struct {
 	store Store
 	// maintenance is the store's own background work, if it has any.
 	maintenance StoreMaintenance
-	clock       Clock
-	log         *slog.Logger
-	health      *storeHealth
-	signs       *signsOfLife
+	// rawStore is the store as given, for the interfaces beside Store it
+	// may implement (EventLog).
+	rawStore  Store
+	retention Retention
+	clock     Clock
+	log       *slog.Logger
+	health    *storeHealth
+	signs     *signsOfLife
 	// touchEvery is how often the signs of life noted since the last time
 	// are written: signs of life are frequent, writes need not be.
 	touchEvery      time.Duration
@@ -66,7 +70,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 // NewService returns a Service over store.
 func NewService(store Store, opts ...Option) *Service {
 	s := &Service{clock: SystemClock{}, log: slog.Default(), presenceTimeout: DefaultPresenceTimeout, instance: RandomID("in_"),
-		redeliverAfter: DefaultRedeliverAfter, observer: NopObserver{}}
+		redeliverAfter: DefaultRedeliverAfter, observer: NopObserver{}, retention: DefaultRetention}
 	for _, o := range opts {
 		o(s)
 	}
@@ -77,6 +81,7 @@ func NewService(store Store, opts ...Option) *Service {
 	}
 	s.store = watchedStore{Store: observed, health: s.health}
 	s.maintenance, _ = store.(StoreMaintenance)
+	s.rawStore = store
 	s.signs = newSignsOfLife()
 	s.activity = newActivityTracker(s.clock, s.instance, s.presenceTimeout)
 	s.activity.sink = s.activitySink

@@ -263,7 +263,11 @@ type HistoryKey struct {
 
 // Event is a committed change, as it was committed.
 type Event struct {
-	WorkspaceID  string
+	WorkspaceID string
+	// Position is where the change is in its workspace's changes,
+	// increasing in the order they are published; 0 from a store that
+	// keeps no EventLog.
+	Position     int64
 	Conversation *ConversationEvent
 	Agent        *AgentEvent
 	// Activity is a change of who views or types on a conversation: never

@@ -54,6 +54,7 @@ type ComplexityRoot struct {
 		Email         func(childComplexity int) int
 		ID            func(childComplexity int) int
 		Name          func(childComplexity int) int
+		Position      func(childComplexity int) int
 		Presence      func(childComplexity int) int
 		PresenceSince func(childComplexity int) int
 		Role          func(childComplexity int) int
@@ -202,6 +203,7 @@ type ComplexityRoot struct {
 		Conversation func(childComplexity int) int
 		From         func(childComplexity int) int
 		ID           func(childComplexity int) int
+		Position     func(childComplexity int) int
 		Reason       func(childComplexity int) int
 		Status       func(childComplexity int) int
 		To           func(childComplexity int) int
@@ -249,6 +251,7 @@ type ComplexityRoot struct {
 		Cursor       func(childComplexity int) int
 		Kind         func(childComplexity int) int
 		Message      func(childComplexity int) int
+		Position     func(childComplexity int) int
 	}
 
 	ReplyPayload struct {
@@ -269,9 +272,9 @@ type ComplexityRoot struct {
 	Subscription struct {
 		ConversationActivity func(childComplexity int, conversationID string) int
 		OutboundMessages     func(childComplexity int, channelIds []string) int
-		OwnershipChanged     func(childComplexity int, status []domain.QueueStatus, ownership *model.OwnershipFilter) int
-		PresenceChanged      func(childComplexity int) int
-		QueueChanged         func(childComplexity int, status domain.QueueStatus, ownership *model.OwnershipFilter, channelIds []string, order *domain.QueueOrder) int
+		OwnershipChanged     func(childComplexity int, status []domain.QueueStatus, ownership *model.OwnershipFilter, since *string) int
+		PresenceChanged      func(childComplexity int, since *string) int
+		QueueChanged         func(childComplexity int, status domain.QueueStatus, ownership *model.OwnershipFilter, channelIds []string, order *domain.QueueOrder, since *string) int
 	}
 }
 
@@ -351,9 +354,9 @@ type QueryResolver interface {
 	Settings(ctx context.Context) (*domain.Settings, error)
 }
 type SubscriptionResolver interface {
-	PresenceChanged(ctx context.Context) (<-chan *domain.Agent, error)
-	OwnershipChanged(ctx context.Context, status []domain.QueueStatus, ownership *model.OwnershipFilter) (<-chan *domain.OwnershipChange, error)
-	QueueChanged(ctx context.Context, status domain.QueueStatus, ownership *model.OwnershipFilter, channelIds []string, order *domain.QueueOrder) (<-chan *model.QueueEvent, error)
+	PresenceChanged(ctx context.Context, since *string) (<-chan *domain.Agent, error)
+	OwnershipChanged(ctx context.Context, status []domain.QueueStatus, ownership *model.OwnershipFilter, since *string) (<-chan *domain.OwnershipChange, error)
+	QueueChanged(ctx context.Context, status domain.QueueStatus, ownership *model.OwnershipFilter, channelIds []string, order *domain.QueueOrder, since *string) (<-chan *model.QueueEvent, error)
 	ConversationActivity(ctx context.Context, conversationID string) (<-chan *domain.ConversationActivity, error)
 	OutboundMessages(ctx context.Context, channelIds []string) (<-chan *domain.OutboundMessage, error)
 }
@@ -400,6 +403,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Agent.Name(childComplexity), true
+	case "Agent.position":
+		if e.ComplexityRoot.Agent.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Agent.Position(childComplexity), true
 	case "Agent.presence":
 		if e.ComplexityRoot.Agent.Presence == nil {
 			break
@@ -1011,6 +1020,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OwnershipChange.ID(childComplexity), true
+	case "OwnershipChange.position":
+		if e.ComplexityRoot.OwnershipChange.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OwnershipChange.Position(childComplexity), true
 	case "OwnershipChange.reason":
 		if e.ComplexityRoot.OwnershipChange.Reason == nil {
 			break
@@ -1212,6 +1227,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.QueueEvent.Message(childComplexity), true
+	case "QueueEvent.position":
+		if e.ComplexityRoot.QueueEvent.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueEvent.Position(childComplexity), true
 
 	case "ReplyPayload.conversation":
 		if e.ComplexityRoot.ReplyPayload.Conversation == nil {
@@ -1284,13 +1305,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.OwnershipChanged(childComplexity, args["status"].([]domain.QueueStatus), args["ownership"].(*model.OwnershipFilter)), true
+		return e.ComplexityRoot.Subscription.OwnershipChanged(childComplexity, args["status"].([]domain.QueueStatus), args["ownership"].(*model.OwnershipFilter), args["since"].(*string)), true
 	case "Subscription.presenceChanged":
 		if e.ComplexityRoot.Subscription.PresenceChanged == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Subscription.PresenceChanged(childComplexity), true
+		args, err := ec.field_Subscription_presenceChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.PresenceChanged(childComplexity, args["since"].(*string)), true
 	case "Subscription.queueChanged":
 		if e.ComplexityRoot.Subscription.QueueChanged == nil {
 			break
@@ -1301,7 +1327,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.QueueChanged(childComplexity, args["status"].(domain.QueueStatus), args["ownership"].(*model.OwnershipFilter), args["channelIds"].([]string), args["order"].(*domain.QueueOrder)), true
+		return e.ComplexityRoot.Subscription.QueueChanged(childComplexity, args["status"].(domain.QueueStatus), args["ownership"].(*model.OwnershipFilter), args["channelIds"].([]string), args["order"].(*domain.QueueOrder), args["since"].(*string)), true
 
 	}
 	return 0, false
@@ -1788,17 +1814,39 @@ extend type Mutation {
   cursor: String
   "The message this change added, or whose delivery status it changed, as the change left it."
   message: Message
+  "Where this change is in the workspace's changes: pass it as ` + "`" + `since` + "`" + ` to resume after it."
+  position: String
 }
 
+extend type Agent {
+  "Set on an agent that presenceChanged delivers: pass it as ` + "`" + `since` + "`" + ` to resume after it."
+  position: String
+}
+
+extend type OwnershipChange {
+  "Set on a change that ownershipChanged delivers: pass it as ` + "`" + `since` + "`" + ` to resume after it."
+  position: String
+}
+
+"""
+Each subscription takes an optional ` + "`" + `since` + "`" + `: the last ` + "`" + `position` + "`" + ` the
+subscriber received. It then first replays, in order, every later change of
+the workspace that its arguments select, and goes on live with no gap and no
+duplicate. A position older than the changes kept (at least 10 minutes or
+10,000 changes per workspace) fails the subscription with
+` + "`" + `extensions.code` + "`" + ` RESET: refetch, then subscribe without ` + "`" + `since` + "`" + `. A position
+of another workspace is BAD_USER_INPUT.
+"""
 type Subscription {
-  presenceChanged: Agent!
+  presenceChanged(since: String): Agent!
   "Matches when the conversation's state before, or after, the change (queue and owner together) matches."
-  ownershipChanged(status: [QueueStatus!], ownership: OwnershipFilter): OwnershipChange!
+  ownershipChanged(status: [QueueStatus!], ownership: OwnershipFilter, since: String): OwnershipChange!
   queueChanged(
     status: QueueStatus!
     ownership: OwnershipFilter
     channelIds: [ID!]
     order: QueueOrder = LONGEST_WAITING
+    since: String
   ): QueueEvent!
 }
 `, BuiltIn: false},
@@ -1825,6 +1873,8 @@ func (ec *executionContext) childFields_Agent(ctx context.Context, field graphql
 		return ec.fieldContext_Agent_presence(ctx, field)
 	case "presenceSince":
 		return ec.fieldContext_Agent_presenceSince(ctx, field)
+	case "position":
+		return ec.fieldContext_Agent_position(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Agent", field.Name)
 }
@@ -2087,6 +2137,8 @@ func (ec *executionContext) childFields_OwnershipChange(ctx context.Context, fie
 		return ec.fieldContext_OwnershipChange_actor(ctx, field)
 	case "reason":
 		return ec.fieldContext_OwnershipChange_reason(ctx, field)
+	case "position":
+		return ec.fieldContext_OwnershipChange_position(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OwnershipChange", field.Name)
 }
@@ -2151,6 +2203,8 @@ func (ec *executionContext) childFields_QueueEvent(ctx context.Context, field gr
 		return ec.fieldContext_QueueEvent_cursor(ctx, field)
 	case "message":
 		return ec.fieldContext_QueueEvent_message(ctx, field)
+	case "position":
+		return ec.fieldContext_QueueEvent_position(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type QueueEvent", field.Name)
 }
@@ -2754,6 +2808,28 @@ func (ec *executionContext) field_Subscription_ownershipChanged_args(ctx context
 		return nil, err
 	}
 	args["ownership"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_presenceChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg0
 	return args, nil
 }
 
@@ -2792,6 +2868,14 @@ func (ec *executionContext) field_Subscription_queueChanged_args(ctx context.Con
 		return nil, err
 	}
 	args["order"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg4
 	return args, nil
 }
 
@@ -3028,6 +3112,29 @@ func (ec *executionContext) _Agent_presenceSince(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_Agent_presenceSince(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Agent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Agent_position(ctx context.Context, field graphql.CollectedField, obj *domain.Agent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Agent_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Agent_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Agent", field, false, false, "String")
 }
 
 func (ec *executionContext) _AgentPayload_agent(ctx context.Context, field graphql.CollectedField, obj *model.AgentPayload) (ret graphql.Marshaler) {
@@ -5632,6 +5739,29 @@ func (ec *executionContext) fieldContext_OwnershipChange_reason(_ context.Contex
 	return graphql.NewScalarFieldContext("OwnershipChange", field, false, false, "OwnershipChangeReason")
 }
 
+func (ec *executionContext) _OwnershipChange_position(ctx context.Context, field graphql.CollectedField, obj *domain.OwnershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OwnershipChange_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OwnershipChange_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OwnershipChange", field, false, false, "String")
+}
+
 func (ec *executionContext) _OwnershipChangeConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.OwnershipChangeConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6457,6 +6587,29 @@ func (ec *executionContext) fieldContext_QueueEvent_message(_ context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _QueueEvent_position(ctx context.Context, field graphql.CollectedField, obj *model.QueueEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QueueEvent_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_QueueEvent_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QueueEvent", field, false, false, "String")
+}
+
 func (ec *executionContext) _ReplyPayload_conversation(ctx context.Context, field graphql.CollectedField, obj *model.ReplyPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6640,7 +6793,8 @@ func (ec *executionContext) _Subscription_presenceChanged(ctx context.Context, f
 			return ec.fieldContext_Subscription_presenceChanged(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Subscription().PresenceChanged(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().PresenceChanged(ctx, fc.Args["since"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *domain.Agent) graphql.Marshaler {
@@ -6650,7 +6804,7 @@ func (ec *executionContext) _Subscription_presenceChanged(ctx context.Context, f
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Subscription_presenceChanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Subscription_presenceChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Subscription",
 		Field:      field,
@@ -6659,6 +6813,17 @@ func (ec *executionContext) fieldContext_Subscription_presenceChanged(_ context.
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Agent(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_presenceChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -6673,7 +6838,7 @@ func (ec *executionContext) _Subscription_ownershipChanged(ctx context.Context, 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().OwnershipChanged(ctx, fc.Args["status"].([]domain.QueueStatus), fc.Args["ownership"].(*model.OwnershipFilter))
+			return ec.Resolvers.Subscription().OwnershipChanged(ctx, fc.Args["status"].([]domain.QueueStatus), fc.Args["ownership"].(*model.OwnershipFilter), fc.Args["since"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *domain.OwnershipChange) graphql.Marshaler {
@@ -6717,7 +6882,7 @@ func (ec *executionContext) _Subscription_queueChanged(ctx context.Context, fiel
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().QueueChanged(ctx, fc.Args["status"].(domain.QueueStatus), fc.Args["ownership"].(*model.OwnershipFilter), fc.Args["channelIds"].([]string), fc.Args["order"].(*domain.QueueOrder))
+			return ec.Resolvers.Subscription().QueueChanged(ctx, fc.Args["status"].(domain.QueueStatus), fc.Args["ownership"].(*model.OwnershipFilter), fc.Args["channelIds"].([]string), fc.Args["order"].(*domain.QueueOrder), fc.Args["since"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.QueueEvent) graphql.Marshaler {
@@ -8622,6 +8787,11 @@ func (ec *executionContext) _Agent(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "position":
+			out.Values[i] = ec._Agent_position(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -9698,6 +9868,11 @@ func (ec *executionContext) _OwnershipChange(ctx context.Context, sel ast.Select
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "position":
+			out.Values[i] = ec._OwnershipChange_position(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -10018,6 +10193,11 @@ func (ec *executionContext) _QueueEvent(ctx context.Context, sel ast.SelectionSe
 			}
 		case "message":
 			out.Values[i] = ec._QueueEvent_message(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._QueueEvent_position(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,6 +106,75 @@ func TestNodeClients(t *testing.T) {
 	edges := c.Conversation.History.Edges
 	if c.Conversation.Owner.ID != "cleo" || len(edges) != 2 || edges[0].Node.To.ID != "ben" || edges[1].Node.To.ID != "cleo" {
 		t.Fatalf("after the clients: %+v", c)
+	}
+}
+
+// TestGraphQLWsResumes runs resume.mjs: graphql-ws's own client, cut off
+// mid-stream, reconnects with the last position it received and gets
+// exactly the changes it missed, then live ones.
+func TestGraphQLWsResumes(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat("node_modules")
+	}
+	testserver.Require(t, err, "node and interop/node_modules (run npm ci in interop/)")
+	srv := testserver.Start(t, secret)
+	client := &http.Client{}
+	defer client.CloseIdleConnections()
+	url := srv.URL + "/graphql"
+	token := func(sub, role string) string { return srv.Token(t, "ws-resume", sub, role, sub) }
+	post := func(tok, query string, vars map[string]any, out any) {
+		t.Helper()
+		body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		var r struct {
+			Data   json.RawMessage
+			Errors []any
+		}
+		if json.Unmarshal(raw, &r) != nil || len(r.Errors) > 0 {
+			t.Fatalf("%s => HTTP %d %s", query, resp.StatusCode, raw)
+		}
+		if out != nil {
+			if err := json.Unmarshal(r.Data, out); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	admin, ben := token("ada", "admin"), token("ben", "agent")
+	for _, tok := range []string{admin, ben, token("cleo", "agent")} {
+		post(tok, `{ me { id } }`, nil, nil)
+	}
+	var ch struct {
+		CreateChannel struct{ Channel struct{ ID string } }
+	}
+	post(admin, `mutation { createChannel(input: {name: "Email"}) { channel { id } } }`, nil, &ch)
+	var convs []string
+	for _, contact := range []string{"maria", "nils", "olga"} {
+		var in struct {
+			IngestInbound struct{ ConversationID string }
+		}
+		post(token("connector", "integration"), `mutation($in: InboundInput!) { ingestInbound(input: $in) { conversationId } }`,
+			map[string]any{"in": map[string]any{"channelId": ch.CreateChannel.Channel.ID, "contactExternalId": contact, "externalMessageId": contact + "-1", "text": "hello"}}, &in)
+		convs = append(convs, in.IngestInbound.ConversationID)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "resume.mjs")
+	cmd.Env = append(os.Environ(), "SWITCHBOARD_URL="+url, "SWITCHBOARD_TOKEN="+ben, "SWITCHBOARD_ADMIN_TOKEN="+admin,
+		"SWITCHBOARD_CONVERSATIONS="+strings.Join(convs, ","))
+	out, err := cmd.CombinedOutput()
+	t.Logf("node resume.mjs:\n%s", out)
+	if err != nil {
+		t.Fatalf("node resume.mjs: %v", err)
 	}
 }
 

@@ -14,11 +14,26 @@ const subscriptionQueue = 256
 
 var errNoFeed = errors.New("this server has no change feed")
 
+// position is the position a subscription's payload carries for e; nil
+// from a store that keeps no record of changes.
+func position(e domain.Event) *string {
+	if e.Position == 0 {
+		return nil
+	}
+	p := domain.Position(e.WorkspaceID, e.Position)
+	return &p
+}
+
 // subscribe streams the changes of the caller's workspace that pick
 // accepts, in commit order. Before each one it refreshes the operation's
 // loaders from the references the event's subscribers share, so a long-lived
 // subscription never serves a stale owner and a thousand subscribers do not
 // each read the same records.
+//
+// With since, it first replays the logged changes after that position, then
+// goes on live: it subscribes to the feed before reading the log, so a
+// change committed meanwhile is in one or both, and a live event at or
+// before the last one replayed is skipped.
 //
 // Subscribers whose pick has the same key (the same view of the same
 // workspace) share one pick per event: the same T goes to all of them, so
@@ -27,16 +42,70 @@ var errNoFeed = errors.New("this server has no change feed")
 // to every subscriber of the same view running the same operation, so what
 // the fields below a subscription resolve must not depend on the caller
 // beyond its view, its workspace and its role.
-func subscribe[T any](ctx context.Context, r *Resolver, a domain.Actor, key string, pick func(domain.Event) (T, bool)) (<-chan T, error) {
+func subscribe[T any](ctx context.Context, r *Resolver, a domain.Actor, key string, since *string, pick func(domain.Event) (T, bool)) (<-chan T, error) {
 	if r.Feed == nil {
 		return nil, errNoFeed
 	}
 	sub := r.Feed.Subscribe(a.WorkspaceID, subscriptionQueue)
+	var last int64
+	var replay []domain.Event
+	if since != nil {
+		var err error
+		if last, replay, err = r.Service.Resume(ctx, a, "since", *since); err != nil {
+			sub.Close()
+			return nil, err
+		}
+	}
 	l := loaders(ctx, r.Service)
 	out := make(chan T)
+	// send delivers one event to the operation; false when it has ended.
+	send := func(ev *feed.Event) bool {
+		p := ev.Memo(key, func() any {
+			v, ok := pick(ev.Event)
+			return picked[T]{v, ok}
+		}).(picked[T])
+		if !p.ok {
+			return true
+		}
+		deliver := func() bool {
+			// On a failed load the fields load what they need
+			// themselves.
+			refs, _ := ev.Refs(ctx, r.Service)
+			l.Reset(refs.Agents, refs.Channels, refs.Contacts)
+			select {
+			case out <- p.v:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		return feed.Deliver(ctx, ev, key, deliver)
+	}
 	go func() {
 		defer close(out)
 		defer sub.Close()
+		// The replay: each event is this subscriber's own (shared with
+		// nobody), read a page at a time until the log has no more.
+		for since != nil && len(replay) > 0 {
+			for _, e := range replay {
+				if !send(&feed.Event{Event: e}) {
+					return
+				}
+				last = e.Position
+			}
+			if len(replay) < domain.ReplayPageSize {
+				break
+			}
+			var err error
+			if replay, err = r.Service.EventsAfter(ctx, a.WorkspaceID, last); err != nil {
+				// Trimmed while replaying, or the store failed: the
+				// transport closes the socket as for a lost place (1013),
+				// and the client resumes from its last position, or is
+				// told RESET.
+				feed.CutOff(ctx, feed.ErrResync)
+				return
+			}
+		}
 		for {
 			select {
 			case <-ctx.Done():
@@ -45,26 +114,10 @@ func subscribe[T any](ctx context.Context, r *Resolver, a domain.Actor, key stri
 				feed.CutOff(ctx, sub.Err())
 				return
 			case ev := <-sub.Events():
-				p := ev.Memo(key, func() any {
-					v, ok := pick(ev.Event)
-					return picked[T]{v, ok}
-				}).(picked[T])
-				if !p.ok {
-					continue
+				if since != nil && ev.Position != 0 && ev.Position <= last {
+					continue // replayed already
 				}
-				deliver := func() bool {
-					// On a failed load the fields load what they need
-					// themselves.
-					refs, _ := ev.Refs(ctx, r.Service)
-					l.Reset(refs.Agents, refs.Channels, refs.Contacts)
-					select {
-					case out <- p.v:
-						return true
-					case <-ctx.Done():
-						return false
-					}
-				}
-				if !feed.Deliver(ctx, ev, key, deliver) {
+				if !send(ev) {
 					return
 				}
 			}

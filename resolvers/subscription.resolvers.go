@@ -12,28 +12,29 @@ import (
 	"switchboard/graph/model"
 )
 
-func (r *subscriptionResolver) PresenceChanged(ctx context.Context) (<-chan *domain.Agent, error) {
+func (r *subscriptionResolver) PresenceChanged(ctx context.Context, since *string) (<-chan *domain.Agent, error) {
 	a := actor(ctx)
 	if err := domain.RequireAgent(a); err != nil {
 		return nil, err
 	}
-	return subscribe(ctx, r.Resolver, a, "presence", func(e domain.Event) (*domain.Agent, bool) {
+	return subscribe(ctx, r.Resolver, a, "presence", since, func(e domain.Event) (*domain.Agent, bool) {
 		ae := e.Agent
 		if ae == nil || ae.Before == nil || ae.Before.Presence == ae.After.Presence {
 			return nil, false
 		}
 		after := ae.After
+		after.Position = position(e)
 		return &after, true
 	})
 }
 
-func (r *subscriptionResolver) OwnershipChanged(ctx context.Context, status []domain.QueueStatus, ownership *model.OwnershipFilter) (<-chan *domain.OwnershipChange, error) {
+func (r *subscriptionResolver) OwnershipChanged(ctx context.Context, status []domain.QueueStatus, ownership *model.OwnershipFilter, since *string) (<-chan *domain.OwnershipChange, error) {
 	a := actor(ctx)
 	f, err := r.Service.ResolveOwnershipFilter(ctx, a, status, toFilter(ownership))
 	if err != nil {
 		return nil, err
 	}
-	return subscribe(ctx, r.Resolver, a, "ownership "+f.Key(), func(e domain.Event) (*domain.OwnershipChange, bool) {
+	return subscribe(ctx, r.Resolver, a, "ownership "+f.Key(), since, func(e domain.Event) (*domain.OwnershipChange, bool) {
 		ce := e.Conversation
 		if ce == nil || ce.Change == nil || !(f.Matches(ce.Before) || f.Matches(&ce.After)) {
 			return nil, false
@@ -41,24 +42,25 @@ func (r *subscriptionResolver) OwnershipChanged(ctx context.Context, status []do
 		change := *ce.Change
 		after := ce.After
 		change.Conversation = &after
+		change.Position = position(e)
 		return &change, true
 	})
 }
 
-func (r *subscriptionResolver) QueueChanged(ctx context.Context, status domain.QueueStatus, ownership *model.OwnershipFilter, channelIds []string, order *domain.QueueOrder) (<-chan *model.QueueEvent, error) {
+func (r *subscriptionResolver) QueueChanged(ctx context.Context, status domain.QueueStatus, ownership *model.OwnershipFilter, channelIds []string, order *domain.QueueOrder, since *string) (<-chan *model.QueueEvent, error) {
 	a := actor(ctx)
 	view, err := r.Service.ResolveQueueView(ctx, a, status, toFilter(ownership), channelIds, deref(order, domain.LongestWaiting))
 	if err != nil {
 		return nil, err
 	}
-	return subscribe(ctx, r.Resolver, a, "queue "+view.Key(), func(e domain.Event) (*model.QueueEvent, bool) {
+	return subscribe(ctx, r.Resolver, a, "queue "+view.Key(), since, func(e domain.Event) (*model.QueueEvent, bool) {
 		ce := e.Conversation
 		if ce == nil {
 			return nil, false
 		}
 		after := ce.After
 		was, is := view.Matches(ce.Before), view.Matches(&after)
-		ev := &model.QueueEvent{Conversation: &after, Message: eventMessage(ce)}
+		ev := &model.QueueEvent{Conversation: &after, Message: eventMessage(ce), Position: position(e)}
 		switch {
 		case was && is:
 			ev.Kind = model.QueueEventKindUpdated

@@ -48,8 +48,10 @@ type config struct {
 	IntegrityCheckTimeout time.Duration
 	DrainTimeout          time.Duration
 
-	MetricsAddr string
-	Pprof       bool
+	MetricsAddr         string
+	Pprof               bool
+	EventRetention      time.Duration
+	EventRetentionCount int
 }
 
 func (c *config) settings() []setting {
@@ -73,6 +75,8 @@ func (c *config) settings() []setting {
 		{env: "SWITCHBOARD_LOG_FORMAT", flag: "log-format", def: "text", help: "text or json", value: typed(&c.LogFormat, parseLogFormat)},
 		{env: "SWITCHBOARD_FRESH_STORE", flag: "fresh-store", def: "false", help: "start an empty SQLite store on purpose in a data dir that has held one whose switchboard.db is now missing or empty (refused otherwise); set it for one start only", value: boolean(&c.FreshStore)},
 		{env: "SWITCHBOARD_INTEGRITY_CHECK_TIMEOUT", flag: "integrity-check-timeout", def: "20s", help: "how long the SQLite store's integrity check (PRAGMA quick_check) may take at start-up; a damaged store is refused, one not checked in full by then is served with a warning", value: typed(&c.IntegrityCheckTimeout, parsePositiveDuration)},
+		{env: "SWITCHBOARD_EVENT_RETENTION", flag: "event-retention", def: "10m", help: "a change stays replayable by resuming subscribers (since:) at least this long...", value: typed(&c.EventRetention, parsePositiveDuration)},
+		{env: "SWITCHBOARD_EVENT_RETENTION_COUNT", flag: "event-retention-count", def: "10000", help: "...or while it is among its workspace's newest this many, whichever keeps more", value: typed(&c.EventRetentionCount, parsePositiveInt)},
 		{env: "SWITCHBOARD_DRAIN_TIMEOUT", flag: "drain-timeout", def: "10s", help: "on SIGTERM or SIGINT, how long requests and WebSockets may take to finish before those left are cut", value: typed(&c.DrainTimeout, parsePositiveDuration)},
 		{env: "SWITCHBOARD_METRICS_ADDR", flag: "metrics-addr", def: "127.0.0.1:9464", help: "address of /metrics (Prometheus text format) and, with pprof, of /debug/pprof/; unauthenticated, so loopback by default; off: no metrics", value: text(&c.MetricsAddr)},
 		{env: "SWITCHBOARD_PPROF", flag: "pprof", def: "false", help: "serve Go's profiles (/debug/pprof/) on the metrics address", value: boolean(&c.Pprof)},
@@ -134,6 +138,14 @@ func parsePresenceTimeout(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("must be a duration above 0 and at most %s, such as 30s", domain.MaxPresenceTimeout)
 	}
 	return d, nil
+}
+
+func parsePositiveInt(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("must be a whole number above 0, such as 10000")
+	}
+	return n, nil
 }
 
 func parsePositiveDuration(s string) (time.Duration, error) {

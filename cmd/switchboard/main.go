@@ -233,6 +233,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		DataDir: cfg.DataDir, MongoURI: cfg.MongoURI, Instance: cfg.Instance,
 		FreshStore: cfg.FreshStore, IntegrityCheckTimeout: cfg.IntegrityCheckTimeout, DrainTimeout: cfg.DrainTimeout,
 		Keys: keys, PresenceTimeout: cfg.PresenceTimeout, RedeliverAfter: cfg.RedeliverAfter, Logger: log, Jobs: true,
+		EventRetention: cfg.EventRetention, EventRetentionCount: cfg.EventRetentionCount,
 		Server: server.Config{
 			Introspection: introspection, Limits: lim, AllowedOrigins: cfg.AllowedOrigins,
 			DevTokens: demo.consoleTokens(), Dev: dev, TrustedDocuments: cfg.TrustedDocuments,

@@ -79,6 +79,9 @@ type options struct {
 	conversations int
 	duration      time.Duration
 	serverPID     int
+	// floor runs the rounds against a bare broadcaster (floor.go) instead
+	// of the server; compare runs them against both, one after the other.
+	floor, compare bool
 }
 
 func main() {
@@ -103,6 +106,8 @@ func main() {
 	flag.IntVar(&o.conversations, "conversations", 100, "conversations of -activity")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "how long -activity types")
 	flag.IntVar(&o.serverPID, "server-pid", 0, "with -url: the server's process id, whose memory and CPU -activity reports")
+	flag.BoolVar(&o.floor, "floor", false, "measure a bare coder/websocket broadcaster of the same frames (the floor) instead of the server")
+	flag.BoolVar(&o.compare, "compare", false, "measure the floor, then the server, and print them side by side")
 	flag.Parse()
 	if o.workspace == "" {
 		o.workspace = "wsload-" + randomHex(4)
@@ -120,6 +125,8 @@ func main() {
 		err = runChild(ctx, o)
 	case o.url != "":
 		err = runAgainstURL(ctx, o, os.Stdout)
+	case o.compare:
+		err = runCompare(ctx, o, os.Stdout)
 	default:
 		err = runInProcess(ctx, o, os.Stdout)
 	}
@@ -216,15 +223,35 @@ func procStatus(field string) uint64 {
 }
 
 func runInProcess(ctx context.Context, o options, out io.Writer) error {
-	srv, err := startServer(ctx, o.ping)
+	res, before, after, err := measure(ctx, o)
 	if err != nil {
 		return err
 	}
+	report(out, o, res, &before, &after)
+	return nil
+}
+
+// measure runs the rounds against the in-process server, or the floor.
+func measure(ctx context.Context, o options) (res *results, before, after memory, err error) {
+	var srv *inProcessServer
+	if o.floor {
+		srv, err = startFloor()
+	} else {
+		srv, err = startServer(ctx, o.ping)
+	}
+	if err != nil {
+		return nil, before, after, err
+	}
 	defer srv.close()
+	res, before, after, err = measureOn(ctx, o, srv)
+	return res, before, after, err
+}
+
+func measureOn(ctx context.Context, o options, srv *inProcessServer) (*results, memory, memory, error) {
 	tg := newTarget(srv.url, srv.secret, o.workspace, o.subs)
 	fx, err := tg.setup(ctx)
 	if err != nil {
-		return err
+		return nil, memory{}, memory{}, err
 	}
 	time.Sleep(o.settle / 3)
 	before := readMemory()
@@ -238,17 +265,17 @@ func runInProcess(ctx context.Context, o options, out io.Writer) error {
 		var subs *subscribers
 		subs, err = tg.open(ctx, o.n, o.concurrency)
 		if err != nil {
-			return err
+			return nil, before, after, err
 		}
 		defer subs.close()
 		time.Sleep(o.settle)
 		after = readMemory()
 		if err := writeHeapProfile(o.heapProfile); err != nil {
-			return err
+			return nil, before, after, err
 		}
-		stop, err := startCPUProfile(o.cpuProfile)
-		if err != nil {
-			return err
+		stop, perr := startCPUProfile(o.cpuProfile)
+		if perr != nil {
+			return nil, before, after, perr
 		}
 		res, err = tg.rounds(ctx, fx, subs, o.warmup, o.rounds)
 		stop()
@@ -261,11 +288,7 @@ func runInProcess(ctx context.Context, o options, out io.Writer) error {
 			}
 		}
 	}
-	if err != nil {
-		return err
-	}
-	report(out, o, res, &before, &after)
-	return nil
+	return res, before, after, err
 }
 
 func writeHeapProfile(path string) error {

@@ -52,3 +52,22 @@ func TestSmallActivityRun(t *testing.T) {
 		t.Errorf("setTyping calls and answers: %v", m)
 	}
 }
+
+// A small -compare run: the floor answers the same rounds as the server,
+// and the summary puts them side by side.
+func TestSmallCompareRun(t *testing.T) {
+	var out strings.Builder
+	o := options{n: 4, rounds: 3, warmup: 1, concurrency: 2, workspace: "wsload-compare", subs: 2}
+	if err := runCompare(context.Background(), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	t.Log(out.String())
+	for _, want := range []string{"== floor (bare coder/websocket broadcaster)", "== server", "== side by side: 4 subscribers", "server/floor: median"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	if strings.Contains(out.String(), "unexpected messages") {
+		t.Error("subscribers got messages other than the rounds' events")
+	}
+}

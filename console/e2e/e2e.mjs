@@ -93,7 +93,10 @@ async function person(name, { hold } = {}) {
       }
       const server = ws.connectToServer();
       hold.sockets.add(ws);
-      ws.onMessage((m) => server.send(m));
+      ws.onMessage((m) => {
+        hold.watch?.(m);
+        server.send(m);
+      });
       server.onMessage((m) => (hold.holding ? hold.held.push([ws, m]) : ws.send(m)));
       ws.onClose((code, reason) => {
         hold.sockets.delete(ws);
@@ -254,15 +257,30 @@ try {
   await tabCount(ben.page, 'NEW', 3);
   await closeFilter(ben.page);
 
-  step('a dropped socket reconnects and catches up with what it missed');
+  step('a dropped socket reconnects with its last positions and catches up with what it missed, refetching no view');
+  const refetches = [];
+  const countRefetch = (req) => {
+    const body = req.postData() || '';
+    if (/query (Queue|Agents)\b/.test(body)) refetches.push(body.slice(0, 40));
+  };
+  ben.page.on('request', countRefetch);
+  const resumed = [];
   holdBen.offline = true;
   for (const ws of holdBen.sockets) ws.close({ code: 1011, reason: 'test: network down' });
   await ben.page.locator('.connection[data-status="reconnecting"]').waitFor();
   await ingest('noor@example.org', 'Noor Khan', 'Can I change my delivery address?');
+  holdBen.watch = (m) => {
+    const msg = JSON.parse(m);
+    if (msg.type === 'subscribe' && msg.payload?.variables?.since) resumed.push(msg.payload.variables.since);
+  };
   holdBen.offline = false;
   await live(ben.page);
   await row(ben.page, 'Noor Khan').waitFor();
   await tabCount(ben.page, 'NEW', 4);
+  ben.page.off('request', countRefetch);
+  holdBen.watch = null;
+  if (resumed.length === 0) fail('the console reconnected without a position');
+  if (refetches.length > 0) fail(`a resumed view refetched: ${refetches.join('; ')}`);
 
   step('paging: a reload keeps the sign-in and shows 25 rows, "Show more" the rest');
   for (let i = 1; i <= 24; i++) await ingest(`bulk-${i}@example.org`, `Customer ${String(i).padStart(2, '0')}`, 'Hello?');

@@ -132,6 +132,8 @@ type QueueEvent struct {
 	Cursor *string `json:"cursor,omitempty"`
 	// The message this change added, or whose delivery status it changed, as the change left it.
 	Message *domain.Message `json:"message,omitempty"`
+	// Where this change is in the workspace's changes: pass it as `since` to resume after it.
+	Position *string `json:"position,omitempty"`
 }
 
 type ReplyInput struct {
@@ -177,6 +179,13 @@ type SettingsPayload struct {
 	Settings *domain.Settings `json:"settings"`
 }
 
+// Each subscription takes an optional `since`: the last `position` the
+// subscriber received. It then first replays, in order, every later change of
+// the workspace that its arguments select, and goes on live with no gap and no
+// duplicate. A position older than the changes kept (at least 10 minutes or
+// 10,000 changes per workspace) fails the subscription with
+// `extensions.code` RESET: refetch, then subscribe without `since`. A position
+// of another workspace is BAD_USER_INPUT.
 type Subscription struct {
 }
 

@@ -92,6 +92,11 @@ func (s *Store) Watch(ctx context.Context, name string, sink domain.EventSink, h
 			if err := s.saveResumeToken(ctx, name, nil); err != nil {
 				s.log.Warn("mongo feed: clearing the resume token failed", "err", err)
 			}
+			// What happened meanwhile may be missing from the record of
+			// changes too: a subscriber resuming from before now refetches.
+			if err := s.raiseHorizon(ctx, "", time.Now().Unix()<<32); err != nil {
+				s.log.Warn("mongo feed: raising the horizon of the record of changes failed", "err", err)
+			}
 			if hooks.Resynced != nil {
 				hooks.Resynced()
 			}
@@ -164,6 +169,11 @@ func (s *Store) watch(ctx context.Context, name string, token bson.Raw, sink dom
 		}
 		if e := ev.domain(); e != nil {
 			e.CommittedAt = ev.WallTime
+			// In the record before it is published: see events.go.
+			e.Position = clusterPosition(ev.ClusterTime)
+			if err := s.logEvent(ctx, e); err != nil {
+				return err
+			}
 			sink.Publish(*e)
 		}
 		// Saving after every event would double the writes; a restart
@@ -184,7 +194,8 @@ func (s *Store) watch(ctx context.Context, name string, token bson.Raw, sink dom
 
 // changeEvent is the part of a change event the feed reads.
 type changeEvent struct {
-	OperationType string `bson:"operationType"`
+	OperationType string         `bson:"operationType"`
+	ClusterTime   bson.Timestamp `bson:"clusterTime"`
 	NS            struct {
 		Coll string `bson:"coll"`
 	} `bson:"ns"`

@@ -31,10 +31,15 @@ const (
 	// collActivity holds the leases of viewers and typists, shared by the
 	// instances through the change stream (activity.go).
 	collActivity = "activity"
+	// collEvents is the record of changes resuming subscribers replay
+	// (events.go), collEventHorizons the newest position trimmed from it,
+	// per workspace.
+	collEvents        = "events"
+	collEventHorizons = "eventHorizons"
 )
 
 var collections = []string{collSettings, collAgents, collChannels, collContacts, collConversations, collMessages, collHistory, collAcks,
-	collFeeds, collProbe, collActivity}
+	collFeeds, collProbe, collActivity, collEvents, collEventHorizons}
 
 // watched are the collections a change feed watches: their change events
 // must carry the document as the change left it.
@@ -86,6 +91,8 @@ var indexes = []index{
 		"PendingDeliveries and CountPendingDeliveries (oldest first)"},
 	{collHistory, "history_by_conversation", asc("ws", "conversationId", "version"), true, "ListHistory; one entry per conversation version"},
 	{collActivity, "activity_until", asc("until"), false, "DropExpiredActivity (leases of instances that stopped)"},
+	{collEvents, "events_by_workspace", asc("ws", "pos"), true, "EventsAfter; TrimEvents (its workspaces, its newest, what it drops)"},
+	{collEvents, "events_by_position", asc("pos"), false, "the newest position of a store that numbers its own events"},
 }
 
 // Report is what Migrate did.

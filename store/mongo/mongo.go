@@ -89,6 +89,8 @@ type Store struct {
 	// document from this process cannot undo each other.
 	locks     [256]sync.Mutex
 	serialize bool
+	// positions numbers the events published in process (events.go).
+	positions positions
 
 	migration Report
 
@@ -242,7 +244,7 @@ func (s *Store) lock(key string, publishes bool) func() {
 func (s *Store) publish(e *domain.Event) {
 	if s.sink != nil && e != nil {
 		e.CommittedAt = time.Now()
-		s.sink.Publish(*e)
+		s.publishLogged(e)
 	}
 }
 

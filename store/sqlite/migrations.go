@@ -277,6 +277,28 @@ BEGIN
 		ON CONFLICT DO UPDATE SET n = n + 1;
 END;
 `,
+
+	// 7: the record of changes that resuming subscribers replay. Each
+	// published change is a row written in the transaction of the change;
+	// its rowid is its position (AUTOINCREMENT: never reused, also after a
+	// trim), so positions grow in commit order in every workspace. body is
+	// the event as JSON, at the time of the change (unix ms). A
+	// workspace's horizon is the newest position trimmed: a subscriber
+	// resuming from before it has missed changes no longer kept.
+	`
+CREATE TABLE events (
+	position     INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+	workspace_id TEXT    NOT NULL,
+	at           INTEGER NOT NULL,
+	body         TEXT    NOT NULL
+);
+CREATE INDEX events_workspace ON events (workspace_id, position);
+
+CREATE TABLE event_horizons (
+	workspace_id    TEXT    NOT NULL PRIMARY KEY,
+	trimmed_through INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // SchemaVersion is the schema version this code migrates to.

@@ -421,6 +421,11 @@ func (s *Store) writeEvents(ctx context.Context, what string, fn func(tx *sql.Tx
 		return failed(what+": begin", err)
 	}
 	evs, err := fn(tx)
+	// The record of changes is written in the same transaction, each event
+	// getting its position there.
+	for i := 0; err == nil && i < len(evs); i++ {
+		err = s.logEvent(ctx, tx, &evs[i])
+	}
 	if err != nil {
 		_ = tx.Rollback()
 		if isSentinel(err) {

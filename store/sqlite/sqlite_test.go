@@ -280,7 +280,8 @@ func TestMigrations(t *testing.T) {
 		// Back to what version 1 made: migration 2 adds indexes, migration 3
 		// columns, migration 4 the probe table, migration 5 the delivery
 		// columns and their index, migration 6 the badge counts and their
-		// triggers (taken again from the conversations).
+		// triggers (taken again from the conversations), migration 7 the
+		// record of changes.
 		db, err := sql.Open("sqlite", path)
 		if err != nil {
 			t.Fatal(err)
@@ -303,6 +304,7 @@ func TestMigrations(t *testing.T) {
 			"ALTER TABLE messages DROP COLUMN channel_id", "ALTER TABLE messages DROP COLUMN delivery_status",
 			"ALTER TABLE messages DROP COLUMN delivery_at", "ALTER TABLE messages DROP COLUMN delivery_external_id",
 			"ALTER TABLE messages DROP COLUMN delivery_error", "ALTER TABLE messages DROP COLUMN delivery_version",
+			"DROP TABLE events", "DROP TABLE event_horizons",
 			"PRAGMA user_version = 1",
 		} {
 			if _, err := db.Exec(stmt); err != nil {

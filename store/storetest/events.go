@@ -71,7 +71,9 @@ func testEvents(t *testing.T, f Factory) {
 			}
 			got[i].CommittedAt = time.Time{}
 		}
-		equal(t, "events", got, want)
+		// Positions grow; the rest is as committed.
+		checkPositions(t, s, got)
+		equal(t, "events", withoutPositions(got), want)
 	})
 
 	t.Run("rejected writes and writes that change nothing a subscriber sees publish nothing", func(t *testing.T) {
@@ -161,6 +163,145 @@ func testEvents(t *testing.T, f Factory) {
 			if last[c.ID] != 1+changes {
 				t.Errorf("last event of %s is v%d, want v%d", c.ID, last[c.ID], 1+changes)
 			}
+		}
+	})
+}
+
+// checkPositions requires increasing positions of a store that keeps a
+// record of changes, and none of one that does not.
+func checkPositions(t *testing.T, s domain.Store, evs []domain.Event) {
+	t.Helper()
+	_, logs := s.(domain.EventLog)
+	var last int64
+	for _, e := range evs {
+		switch {
+		case !logs && e.Position != 0:
+			t.Fatalf("a store without a record of changes gave position %d", e.Position)
+		case logs && e.Position <= last:
+			t.Fatalf("position %d after %d", e.Position, last)
+		}
+		last = e.Position
+	}
+}
+
+// withoutCommitTimes returns evs with no CommittedAt, which is set as an
+// event is published, after its commit, and so is in no record of it.
+func withoutCommitTimes(evs []domain.Event) []domain.Event {
+	out := make([]domain.Event, len(evs))
+	for i, e := range evs {
+		e.CommittedAt = time.Time{}
+		out[i] = e
+	}
+	return out
+}
+
+func withoutPositions(evs []domain.Event) []domain.Event {
+	out := make([]domain.Event, len(evs))
+	for i, e := range evs {
+		e.Position = 0
+		out[i] = e
+	}
+	return out
+}
+
+func testEventLog(t *testing.T, f Factory) {
+	if f.NewPublishing == nil {
+		t.Skip("this store publishes no events in process; its record of changes is tested with its change feed")
+	}
+	newLog := func(t *testing.T) (domain.Store, domain.EventLog, *recorder) {
+		rec := &recorder{}
+		s := f.NewPublishing(t, rec)
+		log, ok := s.(domain.EventLog)
+		if !ok {
+			t.Skip("this store keeps no record of changes")
+		}
+		return s, log, rec
+	}
+	// waitFor waits until n events were published (a change feed publishes
+	// after the write returns).
+	waitFor := func(t *testing.T, rec *recorder, n int) []domain.Event {
+		t.Helper()
+		var got []domain.Event
+		deadline := time.Now().Add(time.Minute)
+		for len(got) < n {
+			got = append(got, rec.take()...)
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d events published within a minute", len(got), n)
+			}
+			if len(got) < n {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		return got
+	}
+
+	t.Run("the record replays a workspace's published events after a position, in order, as published", func(t *testing.T) {
+		s, log, rec := newLog(t)
+		a := newAgent(wsA, "ag-1", "Ada")
+		mustInsertAgent(t, s, a)
+		mustInsertAgent(t, s, newAgent(wsB, "ag-1", "Bea"))
+		c := mustInsert(t, s, creation(newConversation(wsA, "cv-1", domain.StatusNew, "", at(0))))
+		for range 3 {
+			w := change(c, func(n *domain.Conversation) { n.WaitingSince = n.WaitingSince.Add(time.Millisecond) })
+			mustUpdate(t, s, w)
+			c = w.Conversation
+		}
+		published := withoutCommitTimes(waitFor(t, rec, 6))
+		var inA []domain.Event
+		for _, e := range published {
+			if e.WorkspaceID == wsA {
+				inA = append(inA, e)
+			}
+		}
+		all, err := log.EventsAfter(ctx, wsA, 0, 100)
+		wantErr(t, "EventsAfter", err, nil)
+		equal(t, "the whole record of A", all, inA)
+		page, err := log.EventsAfter(ctx, wsA, inA[1].Position, 2)
+		wantErr(t, "EventsAfter", err, nil)
+		equal(t, "two after the second", page, inA[2:4])
+		rest, err := log.EventsAfter(ctx, wsA, inA[len(inA)-1].Position, 100)
+		wantErr(t, "EventsAfter", err, nil)
+		if len(rest) != 0 {
+			t.Errorf("after the last: %s", show(rest))
+		}
+	})
+
+	t.Run("trimming keeps what is young or among the newest, and a position before a trimmed event is too old", func(t *testing.T) {
+		s, log, rec := newLog(t)
+		c := mustInsert(t, s, creation(newConversation(wsA, "cv-1", domain.StatusNew, "", at(0))))
+		// Events at minutes 1 to 5 (the time of the change).
+		for i := 1; i <= 5; i++ {
+			w := change(c, func(*domain.Conversation) {})
+			w.Conversation.UpdatedAt = at(i * 60_000)
+			mustUpdate(t, s, w)
+			c = w.Conversation
+		}
+		evs := withoutCommitTimes(waitFor(t, rec, 6))
+		mustInsertAgent(t, s, newAgent(wsB, "ag-1", "Bea"))
+		waitFor(t, rec, 1)
+		// Before minute 3, and beyond the newest two: the events of minutes
+		// 0, 1 and 2 go; B's single event stays (one of its newest two).
+		n, err := log.TrimEvents(ctx, at(3*60_000-1), 2)
+		wantErr(t, "TrimEvents", err, nil)
+		if n != 3 {
+			t.Errorf("trimmed %d, want 3", n)
+		}
+		for _, p := range []int64{0, evs[0].Position, evs[1].Position} {
+			if _, err := log.EventsAfter(ctx, wsA, p, 10); !errors.Is(err, domain.ErrPositionTooOld) {
+				t.Errorf("after %d: %v, want ErrPositionTooOld", p, err)
+			}
+		}
+		kept, err := log.EventsAfter(ctx, wsA, evs[2].Position, 10)
+		wantErr(t, "EventsAfter", err, nil)
+		equal(t, "after the newest trimmed", kept, evs[3:])
+		inB, err := log.EventsAfter(ctx, wsB, 0, 10)
+		wantErr(t, "EventsAfter B", err, nil)
+		if len(inB) != 1 {
+			t.Errorf("B kept %s", show(inB))
+		}
+		// Trimming again changes nothing.
+		if n, err := log.TrimEvents(ctx, at(3*60_000-1), 2); err != nil || n != 0 {
+			t.Errorf("trim again: %d, %v", n, err)
 		}
 	})
 }

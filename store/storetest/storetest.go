@@ -51,6 +51,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("WorkspaceIsolation", func(t *testing.T) { testIsolation(t, f) })
 	t.Run("QuerySyntaxLookalikes", func(t *testing.T) { testLookalikes(t, f) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, f) })
+	t.Run("EventLog", func(t *testing.T) { testEventLog(t, f) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, f) })
 }
 

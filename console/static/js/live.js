@@ -4,6 +4,16 @@
 // reopened with backoff and its subscriptions are started again; each
 // subscription's onActive then runs, so its view can query what it missed.
 //
+// A subscription given a position function (the position of each event it
+// receives) resumes instead: it is started again with `since` set to the
+// last position it received (or, before its first event, the last one the
+// socket had received when it was started: positions are the workspace's,
+// and anything after it that the view selects is replayed, which the view
+// takes by version), the server replays what the socket missed, and
+// onActive(true) says the view is caught up without a query. When the
+// server no longer keeps that far back (an error with code RESET), it is
+// started afresh and onActive(false) asks the view to refetch.
+//
 // "Active" is exact: the server starts each subscribe before it reads the
 // next message, so the pong to a ping sent right after the subscribe
 // messages means they are all listening. A query made after that misses
@@ -33,6 +43,7 @@ export class LiveSocket {
     this.timer = null;
     this.heartbeat = null;
     this.status = '';
+    this.lastSeen = null; // the last position received, of any subscription
     this.onOnline = () => this.reconnectNow();
     window.addEventListener('online', this.onOnline);
     this.connect();
@@ -80,7 +91,7 @@ export class LiveSocket {
         for (const [id, s] of this.subs) this.sendSubscribe(id, s);
         this.barrier(() => {
           this.setStatus('live');
-          for (const s of this.subs.values()) s.handlers.onActive?.();
+          for (const s of this.subs.values()) s.handlers.onActive?.(s.resuming);
         });
         break;
       case 'ping':
@@ -95,11 +106,22 @@ export class LiveSocket {
       }
       case 'next':
         if (sub) {
+          if (msg.payload?.data && sub.position) {
+            const p = sub.position(msg.payload.data);
+            if (p) sub.last = this.lastSeen = p;
+          }
           if (msg.payload?.data) sub.handlers.next?.(msg.payload.data);
           if (msg.payload?.errors) sub.handlers.error?.(msg.payload.errors);
         }
         break;
       case 'error':
+        if (sub && sub.resuming && Array.isArray(msg.payload) && msg.payload.some((e) => e?.extensions?.code === 'RESET')) {
+          // Too far back: start afresh, and the view refetches.
+          sub.last = sub.from = null;
+          this.sendSubscribe(msg.id, sub);
+          this.barrier(() => this.subs.get(msg.id) === sub && sub.handlers.onActive?.(false));
+          break;
+        }
         if (sub) {
           this.subs.delete(msg.id);
           sub.handlers.error?.(msg.payload);
@@ -176,18 +198,26 @@ export class LiveSocket {
   }
 
   sendSubscribe(id, s) {
-    this.send({ id, type: 'subscribe', payload: { query: s.query, variables: s.variables } });
+    // The first time it starts from now; then from where it was.
+    const since = s.started ? s.last || s.from : null;
+    s.started = true;
+    s.resuming = Boolean(since);
+    const variables = since ? { ...s.variables, since } : s.variables;
+    this.send({ id, type: 'subscribe', payload: { query: s.query, variables } });
   }
 
   // subscribe starts a subscription. handlers: next(data), error(errors),
-  // complete(), onActive() — each time it is listening (again).
-  subscribe(query, variables, handlers) {
+  // complete(), onActive(resumed) — each time it is listening (again);
+  // resumed is true when it picked up after the last event received, so
+  // nothing was missed. position(data), when given, returns an event's
+  // position: the query must then take a `$since: String` variable.
+  subscribe(query, variables, handlers, position = null) {
     const id = String(this.nextId++);
-    const s = { query, variables, handlers };
+    const s = { query, variables, handlers, position, last: null, from: position && this.lastSeen, started: false, resuming: false };
     this.subs.set(id, s);
     if (this.acked) {
       this.sendSubscribe(id, s);
-      this.barrier(() => this.subs.get(id) === s && handlers.onActive?.());
+      this.barrier(() => this.subs.get(id) === s && handlers.onActive?.(false));
     }
     return () => {
       if (this.subs.delete(id) && this.acked) this.send({ id, type: 'complete' });

@@ -63,16 +63,18 @@ class Session {
         : 'The server closed the session: this account may no longer sign in.'),
     });
     this.stops = [
+      // Resumed after a drop, they replay what was missed: a refetch only
+      // when they could not (onActive(false)).
       this.live.subscribe(Q.PRESENCE_CHANGED, {}, {
         next: (d) => this.agentChanged(d.presenceChanged),
-        onActive: () => this.loadAgents(),
-      }),
+        onActive: (resumed) => resumed || this.loadAgents(),
+      }, (d) => d.presenceChanged.position),
       // Every change to any conversation, for the counts and an open
-      // conversation; onActive also means "caught up after a reconnect".
+      // conversation; onActive(false) also means "refetch after a reconnect".
       ...STATUSES.map((status) => this.live.subscribe(Q.ANY_CHANGE, { status }, {
         next: (d) => this.emit('conversation', d.queueChanged.conversation),
-        onActive: () => this.emit('caught-up'),
-      })),
+        onActive: (resumed) => resumed || this.emit('caught-up'),
+      }, (d) => d.queueChanged.position)),
     ];
     this.page = h('div', { class: 'page' });
     this.notices = h('div', { class: 'notices' });

@@ -4,11 +4,13 @@ export const ME = `query Me { me { id name email role presence } }`;
 
 export const AGENTS = `query Agents { agents { id name role presence } }`;
 
-export const PRESENCE_CHANGED = `subscription PresenceChanged { presenceChanged { id name role presence active } }`;
+export const PRESENCE_CHANGED = `subscription PresenceChanged($since: String) {
+  presenceChanged(since: $since) { id name role presence active position }
+}`;
 
 // Any change to any conversation: counts and an open conversation follow it.
-export const ANY_CHANGE = `subscription AnyChange($status: QueueStatus!) {
-  queueChanged(status: $status) { kind conversation { id version status } }
+export const ANY_CHANGE = `subscription AnyChange($status: QueueStatus!, $since: String) {
+  queueChanged(status: $status, since: $since) { kind position conversation { id version status } }
 }`;
 
 const ROW = `
@@ -25,8 +27,8 @@ export const QUEUE = `query Queue($status: QueueStatus!, $ownership: OwnershipFi
   }
 }`;
 
-export const QUEUE_CHANGED = `subscription QueueView($status: QueueStatus!, $ownership: OwnershipFilter, $order: QueueOrder) {
-  queueChanged(status: $status, ownership: $ownership, order: $order) { kind conversation { ${ROW} } }
+export const QUEUE_CHANGED = `subscription QueueView($status: QueueStatus!, $ownership: OwnershipFilter, $order: QueueOrder, $since: String) {
+  queueChanged(status: $status, ownership: $ownership, order: $order, since: $since) { kind position conversation { ${ROW} } }
 }`;
 
 const COUNTS = `total unowned ownedByMe ownedByOthers byOwner { owner { id } count }`;

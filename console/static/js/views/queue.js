@@ -99,9 +99,10 @@ export function mountQueue(root, app) {
     const variables = { status, ownership: ownership(), order };
     stopView = app.live.subscribe(Q.QUEUE_CHANGED, variables, {
       next: (d) => v === view && applyEvent(d.queueChanged),
-      onActive: () => v === view && load(),
+      // Resumed after a drop, the missed changes come as events.
+      onActive: (resumed) => v === view && !resumed && load(),
       error: (errors) => v === view && toastError(`Live updates of this queue stopped: ${errors?.[0]?.message || 'refused'}.`),
-    });
+    }, (d) => d.queueChanged.position);
     if (!app.live.live) load();
   }
 
