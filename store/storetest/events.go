@@ -184,8 +184,9 @@ func checkPositions(t *testing.T, s domain.Store, evs []domain.Event) {
 	}
 }
 
-// withoutCommitTimes returns evs with no CommittedAt, which is set as an
-// event is published, after its commit, and so is in no record of it.
+// withoutCommitTimes returns evs with no CommittedAt: it is set after the
+// commit, so a record written in the change's transaction (SQLite) has
+// none, and one written after it (MongoDB without change streams) may.
 func withoutCommitTimes(evs []domain.Event) []domain.Event {
 	out := make([]domain.Event, len(evs))
 	for i, e := range evs {
@@ -255,10 +256,10 @@ func testEventLog(t *testing.T, f Factory) {
 		}
 		all, err := log.EventsAfter(ctx, wsA, 0, 100)
 		wantErr(t, "EventsAfter", err, nil)
-		equal(t, "the whole record of A", all, inA)
+		equal(t, "the whole record of A", withoutCommitTimes(all), inA)
 		page, err := log.EventsAfter(ctx, wsA, inA[1].Position, 2)
 		wantErr(t, "EventsAfter", err, nil)
-		equal(t, "two after the second", page, inA[2:4])
+		equal(t, "two after the second", withoutCommitTimes(page), inA[2:4])
 		rest, err := log.EventsAfter(ctx, wsA, inA[len(inA)-1].Position, 100)
 		wantErr(t, "EventsAfter", err, nil)
 		if len(rest) != 0 {
@@ -293,7 +294,7 @@ func testEventLog(t *testing.T, f Factory) {
 		}
 		kept, err := log.EventsAfter(ctx, wsA, evs[2].Position, 10)
 		wantErr(t, "EventsAfter", err, nil)
-		equal(t, "after the newest trimmed", kept, evs[3:])
+		equal(t, "after the newest trimmed", withoutCommitTimes(kept), evs[3:])
 		inB, err := log.EventsAfter(ctx, wsB, 0, 10)
 		wantErr(t, "EventsAfter B", err, nil)
 		if len(inB) != 1 {
