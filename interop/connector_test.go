@@ -5,10 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -21,42 +18,11 @@ import (
 // twice, and the connector sends the first (SENT, with its channel id) and
 // fails the second (FAILED, with its reason), which the agents then see.
 func TestExampleConnector(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat("node_modules")
-	}
-	testserver.Require(t, err, "node and interop/node_modules (run npm ci in interop/)")
+	node := requireNode(t)
 
 	srv := testserver.Start(t, secret)
-	client := &http.Client{}
-	defer client.CloseIdleConnections()
-	url := srv.URL + "/graphql"
 	token := func(sub, role string) string { return srv.Token(t, "ws-connector", sub, role, sub) }
-	post := func(tok, query string, vars map[string]any, out any) {
-		t.Helper()
-		body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		var r struct {
-			Data   json.RawMessage
-			Errors []any
-		}
-		if json.Unmarshal(raw, &r) != nil || len(r.Errors) > 0 {
-			t.Fatalf("%s => HTTP %d %s", query, resp.StatusCode, raw)
-		}
-		if out != nil {
-			if err := json.Unmarshal(r.Data, out); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	post := poster(t, srv)
 	admin, ben := token("ada", "admin"), token("ben", "agent")
 	var ch struct {
 		CreateChannel struct{ Channel struct{ ID string } }
@@ -66,7 +32,7 @@ func TestExampleConnector(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := testserver.Node(ctx, t, node, ".", "connector.mjs")
-	cmd.Env = append(os.Environ(), "SWITCHBOARD_URL="+url, "SWITCHBOARD_TOKEN="+token("mail", "integration"),
+	cmd.Env = append(os.Environ(), "SWITCHBOARD_URL="+srv.URL+"/graphql", "SWITCHBOARD_TOKEN="+token("mail", "integration"),
 		"SWITCHBOARD_CHANNEL_ID="+ch.CreateChannel.Channel.ID, "SWITCHBOARD_INGEST=Where is my parcel?",
 		"SWITCHBOARD_EXIT_AFTER=2", "SWITCHBOARD_FAIL_TEXT=bounce")
 	stdout, err := cmd.StdoutPipe()

@@ -6,13 +6,8 @@
 package interop_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -25,44 +20,13 @@ import (
 var secret = []byte("interop-secret-interop-secret-interop-secret")
 
 func TestNodeClients(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat("node_modules")
-	}
-	testserver.Require(t, err, "node and interop/node_modules (run npm ci in interop/)")
+	node := requireNode(t)
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 
 	srv := testserver.Start(t, secret)
-	client := &http.Client{}
-	defer client.CloseIdleConnections()
-	url := srv.URL + "/graphql"
 
 	token := func(sub, role string) string { return srv.Token(t, "ws-interop", sub, role, sub) }
-	post := func(tok, query string, vars map[string]any, out any) {
-		t.Helper()
-		body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		var r struct {
-			Data   json.RawMessage
-			Errors []any
-		}
-		if json.Unmarshal(raw, &r) != nil || len(r.Errors) > 0 {
-			t.Fatalf("%s => HTTP %d %s", query, resp.StatusCode, raw)
-		}
-		if out != nil {
-			if err := json.Unmarshal(r.Data, out); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	post := poster(t, srv)
 	admin, ben := token("ada", "admin"), token("ben", "agent")
 	for _, tok := range []string{admin, ben, token("cleo", "agent")} {
 		post(tok, `{ me { id } }`, nil, nil)
@@ -82,7 +46,7 @@ func TestNodeClients(t *testing.T) {
 	defer cancel()
 	cmd := testserver.Node(ctx, t, node, ".", "run.mjs")
 	cmd.Env = append(os.Environ(),
-		"SWITCHBOARD_URL="+url, "SWITCHBOARD_TOKEN="+ben, "SWITCHBOARD_CONVERSATION="+conversation)
+		"SWITCHBOARD_URL="+srv.URL+"/graphql", "SWITCHBOARD_TOKEN="+ben, "SWITCHBOARD_CONVERSATION="+conversation)
 	out, err := cmd.CombinedOutput()
 	t.Logf("node run.mjs:\n%s", out)
 	if err != nil {
@@ -113,41 +77,10 @@ func TestNodeClients(t *testing.T) {
 // mid-stream, reconnects with the last position it received and gets
 // exactly the changes it missed, then live ones.
 func TestGraphQLWsResumes(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat("node_modules")
-	}
-	testserver.Require(t, err, "node and interop/node_modules (run npm ci in interop/)")
+	node := requireNode(t)
 	srv := testserver.Start(t, secret)
-	client := &http.Client{}
-	defer client.CloseIdleConnections()
-	url := srv.URL + "/graphql"
 	token := func(sub, role string) string { return srv.Token(t, "ws-resume", sub, role, sub) }
-	post := func(tok, query string, vars map[string]any, out any) {
-		t.Helper()
-		body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		var r struct {
-			Data   json.RawMessage
-			Errors []any
-		}
-		if json.Unmarshal(raw, &r) != nil || len(r.Errors) > 0 {
-			t.Fatalf("%s => HTTP %d %s", query, resp.StatusCode, raw)
-		}
-		if out != nil {
-			if err := json.Unmarshal(r.Data, out); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	post := poster(t, srv)
 	admin, ben := token("ada", "admin"), token("ben", "agent")
 	for _, tok := range []string{admin, ben, token("cleo", "agent")} {
 		post(tok, `{ me { id } }`, nil, nil)
@@ -168,8 +101,8 @@ func TestGraphQLWsResumes(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "resume.mjs")
-	cmd.Env = append(os.Environ(), "SWITCHBOARD_URL="+url, "SWITCHBOARD_TOKEN="+ben, "SWITCHBOARD_ADMIN_TOKEN="+admin,
+	cmd := testserver.Node(ctx, t, node, ".", "resume.mjs")
+	cmd.Env = append(os.Environ(), "SWITCHBOARD_URL="+srv.URL+"/graphql", "SWITCHBOARD_TOKEN="+ben, "SWITCHBOARD_ADMIN_TOKEN="+admin,
 		"SWITCHBOARD_CONVERSATIONS="+strings.Join(convs, ","))
 	out, err := cmd.CombinedOutput()
 	t.Logf("node resume.mjs:\n%s", out)
@@ -181,11 +114,7 @@ func TestGraphQLWsResumes(t *testing.T) {
 // TestApolloPersistedQueries runs apq.mjs: Apollo Client's own persisted
 // queries link, over POST and over GET.
 func TestApolloPersistedQueries(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat("node_modules")
-	}
-	testserver.Require(t, err, "node and interop/node_modules (run npm ci in interop/)")
+	node := requireNode(t)
 	srv := testserver.Start(t, secret)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
