@@ -24,7 +24,9 @@ type EventLog interface {
 	TrimEvents(ctx context.Context, before time.Time, keep int) (int, error)
 }
 
-// ErrPositionTooOld: the events after a position are no longer all kept.
+// ErrPositionTooOld: the events after a position are no longer all kept,
+// or the position is past the newest kept, which only a store restored
+// behind the one that gave it can see.
 var ErrPositionTooOld = errors.New("position too old")
 
 // CodeReset is the code of the error a resuming subscription gets when its
@@ -112,7 +114,7 @@ func (s *Service) EventsAfter(ctx context.Context, ws string, pos int64) ([]Even
 	evs, err := log.EventsAfter(ctx, ws, pos, ReplayPageSize)
 	switch {
 	case errors.Is(err, ErrPositionTooOld):
-		return nil, &Error{Code: CodeReset, Message: "the position is older than the changes kept: refetch, then subscribe without since"}
+		return nil, &Error{Code: CodeReset, Message: "the position is not among the changes kept (older than them, or from before a restore): refetch, then subscribe without since"}
 	case err != nil:
 		return nil, internal(err)
 	}

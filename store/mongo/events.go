@@ -167,6 +167,20 @@ func (s *Store) EventsAfter(ctx context.Context, workspaceID string, after int64
 	if err != nil {
 		return nil, err
 	}
+	if len(docs) == 0 {
+		// Past the workspace's newest: a position of a store this one was
+		// restored behind (subscribers are given logged positions only,
+		// and trimming keeps the newest), whose later changes would be
+		// missed.
+		newest, err := find[eventDoc](ctx, s, s.db.Collection(collEvents),
+			bson.D{{Key: "ws", Value: workspaceID}}, bson.D{{Key: "ws", Value: -1}, {Key: "pos", Value: -1}}, 1)
+		if err != nil {
+			return nil, err
+		}
+		if len(newest) == 0 || after > newest[0].Pos {
+			return nil, domain.ErrPositionTooOld
+		}
+	}
 	out := make([]domain.Event, len(docs))
 	for i, d := range docs {
 		if err := json.Unmarshal([]byte(d.Body), &out[i]); err != nil {

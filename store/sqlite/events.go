@@ -75,12 +75,30 @@ func (s *Store) EventsAfter(ctx context.Context, workspaceID string, after int64
 			ev.Position = pos
 			out = append(out, ev)
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil || len(out) > 0 {
+			return err
+		}
+		return s.beyondNewest(ctx, tx, workspaceID, after)
 	})
 	if errors.Is(err, domain.ErrPositionTooOld) {
 		return nil, err
 	}
 	return out, err
+}
+
+// beyondNewest is ErrPositionTooOld when after is past the workspace's
+// newest logged event: a subscriber was given only logged positions, and
+// trimming keeps the newest, so such a position is from a store this one
+// was restored behind, and the changes made since would be missed.
+func (s *Store) beyondNewest(ctx context.Context, tx *sql.Tx, workspaceID string, after int64) error {
+	var newest int64
+	if err := s.queryRow(ctx, tx, `SELECT coalesce(max(position), 0) FROM events WHERE workspace_id = ?`, workspaceID).Scan(&newest); err != nil {
+		return err
+	}
+	if after > newest {
+		return domain.ErrPositionTooOld
+	}
+	return nil
 }
 
 // TrimEvents drops, in every workspace, the events before before that are

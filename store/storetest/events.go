@@ -265,6 +265,14 @@ func testEventLog(t *testing.T, f Factory) {
 		if len(rest) != 0 {
 			t.Errorf("after the last: %s", show(rest))
 		}
+		// A position past the newest was given by a store this one is
+		// behind (a restore): the changes made since would be missed.
+		if _, err := log.EventsAfter(ctx, wsA, inA[len(inA)-1].Position+1000, 100); !errors.Is(err, domain.ErrPositionTooOld) {
+			t.Errorf("after a position past the newest: %v, want ErrPositionTooOld", err)
+		}
+		if _, err := log.EventsAfter(ctx, "ws-never", 1, 100); !errors.Is(err, domain.ErrPositionTooOld) {
+			t.Errorf("a position in a workspace with no record: %v, want ErrPositionTooOld", err)
+		}
 	})
 
 	t.Run("trimming keeps what is young or among the newest, and a position before a trimmed event is too old", func(t *testing.T) {
