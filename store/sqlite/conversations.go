@@ -266,6 +266,22 @@ func toDeliveryCols(d *domain.Delivery) deliveryCols {
 	return deliveryCols{status: string(d.Status), externalID: d.ExternalID, err: d.Error, at: millis(d.At), version: d.Version}
 }
 
+func scanMessages(rows *sql.Rows, err error) ([]domain.Message, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []domain.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *m)
+	}
+	return out, rows.Err()
+}
+
 func scanMessage(row scanner) (*domain.Message, error) {
 	var m domain.Message
 	var created int64
@@ -305,20 +321,8 @@ func (s *Store) PendingDeliveries(ctx context.Context, q domain.DeliveryQuery) (
 		args = append(args, strArgs(q.ChannelIDs)...)
 	}
 	query += ` ORDER BY created_at, conversation_id, version` + limit(q.Limit)
-	rows, err := s.query(ctx, nil, query, args...)
+	out, err := scanMessages(s.query(ctx, nil, query, args...))
 	if err != nil {
-		return nil, failed("pending deliveries", err)
-	}
-	defer rows.Close()
-	var out []domain.Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, failed("pending deliveries", err)
-		}
-		out = append(out, *m)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, failed("pending deliveries", err)
 	}
 	return out, nil
@@ -368,20 +372,8 @@ func (s *Store) ListMessages(ctx context.Context, q domain.MessageQuery) ([]doma
 	} else {
 		query += ` ORDER BY version` + limit(q.Limit)
 	}
-	rows, err := s.query(ctx, nil, query, args...)
+	out, err := scanMessages(s.query(ctx, nil, query, args...))
 	if err != nil {
-		return nil, failed("list messages", err)
-	}
-	defer rows.Close()
-	var out []domain.Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, failed("list messages", err)
-		}
-		out = append(out, *m)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, failed("list messages", err)
 	}
 	return out, nil
