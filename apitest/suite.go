@@ -133,7 +133,7 @@ func Run(t *testing.T, f Factory) {
 		{"a repeated clientMessageId returns the same message and changes nothing", testReplyIdempotent},
 		{"the same clientMessageId with another text or conversation is BAD_USER_INPUT input.clientMessageId", testReplyKeyMisuse},
 		{"a clientMessageId is scoped to the replying agent", testReplyKeyPerAgent},
-		{"a reply behind a new message or owner is CONFLICT with currentVersion; with the current one, or behind only a report or a move, it succeeds", testReplyExpectedVersion},
+		{"a reply with a stale expectedVersion is CONFLICT with currentVersion (a report or a move too); with the current one it succeeds", testReplyExpectedVersion},
 		{"integrations cannot reply (FORBIDDEN)", testReplyIntegration},
 		{"messages page oldest first with first/after and from the newest with last/before", testMessagesPaging},
 

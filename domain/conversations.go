@@ -209,11 +209,9 @@ type ReplyCommand struct {
 	// ThenMoveTo is PENDING or RESOLVED to move in the same change, or "".
 	ThenMoveTo QueueStatus
 	// ExpectedVersion, when given, is the version the agent wrote against:
-	// a conversation that has a new message or a new owner since is a
-	// Conflict with its current version, so the client can show what came
-	// in and let the agent send anyway. Other changes (a delivery report,
-	// a move between queues) raise the version too, but do not race a
-	// reply: nothing new was said and nobody else took it.
+	// a conversation changed since (a new message, an owner change, a move,
+	// a delivery report) is a Conflict with its current version, so the
+	// client can show what came in and let the agent send anyway.
 	ExpectedVersion *int64
 }
 
@@ -247,7 +245,6 @@ func (s *Service) Reply(ctx context.Context, a Actor, cmd ReplyCommand) (ReplyRe
 		repeat  *ReplyResult // the first answer, when this reply was made before
 		author  *Agent
 		autoOwn bool // auto-ownership is on for the author on the channel
-		raced   bool // a message or an ownership change came after ExpectedVersion
 	}
 	res, err := run(ctx, s, command[loaded, ReplyResult]{
 		load: func(ctx context.Context, _ time.Time) (l loaded, err error) {
@@ -270,20 +267,16 @@ func (s *Service) Reply(ctx context.Context, a Actor, cmd ReplyCommand) (ReplyRe
 			}
 			channel, err := s.channel(ctx, ws, l.c.ChannelID)
 			l.autoOwn = channel != nil && channel.HasAutoOwnership(a.ID)
-			if err != nil {
-				return l, err
-			}
-			l.raced, err = s.racedSince(ctx, l.c, cmd.ExpectedVersion)
 			return l, err
 		},
 		decide: func(l loaded, now time.Time) (d decision[ReplyResult], err error) {
 			if l.repeat != nil {
 				return done(*l.repeat), nil
 			}
-			// A repeat above answered first: a reply made before is not raced
-			// by itself.
-			if l.raced {
-				return d, Conflict("the conversation has a new message or owner since you read it", l.c.Version)
+			// A reply always changes the conversation, so a stale expected
+			// version is always a Conflict (a repeat above answered first).
+			if cmd.ExpectedVersion != nil && *cmd.ExpectedVersion != l.c.Version {
+				return d, Conflict("the conversation changed since you read it", l.c.Version)
 			}
 			p, err := ruleReply(l.c, replyRule{
 				author: l.author, autoOwn: l.autoOwn,
@@ -491,25 +484,4 @@ func newConversation(ws, channelID, contactID string, seq int64, m Message, now 
 	}
 	m.WorkspaceID, m.ConversationID, m.Version, m.CreatedAt = ws, c.ID, 1, now
 	return ConversationWrite{Conversation: c, Message: &m}
-}
-
-// racedSince reports whether c has a message or an ownership change after
-// version v, which a reply written against v did not see. A version c has
-// not reached yet was not read from it, and counts as raced. The two reads
-// are made only when v is behind, which is rare; a change committed after
-// them moves the version, so the reply's conditional write loses and the
-// next attempt reads again.
-func (s *Service) racedSince(ctx context.Context, c Conversation, v *int64) (bool, error) {
-	if v == nil || *v == c.Version {
-		return false, nil
-	}
-	if *v > c.Version {
-		return true, nil
-	}
-	msgs, err := s.store.ListMessages(ctx, MessageQuery{WorkspaceID: c.WorkspaceID, ConversationID: c.ID, AfterVersion: *v, Limit: 1})
-	if err != nil || len(msgs) > 0 {
-		return len(msgs) > 0, err
-	}
-	changes, err := s.store.ListHistory(ctx, HistoryQuery{WorkspaceID: c.WorkspaceID, ConversationID: c.ID, AfterVersion: *v, Limit: 1})
-	return len(changes) > 0, err
 }
