@@ -157,6 +157,11 @@ func Run(t *testing.T, f Factory) {
 		{"a subscriber resuming while changes keep coming misses none and gets none twice", testResumeSeam},
 		{"a position older than the changes kept gets RESET", testResumeTooOld},
 		{"a position of another workspace, or none of this API, is BAD_USER_INPUT since", testResumeForeignPosition},
+		{"queueCountsChanged: counts at once, then once a second after changes, coalesced, none for unseen changes", testCountsChangedLive},
+		{"queueCountsChanged: two agents on one shape each get their own ownedByMe", testCountsChangedPerCaller},
+		{"queueCountsChanged refuses what queueCounts refuses, in its words, and keeps to its workspace", testCountsChangedRefused},
+		{"queueCountsChanged survives a store that cannot count, and sends the change once it can", testCountsChangedOutage},
+		{"queueCountsChanged: a hundred subscribers of one queue cost at most one count query a second", testCountsChangedStoreCalls},
 
 		// Outbound delivery.
 		{"outbound: a connector receives a reply, reports SENT, and the agents' subscription shows it", testOutboundReplySentLive},

@@ -196,28 +196,55 @@ func (s *Service) QueueCounts(ctx context.Context, a Actor, status QueueStatus, 
 	if err != nil {
 		return QueueCounts{}, err
 	}
-	rows, err := s.store.CountOwners(ctx, a.WorkspaceID, status, v.ChannelIDs)
+	qc, err := s.OwnerCounts(ctx, a.WorkspaceID, status, v.ChannelIDs)
+	if err != nil {
+		return QueueCounts{}, err
+	}
+	return qc.For(a.ID), nil
+}
+
+// OwnerCounts counts a queue's conversations per owner, for no caller in
+// particular: every owned conversation is in OwnedByOthers, and For gives
+// any caller's counts from it. channelIDs is a view's (ResolveQueueView):
+// the caller was checked there.
+func (s *Service) OwnerCounts(ctx context.Context, ws string, status QueueStatus, channelIDs []string) (QueueCounts, error) {
+	rows, err := s.store.CountOwners(ctx, ws, status, channelIDs)
 	if err != nil {
 		return QueueCounts{}, internal(err)
 	}
 	var qc QueueCounts
 	for _, r := range rows {
 		qc.Total += r.Count
-		switch r.OwnerID {
-		case "":
+		if r.OwnerID == "" {
 			qc.Unowned += r.Count
 			continue
-		case a.ID:
-			qc.OwnedByMe += r.Count
-		default:
-			qc.OwnedByOthers += r.Count
 		}
+		qc.OwnedByOthers += r.Count
 		qc.ByOwner = append(qc.ByOwner, r)
 	}
 	slices.SortFunc(qc.ByOwner, func(x, y OwnerCount) int {
 		return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.OwnerID, y.OwnerID))
 	})
 	return qc, nil
+}
+
+// For returns the counts as caller me sees them, from counts for no caller
+// (OwnerCounts): its own conversations move from OwnedByOthers to
+// OwnedByMe. ByOwner is shared, not copied.
+func (q QueueCounts) For(me string) QueueCounts {
+	for _, o := range q.ByOwner {
+		if o.OwnerID == me {
+			q.OwnedByMe += o.Count
+			q.OwnedByOthers -= o.Count
+		}
+	}
+	return q
+}
+
+// Same reports whether q and o show the same counts.
+func (q QueueCounts) Same(o QueueCounts) bool {
+	return q.Total == o.Total && q.Unowned == o.Unowned && q.OwnedByMe == o.OwnedByMe &&
+		q.OwnedByOthers == o.OwnedByOthers && slices.Equal(q.ByOwner, o.ByOwner)
 }
 
 // ResolveOwnershipFilter checks an ownershipChanged subscription's

@@ -275,6 +275,7 @@ type ComplexityRoot struct {
 		OwnershipChanged     func(childComplexity int, status []domain.QueueStatus, ownership *model.OwnershipFilter, since *string) int
 		PresenceChanged      func(childComplexity int, since *string) int
 		QueueChanged         func(childComplexity int, status domain.QueueStatus, ownership *model.OwnershipFilter, channelIds []string, order *domain.QueueOrder, since *string) int
+		QueueCountsChanged   func(childComplexity int, status domain.QueueStatus, channelIds []string) int
 	}
 }
 
@@ -357,6 +358,7 @@ type SubscriptionResolver interface {
 	PresenceChanged(ctx context.Context, since *string) (<-chan *domain.Agent, error)
 	OwnershipChanged(ctx context.Context, status []domain.QueueStatus, ownership *model.OwnershipFilter, since *string) (<-chan *domain.OwnershipChange, error)
 	QueueChanged(ctx context.Context, status domain.QueueStatus, ownership *model.OwnershipFilter, channelIds []string, order *domain.QueueOrder, since *string) (<-chan *model.QueueEvent, error)
+	QueueCountsChanged(ctx context.Context, status domain.QueueStatus, channelIds []string) (<-chan *domain.QueueCounts, error)
 	ConversationActivity(ctx context.Context, conversationID string) (<-chan *domain.ConversationActivity, error)
 	OutboundMessages(ctx context.Context, channelIds []string) (<-chan *domain.OutboundMessage, error)
 }
@@ -1328,6 +1330,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.QueueChanged(childComplexity, args["status"].(domain.QueueStatus), args["ownership"].(*model.OwnershipFilter), args["channelIds"].([]string), args["order"].(*domain.QueueOrder), args["since"].(*string)), true
+	case "Subscription.queueCountsChanged":
+		if e.ComplexityRoot.Subscription.QueueCountsChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_queueCountsChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.QueueCountsChanged(childComplexity, args["status"].(domain.QueueStatus), args["channelIds"].([]string)), true
 
 	}
 	return 0, false
@@ -1848,6 +1861,8 @@ type Subscription {
     order: QueueOrder = LONGEST_WAITING
     since: String
   ): QueueEvent!
+  "The caller's counts now, then again whenever they change, at most once a second."
+  queueCountsChanged(status: QueueStatus!, channelIds: [ID!]): QueueCounts!
 }
 `, BuiltIn: false},
 }
@@ -2876,6 +2891,28 @@ func (ec *executionContext) field_Subscription_queueChanged_args(ctx context.Con
 		return nil, err
 	}
 	args["since"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_queueCountsChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (domain.QueueStatus, error) {
+			return ec.unmarshalNQueueStatus2switchboardᚋdomainᚐQueueStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "channelIds",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channelIds"] = arg1
 	return args, nil
 }
 
@@ -6916,6 +6953,50 @@ func (ec *executionContext) fieldContext_Subscription_queueChanged(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_queueCountsChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_queueCountsChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().QueueCountsChanged(ctx, fc.Args["status"].(domain.QueueStatus), fc.Args["channelIds"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.QueueCounts) graphql.Marshaler {
+			return ec.marshalNQueueCounts2ᚖswitchboardᚋdomainᚐQueueCounts(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_queueCountsChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QueueCounts(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_queueCountsChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Subscription_conversationActivity(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -10351,6 +10432,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_ownershipChanged(ctx, fields[0])
 	case "queueChanged":
 		return ec._Subscription_queueChanged(ctx, fields[0])
+	case "queueCountsChanged":
+		return ec._Subscription_queueCountsChanged(ctx, fields[0])
 	case "conversationActivity":
 		return ec._Subscription_conversationActivity(ctx, fields[0])
 	case "outboundMessages":

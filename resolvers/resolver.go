@@ -23,12 +23,18 @@ type Resolver struct {
 	// Feed carries the committed changes that subscriptions stream; nil
 	// means no subscriptions.
 	Feed *feed.Broker
+	// counts shares the counting of queueCountsChanged subscribers.
+	counts *countsHub
 }
 
 // NewExecutableSchema returns the GraphQL schema bound to svc and the change
 // feed, with the complexity of list fields weighted by their page size.
 func NewExecutableSchema(svc *domain.Service, changes *feed.Broker) graphql.ExecutableSchema {
-	cfg := graph.Config{Resolvers: &Resolver{Service: svc, Feed: changes}}
+	r := &Resolver{Service: svc, Feed: changes}
+	if changes != nil {
+		r.counts = newCountsHub(svc, changes)
+	}
+	cfg := graph.Config{Resolvers: r}
 	setComplexity(&cfg.Complexity)
 	return graph.NewExecutableSchema(cfg)
 }

@@ -78,6 +78,10 @@ func (r *subscriptionResolver) QueueChanged(ctx context.Context, status domain.Q
 	})
 }
 
+func (r *subscriptionResolver) QueueCountsChanged(ctx context.Context, status domain.QueueStatus, channelIds []string) (<-chan *domain.QueueCounts, error) {
+	return watchCounts(ctx, r.Resolver, actor(ctx), status, channelIds)
+}
+
 func (r *Resolver) Subscription() graph.SubscriptionResolver { return &subscriptionResolver{r} }
 
 type subscriptionResolver struct{ *Resolver }
