@@ -3,7 +3,8 @@
 // to reach every subscriber of queueChanged, and (with -burst) what a burst
 // of events from several writers at once costs the server at its peak.
 // With -activity it measures agents viewing and typing instead
-// (conversationActivity and setTyping; see activity.go).
+// (conversationActivity and setTyping; see activity.go), and with -counts
+// live badge counts (queueCountsChanged; see counts.go).
 //
 // By default it starts a server in process, on the SQLite store in a
 // temporary directory, and opens -n real WebSocket subscribers to it over
@@ -82,6 +83,9 @@ type options struct {
 	// floor runs the rounds against a bare broadcaster (floor.go) instead
 	// of the server; compare runs them against both, one after the other.
 	floor, compare bool
+	// counts: the live counts mode (counts.go), rate changes a second.
+	counts bool
+	rate   int
 }
 
 func main() {
@@ -108,6 +112,8 @@ func main() {
 	flag.IntVar(&o.serverPID, "server-pid", 0, "with -url: the server's process id, whose memory and CPU -activity reports")
 	flag.BoolVar(&o.floor, "floor", false, "measure a bare coder/websocket broadcaster of the same frames (the floor) instead of the server")
 	flag.BoolVar(&o.compare, "compare", false, "measure the floor, then the server, and print them side by side")
+	flag.BoolVar(&o.counts, "counts", false, "live counts: -n agents hold queueCountsChanged while -rate changes a second are made for -duration, after the same changes alone (the floor)")
+	flag.IntVar(&o.rate, "rate", 50, "changes a second of -counts")
 	flag.Parse()
 	if o.workspace == "" {
 		o.workspace = "wsload-" + randomHex(4)
@@ -115,6 +121,8 @@ func main() {
 	ctx := context.Background()
 	var err error
 	switch {
+	case o.counts:
+		err = runCounts(ctx, o, os.Stdout)
 	case o.activity:
 		if o.url != "" && len(o.secret) < server.MinSecretBytes {
 			err = fmt.Errorf("-url needs the server's HS256 secret (-secret or SWITCHBOARD_JWT_SECRET) to mint tokens")

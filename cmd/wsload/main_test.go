@@ -71,3 +71,21 @@ func TestSmallCompareRun(t *testing.T) {
 		t.Error("subscribers got messages other than the rounds' events")
 	}
 }
+
+// A small run of -counts: every subscriber gets its snapshots, at most one
+// a second.
+func TestSmallCountsRun(t *testing.T) {
+	var out strings.Builder
+	o := options{n: 5, concurrency: 2, workspace: "wsload-counts", duration: 3 * time.Second, rate: 20}
+	if err := runCounts(context.Background(), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	t.Log(out.String())
+	for _, want := range []string{"5 agents hold queueCountsChanged", "runtime.NumCPU() = ", "floor:", "subscribed:", "5 of 5 subscribers had one", "subscribed/floor: CPU"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	// The least time between two snapshots as received is not checked:
+	// the server spaces them a second apart, but their delivery jitters.
+}
