@@ -21,10 +21,11 @@ var e2eSecret = []byte("console-e2e-secret-console-e2e-secret-00")
 
 // TestConsoleInARealBrowser runs e2e/e2e.mjs: playwright-core drives
 // Chromium through the console against a real server — agents Ben and Cleo
-// side by side, live queue rows and counts, assignment through the owner
-// drop-down, reply-and-move, a conflict, presence dots, a dropped socket
-// that catches up, the admin page, missed assignments, and the ownership
-// history from its newest change back to its first.
+// side by side, live queue rows and counts (pushed, never queried),
+// assignment through the owner drop-down, reply-and-move, a conflict,
+// presence dots, a dropped socket that catches up, the admin page, missed
+// assignments, and the ownership history from its newest change back to
+// its first.
 //
 // It needs node, e2e/node_modules (npm ci in console/e2e) and Chromium; it
 // skips without them, except under CI=true, where they are required.

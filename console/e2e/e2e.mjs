@@ -155,6 +155,17 @@ try {
   const ben = await person('Ben', { hold: holdBen });
   const cleo = await person('Cleo');
 
+  // The counts come over the socket (queueCountsChanged): Ben's page never
+  // asks for them with a query, not at sign-in, not after a change.
+  const countQueries = [];
+  ben.page.on('request', (req) => {
+    const body = req.postData() || '';
+    if (/queueCounts\b/.test(body) || /queueCounts/.test(decodeURIComponent(req.url()))) countQueries.push(body.slice(0, 60) || req.url());
+  });
+  const noCountQueries = (when) => {
+    if (countQueries.length > 0) fail(`${when}: Ben's page queried the counts: ${countQueries.join('; ')}`);
+  };
+
   step('Ben signs in by pasting his token; sees the New tab count and its rows');
   await signIn(ben, tokens.ben);
   await tabCount(ben.page, 'NEW', 2);
@@ -172,13 +183,14 @@ try {
   step('Cleo signs in too');
   await signIn(cleo, tokens.cleo);
 
-  step('an inbound message appears live in Ben\'s queue, and the count follows (no reload)');
+  step('an inbound message appears live in Ben\'s queue, and the count follows (pushed: no reload, no query)');
   await ben.page.evaluate(() => { window.notReloaded = true; });
   const mariaId = (await ingest('maria@example.org', 'Maria Garcia', 'My parcel never arrived.')).ingestInbound.conversationId;
   await row(ben.page, 'Maria Garcia').getByText('My parcel never arrived.').waitFor();
   await row(ben.page, 'Maria Garcia').getByText('Unowned').waitFor();
   await tabCount(ben.page, 'NEW', 3);
   if (!(await ben.page.evaluate(() => window.notReloaded))) fail('Ben\'s page reloaded');
+  noCountQueries('after an inbound message');
 
   step('Cleo assigns it to Ben with the owner drop-down; Ben\'s row says "Waiting on Ben" live');
   await row(cleo.page, 'Maria Garcia').click();
@@ -202,6 +214,7 @@ try {
   await gone(row(ben.page, 'Maria Garcia'));
   await tabCount(ben.page, 'NEW', 2);
   await tabCount(ben.page, 'PENDING', 1);
+  noCountQueries('after a reply that moved it');
   await ben.page.locator('.msg-outbound', { hasText: 'A new parcel ships today.' }).waitFor();
   await ben.page.locator('.conversation[data-status="PENDING"]').waitFor();
   // Cleo's queue and open conversation follow too.
@@ -281,6 +294,7 @@ try {
   holdBen.watch = null;
   if (resumed.length === 0) fail('the console reconnected without a position');
   if (refetches.length > 0) fail(`a resumed view refetched: ${refetches.join('; ')}`);
+  noCountQueries('after a reconnect');
 
   step('paging: a reload keeps the sign-in and shows 25 rows, "Show more" the rest');
   for (let i = 1; i <= 24; i++) await ingest(`bulk-${i}@example.org`, `Customer ${String(i).padStart(2, '0')}`, 'Hello?');
@@ -443,6 +457,7 @@ try {
   await openFilter(ben.page);
   await ben.page.screenshot({ path: join(shots, '5-ben-filter.png') });
 
+  noCountQueries('at the end');
   if (problems.length) fail(`the pages reported:\n  ${problems.join('\n  ')}`);
   console.log(`ok: the console works in ${browser.version()}; screenshots in ${shots}`);
 } catch (err) {

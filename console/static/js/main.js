@@ -69,8 +69,8 @@ class Session {
         next: (d) => this.agentChanged(d.presenceChanged),
         onActive: (resumed) => resumed || this.loadAgents(),
       }, (d) => d.presenceChanged.position),
-      // Every change to any conversation, for the counts and an open
-      // conversation; onActive(false) also means "refetch after a reconnect".
+      // Every change to any conversation, for an open conversation;
+      // onActive(false) also means "refetch after a reconnect".
       ...STATUSES.map((status) => this.live.subscribe(Q.ANY_CHANGE, { status }, {
         next: (d) => this.emit('conversation', d.queueChanged.conversation),
         onActive: (resumed) => resumed || this.emit('caught-up'),

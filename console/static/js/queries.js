@@ -8,7 +8,7 @@ export const PRESENCE_CHANGED = `subscription PresenceChanged($since: String) {
   presenceChanged(since: $since) { id name role presence active position }
 }`;
 
-// Any change to any conversation: counts and an open conversation follow it.
+// Any change to any conversation: an open conversation follows it.
 export const ANY_CHANGE = `subscription AnyChange($status: QueueStatus!, $since: String) {
   queueChanged(status: $status, since: $since) { kind position conversation { id version status } }
 }`;
@@ -33,10 +33,10 @@ export const QUEUE_CHANGED = `subscription QueueView($status: QueueStatus!, $own
 
 const COUNTS = `total unowned ownedByMe ownedByOthers byOwner { owner { id } count }`;
 
-export const COUNTS_QUERY = `query Counts {
-  NEW: queueCounts(status: NEW) { ${COUNTS} }
-  PENDING: queueCounts(status: PENDING) { ${COUNTS} }
-  RESOLVED: queueCounts(status: RESOLVED) { ${COUNTS} }
+// A queue's counts for the tabs and the filter menu: at once, then again
+// whenever they change (at most once a second), with no query.
+export const COUNTS_CHANGED = `subscription CountsChanged($status: QueueStatus!) {
+  queueCountsChanged(status: $status) { ${COUNTS} }
 }`;
 
 // A page of ownership history from the newest end: the newest changes are

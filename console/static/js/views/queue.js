@@ -2,6 +2,7 @@
 // filter, rows that say who owns each conversation and how long it has
 // waited, and paging. Rows enter, leave and change live: a queueChanged
 // subscription for the view, merged with what queries return by version.
+// The counts come live too: a queueCountsChanged subscription per tab.
 import { describe } from '../api.js';
 import { h, replace, visuallyHidden } from '../dom.js';
 import { dot, waited, statusWords } from '../format.js';
@@ -28,8 +29,6 @@ export function mountQueue(root, app) {
   let latest = new Map();
   let view = 0; // bumped when the view's arguments change
   let loadSeq = 0;
-  let countSeq = 0;
-  let countTimer = null;
   let stopView = null;
   let animate = false; // rows built while true flash: they just changed
   const nodes = new Map(); // conversation id → {version, selected, li}
@@ -58,8 +57,6 @@ export function mountQueue(root, app) {
     summary, list, empty, more);
 
   const offs = [
-    app.on('conversation', scheduleCounts),
-    app.on('caught-up', scheduleCounts),
     app.on('agents', () => {
       // A deactivated agent can no longer be filtered on.
       const ids = filter.ownerIds.filter((id) => app.agents.has(id));
@@ -70,7 +67,17 @@ export function mountQueue(root, app) {
       }
     }),
   ];
-  loadCounts();
+  // Each tab's counts: the server sends them when subscribed (again after
+  // a reconnect) and whenever they change, so nothing is refetched.
+  const stopCounts = STATUSES.map((s) => app.live.subscribe(Q.COUNTS_CHANGED, { status: s }, {
+    next: (d) => {
+      counts = { ...counts, [s]: d.queueCountsChanged };
+      renderTabs();
+      renderSummary();
+      filterMenu.refresh();
+    },
+    error: (errors) => toastError(`Live counts stopped: ${errors?.[0]?.message || 'refused'}.`),
+  }));
 
   // ownership is the view's filter argument (none on Resolved, where
   // nothing is owned, and none when no option is chosen).
@@ -175,25 +182,6 @@ export function mountQueue(root, app) {
   function compare(a, b) {
     const d = Date.parse(a.waitingSince) - Date.parse(b.waitingSince) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
     return order === 'NEWEST' ? -d : d;
-  }
-
-  function scheduleCounts() {
-    clearTimeout(countTimer);
-    countTimer = setTimeout(loadCounts, 150);
-  }
-
-  async function loadCounts() {
-    const seq = ++countSeq;
-    try {
-      const d = await app.api.request(Q.COUNTS_QUERY);
-      if (seq !== countSeq) return;
-      counts = d;
-      renderTabs();
-      renderSummary();
-      filterMenu.refresh();
-    } catch (err) {
-      if (seq === countSeq && !err.signedOut) toastError(describe(err));
-    }
   }
 
   // countFor is how many conversations a tab shows under the filter: the
@@ -342,7 +330,7 @@ export function mountQueue(root, app) {
     unmount() {
       view++;
       stopView?.();
-      clearTimeout(countTimer);
+      stopCounts.forEach((stop) => stop());
       offs.forEach((off) => off());
     },
   };
