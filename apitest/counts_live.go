@@ -132,8 +132,19 @@ func testCountsChangedLive(t *testing.T, f Factory) {
 			got = nextCountsOf(s, "c", "chat")
 			wantCounts(t, "Chat after the sentinel", got["chat"], "1/0/1/0 ben:1")
 			wantCounts(t, "the sentinel", got["c"], "13/8/4/1 ben:4 cleo:1")
-			calls, _ := e.Store.Calls()
-			t.Logf("count queries for both shapes: %d", calls["CountOwners"])
+
+			// Messages move no count: they cost no count query either.
+			e.Store.Reset()
+			for i := range 3 {
+				w.Inbound("maria", fmt.Sprintf("m-again-%d", i), "hello?")
+			}
+			e.Clock.Advance(time.Second)
+			w.NewConversation("sentinel")
+			e.Clock.Advance(time.Second)
+			wantCounts(t, "after messages and a sentinel", nextCounts(s, "c"), "14/9/4/1 ben:4 cleo:1")
+			if calls, _ := e.Store.Calls(); calls["CountOwners"] != 1 {
+				t.Errorf("three messages and a new conversation cost %d count queries, want 1 (the new conversation's)", calls["CountOwners"])
+			}
 		})
 	}
 }
