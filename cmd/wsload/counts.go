@@ -8,11 +8,15 @@ package main
 // same changes are first made with no subscriber, for the floor. It
 // reports the snapshots each subscriber received a second (at most one),
 // the least time between two snapshots of one subscriber, the store's
-// count queries a second, and the CPU and memory of this process (server
-// and clients: the server runs in process on SQLite, its store wrapped to
-// count the queries).
+// count queries a second, and the server's CPU and memory. By default the
+// server runs in this process on SQLite, its store wrapped to count the
+// queries, and the figures are of the process (server and clients). With
+// -url, -server-pid and -metrics-url they are the server's alone: the count
+// queries are read from its /metrics (switchboard_store_call_duration_seconds
+// for CountOwners).
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -20,6 +24,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"strconv"
@@ -109,13 +114,25 @@ type countsPhase struct {
 }
 
 func runCounts(ctx context.Context, o options, out io.Writer) error {
-	var queries atomic.Int64
-	srv, err := startCountingServer(ctx, &queries)
-	if err != nil {
-		return err
+	var counted atomic.Int64
+	queries := func() int64 { return counted.Load() }
+	url, secret, pid := o.url, []byte(o.secret), o.serverPID
+	whose := "this process (the server and its clients)"
+	if url == "" {
+		srv, err := startCountingServer(ctx, &counted)
+		if err != nil {
+			return err
+		}
+		defer srv.close()
+		url, secret = srv.url, srv.secret
+	} else {
+		if o.metricsURL == "" || pid == 0 {
+			return fmt.Errorf("-counts with -url needs -server-pid and -metrics-url")
+		}
+		whose = "the server's process"
+		queries = func() int64 { return scrapeCountQueries(ctx, o.metricsURL) }
 	}
-	defer srv.close()
-	tg := newTarget(srv.url, srv.secret, o.workspace, 1)
+	tg := newTarget(url, secret, o.workspace, 1)
 	admin := tg.token("admin", "admin")
 	if err := tg.post(ctx, admin, `{ me { id } }`, nil, nil); err != nil {
 		return err
@@ -138,7 +155,7 @@ func runCounts(ctx context.Context, o options, out io.Writer) error {
 	loadBefore := load()
 
 	// The floor: the changes alone.
-	floor, err := w.phase(ctx, o, &queries, nil)
+	floor, err := w.phase(ctx, o, pid, queries, nil)
 	if err != nil {
 		return err
 	}
@@ -185,8 +202,8 @@ func runCounts(ctx context.Context, o options, out io.Writer) error {
 	}
 	opened := time.Since(start)
 	time.Sleep(o.settle)
-	idle := readProcess(0)
-	loaded, err := w.phase(ctx, o, &queries, subs)
+	idle := readProcess(pid)
+	loaded, err := w.phase(ctx, o, pid, queries, subs)
 	if err != nil {
 		return err
 	}
@@ -211,7 +228,7 @@ func runCounts(ctx context.Context, o options, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "counts: %d agents hold queueCountsChanged(status: NEW) on one workspace; %d changes a second for %v (new conversations, and assignments to %d of the agents)\n",
 		o.n, o.rate, o.duration, w.owners)
-	fmt.Fprintf(out, "runtime.NumCPU() = %d; load average before %q, after %q; figures of this process (the server and its clients)\n", runtime.NumCPU(), loadBefore, loadAfter)
+	fmt.Fprintf(out, "runtime.NumCPU() = %d; load average before %q, after %q; figures of %s\n", runtime.NumCPU(), loadBefore, loadAfter, whose)
 	fmt.Fprintf(out, "opened %d subscribers in %v (each had its first snapshot); RSS idle %s\n", o.n, opened.Round(time.Millisecond), mb(idle.rss))
 	row := func(name string, p countsPhase) {
 		fmt.Fprintf(out, "%-12s %d changes in %.1f s (%.1f/s, %d failed), measured over %.1f s: count queries %d (%.2f/s); CPU %.2f s = %.0f%% of one core; RSS peak %s\n",
@@ -333,11 +350,11 @@ func (w *countsWriter) change(ctx context.Context, k int64) error {
 }
 
 // phase makes o.rate changes a second for o.duration, and measures.
-func (w *countsWriter) phase(ctx context.Context, o options, queries *atomic.Int64, subs *countsSubscribers) (countsPhase, error) {
+func (w *countsWriter) phase(ctx context.Context, o options, pid int, queries func() int64, subs *countsSubscribers) (countsPhase, error) {
 	var p countsPhase
 	var failed atomic.Int64
 	var done atomic.Int64
-	q0, cpu0 := queries.Load(), readProcess(0).cpu
+	q0, cpu0 := queries(), readProcess(pid).cpu
 	if subs != nil {
 		subs.snapshots.Store(0)
 		subs.counting.Store(true)
@@ -358,7 +375,7 @@ loop:
 		case <-end:
 			break loop
 		case <-sample.C:
-			peak = max(peak, readProcess(0).rss)
+			peak = max(peak, readProcess(pid).rss)
 		case <-tick.C:
 			select {
 			case sem <- struct{}{}:
@@ -385,11 +402,40 @@ loop:
 	time.Sleep(1100 * time.Millisecond)
 	p.elapsed = time.Since(start)
 	p.changes, p.failed = done.Load(), failed.Load()
-	p.queries = queries.Load() - q0
-	p.cpu = readProcess(0).cpu - cpu0
-	p.peakRSS = max(peak, readProcess(0).rss)
+	p.queries = queries() - q0
+	p.cpu = readProcess(pid).cpu - cpu0
+	p.peakRSS = max(peak, readProcess(pid).rss)
 	if subs != nil {
 		p.snapshots = subs.snapshots.Load()
 	}
 	return p, nil
+}
+
+// scrapeCountQueries reads how many CountOwners calls a server's /metrics
+// has counted; -1 when it cannot.
+func scrapeCountQueries(ctx context.Context, metricsURL string) int64 {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
+	if err != nil {
+		return -1
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "switchboard_store_call_duration_seconds_count{") && strings.Contains(line, `op="CountOwners"`) {
+			fs := strings.Fields(line)
+			n, err := strconv.ParseFloat(fs[len(fs)-1], 64)
+			if err != nil {
+				return -1
+			}
+			return int64(n)
+		}
+	}
+	return 0
 }

@@ -84,8 +84,9 @@ type options struct {
 	// of the server; compare runs them against both, one after the other.
 	floor, compare bool
 	// counts: the live counts mode (counts.go), rate changes a second.
-	counts bool
-	rate   int
+	counts     bool
+	rate       int
+	metricsURL string
 }
 
 func main() {
@@ -114,6 +115,7 @@ func main() {
 	flag.BoolVar(&o.compare, "compare", false, "measure the floor, then the server, and print them side by side")
 	flag.BoolVar(&o.counts, "counts", false, "live counts: -n agents hold queueCountsChanged while -rate changes a second are made for -duration, after the same changes alone (the floor)")
 	flag.IntVar(&o.rate, "rate", 50, "changes a second of -counts")
+	flag.StringVar(&o.metricsURL, "metrics-url", "", "with -counts -url: the server's /metrics, to read its count queries from")
 	flag.Parse()
 	if o.workspace == "" {
 		o.workspace = "wsload-" + randomHex(4)
@@ -122,6 +124,10 @@ func main() {
 	var err error
 	switch {
 	case o.counts:
+		if o.url != "" && len(o.secret) < server.MinSecretBytes {
+			err = fmt.Errorf("-url needs the server's HS256 secret (-secret or SWITCHBOARD_JWT_SECRET) to mint tokens")
+			break
+		}
 		err = runCounts(ctx, o, os.Stdout)
 	case o.activity:
 		if o.url != "" && len(o.secret) < server.MinSecretBytes {
