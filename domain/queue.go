@@ -20,6 +20,9 @@ type QueueRequest struct {
 	Order      QueueOrder
 	First      int
 	After      string
+	// Count asks for the count of the whole view too, read beside the
+	// page rather than after it.
+	Count bool
 }
 
 // QueuePage is one page of a queue view.
@@ -30,6 +33,10 @@ type QueuePage struct {
 	HasPreviousPage bool
 	// Query counts the whole view (CountQueue), when a caller asks.
 	Query QueueQuery
+	// Count is the count of the whole view, when the request asked for it
+	// (nil otherwise, or when CountErr says why it could not be read).
+	Count    *int
+	CountErr error
 }
 
 // QueueView is a queue view resolved for one caller: what a queue query,
@@ -147,7 +154,7 @@ func (v QueueView) query(after *QueueKey, limit int) QueueQuery {
 
 // Queue returns one page of a queue view, sorted by waitingSince (longest
 // waiting first by default) with keyset cursors.
-func (s *Service) Queue(ctx context.Context, a Actor, r QueueRequest) (QueuePage, error) {
+func (s *Service) Queue(ctx context.Context, a Actor, r QueueRequest) (p QueuePage, err error) {
 	if err := requireAgent(a); err != nil {
 		return QueuePage{}, err
 	}
@@ -165,6 +172,26 @@ func (s *Service) Queue(ctx context.Context, a Actor, r QueueRequest) (QueuePage
 		}
 	}
 	page := QueuePage{HasPreviousPage: after != nil, Query: v.query(after, r.First)}
+	if r.Count {
+		// The count does not wait for the page, nor the page for it.
+		var n int
+		var countErr error
+		counted := make(chan struct{})
+		go func() {
+			defer close(counted)
+			n, countErr = s.CountQueue(ctx, page.Query)
+		}()
+		defer func() {
+			<-counted
+			switch {
+			case err != nil:
+			case countErr != nil:
+				p.CountErr = countErr
+			default:
+				p.Count = &n
+			}
+		}()
+	}
 	if r.First == 0 {
 		return page, nil
 	}

@@ -168,9 +168,11 @@ func (r *ownershipChangeResolver) Actor(ctx context.Context, obj *domain.Ownersh
 }
 
 func (r *queryResolver) Queue(ctx context.Context, status domain.QueueStatus, ownership *model.OwnershipFilter, channelIds []string, order *domain.QueueOrder, first *int, after *string) (*model.ConversationConnection, error) {
+	// The count, if asked for, is read beside the page.
 	page, err := r.Service.Queue(ctx, actor(ctx), domain.QueueRequest{
 		Status: status, Ownership: toFilter(ownership), ChannelIDs: channelIds,
 		Order: deref(order, domain.LongestWaiting), First: deref(first, domain.DefaultPageSize), After: deref(after, ""),
+		Count: selected(ctx, "totalCount"),
 	})
 	if err != nil {
 		return nil, err
@@ -179,18 +181,10 @@ func (r *queryResolver) Queue(ctx context.Context, status domain.QueueStatus, ow
 		Edges:    make([]model.ConversationEdge, len(page.Conversations)),
 		PageInfo: pageInfo(domain.PageInfo{HasNextPage: page.HasNextPage, HasPreviousPage: page.HasPreviousPage}, page.Cursors),
 		Query:    page.Query,
+		Counted:  page.Count,
+		CountErr: page.CountErr,
 	}
-	// The count does not wait for the page's references, nor they for it.
-	prime := func() error { return r.primeConversations(ctx, page.Conversations, "edges", "node") }
-	count := func() error {
-		n, err := r.Service.CountQueue(ctx, page.Query)
-		conn.Counted, conn.CountErr = &n, err
-		return nil
-	}
-	if !selected(ctx, "totalCount") {
-		count = func() error { return nil }
-	}
-	if err := all([]func() error{count, prime}); err != nil {
+	if err := r.primeConversations(ctx, page.Conversations, "edges", "node"); err != nil {
 		return nil, err
 	}
 	for i := range page.Conversations {

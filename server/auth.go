@@ -3,12 +3,14 @@ package server
 import (
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -42,10 +44,60 @@ type KeyConfig struct {
 // key, so a token signed with another algorithm ("none" included) or another
 // key is refused.
 type Verifier struct {
-	key    any
-	method string
-	parser *jwt.Parser
-	now    func() time.Time
+	key       any
+	method    string
+	parser    *jwt.Parser
+	validator *jwt.Validator
+	now       func() time.Time
+	verified  verifiedTokens
+}
+
+// verifiedTokens remembers tokens whose signature and claims were checked,
+// by their SHA-256, so that a client's next requests with the same token
+// skip decoding it and checking its signature (most of the cost of a small
+// request's authentication). Their times (exp, nbf, iat) are checked again
+// at every use, and a token that fails that is verified afresh, so it is
+// refused for the same reason as without the cache. It holds at most
+// maxVerifiedTokens; past that, one is forgotten for each new one.
+type verifiedTokens struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]*verifiedToken
+}
+
+// maxVerifiedTokens bounds verifiedTokens: more than the clients of one
+// server that are busy at once.
+const maxVerifiedTokens = 4096
+
+type verifiedToken struct {
+	claims tokenClaims
+	out    domain.Claims
+}
+
+func (t *verifiedTokens) get(key [sha256.Size]byte) *verifiedToken {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m[key]
+}
+
+func (t *verifiedTokens) put(key [sha256.Size]byte, v *verifiedToken) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil {
+		t.m = make(map[[sha256.Size]byte]*verifiedToken)
+	}
+	if len(t.m) >= maxVerifiedTokens {
+		for k := range t.m {
+			delete(t.m, k)
+			break
+		}
+	}
+	t.m[key] = v
+}
+
+func (t *verifiedTokens) forget(key [sha256.Size]byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.m, key)
 }
 
 // NewVerifier builds a Verifier; now is the clock that `exp` is checked
@@ -88,6 +140,7 @@ func NewVerifier(cfg KeyConfig, now func() time.Time) (*Verifier, error) {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
 	v.parser = jwt.NewParser(opts...)
+	v.validator = jwt.NewValidator(opts...)
 	return v, nil
 }
 
@@ -228,6 +281,15 @@ func (v *Verifier) VerifyExpiry(token string) (domain.Claims, time.Time, error) 
 	if len(token) > MaxTokenBytes {
 		return domain.Claims{}, time.Time{}, domain.Unauthenticated("the bearer token is too large")
 	}
+	key := sha256.Sum256([]byte(token))
+	if known := v.verified.get(key); known != nil {
+		// The same checks of the times, issuer and audience as parsing
+		// makes, on the claims decoded then.
+		if v.validator.Validate(&known.claims) == nil {
+			return known.out, known.claims.ExpiresAt.Add(TokenLeeway), nil
+		}
+		v.verified.forget(key)
+	}
 	var c tokenClaims
 	_, err := v.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		// RFC 7515 §4.1.11: a recipient must refuse a token whose crit
@@ -245,6 +307,7 @@ func (v *Verifier) VerifyExpiry(token string) (domain.Claims, time.Time, error) 
 		return domain.Claims{}, time.Time{}, domain.Unauthenticated(roleProblem)
 	}
 	claims := domain.Claims{WorkspaceID: c.WorkspaceID, Subject: c.Subject, Role: c.Role, Name: c.Name, Email: c.Email}
+	v.verified.put(key, &verifiedToken{claims: c, out: claims})
 	return claims, c.ExpiresAt.Add(TokenLeeway), nil
 }
 

@@ -325,3 +325,74 @@ func TestVerifierRoleMatchesDomain(t *testing.T) {
 		}
 	}
 }
+
+// A token verified once is remembered, but its times are checked at every
+// use: past its exp (and the leeway) it is refused as a fresh verifier
+// refuses it, and one not yet valid is accepted once its nbf has come.
+func TestVerifiedTokensKeepCheckingTimes(t *testing.T) {
+	secret := []byte(strings.Repeat("s", 32))
+	at := now
+	cfg := KeyConfig{Secret: secret, Issuer: "idp"}
+	v, err := NewVerifier(cfg, func() time.Time { return at })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := claims(now.Add(time.Minute))
+	c["iss"], c["nbf"] = "idp", now.Add(-time.Minute).Unix()
+	tok := sign(t, jwt.SigningMethodHS256, secret, c)
+	want, exp, err := v.VerifyExpiry(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		got, gotExp, err := v.VerifyExpiry(tok)
+		if err != nil || got != want || !gotExp.Equal(exp) {
+			t.Fatalf("again: %+v %v %v, want %+v %v", got, gotExp, err, want, exp)
+		}
+	}
+	if len(v.verified.m) != 1 {
+		t.Fatalf("%d tokens remembered, want 1", len(v.verified.m))
+	}
+	at = now.Add(time.Minute + TokenLeeway + time.Second)
+	_, _, err = v.VerifyExpiry(tok)
+	fresh, _ := NewVerifier(cfg, func() time.Time { return at })
+	_, _, freshErr := fresh.VerifyExpiry(tok)
+	if domain.ErrorCode(err) != domain.CodeUnauthenticated || freshErr == nil || err.Error() != freshErr.Error() {
+		t.Fatalf("expired: %v, want the fresh verifier's %v", err, freshErr)
+	}
+
+	// Not valid before a minute from now: refused, then accepted when due.
+	at = now
+	c = claims(now.Add(time.Hour))
+	c["iss"], c["nbf"] = "idp", now.Add(time.Minute).Unix()
+	later := sign(t, jwt.SigningMethodHS256, secret, c)
+	if _, err := v.Verify(later); err == nil {
+		t.Fatal("a token valid from a minute on was accepted now")
+	}
+	at = now.Add(time.Minute)
+	if _, err := v.Verify(later); err != nil {
+		t.Fatal(err)
+	}
+	at = now.Add(-time.Minute)
+	if _, err := v.Verify(later); err == nil {
+		t.Fatal("a remembered token was accepted before its nbf")
+	}
+}
+
+// The tokens remembered are bounded.
+func TestVerifiedTokensAreBounded(t *testing.T) {
+	v, err := NewVerifier(KeyConfig{Secret: testSecret}, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxVerifiedTokens + 10 {
+		c := claims(now.Add(time.Hour))
+		c["sub"] = "agent-" + strconv.Itoa(i)
+		if _, err := v.Verify(sign(t, jwt.SigningMethodHS256, testSecret, c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(v.verified.m); n != maxVerifiedTokens {
+		t.Fatalf("%d tokens remembered, want %d", n, maxVerifiedTokens)
+	}
+}

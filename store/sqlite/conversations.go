@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -122,13 +123,16 @@ func (s *Store) UpdateConversations(ctx context.Context, ws []domain.Conversatio
 	if len(ws) == 0 {
 		return errs, nil
 	}
-	err := s.writeEvents(ctx, "update conversations", func(tx *sql.Tx) ([]domain.Event, error) {
+	// The events are encoded on another goroutine while the changes are
+	// written (those of changes undone are not used).
+	bodies := encodeEvents(ws)
+	err := s.writeEvents(ctx, "update conversations", func(tx *sql.Tx) ([]loggedEvent, error) {
 		clear(errs)
 		// Each statement is prepared once for the whole batch: preparing
 		// an UPDATE of conversations compiles its count triggers too.
 		ex, done := s.preparedExec(tx)
 		defer done()
-		var evs []domain.Event
+		var written []int
 		for i, w := range ws {
 			if _, err := ex(ctx, `SAVEPOINT change`); err != nil {
 				return nil, err
@@ -143,11 +147,19 @@ func (s *Store) UpdateConversations(ctx context.Context, ws []domain.Conversatio
 			case err != nil:
 				return nil, err
 			default:
-				evs = append(evs, *conversationEvent(w))
+				written = append(written, i)
 			}
 			if _, err := ex(ctx, `RELEASE change`); err != nil {
 				return nil, err
 			}
+		}
+		encoded, err := bodies()
+		if err != nil {
+			return nil, err
+		}
+		evs := make([]loggedEvent, len(written))
+		for j, i := range written {
+			evs[j] = loggedEvent{Event: *conversationEvent(ws[i]), body: encoded[i]}
 		}
 		return evs, nil
 	})
@@ -155,6 +167,28 @@ func (s *Store) UpdateConversations(ctx context.Context, ws []domain.Conversatio
 		return nil, err
 	}
 	return errs, nil
+}
+
+// encodeEvents encodes the event of each of ws, as the record of changes
+// keeps it, on a goroutine of its own; the function it returns waits for
+// them.
+func encodeEvents(ws []domain.ConversationWrite) func() ([][]byte, error) {
+	bodies := make([][]byte, len(ws))
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i, w := range ws {
+			if bodies[i], err = json.Marshal(conversationEvent(w)); err != nil {
+				err = fmt.Errorf("encode the event: %w", err)
+				return
+			}
+		}
+	}()
+	return func() ([][]byte, error) {
+		<-done
+		return bodies, err
+	}
 }
 
 // updateConversation is UpdateConversation's statements in tx.

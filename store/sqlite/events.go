@@ -17,19 +17,38 @@ import (
 
 var _ domain.EventLog = (*Store)(nil)
 
-// logEvent writes ev to the record in tx and sets its position.
-func (s *Store) logEvent(ctx context.Context, tx *sql.Tx, ev *domain.Event) error {
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("encode the event: %w", err)
+const insertEvent = `INSERT INTO events (workspace_id, at, body) VALUES (?, ?, ?)`
+
+// logEvents writes evs to the record in tx, in order, and sets their
+// positions; the statement is prepared once for a transaction of several.
+func (s *Store) logEvents(ctx context.Context, tx *sql.Tx, evs []loggedEvent) error {
+	if len(evs) == 0 {
+		return nil
 	}
-	res, err := s.exec(ctx, tx, `INSERT INTO events (workspace_id, at, body) VALUES (?, ?, ?)`,
-		ev.WorkspaceID, millis(eventTime(ev)), string(body))
-	if err != nil {
-		return err
+	exec := s.txExec(tx)
+	if len(evs) > 1 {
+		var done func()
+		exec, done = s.preparedExec(tx)
+		defer done()
 	}
-	ev.Position, err = res.LastInsertId()
-	return err
+	for i := range evs {
+		ev := &evs[i]
+		body := ev.body
+		if body == nil {
+			var err error
+			if body, err = json.Marshal(ev.Event); err != nil {
+				return fmt.Errorf("encode the event: %w", err)
+			}
+		}
+		res, err := exec(ctx, insertEvent, ev.WorkspaceID, millis(eventTime(&ev.Event)), string(body))
+		if err != nil {
+			return err
+		}
+		if ev.Position, err = res.LastInsertId(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // eventTime is when the change of ev was made, on the service's clock.
