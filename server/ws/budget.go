@@ -33,21 +33,25 @@ type Budget struct {
 
 // What a connection and a subscription cost, measured with
 // `wsload -split -n 1000 -subs 1` and `-subs 5`: RSS of the server per idle
-// socket of one subscription 62.5 KiB, of five 136.6 KiB, so 18.5 KiB per
-// subscription and 44 KiB per socket without one. A burst of events to
-// 2,000 subscribers added 2.3 KiB per subscription at its peak (stacks of
-// the subscriptions executing their event), rounded into
-// SubscriptionBytes; its garbage is the soft memory limit's to collect.
+// socket of one subscription 28 KiB, of five 64 KiB, so 9 KiB per
+// subscription and 19 KiB per socket without one (an idle socket holds one
+// goroutine, its reader's; a subscription none). A burst of 80 events to
+// 2,000 subscribers (`-n 2000 -burst 80`) peaked at 55 KiB per socket of
+// one subscription: while events wait, each subscription runs a goroutine
+// and each socket a writer. The reservations below keep the ratio of that
+// peak to the reservation where it was when they were 48 and 24 KiB (a
+// peak of 97 KiB per socket then); the garbage of a burst is the soft
+// memory limit's to collect.
 const (
 	// SocketBytes is what an open connection holds, its subscriptions
-	// aside: the library's read and write buffers (4 KiB each), the HTTP
-	// connection it was, the read loop's goroutine and its stack, contexts
-	// and timers.
-	SocketBytes = 48 << 10
-	// SubscriptionBytes is what one subscription holds: two goroutines
-	// (the feed's reader and the stream's writer) and their stacks, the
-	// operation's context and loaders, its feed queue.
-	SubscriptionBytes = 24 << 10
+	// aside: its 1 KiB read and write buffers, the library's state, the
+	// reader's goroutine and its stack, contexts and timers, and its share
+	// of a burst (a writer goroutine, messages being encoded).
+	SocketBytes = 28 << 10
+	// SubscriptionBytes is what one subscription holds: the operation's
+	// context and loaders, its place in the feed, and its share of a burst
+	// (the goroutine that hands it its events while they wait).
+	SubscriptionBytes = 12 << 10
 )
 
 const (
