@@ -31,8 +31,10 @@ var ErrResync = errors.New("the change feed resynchronised; changes may have bee
 // Broker delivers events to the subscriptions of their workspace, in the
 // order they were published.
 type Broker struct {
-	mu   sync.Mutex
-	subs map[string]map[*Subscription]struct{}
+	mu sync.Mutex
+	// subs holds the subscriptions to a workspace's events of some kinds
+	// (a presence change does not wake a subscription of conversations).
+	subs map[wsKinds]map[*Subscription]struct{}
 	// topics holds the subscriptions to one conversation's events
 	// (SubscribeConversation), by workspace and conversation.
 	topics map[topic]map[*Subscription]struct{}
@@ -42,6 +44,40 @@ type Broker struct {
 
 // topic names one conversation of one workspace.
 type topic struct{ ws, conversation string }
+
+// Kinds are kinds of events, which a subscription chooses: the broker
+// wakes it only for those. When ten thousand agents sign in, each sign-in
+// is a presence change, which a subscription of conversations would only
+// drop, ten thousand times each.
+type Kinds uint8
+
+const (
+	// Conversations are changes of conversations (Event.Conversation).
+	Conversations Kinds = 1 << iota
+	// Agents are changes of agent records, presence included (Event.Agent).
+	Agents
+	// AllKinds is every event of the workspace, those of neither kind
+	// included.
+	AllKinds Kinds = 0xff
+)
+
+// kindOf is the kind of e, 0 for one of neither kind (only AllKinds
+// subscriptions receive those).
+func kindOf(e domain.Event) Kinds {
+	switch {
+	case e.Conversation != nil:
+		return Conversations
+	case e.Agent != nil:
+		return Agents
+	}
+	return 0
+}
+
+// wsKinds names the subscriptions of one workspace to some kinds.
+type wsKinds struct {
+	ws    string
+	kinds Kinds
+}
 
 // Tap calls f with every published event, of every workspace, in publish
 // order; f must not block (the background jobs time due work with it).
@@ -53,16 +89,20 @@ func (b *Broker) Tap(f func(domain.Event)) {
 
 // NewBroker returns an empty broker.
 func NewBroker() *Broker {
-	return &Broker{subs: map[string]map[*Subscription]struct{}{}, topics: map[topic]map[*Subscription]struct{}{}}
+	return &Broker{subs: map[wsKinds]map[*Subscription]struct{}{}, topics: map[topic]map[*Subscription]struct{}{}}
 }
 
 // Subscription receives the events of one workspace.
 type Subscription struct {
-	b  *Broker
-	ws string
+	b     *Broker
+	ws    string
+	kinds Kinds
 	// conversation, if not "", narrows it to one conversation's events.
 	conversation string
-	c            chan *Event
+	// c queues its events, unless it hands them to a function (pump).
+	c chan *Event
+	// pump, if set, is how it hands its events to a function instead.
+	pump *pump
 	// done is closed when the subscription ends, err says why.
 	done chan struct{}
 	err  error
@@ -71,18 +111,139 @@ type Subscription struct {
 // Subscribe starts receiving the events of workspace ws; queue bounds how
 // many may wait to be read.
 func (b *Broker) Subscribe(ws string, queue int) *Subscription {
-	s := &Subscription{b: b, ws: ws, c: make(chan *Event, queue), done: make(chan struct{})}
+	return b.SubscribeKinds(ws, AllKinds, queue)
+}
+
+// SubscribeKinds starts receiving the events of workspace ws of the given
+// kinds; queue bounds how many may wait to be read.
+func (b *Broker) SubscribeKinds(ws string, kinds Kinds, queue int) *Subscription {
+	s := &Subscription{b: b, ws: ws, kinds: kinds, c: make(chan *Event, queue), done: make(chan struct{})}
+	b.add(s)
+	return s
+}
+
+// SubscribeFunc starts receiving the events of workspace ws of the given
+// kinds, handed to handle one at a time, in order, once Start is called.
+// No goroutine waits for them: one runs handle while events wait, and ends
+// when none does, so an idle subscription holds no goroutine and no queue.
+// At most queue events wait; past that the subscription is cut off, as
+// one whose queue is full. handle returns false to end the subscription.
+// When the subscription is cut off (not closed), ended is called with why,
+// after the events handled before, on the same goroutine.
+func (b *Broker) SubscribeFunc(ws string, kinds Kinds, queue int, handle func(*Event) bool, ended func(error)) *Subscription {
+	s := &Subscription{b: b, ws: ws, kinds: kinds, done: make(chan struct{}),
+		pump: &pump{limit: queue, handle: handle, ended: ended}}
+	b.add(s)
+	return s
+}
+
+// add registers s with its workspace.
+func (b *Broker) add(s *Subscription) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		s.end(ErrClosed)
-		return s
+		return
 	}
-	if b.subs[ws] == nil {
-		b.subs[ws] = map[*Subscription]struct{}{}
+	k := wsKinds{s.ws, s.kinds}
+	if b.subs[k] == nil {
+		b.subs[k] = map[*Subscription]struct{}{}
 	}
-	b.subs[ws][s] = struct{}{}
-	return s
+	b.subs[k][s] = struct{}{}
+}
+
+// pump hands a SubscribeFunc subscription's events to its function.
+type pump struct {
+	limit  int
+	handle func(*Event) bool
+	ended  func(error)
+
+	mu sync.Mutex
+	// waiting are the events not yet handled, nil while none waits.
+	waiting []*Event
+	// started: Start was called; running: a goroutine is handling.
+	started, running bool
+	// stop is set when the subscription ended: nothing more is handled;
+	// cut says why it was cut off, nil if it was closed.
+	stop bool
+	cut  error
+}
+
+// Start starts handing events to the subscription's function (of
+// SubscribeFunc), first calling first, if not nil, on the same goroutine:
+// events published meanwhile wait for it (a replay of what came before).
+// first returns false to end the subscription.
+func (s *Subscription) Start(first func() bool) {
+	p := s.pump
+	p.mu.Lock()
+	p.started, p.running = true, true
+	p.mu.Unlock()
+	go func() {
+		if first != nil && !first() {
+			s.Close()
+			p.mu.Lock()
+			p.running = false
+			p.mu.Unlock()
+			return
+		}
+		s.run()
+	}()
+}
+
+// push queues ev for the function, and starts a goroutine to handle it if
+// none runs; false when too many wait. b.mu is held.
+func (p *pump) push(s *Subscription, ev *Event) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stop {
+		return true
+	}
+	if len(p.waiting) >= p.limit {
+		return false
+	}
+	p.waiting = append(p.waiting, ev)
+	p.wake(s)
+	return true
+}
+
+// wake starts a goroutine to handle what waits, if none runs; p.mu is
+// held.
+func (p *pump) wake(s *Subscription) {
+	if p.started && !p.running {
+		p.running = true
+		go s.run()
+	}
+}
+
+// run handles the waiting events in order until none waits.
+func (s *Subscription) run() {
+	p := s.pump
+	for {
+		p.mu.Lock()
+		if p.stop {
+			p.waiting, p.running = nil, false
+			cut := p.cut
+			p.cut = nil
+			p.mu.Unlock()
+			if cut != nil && p.ended != nil {
+				p.ended(cut)
+			}
+			return
+		}
+		if len(p.waiting) == 0 {
+			// Let the backing array go: the next event makes its own.
+			p.waiting, p.running = nil, false
+			p.mu.Unlock()
+			return
+		}
+		ev := p.waiting[0]
+		p.waiting[0] = nil
+		p.waiting = p.waiting[1:]
+		p.mu.Unlock()
+		if !p.handle(ev) {
+			s.Close()
+		}
+	}
 }
 
 // SubscribeConversation starts receiving the events of one conversation of
@@ -91,7 +252,7 @@ func (b *Broker) Subscribe(ws string, queue int) *Subscription {
 // one of a hundred conversations are woken by their own conversation's
 // events only.
 func (b *Broker) SubscribeConversation(ws, conversationID string, queue int) *Subscription {
-	s := &Subscription{b: b, ws: ws, conversation: conversationID, c: make(chan *Event, queue), done: make(chan struct{})}
+	s := &Subscription{b: b, ws: ws, kinds: AllKinds, conversation: conversationID, c: make(chan *Event, queue), done: make(chan struct{})}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -106,7 +267,7 @@ func (b *Broker) SubscribeConversation(ws, conversationID string, queue int) *Su
 	return s
 }
 
-// Events returns the subscription's events.
+// Events returns the subscription's events (nil for one of SubscribeFunc).
 func (s *Subscription) Events() <-chan *Event { return s.c }
 
 // Done is closed when the subscription has ended (Close, cut off, or broker
@@ -135,6 +296,12 @@ func (s *Subscription) end(err error) {
 	default:
 		s.err = err
 		close(s.done)
+		if p := s.pump; p != nil {
+			p.mu.Lock()
+			p.stop, p.cut = true, err
+			p.wake(s)
+			p.mu.Unlock()
+		}
 	}
 }
 
@@ -149,10 +316,11 @@ func (b *Broker) remove(s *Subscription) {
 		}
 		return
 	}
-	if m := b.subs[s.ws]; m != nil {
+	k := wsKinds{s.ws, s.kinds}
+	if m := b.subs[k]; m != nil {
 		delete(m, s)
 		if len(m) == 0 {
-			delete(b.subs, s.ws)
+			delete(b.subs, k)
 		}
 	}
 }
@@ -167,9 +335,13 @@ func (b *Broker) Publish(e domain.Event) {
 	for _, f := range b.taps {
 		f(e)
 	}
-	// A change of activity goes only to its conversation's subscribers.
+	// A change of activity goes only to its conversation's subscribers;
+	// any other change to the subscribers of its kind, and of all kinds.
 	if e.Activity == nil {
-		b.deliver(b.subs[e.WorkspaceID], ev)
+		if k := kindOf(e); k != 0 {
+			b.deliver(b.subs[wsKinds{e.WorkspaceID, k}], ev)
+		}
+		b.deliver(b.subs[wsKinds{e.WorkspaceID, AllKinds}], ev)
 	}
 	conversation := ""
 	switch {
@@ -187,6 +359,13 @@ func (b *Broker) Publish(e domain.Event) {
 // b.mu is held.
 func (b *Broker) deliver(subs map[*Subscription]struct{}, ev *Event) {
 	for s := range subs {
+		if s.pump != nil {
+			if !s.pump.push(s, ev) {
+				b.remove(s)
+				s.end(ErrTooSlow)
+			}
+			continue
+		}
 		select {
 		case s.c <- ev:
 		default:
@@ -216,7 +395,7 @@ func (b *Broker) endAll(err error) {
 			s.end(err)
 		}
 	}
-	b.subs = map[string]map[*Subscription]struct{}{}
+	b.subs = map[wsKinds]map[*Subscription]struct{}{}
 	b.topics = map[topic]map[*Subscription]struct{}{}
 }
 
@@ -397,4 +576,37 @@ func Deliver(ctx context.Context, e *Event, view string, deliver func() bool) bo
 		return s.Share(e, view, deliver)
 	}
 	return deliver()
+}
+
+// Driver runs a subscription's operation only when its resolver has
+// something for it, instead of a goroutine of the transport's waiting on
+// the resolver's channel for the subscription's whole life. A transport
+// puts one in each subscription's context (WithDriver); a resolver that
+// sends on its channel only as below tells it so (Attach), and the
+// transport reads the channel only after each Ready.
+type Driver interface {
+	// Attach says the resolver calls Ready before each value it sends on
+	// its channel and before closing it. A resolver that does not attach
+	// is read by a goroutine that waits on its channel.
+	Attach()
+	// Ready says one more value (or the channel's close) is coming: the
+	// transport reads it, once, without blocking the caller.
+	Ready()
+}
+
+type driverKey struct{}
+
+// WithDriver returns ctx carrying d, for Attach and Ready.
+func WithDriver(ctx context.Context, d Driver) context.Context {
+	return context.WithValue(ctx, driverKey{}, d)
+}
+
+// Attach tells the Driver in ctx, if any, that the resolver calls Ready;
+// it returns the function to call, a no-op where there is no Driver.
+func Attach(ctx context.Context) (ready func()) {
+	if d, ok := ctx.Value(driverKey{}).(Driver); ok {
+		d.Attach()
+		return d.Ready
+	}
+	return func() {}
 }

@@ -633,3 +633,149 @@ func TestConversationSubscriptions(t *testing.T) {
 		t.Fatalf("after Resync: %v", err)
 	}
 }
+
+// presence is a presence change of agent id in workspace ws.
+func presence(ws, id string) domain.Event {
+	return domain.Event{WorkspaceID: ws, Agent: &domain.AgentEvent{
+		Before: &domain.Agent{ID: id, Presence: domain.Offline}, After: domain.Agent{ID: id, Presence: domain.Online},
+	}}
+}
+
+func TestASubscriptionOfOneKindIsNeverGivenAnEventOfAnother(t *testing.T) {
+	b := feed.NewBroker()
+	defer b.Close()
+	// A queue of one: a presence change queued for the subscription of
+	// conversations would cut it off at the second.
+	convs := b.SubscribeKinds("w", feed.Conversations, 1)
+	agents := b.SubscribeKinds("w", feed.Agents, 1)
+	all := b.Subscribe("w", 10)
+	for i := range 5 {
+		b.Publish(presence("w", fmt.Sprint("a", i)))
+	}
+	if !isOpen(convs) || len(queued(convs)) != 0 {
+		t.Fatalf("the subscription of conversations was given presence changes (open %v)", isOpen(convs))
+	}
+	if isOpen(agents) {
+		t.Fatal("the subscription of agents with a queue of one kept five events")
+	}
+	b.Publish(change("w", "c1", 1))
+	if ev := next(t, convs); ev.Conversation == nil || ev.Conversation.After.ID != "c1" {
+		t.Fatalf("the subscription of conversations got %+v", ev.Event)
+	}
+	if got := len(queued(all)); got != 6 {
+		t.Fatalf("the subscription of all kinds got %d events, want 6", got)
+	}
+}
+
+// handled is what a SubscribeFunc subscription's function was given.
+type handled struct {
+	mu     sync.Mutex
+	events []int64
+	got    chan struct{}
+	err    chan error
+}
+
+func newHandled() *handled {
+	return &handled{got: make(chan struct{}, 1000), err: make(chan error, 1)}
+}
+
+func (h *handled) handle(ev *feed.Event) bool {
+	h.mu.Lock()
+	h.events = append(h.events, ev.Conversation.After.Version)
+	h.mu.Unlock()
+	h.got <- struct{}{}
+	return true
+}
+
+func (h *handled) ended(err error) { h.err <- err }
+
+func (h *handled) await(t *testing.T, n int) []int64 {
+	t.Helper()
+	for range n {
+		select {
+		case <-h.got:
+		case <-time.After(wait):
+			t.Fatal("an event was not handled")
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]int64(nil), h.events...)
+}
+
+func TestAFunctionSubscriptionHandlesItsEventsInOrderAfterItsFirstStep(t *testing.T) {
+	b := feed.NewBroker()
+	defer b.Close()
+	h := newHandled()
+	s := b.SubscribeFunc("w", feed.Conversations, 100, h.handle, h.ended)
+	defer s.Close()
+	// Published before Start: they wait for the first step.
+	b.Publish(change("w", "c1", 1))
+	b.Publish(change("w", "c1", 2))
+	firstDone := make(chan struct{})
+	s.Start(func() bool {
+		h.mu.Lock()
+		h.events = append(h.events, 0)
+		h.mu.Unlock()
+		close(firstDone)
+		return true
+	})
+	<-firstDone
+	for v := int64(3); v <= 50; v++ {
+		b.Publish(change("w", "c1", v))
+	}
+	got := h.await(t, 50)
+	for i, v := range got {
+		if v != int64(i) {
+			t.Fatalf("handled out of order: %v", got)
+		}
+	}
+}
+
+func TestAFunctionSubscriptionTooFarBehindIsCutOffAndToldSo(t *testing.T) {
+	b := feed.NewBroker()
+	defer b.Close()
+	h := newHandled()
+	s := b.SubscribeFunc("w", feed.Conversations, 2, h.handle, h.ended)
+	release := make(chan struct{})
+	s.Start(func() bool { <-release; return true })
+	for v := int64(1); v <= 3; v++ {
+		b.Publish(change("w", "c1", v))
+	}
+	close(release)
+	select {
+	case err := <-h.err:
+		if !errors.Is(err, feed.ErrTooSlow) {
+			t.Fatalf("ended with %v, want ErrTooSlow", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("the subscription was not told it was cut off")
+	}
+	if !errors.Is(s.Err(), feed.ErrTooSlow) {
+		t.Fatalf("Err is %v", s.Err())
+	}
+}
+
+func TestAFunctionSubscriptionHoldsNoGoroutineWhileIdleAndClosesQuietly(t *testing.T) {
+	b := feed.NewBroker()
+	defer b.Close()
+	h := newHandled()
+	s := b.SubscribeFunc("w", feed.Conversations, 10, h.handle, h.ended)
+	s.Start(nil)
+	b.Publish(change("w", "c1", 1))
+	h.await(t, 1)
+	// No goroutine of the subscription is left while it idles (goleak
+	// waits a while for one on its way out).
+	if err := goleak.Find(); err != nil {
+		t.Fatalf("an idle subscription holds a goroutine: %v", err)
+	}
+	s.Close()
+	select {
+	case err := <-h.err:
+		t.Fatalf("a closed subscription was told %v", err)
+	default:
+	}
+	if s.Err() != nil {
+		t.Fatalf("Err after Close is %v", s.Err())
+	}
+}

@@ -24,7 +24,7 @@ func (r *Resolver) outbound(ctx context.Context, v domain.OutboundView) (<-chan 
 	if r.Feed == nil {
 		return nil, errNoFeed
 	}
-	sub := r.Feed.Subscribe(v.WorkspaceID, subscriptionQueue)
+	sub := r.Feed.SubscribeKinds(v.WorkspaceID, feed.Conversations, subscriptionQueue)
 	l := loaders(ctx, r.Service)
 	out := make(chan *domain.OutboundMessage)
 	svc := r.Service

@@ -30,6 +30,9 @@ func position(e domain.Event) *string {
 // subscription never serves a stale owner and a thousand subscribers do not
 // each read the same records.
 //
+// It is woken only for events of kinds (a view of conversations never for
+// a presence change), and holds no goroutine while no event comes.
+//
 // With since, it first replays the logged changes after that position, then
 // goes on live: it subscribes to the feed before reading the log, so a
 // change committed meanwhile is in one or both, and a live event at or
@@ -42,22 +45,20 @@ func position(e domain.Event) *string {
 // to every subscriber of the same view running the same operation, so what
 // the fields below a subscription resolve must not depend on the caller
 // beyond its view, its workspace and its role.
-func subscribe[T any](ctx context.Context, r *Resolver, a domain.Actor, key string, since *string, pick func(domain.Event) (T, bool)) (<-chan T, error) {
+func subscribe[T any](ctx context.Context, r *Resolver, a domain.Actor, kinds feed.Kinds, key string, since *string, pick func(domain.Event) (T, bool)) (<-chan T, error) {
 	if r.Feed == nil {
 		return nil, errNoFeed
 	}
-	sub := r.Feed.Subscribe(a.WorkspaceID, subscriptionQueue)
-	var last int64
-	var replay []domain.Event
-	if since != nil {
-		var err error
-		if last, replay, err = r.Service.Resume(ctx, a, "since", *since); err != nil {
-			sub.Close()
-			return nil, err
-		}
-	}
-	l := loaders(ctx, r.Service)
 	out := make(chan T)
+	// ready tells the transport a value (or the close) is coming on out;
+	// set before the first event is handled.
+	ready := func() {}
+	// end closes out for good: the transport ends the operation.
+	end := func() {
+		ready()
+		close(out)
+	}
+	var last int64
 	// send delivers one event to the operation; false when it has ended.
 	send := func(ev *feed.Event) bool {
 		p := ev.Memo(key, func() any {
@@ -71,7 +72,8 @@ func subscribe[T any](ctx context.Context, r *Resolver, a domain.Actor, key stri
 			// On a failed load the fields load what they need
 			// themselves.
 			refs, _ := ev.Refs(ctx, r.Service)
-			l.Reset(refs.Agents, refs.Channels, refs.Contacts)
+			loaders(ctx, r.Service).Reset(refs.Agents, refs.Channels, refs.Contacts)
+			ready()
 			select {
 			case out <- p.v:
 				return true
@@ -81,15 +83,35 @@ func subscribe[T any](ctx context.Context, r *Resolver, a domain.Actor, key stri
 		}
 		return feed.Deliver(ctx, ev, key, deliver)
 	}
-	go func() {
-		defer close(out)
-		defer sub.Close()
+	// No goroutine waits for this subscription's events: the broker runs
+	// one while they come, and the transport reads out only then.
+	sub := r.Feed.SubscribeFunc(a.WorkspaceID, kinds, subscriptionQueue, func(ev *feed.Event) bool {
+		if since != nil && ev.Position != 0 && ev.Position <= last {
+			return true // replayed already
+		}
+		return send(ev)
+	}, func(err error) {
+		feed.CutOff(ctx, err)
+		end()
+	})
+	var replay []domain.Event
+	if since != nil {
+		var err error
+		if last, replay, err = r.Service.Resume(ctx, a, "since", *since); err != nil {
+			sub.Close()
+			return nil, err
+		}
+	}
+	ready = feed.Attach(ctx)
+	context.AfterFunc(ctx, sub.Close)
+	sub.Start(func() bool {
 		// The replay: each event is this subscriber's own (shared with
-		// nobody), read a page at a time until the log has no more.
+		// nobody), read a page at a time until the log has no more. Live
+		// events wait meanwhile.
 		for since != nil && len(replay) > 0 {
 			for _, e := range replay {
 				if !send(&feed.Event{Event: e}) {
-					return
+					return false
 				}
 				last = e.Position
 			}
@@ -103,26 +125,12 @@ func subscribe[T any](ctx context.Context, r *Resolver, a domain.Actor, key stri
 				// and the client resumes from its last position, or is
 				// told RESET.
 				feed.CutOff(ctx, feed.ErrResync)
-				return
+				end()
+				return false
 			}
 		}
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-sub.Done():
-				feed.CutOff(ctx, sub.Err())
-				return
-			case ev := <-sub.Events():
-				if since != nil && ev.Position != 0 && ev.Position <= last {
-					continue // replayed already
-				}
-				if !send(ev) {
-					return
-				}
-			}
-		}
-	}()
+		return true
+	})
 	return out, nil
 }
 

@@ -8,6 +8,7 @@ package resolvers
 import (
 	"context"
 	"switchboard/domain"
+	"switchboard/feed"
 	"switchboard/graph"
 	"switchboard/graph/model"
 )
@@ -17,7 +18,7 @@ func (r *subscriptionResolver) PresenceChanged(ctx context.Context, since *strin
 	if err := domain.RequireAgent(a); err != nil {
 		return nil, err
 	}
-	return subscribe(ctx, r.Resolver, a, "presence", since, func(e domain.Event) (*domain.Agent, bool) {
+	return subscribe(ctx, r.Resolver, a, feed.Agents, "presence", since, func(e domain.Event) (*domain.Agent, bool) {
 		ae := e.Agent
 		if ae == nil || ae.Before == nil || ae.Before.Presence == ae.After.Presence {
 			return nil, false
@@ -34,7 +35,7 @@ func (r *subscriptionResolver) OwnershipChanged(ctx context.Context, status []do
 	if err != nil {
 		return nil, err
 	}
-	return subscribe(ctx, r.Resolver, a, "ownership "+f.Key(), since, func(e domain.Event) (*domain.OwnershipChange, bool) {
+	return subscribe(ctx, r.Resolver, a, feed.Conversations, "ownership "+f.Key(), since, func(e domain.Event) (*domain.OwnershipChange, bool) {
 		ce := e.Conversation
 		if ce == nil || ce.Change == nil || !(f.Matches(ce.Before) || f.Matches(&ce.After)) {
 			return nil, false
@@ -53,7 +54,7 @@ func (r *subscriptionResolver) QueueChanged(ctx context.Context, status domain.Q
 	if err != nil {
 		return nil, err
 	}
-	return subscribe(ctx, r.Resolver, a, "queue "+view.Key(), since, func(e domain.Event) (*model.QueueEvent, bool) {
+	return subscribe(ctx, r.Resolver, a, feed.Conversations, "queue "+view.Key(), since, func(e domain.Event) (*model.QueueEvent, bool) {
 		ce := e.Conversation
 		if ce == nil {
 			return nil, false

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -138,7 +139,7 @@ func TestSocketBudgetComesFromTheSettingTheMemoryLimitOrTheDefault(t *testing.T)
 	if b := socketBudget(0, env, limited, log); b != ws.MemoryBudget(200<<20) {
 		t.Errorf("from the cgroup: %+v", b)
 	}
-	if !strings.Contains(logs.String(), "WebSocket budget from the memory limit") || !strings.Contains(logs.String(), "max_sockets=896") {
+	if !strings.Contains(logs.String(), "WebSocket budget from the memory limit") || !strings.Contains(logs.String(), fmt.Sprintf("max_sockets=%d", ws.MemoryBudget(200<<20).Sockets)) {
 		t.Errorf("logs: %s", logs.String())
 	}
 	if b := socketBudget(300, env, limited, log); b != ws.SocketBudget(300) {

@@ -57,8 +57,9 @@ func (s *Server) newConn(c *websocket.Conn, r *http.Request, d *dialect) *conn {
 
 // run serves the connection until it closes: it reads the client's
 // messages and acts on each in turn. Writes happen in a goroutine that
-// runs while messages wait (writeQueued), pings in a timer's: an idle
-// connection has this one goroutine, and its subscriptions'.
+// runs while messages wait (writeQueued), pings in a timer's, and a
+// subscription's events in goroutines that run while they come: an idle
+// connection has this one goroutine.
 func (cn *conn) run() {
 	cn.armPing()
 	cn.after(cn.cfg.InitTimeout, func() {
@@ -78,7 +79,15 @@ func (cn *conn) run() {
 			cn.close(disconnectNormal)
 			break
 		}
-		cn.handle(data)
+		// Handled on a goroutine of its own, waited for: starting an
+		// operation runs deep (validation, the resolver), and would grow
+		// the reader's stack, held for as long as the socket is open.
+		handled := make(chan struct{})
+		go func() {
+			defer close(handled)
+			cn.handle(data)
+		}()
+		<-handled
 	}
 	<-cn.closed
 	cn.ops.wait()

@@ -102,21 +102,40 @@ func (cn *conn) start(id string, raw *graphql.RawParams) {
 	}
 
 	// Prepared here, in the order the client sent its messages: a
-	// subscription is listening before the next message is read. Queries and
-	// mutations run, and subscriptions stream, in their own goroutine.
-	stream, last := cn.prepare(ctx, id, a, raw)
-	go func() {
-		defer cn.ops.running.Done()
-		if stream != nil {
-			last = stream()
+	// subscription is listening before the next message is read.
+	p := cn.prepare(ctx, id, a, raw)
+	// finish ends the operation once its results are sent. The id is
+	// free before the client hears the operation ended, so it may start
+	// another with the same id at once.
+	finish := func(last *message) {
+		if p.done != nil {
+			p.done()
 		}
-		// The id is free before the client hears the operation ended, so
-		// it may start another with the same id at once.
 		cn.ops.forget(id, op)
 		if last != nil {
 			cn.enqueue(*last)
 		}
-	}()
+		cn.ops.running.Done()
+	}
+	switch {
+	case p.respond == nil:
+		finish(p.last)
+	case p.driver != nil && p.driver.isAttached():
+		// A subscription whose resolver says when it has a result: no
+		// goroutine waits for it meanwhile.
+		p.driver.begin(p.ctx, p.respond, finish)
+	default:
+		// Queries and mutations run, and other subscriptions stream, in
+		// their own goroutine.
+		go func() {
+			for first := true; ; first = false {
+				if more, last := p.respond(first); !more {
+					finish(last)
+					return
+				}
+			}
+		}()
+	}
 }
 
 // stop ends an operation the client stopped; nothing is sent back.
@@ -124,10 +143,22 @@ func (cn *conn) stop(id string) {
 	cn.ops.stop(id)
 }
 
-// prepare validates an operation and starts it; the returned function
-// streams its results and returns the message that ends the operation. When
-// the operation could not start, it returns only that message.
-func (cn *conn) prepare(ctx context.Context, id string, a domain.Actor, raw *graphql.RawParams) (func() *message, *message) {
+// prepared is an operation started, or the message that ends one that
+// could not start (last, when respond is nil).
+type prepared struct {
+	last *message
+	// ctx is the running operation's.
+	ctx context.Context
+	// respond sends the operation's next result (see conn.respond).
+	respond func(first bool) (more bool, last *message)
+	// done gives back what the operation held, once it ended.
+	done func()
+	// driver is a subscription's, which its resolver may attach to.
+	driver *driven
+}
+
+// prepare validates an operation and starts it.
+func (cn *conn) prepare(ctx context.Context, id string, a domain.Actor, raw *graphql.RawParams) prepared {
 	ctx = domain.ContextWithActor(ctx, a)
 	ctx = feed.WithCutOff(ctx, func(err error) {
 		switch {
@@ -148,18 +179,21 @@ func (cn *conn) prepare(ctx context.Context, id string, a domain.Actor, raw *gra
 	opCtx, errs := exec.CreateOperationContext(budget, raw)
 	if errs != nil {
 		cancel()
-		return nil, cn.errorsMessage(id, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs).Errors)
+		return prepared{last: cn.errorsMessage(id, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs).Errors)}
 	}
 	subscription := opCtx.Operation.Operation == ast.Subscription
 	release := func() {}
-	var share *sharedStream
+	var (
+		share  *sharedStream
+		driver *driven
+	)
 	if subscription {
 		cancel()
 		if !cn.srv.budget.admitSubscription() {
-			return nil, cn.errorsMessage(id, gqlerror.List{{
+			return prepared{last: cn.errorsMessage(id, gqlerror.List{{
 				Message:    "the server is at its limit of subscriptions; try again later",
 				Extensions: map[string]any{"code": string(domain.CodeUnavailable)},
-			}})
+			}})}
 		}
 		kind := subscriptionKind(opCtx)
 		cn.cfg.Observer.SubscriptionStarted(kind)
@@ -169,44 +203,56 @@ func (cn *conn) prepare(ctx context.Context, id string, a domain.Actor, raw *gra
 		}
 		share = newSharedStream(ctx, cn, id, a, raw.Query, raw.OperationName, raw.Variables)
 		ctx = feed.WithSharer(ctx, share)
+		driver = &driven{}
+		ctx = feed.WithDriver(ctx, driver)
 	} else {
 		ctx = budget
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
-	return func() *message {
-		defer release()
-		defer cancel()
-		return cn.stream(ctx, id, share, responses)
-	}, nil
+	return prepared{
+		ctx: ctx,
+		respond: func(first bool) (bool, *message) {
+			return cn.respond(ctx, id, first, share, responses)
+		},
+		done: func() {
+			release()
+			cancel()
+		},
+		driver: driver,
+	}
 }
 
-// stream sends an operation's results: one for a query or mutation, one per
-// event for a subscription (share is the subscription's, nil for others);
-// it returns the message that ends it: complete (none when the client
-// stopped it), or error when it could not start.
-func (cn *conn) stream(ctx context.Context, id string, share *sharedStream, responses graphql.ResponseHandler) *message {
+// respond sends an operation's next result: its one for a query or
+// mutation, the next event's for a subscription (share is the
+// subscription's, nil for others). When no more follow, it returns the
+// message that ends the operation: complete (none when the client stopped
+// it), or error when it could not start.
+func (cn *conn) respond(ctx context.Context, id string, first bool, share *sharedStream, responses graphql.ResponseHandler) (more bool, last *message) {
 	subscription := share != nil
-	for first := true; ; first = false {
-		resp := responses(ctx)
-		if resp == nil || ctx.Err() != nil {
-			break
-		}
-		if first && subscription && len(resp.Errors) > 0 && (len(resp.Data) == 0 || string(resp.Data) == "null") {
-			// The subscription could not start (its arguments were refused).
-			return cn.errorsMessage(id, resp.Errors)
-		}
-		payload, err := json.Marshal(wireResponse{Errors: resp.Errors, Data: resp.Data, Extensions: resp.Extensions})
-		if err != nil {
-			cn.cfg.Logger.Error("encoding a GraphQL response", "err", err)
-			cn.close(disconnectInternal)
-			return nil
-		}
-		cn.enqueuePayload(id, cn.dialect.next, payload)
-		share.sent(payload)
-		if !subscription {
-			break
-		}
+	resp := responses(ctx)
+	if resp == nil || ctx.Err() != nil {
+		return false, cn.ended(ctx, id, subscription)
 	}
+	if first && subscription && len(resp.Errors) > 0 && (len(resp.Data) == 0 || string(resp.Data) == "null") {
+		// The subscription could not start (its arguments were refused).
+		return false, cn.errorsMessage(id, resp.Errors)
+	}
+	payload, err := json.Marshal(wireResponse{Errors: resp.Errors, Data: resp.Data, Extensions: resp.Extensions})
+	if err != nil {
+		cn.cfg.Logger.Error("encoding a GraphQL response", "err", err)
+		cn.close(disconnectInternal)
+		return false, nil
+	}
+	cn.enqueuePayload(id, cn.dialect.next, payload)
+	share.sent(payload)
+	if !subscription {
+		return false, cn.ended(ctx, id, false)
+	}
+	return true, nil
+}
+
+// ended is the message that ends an operation whose results were sent.
+func (cn *conn) ended(ctx context.Context, id string, subscription bool) *message {
 	if ctx.Err() != nil {
 		if !subscription && errors.Is(ctx.Err(), context.DeadlineExceeded) && cn.opsCtx.Err() == nil {
 			return cn.errorsMessage(id, gqlerror.List{{

@@ -175,21 +175,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many WebSocket connections: try again later", http.StatusServiceUnavailable)
 		return
 	}
-	defer s.budget.releaseSocket()
-	c, err := websocket.Accept(w, r, opts)
+	c, err := websocket.Accept(smallBuffers{w}, r, opts)
 	if err != nil {
+		s.budget.releaseSocket()
 		// Accept has answered (a bad handshake, or an origin not allowed).
 		s.cfg.Logger.Debug("websocket upgrade refused", "err", err, "origin", r.Header.Get("Origin"))
 		return
 	}
-	d := dialectOf(c.Subprotocol())
-	cn := s.newConn(c, r, d)
-	defer cn.queue.discard(s.budget)
+	// The connection is the transport's now, no longer the HTTP server's:
+	// it is served on a goroutine of its own, and the request, its
+	// headers and the handlers' stack frames that served it are let go
+	// rather than held for as long as the socket stays open.
+	cn := s.newConn(c, r, dialectOf(c.Subprotocol()))
 	if !s.track(cn) {
 		closeWith(c, disconnectShutdown)
+		s.budget.releaseSocket()
 		return
 	}
+	go s.serve(cn)
+}
+
+// serve serves a tracked connection until it ends.
+func (s *Server) serve(cn *conn) {
+	defer s.budget.releaseSocket()
+	defer cn.queue.discard(s.budget)
 	defer s.untrack(cn)
+	c := cn.ws
+	d := cn.dialect
 	if d == nil {
 		closeWith(c, disconnectSubprotocol)
 		return
