@@ -97,7 +97,7 @@ func (h *countsHub) join(v domain.QueueView) (*countShape, *countsSub) {
 		h.shapes[v.Key()] = s
 		// Subscribed before any count is read: no change after it is
 		// missed.
-		go s.run(h.feed.Subscribe(v.WorkspaceID, subscriptionQueue))
+		go s.run(h.feed.SubscribeKinds(v.WorkspaceID, feed.Conversations, subscriptionQueue))
 	}
 	sub := &countsSub{notify: make(chan struct{}, 1)}
 	s.mu.Lock()
@@ -260,7 +260,7 @@ func (s *countShape) run(sub *feed.Subscription) {
 			}
 			// Cut off or resynchronised: changes may have been missed,
 			// but counts are state, not events: count again.
-			sub = s.h.feed.Subscribe(s.view.WorkspaceID, subscriptionQueue)
+			sub = s.h.feed.SubscribeKinds(s.view.WorkspaceID, feed.Conversations, subscriptionQueue)
 			s.mu.Lock()
 			s.gen++
 			s.mu.Unlock()
