@@ -175,7 +175,7 @@ type Agent struct {
 	Capacity *int
 	// LastRoutedAt is when routing last gave the agent a conversation (zero:
 	// never): ROUND_ROBIN's turn, BALANCED's tie-break. It only moves
-	// forward, without a new version (Store.TouchRouted).
+	// forward, without a new version (ConversationWrite.Turn).
 	LastRoutedAt time.Time
 	CreatedAt    time.Time
 	UpdatedAt    time.Time

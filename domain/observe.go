@@ -403,13 +403,6 @@ func (o observedStore) SetRoutingAgent(ctx context.Context, workspaceID, channel
 	return err
 }
 
-func (o observedStore) TouchRouted(ctx context.Context, workspaceID, agentID string, at time.Time) error {
-	ctx, done := o.obs.StoreCall(ctx, "TouchRouted")
-	err := o.st.TouchRouted(ctx, workspaceID, agentID, at)
-	done(err)
-	return err
-}
-
 func (o observedStore) ClaimRouting(ctx context.Context, workspaceID, instance string, now, until time.Time) (bool, error) {
 	ctx, done := o.obs.StoreCall(ctx, "ClaimRouting")
 	r, err := o.st.ClaimRouting(ctx, workspaceID, instance, now, until)

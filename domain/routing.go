@@ -357,14 +357,20 @@ func (f *fillPass) run(ctx context.Context) error {
 }
 
 // give writes one routing assignment, conditional on the conversation and
-// the agent as read and on the agent's load, then records the agent's turn.
+// the agent as read and on the agent's load, with the agent's turn.
 func (f *fillPass) give(ctx context.Context, c Conversation, r *routee) error {
 	now := f.s.now()
 	p := ruleRoute(c, &r.agent, r.capacity, f.settings.UnansweredSeconds, now)
 	if !p.changed() {
 		return nil
 	}
-	err := f.s.store.UpdateConversation(ctx, p.write())
+	turn := now
+	if !turn.After(f.lastTurn) {
+		turn = f.lastTurn.Add(time.Millisecond)
+	}
+	w := p.write()
+	w.Turn = &AgentTurn{AgentID: r.agent.ID, At: turn}
+	err := f.s.store.UpdateConversation(ctx, w)
 	if errors.Is(err, ErrVersionConflict) {
 		return errRoutingRace
 	}
@@ -373,14 +379,8 @@ func (f *fillPass) give(ctx context.Context, c Conversation, r *routee) error {
 	}
 	f.routed++
 	r.load++
-	turn := now
-	if !turn.After(f.lastTurn) {
-		turn = f.lastTurn.Add(time.Millisecond)
-	}
 	f.lastTurn, r.agent.LastRoutedAt = turn, turn
-	// A crash before this write costs the agent's turn only (fairness),
-	// never capacity: the load is counted from the conversations.
-	return internal(f.s.store.TouchRouted(ctx, f.ws, r.agent.ID, turn))
+	return nil
 }
 
 // choose picks the agent to give c to: the preferred agent (the owner of

@@ -58,9 +58,6 @@ type Store interface {
 	// SetRoutingAgent names or unnames one agent as a routing agent of one
 	// channel; idempotent. ErrNotFound if the channel is unknown.
 	SetRoutingAgent(ctx context.Context, workspaceID, channelID, agentID string, enabled bool) error
-	// TouchRouted moves the agent's LastRoutedAt forward to at (never back)
-	// without a new version, as TouchAgent does LastSeenAt.
-	TouchRouted(ctx context.Context, workspaceID, agentID string, at time.Time) error
 	// ClaimRouting makes instance the workspace's router until until, if
 	// nobody holds the workspace's routing lease, it has expired (at or
 	// before now), or instance holds it already: one conditional write of
@@ -185,6 +182,19 @@ type ConversationWrite struct {
 	// checks it in the write's transaction; MongoDB counts just before the
 	// write (routing writes of a workspace are serial behind its lease).
 	LoadBelow *LoadCheck
+	// Turn, when set, moves an agent's LastRoutedAt forward to Turn.At
+	// (never back, without a new version of the agent) when the write
+	// commits: routing's record of whose turn it was. SQLite writes it in
+	// the same transaction; MongoDB right after the conversation's update,
+	// so a crash between the two can cost that agent's turn (fairness),
+	// never capacity.
+	Turn *AgentTurn
+}
+
+// AgentTurn is when routing last gave an agent a conversation.
+type AgentTurn struct {
+	AgentID string
+	At      time.Time
 }
 
 // LoadCheck is a bound on an agent's load: their NEW conversations.

@@ -182,6 +182,13 @@ func (s *Store) UpdateConversation(ctx context.Context, w domain.ConversationWri
 	s.publish(conversationEvent(w))
 	unlock()
 	s.copyOut(ctx, k, ws, items)
+	if t := w.Turn; t != nil {
+		// Routing's turn, right after the change committed: a failure here
+		// costs that agent's turn (fairness), never capacity.
+		if err := s.touchRouted(context.WithoutCancel(ctx), ws, t.AgentID, t.At); err != nil {
+			s.log.Warn("mongo: recording a routing turn failed", "agent", t.AgentID, "err", err)
+		}
+	}
 	return nil
 }
 

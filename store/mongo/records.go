@@ -262,9 +262,9 @@ func (s *Store) SetRoutingAgent(ctx context.Context, workspaceID, channelID, age
 	return nil
 }
 
-// TouchRouted moves the agent's LastRoutedAt forward to at, never back,
+// touchRouted moves the agent's LastRoutedAt forward to at, never back,
 // without a new version; ErrNotFound if there is no such agent.
-func (s *Store) TouchRouted(ctx context.Context, workspaceID, agentID string, at time.Time) error {
+func (s *Store) touchRouted(ctx context.Context, workspaceID, agentID string, at time.Time) error {
 	k := agentKey(workspaceID, agentID)
 	defer s.lock(k, false)()
 	n, err := s.update(ctx, s.agents, idWS(k, workspaceID),

@@ -196,6 +196,14 @@ func (s *Store) updateConversation(ctx context.Context, exec execFunc, w domain.
 	if err := oneRow(res, err, domain.ErrVersionConflict); err != nil {
 		return err
 	}
+	if t := w.Turn; t != nil {
+		// Routing's turn, in the same transaction: no crash separates it
+		// from the assignment.
+		if _, err := exec(ctx, `UPDATE agents SET last_routed_at = max(last_routed_at, ?) WHERE workspace_id = ? AND id = ?`,
+			millis(t.At), c.WorkspaceID, t.AgentID); err != nil {
+			return err
+		}
+	}
 	return s.insertParts(ctx, exec, w)
 }
 

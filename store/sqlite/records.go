@@ -282,16 +282,6 @@ func (s *Store) TouchAgent(ctx context.Context, workspaceID, agentID string, at 
 	})
 }
 
-// TouchRouted moves the agent's LastRoutedAt forward to at, never back,
-// without a new version; ErrNotFound if there is no such agent.
-func (s *Store) TouchRouted(ctx context.Context, workspaceID, agentID string, at time.Time) error {
-	return s.write(ctx, "touch routed", func(tx *sql.Tx) (*domain.Event, error) {
-		res, err := s.exec(ctx, tx, `UPDATE agents SET last_routed_at = max(last_routed_at, ?) WHERE workspace_id = ? AND id = ?`,
-			millis(at), workspaceID, agentID)
-		return nil, oneRow(res, err, domain.ErrNotFound)
-	})
-}
-
 // Channels.
 
 // channelCols reads a channel with its auto-ownership and routing agents as

@@ -38,20 +38,36 @@ func testRouting(t *testing.T, f Factory) {
 		equal(t, "routing workspaces", got, []string{"ws-0", "ws-3"})
 	})
 
-	t.Run("an agent's capacity and routing turn round-trip; TouchRouted only moves forward, without a version", func(t *testing.T) {
+	t.Run("an agent's capacity and routing turn round-trip; a write's turn only moves forward, without a version", func(t *testing.T) {
 		s := f.New(t)
 		a := newAgent(wsA, "ag-1", "Ann")
 		a.Capacity, a.LastRoutedAt = ptr(3), at(100)
 		mustInsertAgent(t, s, a)
 		equal(t, "agent", mustAgent(t, s, wsA, "ag-1"), &a)
+		twin := newAgent(wsB, "ag-1", "Ann")
+		mustInsertAgent(t, s, twin)
 
-		wantErr(t, "TouchRouted", s.TouchRouted(ctx, wsA, "ag-1", at(200)), nil)
-		wantErr(t, "TouchRouted back", s.TouchRouted(ctx, wsA, "ag-1", at(150)), nil)
-		wantErr(t, "TouchRouted unknown", s.TouchRouted(ctx, wsA, "ag-9", at(150)), domain.ErrNotFound)
-		wantErr(t, "TouchRouted other workspace", s.TouchRouted(ctx, wsB, "ag-1", at(150)), domain.ErrNotFound)
+		c := mustInsert(t, s, creation(newConversation(wsA, "cv-1", domain.StatusNew, "", at(1))))
+		for _, turn := range []int{200, 150} {
+			w := assignment(c, "ag-1", "")
+			w.Message = nil
+			w.Turn = &domain.AgentTurn{AgentID: "ag-1", At: at(turn)}
+			c = mustUpdate(t, s, w)
+			w = change(c, func(n *domain.Conversation) { n.OwnerID, n.OwnedSince, n.OwnerEpoch, n.OwnerVersion = "", nil, 0, 0 })
+			c = mustUpdate(t, s, w)
+		}
 		got := mustAgent(t, s, wsA, "ag-1")
 		if !got.LastRoutedAt.Equal(at(200)) || got.Version != 1 {
-			t.Fatalf("after TouchRouted: lastRoutedAt %v version %d, want %v and 1", got.LastRoutedAt, got.Version, at(200))
+			t.Fatalf("after two turns: lastRoutedAt %v version %d, want %v and 1", got.LastRoutedAt, got.Version, at(200))
+		}
+		equal(t, "the other workspace's agent", mustAgent(t, s, wsB, "ag-1"), &twin)
+		// A write that loses its condition records no turn.
+		stale := assignment(c, "ag-1", "")
+		stale.Conversation.Version, stale.Before.Version = c.Version, c.Version-1
+		stale.Turn = &domain.AgentTurn{AgentID: "ag-1", At: at(900)}
+		wantErr(t, "UpdateConversation stale", s.UpdateConversation(ctx, stale), domain.ErrVersionConflict)
+		if got := mustAgent(t, s, wsA, "ag-1"); !got.LastRoutedAt.Equal(at(200)) {
+			t.Fatalf("a lost write moved the turn to %v", got.LastRoutedAt)
 		}
 
 		// A writer that read an older turn keeps the newer one; nil capacity
