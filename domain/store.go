@@ -55,6 +55,14 @@ type Store interface {
 	// SetAutoOwnership turns auto-ownership on or off for one agent on one
 	// channel; idempotent. ErrNotFound if the channel is unknown.
 	SetAutoOwnership(ctx context.Context, workspaceID, channelID, agentID string, enabled bool) error
+	// SetRoutingAgent names or unnames one agent as a routing agent of one
+	// channel; idempotent. ErrNotFound if the channel is unknown.
+	SetRoutingAgent(ctx context.Context, workspaceID, channelID, agentID string, enabled bool) error
+	// ClaimRouting makes instance the workspace's router until until, if
+	// nobody holds the workspace's routing lease, it has expired (at or
+	// before now), or instance holds it already: one conditional write of
+	// one record. It reports whether instance holds the lease.
+	ClaimRouting(ctx context.Context, workspaceID, instance string, now, until time.Time) (bool, error)
 
 	// UpsertContact creates the contact with c's id unless it exists, and sets
 	// its name when c.Name is not empty; it returns the stored contact.
@@ -131,6 +139,13 @@ type Store interface {
 	// SilentAgents returns up to limit agents, of any workspace, who are
 	// ONLINE or AWAY and were last seen before t, longest silent first.
 	SilentAgents(ctx context.Context, t time.Time, limit int) ([]Agent, error)
+	// DueUnanswered returns up to limit NEW conversations, of any
+	// workspace, whose unanswered take-back is due at or before t, soonest
+	// first.
+	DueUnanswered(ctx context.Context, t time.Time, limit int) ([]Conversation, error)
+	// RoutingWorkspaces returns up to limit ids of workspaces whose routing
+	// mode is not OFF, in id order after afterID.
+	RoutingWorkspaces(ctx context.Context, afterID string, limit int) ([]string, error)
 
 	// AcknowledgeAssignments records that agentID has seen these assignments;
 	// idempotent.
@@ -162,6 +177,30 @@ type ConversationWrite struct {
 	// presence and offline epoch the conversation records. A store that
 	// cannot check it atomically checks it just before the write.
 	OwnerCheck *AgentVersion
+	// LoadBelow, when set, makes the write conditional on the agent owning
+	// fewer than Capacity NEW conversations (routing's capacity). SQLite
+	// checks it in the write's transaction; MongoDB counts just before the
+	// write (routing writes of a workspace are serial behind its lease).
+	LoadBelow *LoadCheck
+	// Turn, when set, moves an agent's LastRoutedAt forward to Turn.At
+	// (never back, without a new version of the agent) when the write
+	// commits: routing's record of whose turn it was. SQLite writes it in
+	// the same transaction; MongoDB right after the conversation's update,
+	// so a crash between the two can cost that agent's turn (fairness),
+	// never capacity.
+	Turn *AgentTurn
+}
+
+// AgentTurn is when routing last gave an agent a conversation.
+type AgentTurn struct {
+	AgentID string
+	At      time.Time
+}
+
+// LoadCheck is a bound on an agent's load: their NEW conversations.
+type LoadCheck struct {
+	AgentID  string
+	Capacity int
 }
 
 // AgentVersion names an agent record at one version.
