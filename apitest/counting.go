@@ -126,6 +126,11 @@ func (c *CountingStore) SetAutoOwnership(ctx context.Context, ws, ch, agent stri
 	return c.Store.SetAutoOwnership(ctx, ws, ch, agent, on)
 }
 
+func (c *CountingStore) SetRoutingAgent(ctx context.Context, ws, ch, agent string, on bool) error {
+	defer c.count("SetRoutingAgent")()
+	return c.Store.SetRoutingAgent(ctx, ws, ch, agent, on)
+}
+
 func (c *CountingStore) UpsertContact(ctx context.Context, ct domain.Contact) (domain.Contact, error) {
 	defer c.count("UpsertContact")()
 	return c.Store.UpsertContact(ctx, ct)

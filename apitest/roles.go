@@ -33,10 +33,12 @@ func everyOperation(w *Workspace, id string) []operation {
 		{"setPresence", `mutation { setPresence(presence: ONLINE) { agent { id } } }`, nil},
 		{"logout", `mutation { logout { agent { id } } }`, nil},
 		{"acknowledgeMissedAssignments", `mutation($id: ID!) { acknowledgeMissedAssignments(conversationIds: [$id]) }`, map[string]any{"id": id}},
-		{"updateSettings", `mutation { updateSettings(input: {removeOwnershipOnLogout: true, logoutGraceSeconds: 5}) { settings { logoutGraceSeconds } } }`, nil},
+		{"updateSettings", `mutation { updateSettings(input: {removeOwnershipOnLogout: true, logoutGraceSeconds: 5, routing: {mode: BALANCED, defaultCapacity: 2}}) { settings { logoutGraceSeconds } } }`, nil},
 		{"createChannel", `mutation { createChannel(input: {name: "Intruder"}) { channel { id } } }`, nil},
 		{"setAutoOwnership", `mutation($ch: ID!) { setAutoOwnership(input: {channelId: $ch, agentId: "ben", enabled: true}) { channel { id } } }`, map[string]any{"ch": w.ChannelID}},
-		{"upsertAgent", `mutation { upsertAgent(input: {id: "cleo", name: "Renamed", role: ADMIN, active: false}) { agent { id } } }`, nil},
+		{"setRoutingAgent", `mutation($ch: ID!) { setRoutingAgent(input: {channelId: $ch, agentId: "ben", enabled: true}) { channel { id } } }`, map[string]any{"ch": w.ChannelID}},
+		{"setAgentPresence", `mutation { setAgentPresence(agentId: "ben", presence: AWAY) { agent { id } } }`, nil},
+		{"upsertAgent", `mutation { upsertAgent(input: {id: "cleo", name: "Renamed", role: ADMIN, active: false, capacity: 3}) { agent { id } } }`, nil},
 	}
 }
 
@@ -45,9 +47,9 @@ func snapshot(t *testing.T, w *Workspace, id string) string {
 	t.Helper()
 	r := w.Admin.MustDo(`query($id: ID!) {
   conversation(id: $id) { id status version owner { id } messages { edges { node { id } } } history { edges { node { id } } } }
-  agents(includeInactive: true) { id name role active presence }
-  channels { id name autoOwnershipAgents { id } }
-  settings { removeOwnershipOnLogout logoutGraceSeconds }
+  agents(includeInactive: true) { id name role active presence capacity }
+  channels { id name autoOwnershipAgents { id } routingAgents { id } }
+  settings { removeOwnershipOnLogout logoutGraceSeconds routing { mode defaultCapacity unansweredSeconds preferLastOwner } }
 }`, map[string]any{"id": id}, nil)
 	return string(r.Data)
 }
@@ -87,7 +89,8 @@ func testAdminOnly(t *testing.T, f Factory) {
 	w := e.NewWorkspace("ws")
 	id := w.NewConversation("maria")
 	before := snapshot(t, w, id)
-	adminOnly := map[string]bool{"updateSettings": true, "createChannel": true, "setAutoOwnership": true, "upsertAgent": true}
+	adminOnly := map[string]bool{"updateSettings": true, "createChannel": true, "setAutoOwnership": true, "upsertAgent": true,
+		"setRoutingAgent": true, "setAgentPresence": true}
 	for _, op := range everyOperation(w, id) {
 		if !adminOnly[op.name] {
 			continue

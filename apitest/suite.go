@@ -48,6 +48,12 @@ func Run(t *testing.T, f Factory) {
 		{"channel names are unique per workspace and channels list by name", testChannels},
 		{"setAutoOwnership: NOT_FOUND for an unknown channel, BAD_USER_INPUT for an unknown agent, idempotent on and off", testSetAutoOwnershipAdmin},
 
+		// Routing.
+		{"routing: settings, routing agents, capacity and load over the API; routed with ROUTING by the system, never while AWAY", testRoutingOverTheAPI},
+		{"routing: every agent's load and capacity cost one count and one settings read per request", testRoutingLoadIsOneCountPerRequest},
+		{"routing: bad input is BAD_USER_INPUT with its argument; another workspace's channel or agent is NOT_FOUND", testRoutingBadInput},
+		{"routing: fifty first messages at once to five agents of capacity three route exactly fifteen, each once", testRoutingRace},
+
 		// Queue views, paging and counts.
 		{"every ownership filter option and union lists exactly its conversations, with their totalCount", testOwnershipFilters},
 		{"ownership filters are relative to the caller", testFiltersPerCaller},

@@ -10,6 +10,7 @@ package dataloader
 
 import (
 	"context"
+	"sync"
 
 	"github.com/vikstrous/dataloadgen"
 
@@ -23,6 +24,10 @@ type Reader interface {
 	ChannelsByIDs(ctx context.Context, ws string, ids []string) ([]*domain.Channel, error)
 	ContactsByIDs(ctx context.Context, ws string, ids []string) ([]*domain.Contact, error)
 	ConversationsByIDs(ctx context.Context, ws string, ids []string) ([]*domain.Conversation, error)
+	// WorkspaceRoutingSettings and NewLoads are what Agent.capacity and
+	// Agent.load need: read once per operation, whatever the agents.
+	WorkspaceRoutingSettings(ctx context.Context, ws string) (domain.RoutingSettings, error)
+	NewLoads(ctx context.Context, ws string) ([]domain.OwnerCount, error)
 }
 
 // Loaders are the loaders of one operation in one workspace.
@@ -34,6 +39,57 @@ type Loaders struct {
 
 	reader Reader
 	ws     string
+
+	mu      sync.Mutex
+	routing *routingReads
+}
+
+// routingReads are the workspace-wide reads behind agents' capacity and
+// load, each made at most once per operation (or per event, after Reset).
+type routingReads struct {
+	settingsOnce sync.Once
+	settings     domain.RoutingSettings
+	settingsErr  error
+	loadsOnce    sync.Once
+	loads        map[string]int
+	loadsErr     error
+}
+
+func (l *Loaders) routingReads() *routingReads {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.routing == nil {
+		l.routing = &routingReads{}
+	}
+	return l.routing
+}
+
+// Capacity is the agent's effective capacity: their own, else the
+// workspace default (read once).
+func (l *Loaders) Capacity(ctx context.Context, a *domain.Agent) (int, error) {
+	if a.Capacity != nil {
+		return *a.Capacity, nil
+	}
+	r := l.routingReads()
+	r.settingsOnce.Do(func() { r.settings, r.settingsErr = l.reader.WorkspaceRoutingSettings(ctx, l.ws) })
+	if r.settingsErr != nil {
+		return 0, r.settingsErr
+	}
+	return a.EffectiveCapacity(r.settings), nil
+}
+
+// Load is how many NEW conversations the agent owns, from one count of
+// the workspace's owners per operation.
+func (l *Loaders) Load(ctx context.Context, agentID string) (int, error) {
+	r := l.routingReads()
+	r.loadsOnce.Do(func() {
+		counts, err := l.reader.NewLoads(ctx, l.ws)
+		r.loads, r.loadsErr = make(map[string]int, len(counts)), err
+		for _, c := range counts {
+			r.loads[c.OwnerID] = c.Count
+		}
+	})
+	return r.loads[agentID], r.loadsErr
 }
 
 // wait is how long a loader collects keys before it fetches: none. Lists
@@ -132,6 +188,9 @@ func prime[V any](ctx context.Context, l *dataloadgen.Loader[string, *V], ws str
 // subscription lives for hours, so its loaders start afresh with each event,
 // from the references the event's subscribers share.
 func (l *Loaders) Reset(agents map[string]*domain.Agent, channels map[string]*domain.Channel, contacts map[string]*domain.Contact) {
+	l.mu.Lock()
+	l.routing = nil
+	l.mu.Unlock()
 	l.Agents.ClearAll()
 	l.Channels.ClearAll()
 	l.Contacts.ClearAll()

@@ -46,17 +46,42 @@ func (s *Service) SetPresence(ctx context.Context, a Actor, p Presence) (Agent, 
 	if !p.Valid() {
 		return Agent{}, Invalid("presence", "unknown presence")
 	}
+	return s.setPresenceOf(ctx, a.WorkspaceID, a.ID, p, Forbidden("this agent is deactivated"))
+}
+
+// SetAgentPresence sets another agent's presence (admin only), exactly as
+// SetPresence would for them: OFFLINE is going offline, as a logout is.
+func (s *Service) SetAgentPresence(ctx context.Context, a Actor, agentID string, p Presence) (Agent, error) {
+	if err := requireAdmin(a); err != nil {
+		return Agent{}, err
+	}
+	if !p.Valid() {
+		return Agent{}, Invalid("presence", "unknown presence")
+	}
+	agent, err := s.agent(ctx, a.WorkspaceID, agentID)
+	if err != nil {
+		return Agent{}, err
+	}
+	if agent == nil {
+		return Agent{}, NotFound("agent")
+	}
+	return s.setPresenceOf(ctx, a.WorkspaceID, agentID, p, Invalid("agentId", "agentId is not an active agent"))
+}
+
+// setPresenceOf sets an agent's presence; inactive is the answer when the
+// agent is deactivated.
+func (s *Service) setPresenceOf(ctx context.Context, ws, id string, p Presence, inactive error) (Agent, error) {
 	if p == Offline {
-		return s.takeOffline(ctx, a.WorkspaceID, a.ID, func(agent Agent, now time.Time) (time.Time, bool, error) {
+		return s.takeOffline(ctx, ws, id, func(agent Agent, now time.Time) (time.Time, bool, error) {
 			if !agent.Active {
-				return now, false, Forbidden("this agent is deactivated")
+				return now, false, inactive
 			}
 			return now, agent.Presence != Offline, nil
 		})
 	}
-	agent, _, err := s.updateAgent(ctx, a.WorkspaceID, a.ID, func(agent *Agent, now time.Time) (bool, error) {
+	agent, _, err := s.updateAgent(ctx, ws, id, func(agent *Agent, now time.Time) (bool, error) {
 		if !agent.Active {
-			return false, Forbidden("this agent is deactivated")
+			return false, inactive
 		}
 		return setPresent(agent, p, now), nil
 	})
@@ -196,6 +221,10 @@ type AgentInput struct {
 	Email  string
 	Role   Role
 	Active *bool
+	// CapacityGiven is false when the input left capacity out (it stays
+	// as it is); Capacity nil then returns to the workspace default.
+	CapacityGiven bool
+	Capacity      *int
 }
 
 // UpsertAgent creates or changes an agent (admin only). Deactivating an
@@ -220,6 +249,10 @@ func (s *Service) UpsertAgent(ctx context.Context, a Actor, in AgentInput) (Agen
 	agent, _, err := s.updateAgent(ctx, ws, in.ID, func(agent *Agent, now time.Time) (bool, error) {
 		changed := agent.Name != in.Name || agent.Email != in.Email || agent.Role != in.Role
 		agent.Name, agent.Email, agent.Role = in.Name, in.Email, in.Role
+		if in.CapacityGiven && !intPtrEqual(agent.Capacity, in.Capacity) {
+			changed = true
+			agent.Capacity = cloneInt(in.Capacity)
+		}
 		if in.Active != nil && *in.Active != agent.Active {
 			changed = true
 			agent.Active = *in.Active
@@ -260,7 +293,7 @@ func (s *Service) createAgent(ctx context.Context, ws string, in AgentInput) (*A
 			agent := &Agent{
 				WorkspaceID: ws, ID: in.ID, Name: in.Name, Email: in.Email, Role: in.Role,
 				Active: in.Active == nil || *in.Active, Presence: Offline, PresenceSince: now,
-				CreatedAt: now, UpdatedAt: now, Version: 1,
+				CreatedAt: now, UpdatedAt: now, Version: 1, Capacity: cloneInt(in.Capacity),
 			}
 			// Created by another request meanwhile: change it instead.
 			return writing(agent, s.insertAgent(*agent), ErrDuplicate), nil
@@ -281,8 +314,25 @@ func validAgentInput(a Actor, in AgentInput) error {
 		return Invalid("input.role", "role must be AGENT or ADMIN: integrations are not agents")
 	case in.Active != nil && !*in.Active && in.ID == a.ID:
 		return Invalid("input.active", "you cannot deactivate yourself")
+	case in.Capacity != nil && (*in.Capacity < MinCapacity || *in.Capacity > MaxCapacity):
+		return Invalid("input.capacity", "capacity must be %d to %d, or null for the workspace default", MinCapacity, MaxCapacity)
 	}
 	return nil
+}
+
+func intPtrEqual(a, b *int) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return *a == *b
+}
+
+func cloneInt(p *int) *int {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
 
 // releaseAll leaves every NEW and PENDING conversation of a deactivated agent

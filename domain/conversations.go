@@ -403,6 +403,9 @@ func (s *Service) deliver(ctx context.Context, ws, channelID, contactID string, 
 		repeat   *InboundResult // the first answer, when the message was delivered before
 		owner    *Agent
 		settings Settings
+		// preferred is the owner of the contact's previous conversation
+		// when it was resolved, for the next one.
+		preferred string
 	}
 	var offline offlineRuleInputs
 	return run(ctx, s, command[loaded, InboundResult]{
@@ -418,6 +421,12 @@ func (s *Service) deliver(ctx context.Context, ws, channelID, contactID string, 
 			if o := l.open; o != nil && o.Status == StatusPending && o.OwnerID != "" {
 				l.owner, l.settings, err = offline.load(ctx, s, ws, o.OwnerID)
 			}
+			if l.open == nil && l.maxSeq > 0 && err == nil {
+				var prev *Conversation
+				if prev, err = s.conversation(ctx, ws, ConversationID(ws, contactID, l.maxSeq)); prev != nil && prev.Status == StatusResolved {
+					l.preferred = prev.ResolvedOwnerID
+				}
+			}
 			return l, err
 		},
 		decide: func(l loaded, now time.Time) (decision[InboundResult], error) {
@@ -429,6 +438,7 @@ func (s *Service) deliver(ctx context.Context, ws, channelID, contactID string, 
 			// or this very message, written first.
 			if l.open == nil {
 				w := newConversation(ws, channelID, contactID, l.maxSeq+1, message, now)
+				w.Conversation.PreferredAgentID = l.preferred
 				return writing(delivered(w), s.insertConversation(w), ErrVersionConflict, ErrDuplicate), nil
 			}
 			w := ruleInbound(*l.open, message, l.owner, l.settings, now).write()

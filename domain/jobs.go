@@ -18,6 +18,11 @@ type Jobs struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	timers map[string]Timer
+	// rmu guards the routing workers: dirty marks a workspace as to be
+	// filled, routing one whose worker runs.
+	rmu     sync.Mutex
+	dirty   map[string]bool
+	routing map[string]bool
 }
 
 // PresenceSweepInterval is how often silent agents are looked for: an agent
@@ -29,7 +34,8 @@ const PresenceSweepInterval = time.Second
 // scheduled.
 func (s *Service) StartJobs(ctx context.Context) *Jobs {
 	ctx, cancel := context.WithCancel(ctx)
-	j := &Jobs{s: s, ctx: ctx, cancel: cancel, timers: map[string]Timer{}}
+	j := &Jobs{s: s, ctx: ctx, cancel: cancel, timers: map[string]Timer{}, dirty: map[string]bool{}, routing: map[string]bool{}}
+	s.jobs.Store(j)
 	j.every("store probe", ProbeInterval, s.probeStore)
 	j.every("signs of life", s.touchEvery, s.writeSignsOfLife)
 	j.every("presence timeout", PresenceSweepInterval, func(ctx context.Context) error {
@@ -71,6 +77,12 @@ func (j *Jobs) Notice(e Event) {
 	}
 	if c := e.Conversation; c != nil && c.After.Status == StatusPending && c.After.BoomerangAt != nil {
 		j.armBoomerang(c.After)
+	}
+	if c := e.Conversation; c != nil && c.After.Status == StatusNew && c.After.UnansweredAt != nil {
+		j.armUnanswered(c.After)
+	}
+	if e.WorkspaceID != "" && routingTrigger(e) {
+		j.route(e.WorkspaceID)
 	}
 }
 
@@ -141,7 +153,7 @@ func (j *Jobs) reconcile(ctx context.Context) error {
 	for _, c := range convs {
 		j.armBoomerang(c)
 	}
-	return nil
+	return j.reconcileRouting(ctx, until)
 }
 
 // every runs job now and then every d, one run at a time.
@@ -188,6 +200,7 @@ func (j *Jobs) arm(name string, d time.Duration, f func()) {
 
 // Stop ends the jobs and waits for a running one to finish.
 func (j *Jobs) Stop() {
+	j.s.jobs.CompareAndSwap(j, nil)
 	j.mu.Lock()
 	j.cancel()
 	for _, t := range j.timers {

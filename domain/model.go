@@ -68,7 +68,37 @@ const (
 	ReasonLogoutCleanup         Reason = "LOGOUT_CLEANUP"
 	ReasonInboundWhileOffline   Reason = "INBOUND_WHILE_OFFLINE"
 	ReasonBoomerangWhileOffline Reason = "BOOMERANG_WHILE_OFFLINE"
+	ReasonRouting               Reason = "ROUTING"
+	ReasonUnanswered            Reason = "UNANSWERED"
 )
+
+// RoutingMode is how routing chooses among the agents who may take a
+// conversation.
+type RoutingMode string
+
+const (
+	RoutingOff        RoutingMode = "OFF"
+	RoutingRoundRobin RoutingMode = "ROUND_ROBIN"
+	RoutingBalanced   RoutingMode = "BALANCED"
+)
+
+// Valid reports whether m is one of the known modes.
+func (m RoutingMode) Valid() bool {
+	return m == RoutingOff || m == RoutingRoundRobin || m == RoutingBalanced
+}
+
+// RoutingSettings are a workspace's routing settings.
+type RoutingSettings struct {
+	Mode RoutingMode
+	// DefaultCapacity is the capacity of an agent without one of their own.
+	DefaultCapacity int
+	// UnansweredSeconds: a routed conversation whose owner has not replied
+	// within this many seconds is taken back; 0 never.
+	UnansweredSeconds int
+	// PreferLastOwner gives a returning contact's new conversation to the
+	// owner of their previous one first.
+	PreferLastOwner bool
+}
 
 // QueueOrder is the sort order of a queue view.
 type QueueOrder string
@@ -91,6 +121,7 @@ type Settings struct {
 	SwitchedOffCount int64
 	// SwitchedOffAt is when RemoveOwnershipOnLogout was last switched off.
 	SwitchedOffAt time.Time
+	Routing       RoutingSettings
 	// Version grows by one with every saved change; 0 means never saved.
 	Version   int64
 	UpdatedAt time.Time
@@ -100,11 +131,23 @@ type Settings struct {
 const (
 	DefaultLogoutGraceSeconds = 30
 	MaxLogoutGraceSeconds     = 60
+
+	DefaultCapacity      = 5
+	MinCapacity          = 1
+	MaxCapacity          = 100
+	MinUnansweredSeconds = 5
+	MaxUnansweredSeconds = 86400
 )
 
 // DefaultSettings are the settings of a workspace that never changed them.
 func DefaultSettings(workspaceID string) Settings {
-	return Settings{WorkspaceID: workspaceID, LogoutGraceSeconds: DefaultLogoutGraceSeconds}
+	return Settings{WorkspaceID: workspaceID, LogoutGraceSeconds: DefaultLogoutGraceSeconds, Routing: DefaultRoutingSettings()}
+}
+
+// DefaultRoutingSettings are the routing settings of a workspace that never
+// changed them: routing off.
+func DefaultRoutingSettings() RoutingSettings {
+	return RoutingSettings{Mode: RoutingOff, DefaultCapacity: DefaultCapacity, PreferLastOwner: true}
 }
 
 // Agent is a person who works the queues: role AGENT or ADMIN.
@@ -126,9 +169,16 @@ type Agent struct {
 	LastSeenAt time.Time
 	// Cleanup is the pending logout cleanup, armed when the agent went
 	// OFFLINE with the remove-ownership setting on; nil when none is due.
-	Cleanup   *LogoutCleanup
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Cleanup *LogoutCleanup
+	// Capacity is the most NEW conversations routing gives the agent at
+	// once; nil: the workspace's default.
+	Capacity *int
+	// LastRoutedAt is when routing last gave the agent a conversation (zero:
+	// never): ROUND_ROBIN's turn, BALANCED's tie-break. It only moves
+	// forward, without a new version (Store.TouchRouted).
+	LastRoutedAt time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 	// Version grows by one with every change to the agent record.
 	Version int64
 	// Position is set on an agent a subscription delivers: where its change
@@ -161,7 +211,32 @@ type Channel struct {
 	// AutoOwnershipAgentIDs are the agents who become owner of an unowned
 	// conversation of this channel when they reply to it, sorted.
 	AutoOwnershipAgentIDs []string
-	CreatedAt             time.Time
+	// RoutingAgentIDs are the agents routing may give this channel's
+	// conversations to, sorted.
+	RoutingAgentIDs []string
+	CreatedAt       time.Time
+}
+
+// IsRoutingAgent reports whether routing may give agentID this channel's
+// conversations.
+func (c *Channel) IsRoutingAgent(agentID string) bool {
+	for _, id := range c.RoutingAgentIDs {
+		if id == agentID {
+			return true
+		}
+	}
+	return false
+}
+
+// EffectiveCapacity is the agent's capacity, else the workspace default.
+func (a *Agent) EffectiveCapacity(st RoutingSettings) int {
+	if a.Capacity != nil {
+		return *a.Capacity
+	}
+	if st.DefaultCapacity > 0 {
+		return st.DefaultCapacity
+	}
+	return DefaultCapacity
 }
 
 // HasAutoOwnership reports whether auto-ownership is on for agentID.
@@ -207,9 +282,37 @@ type Conversation struct {
 	OwnerVersion int64
 	WaitingSince time.Time
 	BoomerangAt  *time.Time
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	Version      int64
+	// RoutingExcluded are the agents routing must not give the
+	// conversation to during this stay in NEW: who set it Unowned
+	// themselves, or from whom a rule took it. Empty outside NEW; at most
+	// MaxRoutingExcluded, the most recent last.
+	RoutingExcluded []string
+	// UnansweredAt is when a routed conversation is taken back if its owner
+	// has not replied; nil when no take-back is due.
+	UnansweredAt *time.Time
+	// ResolvedOwnerID is the owner it had when it was resolved, kept while
+	// RESOLVED: the contact's next conversation prefers them.
+	ResolvedOwnerID string
+	// PreferredAgentID is, on a contact's new conversation, the owner of
+	// their previous one when it was resolved ("" if none).
+	PreferredAgentID string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+	Version          int64
+}
+
+// MaxRoutingExcluded bounds Conversation.RoutingExcluded; the oldest
+// names drop out first.
+const MaxRoutingExcluded = 50
+
+// RoutingExcludes reports whether routing must not give c to agentID.
+func (c *Conversation) RoutingExcludes(agentID string) bool {
+	for _, id := range c.RoutingExcluded {
+		if id == agentID {
+			return true
+		}
+	}
+	return false
 }
 
 // Message is one message of a conversation.

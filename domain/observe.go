@@ -395,3 +395,38 @@ func (o observedStore) CountPendingDeliveries(ctx context.Context, workspaceID, 
 	done(err)
 	return pending, stalled, err
 }
+
+func (o observedStore) SetRoutingAgent(ctx context.Context, workspaceID, channelID, agentID string, enabled bool) error {
+	ctx, done := o.obs.StoreCall(ctx, "SetRoutingAgent")
+	err := o.st.SetRoutingAgent(ctx, workspaceID, channelID, agentID, enabled)
+	done(err)
+	return err
+}
+
+func (o observedStore) TouchRouted(ctx context.Context, workspaceID, agentID string, at time.Time) error {
+	ctx, done := o.obs.StoreCall(ctx, "TouchRouted")
+	err := o.st.TouchRouted(ctx, workspaceID, agentID, at)
+	done(err)
+	return err
+}
+
+func (o observedStore) ClaimRouting(ctx context.Context, workspaceID, instance string, now, until time.Time) (bool, error) {
+	ctx, done := o.obs.StoreCall(ctx, "ClaimRouting")
+	r, err := o.st.ClaimRouting(ctx, workspaceID, instance, now, until)
+	done(err)
+	return r, err
+}
+
+func (o observedStore) DueUnanswered(ctx context.Context, t time.Time, limit int) ([]Conversation, error) {
+	ctx, done := o.obs.StoreCall(ctx, "DueUnanswered")
+	r, err := o.st.DueUnanswered(ctx, t, limit)
+	done(err)
+	return r, err
+}
+
+func (o observedStore) RoutingWorkspaces(ctx context.Context, afterID string, limit int) ([]string, error) {
+	ctx, done := o.obs.StoreCall(ctx, "RoutingWorkspaces")
+	r, err := o.st.RoutingWorkspaces(ctx, afterID, limit)
+	done(err)
+	return r, err
+}

@@ -21,6 +21,13 @@ type plan struct {
 	newOwner *Agent
 	// ownerCheck is the agent record the write depends on, if any.
 	ownerCheck *AgentVersion
+	// loadBelow is routing's capacity condition on the new owner, if any.
+	loadBelow *LoadCheck
+	// unansweredAt is the take-back deadline a routing assignment sets.
+	unansweredAt *time.Time
+	// exclude is an agent routing must not give the conversation back to
+	// during this stay in NEW: who set it Unowned, or from whom a rule took it.
+	exclude string
 }
 
 func newPlan(c Conversation, now time.Time) *plan {
@@ -57,8 +64,17 @@ func (p *plan) assign(agent *Agent, reason Reason, actorID string) {
 
 // clearOwner leaves the conversation unowned.
 func (p *plan) clearOwner(reason Reason, actorID string) {
-	if p.next.OwnerID == "" {
+	prev := p.next.OwnerID
+	if prev == "" {
 		return
+	}
+	switch reason {
+	case ReasonManual:
+		if actorID == prev {
+			p.exclude = prev
+		}
+	case ReasonLogoutCleanup, ReasonInboundWhileOffline, ReasonBoomerangWhileOffline, ReasonUnanswered:
+		p.exclude = prev
 	}
 	p.next.OwnerID = ""
 	p.newOwner = nil
@@ -79,7 +95,8 @@ func (p *plan) write() ConversationWrite {
 	n := p.next
 	n.Version = b.Version + 1
 	n.UpdatedAt = p.now
-	w := ConversationWrite{Before: &b, OwnerCheck: p.ownerCheck}
+	w := ConversationWrite{Before: &b, OwnerCheck: p.ownerCheck, LoadBelow: p.loadBelow}
+	p.routingState(&n)
 	if n.OwnerID != b.OwnerID {
 		if n.OwnerID == "" {
 			n.OwnedSince, n.OwnerEpoch, n.AssignedWhileOffline, n.OwnerVersion = nil, 0, false, 0
@@ -125,6 +142,36 @@ func (p *plan) write() ConversationWrite {
 		w.Change.Conversation = &snapshot
 	}
 	return w
+}
+
+// routingState keeps routing's memory of the conversation: what holds for
+// one stay in NEW ends when it leaves NEW (or enters it afresh); any owner
+// change ends an unanswered deadline but the one a routing assignment sets;
+// the owner at resolve is kept while RESOLVED.
+func (p *plan) routingState(n *Conversation) {
+	b := p.before
+	switch {
+	case n.Status != StatusNew:
+		n.RoutingExcluded, n.UnansweredAt, n.PreferredAgentID = nil, nil, ""
+	case b.Status != StatusNew:
+		n.RoutingExcluded = nil
+	}
+	if n.OwnerID != b.OwnerID {
+		n.UnansweredAt = p.unansweredAt
+	}
+	if p.exclude != "" && n.Status == StatusNew && !n.RoutingExcludes(p.exclude) {
+		ex := append(append([]string(nil), n.RoutingExcluded...), p.exclude)
+		if len(ex) > MaxRoutingExcluded {
+			ex = ex[len(ex)-MaxRoutingExcluded:]
+		}
+		n.RoutingExcluded = ex
+	}
+	switch {
+	case n.Status == StatusResolved && b.Status != StatusResolved:
+		n.ResolvedOwnerID = b.OwnerID
+	case n.Status != StatusResolved:
+		n.ResolvedOwnerID = ""
+	}
 }
 
 func timePtrEqual(a, b *time.Time) bool {
@@ -218,6 +265,10 @@ func ruleReply(c Conversation, r replyRule, now time.Time) (*plan, error) {
 	if c.OwnerID == "" && r.autoOwn {
 		p.assign(r.author, ReasonAutoOwnership, r.author.ID)
 	}
+	if c.OwnerID == r.author.ID {
+		// The owner answered: no take-back.
+		p.next.UnansweredAt = nil
+	}
 	if r.thenMoveTo != "" {
 		p.actorID = r.author.ID
 		p.setStatus(r.thenMoveTo)
@@ -281,6 +332,35 @@ func ruleReleaseDeactivated(c Conversation, agentID, actorID string, now time.Ti
 	p := newPlan(c, now)
 	if c.Status.Open() && c.OwnerID == agentID {
 		p.clearOwner(ReasonManual, actorID)
+	}
+	return p
+}
+
+// ruleRoute gives a NEW unowned conversation to agent (ROUTING, by the
+// system), conditional on the agent's record as read and on their load
+// being below capacity; with unansweredSeconds it is taken back unless the
+// owner replies in time.
+func ruleRoute(c Conversation, agent *Agent, capacity, unansweredSeconds int, now time.Time) *plan {
+	p := newPlan(c, now)
+	if c.Status != StatusNew || c.OwnerID != "" {
+		return p
+	}
+	p.assign(agent, ReasonRouting, "")
+	p.loadBelow = &LoadCheck{AgentID: agent.ID, Capacity: capacity}
+	if unansweredSeconds > 0 {
+		at := p.now.Add(time.Duration(unansweredSeconds) * time.Second)
+		p.unansweredAt = &at
+	}
+	return p
+}
+
+// ruleUnanswered takes a routed conversation back from its owner when its
+// deadline at is due and still the one set (UNANSWERED, by the system): a
+// reply of the owner, an owner change or leaving NEW cancelled it.
+func ruleUnanswered(c Conversation, at time.Time, now time.Time) *plan {
+	p := newPlan(c, now)
+	if c.Status == StatusNew && c.OwnerID != "" && c.UnansweredAt != nil && c.UnansweredAt.Equal(at) && !now.Before(at) {
+		p.clearOwner(ReasonUnanswered, "")
 	}
 	return p
 }

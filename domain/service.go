@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -56,6 +58,12 @@ type Service struct {
 	activityExchange ActivityExchange
 	// observer is told what the service and its jobs do.
 	observer Observer
+	// jobs are the running background jobs, if started: admin commands
+	// that open room for routing mark the workspace with them.
+	jobs atomic.Pointer[Jobs]
+	// leases are the routing leases this instance holds: workspace id to
+	// the time.Time it holds it until.
+	leases sync.Map
 }
 
 // Option configures a Service.
@@ -315,6 +323,20 @@ func (s *Service) channel(ctx context.Context, ws, id string) (*Channel, error) 
 func (s *Service) AgentsByIDs(ctx context.Context, ws string, ids []string) ([]*Agent, error) {
 	a, err := s.store.AgentsByIDs(ctx, ws, ids)
 	return a, internal(err)
+}
+
+// WorkspaceRoutingSettings returns a workspace's routing settings, for
+// agents' effective capacity.
+func (s *Service) WorkspaceRoutingSettings(ctx context.Context, ws string) (RoutingSettings, error) {
+	st, err := s.store.GetSettings(ctx, ws)
+	return st.Routing, internal(err)
+}
+
+// NewLoads counts each agent's NEW conversations in a workspace: their
+// loads, in one count.
+func (s *Service) NewLoads(ctx context.Context, ws string) ([]OwnerCount, error) {
+	c, err := s.store.CountOwners(ctx, ws, StatusNew, nil)
+	return c, internal(err)
 }
 
 func (s *Service) ChannelsByIDs(ctx context.Context, ws string, ids []string) ([]*Channel, error) {

@@ -21,6 +21,29 @@ func (s *Service) Settings(ctx context.Context, a Actor) (Settings, error) {
 type SettingsPatch struct {
 	RemoveOwnershipOnLogout *bool
 	LogoutGraceSeconds      *int
+	Routing                 RoutingPatch
+}
+
+// RoutingPatch changes some routing settings; nil fields stay as they are.
+type RoutingPatch struct {
+	Mode              *RoutingMode
+	DefaultCapacity   *int
+	UnansweredSeconds *int
+	PreferLastOwner   *bool
+}
+
+func (p RoutingPatch) validate() error {
+	if m := p.Mode; m != nil && !m.Valid() {
+		return Invalid("input.routing.mode", "mode must be OFF, ROUND_ROBIN or BALANCED")
+	}
+	if c := p.DefaultCapacity; c != nil && (*c < MinCapacity || *c > MaxCapacity) {
+		return Invalid("input.routing.defaultCapacity", "defaultCapacity must be %d to %d", MinCapacity, MaxCapacity)
+	}
+	if u := p.UnansweredSeconds; u != nil && *u != 0 && (*u < MinUnansweredSeconds || *u > MaxUnansweredSeconds) {
+		return Invalid("input.routing.unansweredSeconds", "unansweredSeconds must be 0 (never) or %d to %d",
+			MinUnansweredSeconds, MaxUnansweredSeconds)
+	}
+	return nil
 }
 
 // UpdateSettings changes the workspace's settings (admin only). Switching
@@ -31,6 +54,9 @@ func (s *Service) UpdateSettings(ctx context.Context, a Actor, p SettingsPatch) 
 	}
 	if g := p.LogoutGraceSeconds; g != nil && (*g < 0 || *g > MaxLogoutGraceSeconds) {
 		return Settings{}, Invalid("input.logoutGraceSeconds", "logoutGraceSeconds must be 0 to %d", MaxLogoutGraceSeconds)
+	}
+	if err := p.Routing.validate(); err != nil {
+		return Settings{}, err
 	}
 	ws := a.WorkspaceID
 	type saved struct {
@@ -60,6 +86,10 @@ func (s *Service) UpdateSettings(ctx context.Context, a Actor, p SettingsPatch) 
 			return Settings{}, err
 		}
 	}
+	if r.settings.Routing.Mode != RoutingOff {
+		// Switched on, or routing that may now give more: fill the room.
+		s.routeSoon(ws)
+	}
 	return r.settings, nil
 }
 
@@ -77,6 +107,19 @@ func (p SettingsPatch) applied(cur Settings, now time.Time) Settings {
 	}
 	if p.LogoutGraceSeconds != nil {
 		next.LogoutGraceSeconds = *p.LogoutGraceSeconds
+	}
+	r := p.Routing
+	if r.Mode != nil {
+		next.Routing.Mode = *r.Mode
+	}
+	if r.DefaultCapacity != nil {
+		next.Routing.DefaultCapacity = *r.DefaultCapacity
+	}
+	if r.UnansweredSeconds != nil {
+		next.Routing.UnansweredSeconds = *r.UnansweredSeconds
+	}
+	if r.PreferLastOwner != nil {
+		next.Routing.PreferLastOwner = *r.PreferLastOwner
 	}
 	return next
 }
@@ -132,6 +175,46 @@ func (s *Service) SetAutoOwnership(ctx context.Context, a Actor, channelID, agen
 			return Channel{}, NotFound("channel")
 		}
 		return Channel{}, internal(err)
+	}
+	ch, err = s.channel(ctx, a.WorkspaceID, channelID)
+	if err != nil || ch == nil {
+		return Channel{}, internal(errors.Join(err, errors.New("channel vanished")))
+	}
+	return *ch, nil
+}
+
+// SetRoutingAgent names or unnames an agent as a routing agent of one
+// channel (admin only). Naming one may open room: routing runs.
+func (s *Service) SetRoutingAgent(ctx context.Context, a Actor, channelID, agentID string, enabled bool) (Channel, error) {
+	if err := requireAdmin(a); err != nil {
+		return Channel{}, err
+	}
+	ch, err := s.channel(ctx, a.WorkspaceID, channelID)
+	if err != nil {
+		return Channel{}, err
+	}
+	if ch == nil {
+		return Channel{}, NotFound("channel")
+	}
+	agent, err := s.agent(ctx, a.WorkspaceID, agentID)
+	if err != nil {
+		return Channel{}, err
+	}
+	if agent == nil {
+		// Unknown here or of another workspace: the two look the same.
+		return Channel{}, NotFound("agent")
+	}
+	if enabled && !agent.Active {
+		return Channel{}, Invalid("input.agentId", "agentId is not an active agent")
+	}
+	if err := s.store.SetRoutingAgent(ctx, a.WorkspaceID, channelID, agentID, enabled); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return Channel{}, NotFound("channel")
+		}
+		return Channel{}, internal(err)
+	}
+	if enabled {
+		s.routeSoon(a.WorkspaceID)
 	}
 	ch, err = s.channel(ctx, a.WorkspaceID, channelID)
 	if err != nil || ch == nil {

@@ -55,6 +55,17 @@ type Store interface {
 	// SetAutoOwnership turns auto-ownership on or off for one agent on one
 	// channel; idempotent. ErrNotFound if the channel is unknown.
 	SetAutoOwnership(ctx context.Context, workspaceID, channelID, agentID string, enabled bool) error
+	// SetRoutingAgent names or unnames one agent as a routing agent of one
+	// channel; idempotent. ErrNotFound if the channel is unknown.
+	SetRoutingAgent(ctx context.Context, workspaceID, channelID, agentID string, enabled bool) error
+	// TouchRouted moves the agent's LastRoutedAt forward to at (never back)
+	// without a new version, as TouchAgent does LastSeenAt.
+	TouchRouted(ctx context.Context, workspaceID, agentID string, at time.Time) error
+	// ClaimRouting makes instance the workspace's router until until, if
+	// nobody holds the workspace's routing lease, it has expired (at or
+	// before now), or instance holds it already: one conditional write of
+	// one record. It reports whether instance holds the lease.
+	ClaimRouting(ctx context.Context, workspaceID, instance string, now, until time.Time) (bool, error)
 
 	// UpsertContact creates the contact with c's id unless it exists, and sets
 	// its name when c.Name is not empty; it returns the stored contact.
@@ -131,6 +142,13 @@ type Store interface {
 	// SilentAgents returns up to limit agents, of any workspace, who are
 	// ONLINE or AWAY and were last seen before t, longest silent first.
 	SilentAgents(ctx context.Context, t time.Time, limit int) ([]Agent, error)
+	// DueUnanswered returns up to limit NEW conversations, of any
+	// workspace, whose unanswered take-back is due at or before t, soonest
+	// first.
+	DueUnanswered(ctx context.Context, t time.Time, limit int) ([]Conversation, error)
+	// RoutingWorkspaces returns up to limit ids of workspaces whose routing
+	// mode is not OFF, in id order after afterID.
+	RoutingWorkspaces(ctx context.Context, afterID string, limit int) ([]string, error)
 
 	// AcknowledgeAssignments records that agentID has seen these assignments;
 	// idempotent.
@@ -162,6 +180,17 @@ type ConversationWrite struct {
 	// presence and offline epoch the conversation records. A store that
 	// cannot check it atomically checks it just before the write.
 	OwnerCheck *AgentVersion
+	// LoadBelow, when set, makes the write conditional on the agent owning
+	// fewer than Capacity NEW conversations (routing's capacity). SQLite
+	// checks it in the write's transaction; MongoDB counts just before the
+	// write (routing writes of a workspace are serial behind its lease).
+	LoadBelow *LoadCheck
+}
+
+// LoadCheck is a bound on an agent's load: their NEW conversations.
+type LoadCheck struct {
+	AgentID  string
+	Capacity int
 }
 
 // AgentVersion names an agent record at one version.

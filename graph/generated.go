@@ -51,8 +51,10 @@ type DirectiveRoot struct {
 type ComplexityRoot struct {
 	Agent struct {
 		Active        func(childComplexity int) int
+		Capacity      func(childComplexity int) int
 		Email         func(childComplexity int) int
 		ID            func(childComplexity int) int
+		Load          func(childComplexity int) int
 		Name          func(childComplexity int) int
 		Position      func(childComplexity int) int
 		Presence      func(childComplexity int) int
@@ -69,6 +71,7 @@ type ComplexityRoot struct {
 		Deliveries          func(childComplexity int) int
 		ID                  func(childComplexity int) int
 		Name                func(childComplexity int) int
+		RoutingAgents       func(childComplexity int) int
 	}
 
 	ChannelPayload struct {
@@ -177,9 +180,11 @@ type ComplexityRoot struct {
 		Reply                        func(childComplexity int, input model.ReplyInput) int
 		ReportDelivery               func(childComplexity int, input model.ReportDeliveryInput) int
 		Resolve                      func(childComplexity int, input model.MoveInput) int
+		SetAgentPresence             func(childComplexity int, agentID string, presence domain.Presence) int
 		SetAutoOwnership             func(childComplexity int, input model.AutoOwnershipInput) int
 		SetOwner                     func(childComplexity int, input model.SetOwnerInput) int
 		SetPresence                  func(childComplexity int, presence domain.Presence) int
+		SetRoutingAgent              func(childComplexity int, input model.RoutingAgentInput) int
 		SetTyping                    func(childComplexity int, conversationID string, typing bool) int
 		UpdateSettings               func(childComplexity int, input model.SettingsInput) int
 		UpsertAgent                  func(childComplexity int, input model.AgentInput) int
@@ -260,9 +265,17 @@ type ComplexityRoot struct {
 		OwnershipChange func(childComplexity int) int
 	}
 
+	RoutingSettings struct {
+		DefaultCapacity   func(childComplexity int) int
+		Mode              func(childComplexity int) int
+		PreferLastOwner   func(childComplexity int) int
+		UnansweredSeconds func(childComplexity int) int
+	}
+
 	Settings struct {
 		LogoutGraceSeconds      func(childComplexity int) int
 		RemoveOwnershipOnLogout func(childComplexity int) int
+		Routing                 func(childComplexity int) int
 	}
 
 	SettingsPayload struct {
@@ -285,9 +298,13 @@ type ComplexityRoot struct {
 
 type AgentResolver interface {
 	Email(ctx context.Context, obj *domain.Agent) (*string, error)
+
+	Capacity(ctx context.Context, obj *domain.Agent) (int, error)
+	Load(ctx context.Context, obj *domain.Agent) (int, error)
 }
 type ChannelResolver interface {
 	AutoOwnershipAgents(ctx context.Context, obj *domain.Channel) ([]domain.Agent, error)
+	RoutingAgents(ctx context.Context, obj *domain.Channel) ([]domain.Agent, error)
 	Deliveries(ctx context.Context, obj *domain.Channel) (*domain.DeliveryCounts, error)
 }
 type ContactResolver interface {
@@ -319,9 +336,11 @@ type MutationResolver interface {
 	SetTyping(ctx context.Context, conversationID string, typing bool) (bool, error)
 	AcknowledgeMissedAssignments(ctx context.Context, conversationIds []string) (int, error)
 	UpsertAgent(ctx context.Context, input model.AgentInput) (*model.AgentPayload, error)
+	SetAgentPresence(ctx context.Context, agentID string, presence domain.Presence) (*model.AgentPayload, error)
 	IngestInbound(ctx context.Context, input model.InboundInput) (*model.InboundPayload, error)
 	CreateChannel(ctx context.Context, input model.ChannelInput) (*model.ChannelPayload, error)
 	SetAutoOwnership(ctx context.Context, input model.AutoOwnershipInput) (*model.ChannelPayload, error)
+	SetRoutingAgent(ctx context.Context, input model.RoutingAgentInput) (*model.ChannelPayload, error)
 	ReportDelivery(ctx context.Context, input model.ReportDeliveryInput) (*model.MessagePayload, error)
 	SetOwner(ctx context.Context, input model.SetOwnerInput) (*model.ConversationPayload, error)
 	Resolve(ctx context.Context, input model.MoveInput) (*model.ConversationPayload, error)
@@ -387,6 +406,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Agent.Active(childComplexity), true
+	case "Agent.capacity":
+		if e.ComplexityRoot.Agent.Capacity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Agent.Capacity(childComplexity), true
 	case "Agent.email":
 		if e.ComplexityRoot.Agent.Email == nil {
 			break
@@ -399,6 +424,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Agent.ID(childComplexity), true
+	case "Agent.load":
+		if e.ComplexityRoot.Agent.Load == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Agent.Load(childComplexity), true
 	case "Agent.name":
 		if e.ComplexityRoot.Agent.Name == nil {
 			break
@@ -461,6 +492,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Channel.Name(childComplexity), true
+	case "Channel.routingAgents":
+		if e.ComplexityRoot.Channel.RoutingAgents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Channel.RoutingAgents(childComplexity), true
 
 	case "ChannelPayload.channel":
 		if e.ComplexityRoot.ChannelPayload.Channel == nil {
@@ -887,6 +924,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Resolve(childComplexity, args["input"].(model.MoveInput)), true
+	case "Mutation.setAgentPresence":
+		if e.ComplexityRoot.Mutation.SetAgentPresence == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setAgentPresence_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetAgentPresence(childComplexity, args["agentId"].(string), args["presence"].(domain.Presence)), true
 	case "Mutation.setAutoOwnership":
 		if e.ComplexityRoot.Mutation.SetAutoOwnership == nil {
 			break
@@ -920,6 +968,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetPresence(childComplexity, args["presence"].(domain.Presence)), true
+	case "Mutation.setRoutingAgent":
+		if e.ComplexityRoot.Mutation.SetRoutingAgent == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setRoutingAgent_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetRoutingAgent(childComplexity, args["input"].(model.RoutingAgentInput)), true
 	case "Mutation.setTyping":
 		if e.ComplexityRoot.Mutation.SetTyping == nil {
 			break
@@ -1255,6 +1314,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ReplyPayload.OwnershipChange(childComplexity), true
 
+	case "RoutingSettings.defaultCapacity":
+		if e.ComplexityRoot.RoutingSettings.DefaultCapacity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoutingSettings.DefaultCapacity(childComplexity), true
+	case "RoutingSettings.mode":
+		if e.ComplexityRoot.RoutingSettings.Mode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoutingSettings.Mode(childComplexity), true
+	case "RoutingSettings.preferLastOwner":
+		if e.ComplexityRoot.RoutingSettings.PreferLastOwner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoutingSettings.PreferLastOwner(childComplexity), true
+	case "RoutingSettings.unansweredSeconds":
+		if e.ComplexityRoot.RoutingSettings.UnansweredSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoutingSettings.UnansweredSeconds(childComplexity), true
+
 	case "Settings.logoutGraceSeconds":
 		if e.ComplexityRoot.Settings.LogoutGraceSeconds == nil {
 			break
@@ -1267,6 +1351,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Settings.RemoveOwnershipOnLogout(childComplexity), true
+	case "Settings.routing":
+		if e.ComplexityRoot.Settings.Routing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Settings.Routing(childComplexity), true
 
 	case "SettingsPayload.settings":
 		if e.ComplexityRoot.SettingsPayload.Settings == nil {
@@ -1360,6 +1450,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("OwnershipFilter", ec.unmarshalInputOwnershipFilter),
 			graphql.NewInputUnmarshaler("ReplyInput", ec.unmarshalInputReplyInput),
 			graphql.NewInputUnmarshaler("ReportDeliveryInput", ec.unmarshalInputReportDeliveryInput),
+			graphql.NewInputUnmarshaler("RoutingAgentInput", ec.unmarshalInputRoutingAgentInput),
+			graphql.NewInputUnmarshaler("RoutingSettingsInput", ec.unmarshalInputRoutingSettingsInput),
 			graphql.NewInputUnmarshaler("SetOwnerInput", ec.unmarshalInputSetOwnerInput),
 			graphql.NewInputUnmarshaler("SettingsInput", ec.unmarshalInputSettingsInput),
 		)
@@ -1480,6 +1572,10 @@ extend type Subscription {
   active: Boolean!
   presence: Presence!
   presenceSince: Time!
+  "Most NEW conversations routing gives this agent at once: their own, else the workspace default."
+  capacity: Int!
+  "NEW conversations this agent owns now."
+  load: Int!
 }
 
 type MissedAssignment {
@@ -1494,6 +1590,8 @@ input AgentInput {
   email: String
   role: Role!
   active: Boolean
+  "1 to 100; absent keeps it, null returns to the workspace default."
+  capacity: Int
 }
 
 type AgentPayload { agent: Agent! }
@@ -1509,6 +1607,8 @@ extend type Mutation {
   acknowledgeMissedAssignments(conversationIds: [ID!]!): Int!
   "admin only."
   upsertAgent(input: AgentInput!): AgentPayload!
+  "admin only: another agent's presence; OFFLINE is going offline, as a logout is."
+  setAgentPresence(agentId: ID!, presence: Presence!): AgentPayload!
 }
 `, BuiltIn: false},
 	{Name: "../schema/channel.graphqls", Input: `type Channel {
@@ -1516,6 +1616,8 @@ extend type Mutation {
   name: String!
   "Agents for whom auto-ownership is on in this channel."
   autoOwnershipAgents: [Agent!]!
+  "Agents to whom routing may give this channel's conversations."
+  routingAgents: [Agent!]!
 }
 
 type Contact {
@@ -1526,6 +1628,11 @@ type Contact {
 
 input ChannelInput { name: String! }
 input AutoOwnershipInput {
+  channelId: ID!
+  agentId: ID!
+  enabled: Boolean!
+}
+input RoutingAgentInput {
   channelId: ID!
   agentId: ID!
   enabled: Boolean!
@@ -1560,6 +1667,8 @@ extend type Mutation {
   createChannel(input: ChannelInput!): ChannelPayload!
   "admin only."
   setAutoOwnership(input: AutoOwnershipInput!): ChannelPayload!
+  "admin only: who routing may give a channel's conversations to."
+  setRoutingAgent(input: RoutingAgentInput!): ChannelPayload!
 }
 `, BuiltIn: false},
 	{Name: "../schema/common.graphqls", Input: `# Shared scalars, enums and paging types. The public contract is
@@ -1580,9 +1689,14 @@ enum OwnershipChangeReason {
   LOGOUT_CLEANUP
   INBOUND_WHILE_OFFLINE
   BOOMERANG_WHILE_OFFLINE
+  "Given by routing."
+  ROUTING
+  "Taken back by routing: the owner it gave it to did not reply in time."
+  UNANSWERED
 }
 enum QueueEventKind { ENTERED LEFT UPDATED }
 enum QueueOrder { LONGEST_WAITING NEWEST }
+enum RoutingMode { OFF ROUND_ROBIN BALANCED }
 
 type PageInfo {
   hasNextPage: Boolean!
@@ -1802,11 +1916,31 @@ extend type Mutation {
   removeOwnershipOnLogout: Boolean!
   "Seconds from going offline to the cleanup, 0 to 60."
   logoutGraceSeconds: Int!
+  routing: RoutingSettings!
+}
+
+type RoutingSettings {
+  "OFF by default."
+  mode: RoutingMode!
+  "1 to 100, default 5."
+  defaultCapacity: Int!
+  "Take back a routed conversation whose owner has not replied within this many seconds: 0 (never, the default) or 5 to 86400."
+  unansweredSeconds: Int!
+  "On by default: a returning contact's new conversation goes first to the agent who owned their last one, when routing could give it to them."
+  preferLastOwner: Boolean!
 }
 
 input SettingsInput {
   removeOwnershipOnLogout: Boolean
   logoutGraceSeconds: Int
+  routing: RoutingSettingsInput
+}
+"Absent fields keep their value."
+input RoutingSettingsInput {
+  mode: RoutingMode
+  defaultCapacity: Int
+  unansweredSeconds: Int
+  preferLastOwner: Boolean
 }
 
 type SettingsPayload { settings: Settings! }
@@ -1888,6 +2022,10 @@ func (ec *executionContext) childFields_Agent(ctx context.Context, field graphql
 		return ec.fieldContext_Agent_presence(ctx, field)
 	case "presenceSince":
 		return ec.fieldContext_Agent_presenceSince(ctx, field)
+	case "capacity":
+		return ec.fieldContext_Agent_capacity(ctx, field)
+	case "load":
+		return ec.fieldContext_Agent_load(ctx, field)
 	case "position":
 		return ec.fieldContext_Agent_position(ctx, field)
 	}
@@ -1910,6 +2048,8 @@ func (ec *executionContext) childFields_Channel(ctx context.Context, field graph
 		return ec.fieldContext_Channel_name(ctx, field)
 	case "autoOwnershipAgents":
 		return ec.fieldContext_Channel_autoOwnershipAgents(ctx, field)
+	case "routingAgents":
+		return ec.fieldContext_Channel_routingAgents(ctx, field)
 	case "deliveries":
 		return ec.fieldContext_Channel_deliveries(ctx, field)
 	}
@@ -2236,12 +2376,28 @@ func (ec *executionContext) childFields_ReplyPayload(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type ReplyPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_RoutingSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "mode":
+		return ec.fieldContext_RoutingSettings_mode(ctx, field)
+	case "defaultCapacity":
+		return ec.fieldContext_RoutingSettings_defaultCapacity(ctx, field)
+	case "unansweredSeconds":
+		return ec.fieldContext_RoutingSettings_unansweredSeconds(ctx, field)
+	case "preferLastOwner":
+		return ec.fieldContext_RoutingSettings_preferLastOwner(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RoutingSettings", field.Name)
+}
+
 func (ec *executionContext) childFields_Settings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "removeOwnershipOnLogout":
 		return ec.fieldContext_Settings_removeOwnershipOnLogout(ctx, field)
 	case "logoutGraceSeconds":
 		return ec.fieldContext_Settings_logoutGraceSeconds(ctx, field)
+	case "routing":
+		return ec.fieldContext_Settings_routing(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Settings", field.Name)
 }
@@ -2558,6 +2714,28 @@ func (ec *executionContext) field_Mutation_resolve_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setAgentPresence_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "presence",
+		func(ctx context.Context, v any) (domain.Presence, error) {
+			return ec.unmarshalNPresence2switchboardᚋdomainᚐPresence(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["presence"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setAutoOwnership_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2597,6 +2775,20 @@ func (ec *executionContext) field_Mutation_setPresence_args(ctx context.Context,
 		return nil, err
 	}
 	args["presence"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setRoutingAgent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RoutingAgentInput, error) {
+			return ec.unmarshalNRoutingAgentInput2switchboardᚋgraphᚋmodelᚐRoutingAgentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -3151,6 +3343,52 @@ func (ec *executionContext) fieldContext_Agent_presenceSince(_ context.Context, 
 	return graphql.NewScalarFieldContext("Agent", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Agent_capacity(ctx context.Context, field graphql.CollectedField, obj *domain.Agent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Agent_capacity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Agent().Capacity(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Agent_capacity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Agent", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Agent_load(ctx context.Context, field graphql.CollectedField, obj *domain.Agent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Agent_load(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Agent().Load(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Agent_load(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Agent", field, true, true, "Int")
+}
+
 func (ec *executionContext) _Agent_position(ctx context.Context, field graphql.CollectedField, obj *domain.Agent) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3272,6 +3510,38 @@ func (ec *executionContext) _Channel_autoOwnershipAgents(ctx context.Context, fi
 	)
 }
 func (ec *executionContext) fieldContext_Channel_autoOwnershipAgents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Agent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Channel_routingAgents(ctx context.Context, field graphql.CollectedField, obj *domain.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Channel_routingAgents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Channel().RoutingAgents(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []domain.Agent) graphql.Marshaler {
+			return ec.marshalNAgent2ᚕswitchboardᚋdomainᚐAgentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Channel_routingAgents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Channel",
 		Field:      field,
@@ -4919,6 +5189,50 @@ func (ec *executionContext) fieldContext_Mutation_upsertAgent(ctx context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_setAgentPresence(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setAgentPresence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetAgentPresence(ctx, fc.Args["agentId"].(string), fc.Args["presence"].(domain.Presence))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AgentPayload) graphql.Marshaler {
+			return ec.marshalNAgentPayload2ᚖswitchboardᚋgraphᚋmodelᚐAgentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setAgentPresence(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AgentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setAgentPresence_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_ingestInbound(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5045,6 +5359,50 @@ func (ec *executionContext) fieldContext_Mutation_setAutoOwnership(ctx context.C
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setAutoOwnership_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setRoutingAgent(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setRoutingAgent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetRoutingAgent(ctx, fc.Args["input"].(model.RoutingAgentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ChannelPayload) graphql.Marshaler {
+			return ec.marshalNChannelPayload2ᚖswitchboardᚋgraphᚋmodelᚐChannelPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setRoutingAgent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChannelPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setRoutingAgent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6743,6 +7101,98 @@ func (ec *executionContext) fieldContext_ReplyPayload_ownershipChange(_ context.
 	return fc, nil
 }
 
+func (ec *executionContext) _RoutingSettings_mode(ctx context.Context, field graphql.CollectedField, obj *domain.RoutingSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoutingSettings_mode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.RoutingMode) graphql.Marshaler {
+			return ec.marshalNRoutingMode2switchboardᚋdomainᚐRoutingMode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RoutingSettings_mode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RoutingSettings", field, false, false, "RoutingMode")
+}
+
+func (ec *executionContext) _RoutingSettings_defaultCapacity(ctx context.Context, field graphql.CollectedField, obj *domain.RoutingSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoutingSettings_defaultCapacity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultCapacity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RoutingSettings_defaultCapacity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RoutingSettings", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RoutingSettings_unansweredSeconds(ctx context.Context, field graphql.CollectedField, obj *domain.RoutingSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoutingSettings_unansweredSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnansweredSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RoutingSettings_unansweredSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RoutingSettings", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RoutingSettings_preferLastOwner(ctx context.Context, field graphql.CollectedField, obj *domain.RoutingSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoutingSettings_preferLastOwner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PreferLastOwner, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RoutingSettings_preferLastOwner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RoutingSettings", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _Settings_removeOwnershipOnLogout(ctx context.Context, field graphql.CollectedField, obj *domain.Settings) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6787,6 +7237,38 @@ func (ec *executionContext) _Settings_logoutGraceSeconds(ctx context.Context, fi
 }
 func (ec *executionContext) fieldContext_Settings_logoutGraceSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Settings", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Settings_routing(ctx context.Context, field graphql.CollectedField, obj *domain.Settings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Settings_routing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Routing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.RoutingSettings) graphql.Marshaler {
+			return ec.marshalNRoutingSettings2switchboardᚋdomainᚐRoutingSettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Settings_routing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Settings",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RoutingSettings(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _SettingsPayload_settings(ctx context.Context, field graphql.CollectedField, obj *model.SettingsPayload) (ret graphql.Marshaler) {
@@ -8169,7 +8651,7 @@ func (ec *executionContext) unmarshalInputAgentInput(ctx context.Context, obj an
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"id", "name", "email", "role", "active"}
+	fieldsInOrder := [...]string{"id", "name", "email", "role", "active", "capacity"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8211,6 +8693,13 @@ func (ec *executionContext) unmarshalInputAgentInput(ctx context.Context, obj an
 				return it, err
 			}
 			it.Active = data
+		case "capacity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("capacity"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Capacity = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -8697,6 +9186,125 @@ func UnmarshalReportDeliveryInput(ctx context.Context, raw any) (model.ReportDel
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRoutingAgentInput(ctx context.Context, obj any) (model.RoutingAgentInput, error) {
+	var it model.RoutingAgentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"channelId", "agentId", "enabled"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "channelId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelID = data
+		case "agentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("agentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgentID = data
+		case "enabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Enabled = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRoutingAgentInput unmarshals raw into the RoutingAgentInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRoutingAgentInput(ctx context.Context, raw any) (model.RoutingAgentInput, error) {
+	var out model.RoutingAgentInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RoutingAgentInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRoutingSettingsInput(ctx context.Context, obj any) (model.RoutingSettingsInput, error) {
+	var it model.RoutingSettingsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"mode", "defaultCapacity", "unansweredSeconds", "preferLastOwner"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalORoutingMode2ᚖswitchboardᚋdomainᚐRoutingMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		case "defaultCapacity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("defaultCapacity"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefaultCapacity = data
+		case "unansweredSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unansweredSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnansweredSeconds = data
+		case "preferLastOwner":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("preferLastOwner"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PreferLastOwner = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRoutingSettingsInput unmarshals raw into the RoutingSettingsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRoutingSettingsInput(ctx context.Context, raw any) (model.RoutingSettingsInput, error) {
+	var out model.RoutingSettingsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RoutingSettingsInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSetOwnerInput(ctx context.Context, obj any) (model.SetOwnerInput, error) {
 	var it model.SetOwnerInput
 	if obj == nil {
@@ -8775,7 +9383,7 @@ func (ec *executionContext) unmarshalInputSettingsInput(ctx context.Context, obj
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"removeOwnershipOnLogout", "logoutGraceSeconds"}
+	fieldsInOrder := [...]string{"removeOwnershipOnLogout", "logoutGraceSeconds", "routing"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8796,6 +9404,13 @@ func (ec *executionContext) unmarshalInputSettingsInput(ctx context.Context, obj
 				return it, err
 			}
 			it.LogoutGraceSeconds = data
+		case "routing":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routing"))
+			data, err := ec.unmarshalORoutingSettingsInput2ᚖswitchboardᚋgraphᚋmodelᚐRoutingSettingsInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Routing = data
 		}
 	}
 	return it, nil
@@ -8868,6 +9483,18 @@ func (ec *executionContext) _Agent(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "capacity":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Agent_capacity(ctx, field, obj)
+				})
+		case "load":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Agent_load(ctx, field, obj)
+				})
 		case "position":
 			out.Values[i] = ec._Agent_position(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -8949,6 +9576,12 @@ func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, 
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Channel_autoOwnershipAgents(ctx, field, obj)
+				})
+		case "routingAgents":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Channel_routingAgents(ctx, field, obj)
 				})
 		case "deliveries":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -9713,6 +10346,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "setAgentPresence":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setAgentPresence(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "ingestInbound":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_ingestInbound(ctx, field)
@@ -9730,6 +10370,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setAutoOwnership":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setAutoOwnership(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setRoutingAgent":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setRoutingAgent(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -10342,6 +10989,54 @@ func (ec *executionContext) _ReplyPayload(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var routingSettingsImplementors = []string{"RoutingSettings"}
+
+func (ec *executionContext) _RoutingSettings(ctx context.Context, sel ast.SelectionSet, obj *domain.RoutingSettings) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, routingSettingsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RoutingSettings")
+		case "mode":
+			out.Values[i] = ec._RoutingSettings_mode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "defaultCapacity":
+			out.Values[i] = ec._RoutingSettings_defaultCapacity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unansweredSeconds":
+			out.Values[i] = ec._RoutingSettings_unansweredSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "preferLastOwner":
+			out.Values[i] = ec._RoutingSettings_preferLastOwner(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var settingsImplementors = []string{"Settings"}
 
 func (ec *executionContext) _Settings(ctx context.Context, sel ast.SelectionSet, obj *domain.Settings) graphql.Marshaler {
@@ -10360,6 +11055,11 @@ func (ec *executionContext) _Settings(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "logoutGraceSeconds":
 			out.Values[i] = ec._Settings_logoutGraceSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "routing":
+			out.Values[i] = ec._Settings_routing(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -11301,6 +12001,8 @@ var (
 		"LOGOUT_CLEANUP":          domain.ReasonLogoutCleanup,
 		"INBOUND_WHILE_OFFLINE":   domain.ReasonInboundWhileOffline,
 		"BOOMERANG_WHILE_OFFLINE": domain.ReasonBoomerangWhileOffline,
+		"ROUTING":                 domain.ReasonRouting,
+		"UNANSWERED":              domain.ReasonUnanswered,
 	}
 	marshalNOwnershipChangeReason2switchboardᚋdomainᚐReason = map[domain.Reason]string{
 		domain.ReasonManual:                "MANUAL",
@@ -11309,6 +12011,8 @@ var (
 		domain.ReasonLogoutCleanup:         "LOGOUT_CLEANUP",
 		domain.ReasonInboundWhileOffline:   "INBOUND_WHILE_OFFLINE",
 		domain.ReasonBoomerangWhileOffline: "BOOMERANG_WHILE_OFFLINE",
+		domain.ReasonRouting:               "ROUTING",
+		domain.ReasonUnanswered:            "UNANSWERED",
 	}
 )
 
@@ -11447,6 +12151,43 @@ var (
 		domain.RoleIntegration: "INTEGRATION",
 	}
 )
+
+func (ec *executionContext) unmarshalNRoutingAgentInput2switchboardᚋgraphᚋmodelᚐRoutingAgentInput(ctx context.Context, v any) (model.RoutingAgentInput, error) {
+	res, err := ec.unmarshalInputRoutingAgentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRoutingMode2switchboardᚋdomainᚐRoutingMode(ctx context.Context, v any) (domain.RoutingMode, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNRoutingMode2switchboardᚋdomainᚐRoutingMode[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRoutingMode2switchboardᚋdomainᚐRoutingMode(ctx context.Context, sel ast.SelectionSet, v domain.RoutingMode) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNRoutingMode2switchboardᚋdomainᚐRoutingMode[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "RoutingMode!")
+	}
+	return res
+}
+
+var (
+	unmarshalNRoutingMode2switchboardᚋdomainᚐRoutingMode = map[string]domain.RoutingMode{
+		"OFF":         domain.RoutingOff,
+		"ROUND_ROBIN": domain.RoutingRoundRobin,
+		"BALANCED":    domain.RoutingBalanced,
+	}
+	marshalNRoutingMode2switchboardᚋdomainᚐRoutingMode = map[domain.RoutingMode]string{
+		domain.RoutingOff:        "OFF",
+		domain.RoutingRoundRobin: "ROUND_ROBIN",
+		domain.RoutingBalanced:   "BALANCED",
+	}
+)
+
+func (ec *executionContext) marshalNRoutingSettings2switchboardᚋdomainᚐRoutingSettings(ctx context.Context, sel ast.SelectionSet, v domain.RoutingSettings) graphql.Marshaler {
+	return ec._RoutingSettings(ctx, sel, &v)
+}
 
 func (ec *executionContext) unmarshalNSetOwnerInput2switchboardᚋgraphᚋmodelᚐSetOwnerInput(ctx context.Context, v any) (model.SetOwnerInput, error) {
 	res, err := ec.unmarshalInputSetOwnerInput(ctx, v)
@@ -11921,6 +12662,46 @@ var (
 		domain.StatusResolved: "RESOLVED",
 	}
 )
+
+func (ec *executionContext) unmarshalORoutingMode2ᚖswitchboardᚋdomainᚐRoutingMode(ctx context.Context, v any) (*domain.RoutingMode, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalORoutingMode2ᚖswitchboardᚋdomainᚐRoutingMode[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalORoutingMode2ᚖswitchboardᚋdomainᚐRoutingMode(ctx context.Context, sel ast.SelectionSet, v *domain.RoutingMode) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalORoutingMode2ᚖswitchboardᚋdomainᚐRoutingMode[*v])
+	return res
+}
+
+var (
+	unmarshalORoutingMode2ᚖswitchboardᚋdomainᚐRoutingMode = map[string]domain.RoutingMode{
+		"OFF":         domain.RoutingOff,
+		"ROUND_ROBIN": domain.RoutingRoundRobin,
+		"BALANCED":    domain.RoutingBalanced,
+	}
+	marshalORoutingMode2ᚖswitchboardᚋdomainᚐRoutingMode = map[domain.RoutingMode]string{
+		domain.RoutingOff:        "OFF",
+		domain.RoutingRoundRobin: "ROUND_ROBIN",
+		domain.RoutingBalanced:   "BALANCED",
+	}
+)
+
+func (ec *executionContext) unmarshalORoutingSettingsInput2ᚖswitchboardᚋgraphᚋmodelᚐRoutingSettingsInput(ctx context.Context, v any) (*model.RoutingSettingsInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputRoutingSettingsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
 
 func (ec *executionContext) unmarshalOString2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {

@@ -16,14 +16,32 @@ func (r *agentResolver) Email(ctx context.Context, obj *domain.Agent) (*string, 
 	return strPtr(obj.Email), nil
 }
 
+func (r *agentResolver) Capacity(ctx context.Context, obj *domain.Agent) (int, error) {
+	return loaders(ctx, r.Service).Capacity(ctx, obj)
+}
+
+func (r *agentResolver) Load(ctx context.Context, obj *domain.Agent) (int, error) {
+	return loaders(ctx, r.Service).Load(ctx, obj.ID)
+}
+
 func (r *mutationResolver) AcknowledgeMissedAssignments(ctx context.Context, conversationIds []string) (int, error) {
 	return r.Service.AcknowledgeMissedAssignments(ctx, actor(ctx), conversationIds)
 }
 
 func (r *mutationResolver) UpsertAgent(ctx context.Context, input model.AgentInput) (*model.AgentPayload, error) {
+	capacity, capacityGiven := input.Capacity.ValueOK()
 	a, err := r.Service.UpsertAgent(ctx, actor(ctx), domain.AgentInput{
 		ID: input.ID, Name: input.Name, Email: deref(input.Email, ""), Role: input.Role, Active: input.Active,
+		CapacityGiven: capacityGiven, Capacity: capacity,
 	})
+	if err != nil {
+		return nil, err
+	}
+	return &model.AgentPayload{Agent: &a}, nil
+}
+
+func (r *mutationResolver) SetAgentPresence(ctx context.Context, agentID string, presence domain.Presence) (*model.AgentPayload, error) {
+	a, err := r.Service.SetAgentPresence(ctx, actor(ctx), agentID, presence)
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,21 @@ func (r *channelResolver) AutoOwnershipAgents(ctx context.Context, obj *domain.C
 	return out, nil
 }
 
+func (r *channelResolver) RoutingAgents(ctx context.Context, obj *domain.Channel) ([]domain.Agent, error) {
+	agents, err := loaders(ctx, r.Service).Agents.LoadAll(ctx, obj.RoutingAgentIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]domain.Agent, 0, len(agents))
+	for _, a := range agents {
+		// Routing gives nothing to a deactivated agent.
+		if a != nil && a.Active {
+			out = append(out, *a)
+		}
+	}
+	return out, nil
+}
+
 func (r *contactResolver) Name(ctx context.Context, obj *domain.Contact) (*string, error) {
 	return strPtr(obj.Name), nil
 }
@@ -59,15 +74,24 @@ func (r *mutationResolver) SetAutoOwnership(ctx context.Context, input model.Aut
 	return &model.ChannelPayload{Channel: &ch}, nil
 }
 
+func (r *mutationResolver) SetRoutingAgent(ctx context.Context, input model.RoutingAgentInput) (*model.ChannelPayload, error) {
+	ch, err := r.Service.SetRoutingAgent(ctx, actor(ctx), input.ChannelID, input.AgentID, input.Enabled)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ChannelPayload{Channel: &ch}, nil
+}
+
 func (r *queryResolver) Channels(ctx context.Context) ([]domain.Channel, error) {
 	chs, err := r.Service.Channels(ctx, actor(ctx))
 	if err != nil {
 		return nil, err
 	}
-	if selected(ctx, "autoOwnershipAgents") {
+	if selected(ctx, "autoOwnershipAgents") || selected(ctx, "routingAgents") {
 		var ids []string
 		for _, c := range chs {
 			ids = append(ids, c.AutoOwnershipAgentIDs...)
+			ids = append(ids, c.RoutingAgentIDs...)
 		}
 		if err := loaders(ctx, r.Service).PrimeAgents(ctx, ids); err != nil {
 			return nil, err

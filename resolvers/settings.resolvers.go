@@ -12,9 +12,15 @@ import (
 )
 
 func (r *mutationResolver) UpdateSettings(ctx context.Context, input model.SettingsInput) (*model.SettingsPayload, error) {
-	s, err := r.Service.UpdateSettings(ctx, actor(ctx), domain.SettingsPatch{
+	patch := domain.SettingsPatch{
 		RemoveOwnershipOnLogout: input.RemoveOwnershipOnLogout, LogoutGraceSeconds: input.LogoutGraceSeconds,
-	})
+	}
+	if rt := input.Routing; rt != nil {
+		patch.Routing = domain.RoutingPatch{
+			Mode: rt.Mode, DefaultCapacity: rt.DefaultCapacity, UnansweredSeconds: rt.UnansweredSeconds, PreferLastOwner: rt.PreferLastOwner,
+		}
+	}
+	s, err := r.Service.UpdateSettings(ctx, actor(ctx), patch)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,8 @@ type AgentInput struct {
 	Email  *string     `json:"email,omitempty"`
 	Role   domain.Role `json:"role"`
 	Active *bool       `json:"active,omitempty"`
+	// 1 to 100; absent keeps it, null returns to the workspace default.
+	Capacity graphql.Omittable[*int] `json:"capacity,omitempty"`
 }
 
 type AgentPayload struct {
@@ -161,6 +163,20 @@ type ReportDeliveryInput struct {
 	Error             *string               `json:"error,omitempty"`
 }
 
+type RoutingAgentInput struct {
+	ChannelID string `json:"channelId"`
+	AgentID   string `json:"agentId"`
+	Enabled   bool   `json:"enabled"`
+}
+
+// Absent fields keep their value.
+type RoutingSettingsInput struct {
+	Mode              *domain.RoutingMode `json:"mode,omitempty"`
+	DefaultCapacity   *int                `json:"defaultCapacity,omitempty"`
+	UnansweredSeconds *int                `json:"unansweredSeconds,omitempty"`
+	PreferLastOwner   *bool               `json:"preferLastOwner,omitempty"`
+}
+
 type SetOwnerInput struct {
 	ConversationID string `json:"conversationId"`
 	// Required: an agent's id, or an explicit null for Unowned.
@@ -171,8 +187,9 @@ type SetOwnerInput struct {
 }
 
 type SettingsInput struct {
-	RemoveOwnershipOnLogout *bool `json:"removeOwnershipOnLogout,omitempty"`
-	LogoutGraceSeconds      *int  `json:"logoutGraceSeconds,omitempty"`
+	RemoveOwnershipOnLogout *bool                 `json:"removeOwnershipOnLogout,omitempty"`
+	LogoutGraceSeconds      *int                  `json:"logoutGraceSeconds,omitempty"`
+	Routing                 *RoutingSettingsInput `json:"routing,omitempty"`
 }
 
 type SettingsPayload struct {

@@ -150,6 +150,19 @@ func (s *Store) UpdateConversation(ctx context.Context, w domain.ConversationWri
 			return domain.ErrVersionConflict
 		}
 	}
+	if lc := w.LoadBelow; lc != nil {
+		// Counted just before the write, from the queue index: routing's
+		// own writes of a workspace are serial behind its lease, so only a
+		// manual assignment committed in this instant can slip past, and
+		// manual assignments may exceed capacity.
+		n, err := s.countOwned(ctx, ws, domain.StatusNew, lc.AgentID)
+		if err != nil {
+			return wrap("update conversation", err)
+		}
+		if n >= int64(lc.Capacity) {
+			return domain.ErrVersionConflict
+		}
+	}
 	items := pendingOf(w)
 	upd := bson.D{{Key: "$set", Value: toState(c)}}
 	if len(items) > 0 {
@@ -188,6 +201,15 @@ func (s *Store) UpdateConversations(ctx context.Context, ws []domain.Conversatio
 		errs[i] = err
 	}
 	return errs, nil
+}
+
+// countOwned counts the conversations of a queue one agent owns, covered by
+// conversations_queue_by_owner.
+func (s *Store) countOwned(ctx context.Context, ws string, status domain.QueueStatus, ownerID string) (int64, error) {
+	filter := bson.D{{Key: "ws", Value: ws}, {Key: "status", Value: string(status)}, {Key: "ownerId", Value: ownerID}}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	return s.conversations.CountDocuments(ctx, filter)
 }
 
 func conversationEvent(w domain.ConversationWrite) *domain.Event {

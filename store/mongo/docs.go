@@ -21,15 +21,28 @@ type settingsDoc struct {
 	// SwitchedOffAt is when the setting was last switched off; null for
 	// never.
 	SwitchedOffAt *time.Time `bson:"switchedOffAt"`
-	Version       int64      `bson:"version"`
-	UpdatedAt     time.Time  `bson:"updatedAt"`
+	// The routing settings: a document saved before routing existed has
+	// none of them, which reads as the defaults (an empty mode is OFF, a
+	// zero capacity the default, a missing preferLastOwner on).
+	RoutingMode            string    `bson:"routingMode"`
+	RoutingDefaultCapacity int       `bson:"routingDefaultCapacity"`
+	RoutingUnanswered      int       `bson:"routingUnansweredSeconds"`
+	RoutingPreferLastOwner *bool     `bson:"routingPreferLastOwner"`
+	Version                int64     `bson:"version"`
+	UpdatedAt              time.Time `bson:"updatedAt"`
 }
 
 func toSettingsDoc(s domain.Settings) settingsDoc {
+	r := s.Routing
+	if r.Mode == "" {
+		r = domain.DefaultRoutingSettings()
+	}
+	prefer := r.PreferLastOwner
 	return settingsDoc{
 		Key: settingsKey(s.WorkspaceID), WS: s.WorkspaceID, RemoveOwnershipOnLogout: s.RemoveOwnershipOnLogout,
 		LogoutGraceSeconds: s.LogoutGraceSeconds, SwitchedOffCount: s.SwitchedOffCount, SwitchedOffAt: zeroAsNil(s.SwitchedOffAt),
-		Version: s.Version, UpdatedAt: utc(s.UpdatedAt),
+		RoutingMode: string(r.Mode), RoutingDefaultCapacity: r.DefaultCapacity, RoutingUnanswered: r.UnansweredSeconds,
+		RoutingPreferLastOwner: &prefer, Version: s.Version, UpdatedAt: utc(s.UpdatedAt),
 	}
 }
 
@@ -50,9 +63,21 @@ func nilAsZero(t *time.Time) time.Time {
 }
 
 func (d *settingsDoc) domain() domain.Settings {
+	r := domain.DefaultRoutingSettings()
+	if d.RoutingMode != "" {
+		r.Mode = domain.RoutingMode(d.RoutingMode)
+	}
+	if d.RoutingDefaultCapacity > 0 {
+		r.DefaultCapacity = d.RoutingDefaultCapacity
+	}
+	r.UnansweredSeconds = d.RoutingUnanswered
+	if d.RoutingPreferLastOwner != nil {
+		r.PreferLastOwner = *d.RoutingPreferLastOwner
+	}
 	return domain.Settings{
 		WorkspaceID: d.WS, RemoveOwnershipOnLogout: d.RemoveOwnershipOnLogout, LogoutGraceSeconds: d.LogoutGraceSeconds,
-		SwitchedOffCount: d.SwitchedOffCount, SwitchedOffAt: nilAsZero(d.SwitchedOffAt), Version: d.Version, UpdatedAt: d.UpdatedAt,
+		SwitchedOffCount: d.SwitchedOffCount, SwitchedOffAt: nilAsZero(d.SwitchedOffAt), Routing: r,
+		Version: d.Version, UpdatedAt: d.UpdatedAt,
 	}
 }
 
@@ -81,6 +106,10 @@ type agentDoc struct {
 	// CleanupDueAt is Cleanup.DueAt, null when there is none: the field
 	// the DueCleanups index sorts by.
 	CleanupDueAt *time.Time `bson:"cleanupDueAt"`
+	// Capacity is null for the workspace default; LastRoutedAt null for
+	// never, and only moved forward ($max).
+	Capacity     *int       `bson:"capacity"`
+	LastRoutedAt *time.Time `bson:"lastRoutedAt"`
 	CreatedAt    time.Time  `bson:"createdAt"`
 	UpdatedAt    time.Time  `bson:"updatedAt"`
 	Version      int64      `bson:"version"`
@@ -91,6 +120,11 @@ func toAgentDoc(a domain.Agent) agentDoc {
 		Key: agentKey(a.WorkspaceID, a.ID), WS: a.WorkspaceID, ID: a.ID, Name: a.Name, Email: a.Email, Role: string(a.Role),
 		Active: a.Active, Presence: string(a.Presence), PresenceSince: utc(a.PresenceSince), OfflineEpoch: a.OfflineEpoch,
 		LastSeenAt: utc(a.LastSeenAt), CreatedAt: utc(a.CreatedAt), UpdatedAt: utc(a.UpdatedAt), Version: a.Version,
+		LastRoutedAt: zeroAsNil(a.LastRoutedAt),
+	}
+	if a.Capacity != nil {
+		c := *a.Capacity
+		d.Capacity = &c
 	}
 	if c := a.Cleanup; c != nil {
 		due := utc(c.DueAt)
@@ -108,6 +142,11 @@ func (d *agentDoc) domain() *domain.Agent {
 		WorkspaceID: d.WS, ID: d.ID, Name: d.Name, Email: d.Email, Role: domain.Role(d.Role), Active: d.Active,
 		Presence: domain.Presence(d.Presence), PresenceSince: d.PresenceSince, OfflineEpoch: d.OfflineEpoch,
 		LastSeenAt: d.LastSeenAt, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Version: d.Version,
+		LastRoutedAt: nilAsZero(d.LastRoutedAt),
+	}
+	if d.Capacity != nil {
+		c := *d.Capacity
+		a.Capacity = &c
 	}
 	if c := d.Cleanup; c != nil {
 		a.Cleanup = &domain.LogoutCleanup{
@@ -124,16 +163,24 @@ type channelDoc struct {
 	ID        string    `bson:"id"`
 	Name      string    `bson:"name"`
 	AutoOwn   []string  `bson:"autoOwnership"`
+	Routing   []string  `bson:"routingAgents"`
 	CreatedAt time.Time `bson:"createdAt"`
+}
+
+// sortedIDs is a sorted copy of ids without repeats, nil when empty.
+func sortedIDs(ids []string) []string {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func (d *channelDoc) domain() *domain.Channel {
 	c := &domain.Channel{WorkspaceID: d.WS, ID: d.ID, Name: d.Name, CreatedAt: d.CreatedAt}
-	if len(d.AutoOwn) > 0 {
-		c.AutoOwnershipAgentIDs = slices.Clone(d.AutoOwn)
-		slices.Sort(c.AutoOwnershipAgentIDs)
-		c.AutoOwnershipAgentIDs = slices.Compact(c.AutoOwnershipAgentIDs)
-	}
+	c.AutoOwnershipAgentIDs = sortedIDs(d.AutoOwn)
+	c.RoutingAgentIDs = sortedIDs(d.Routing)
 	return c
 }
 
@@ -175,8 +222,16 @@ type conversationState struct {
 	// otherwise: the field the DueBoomerangs index sorts by, so the sweep
 	// needs no partial index.
 	BoomerangDueAt *time.Time `bson:"boomerangDueAt"`
-	UpdatedAt      time.Time  `bson:"updatedAt"`
-	Version        int64      `bson:"version"`
+	// Routing's memory (domain.Conversation). UnansweredDueAt is
+	// UnansweredAt while the conversation is NEW, null otherwise: the field
+	// the DueUnanswered index sorts by.
+	RoutingExcluded  []string   `bson:"routingExcluded"`
+	UnansweredAt     *time.Time `bson:"unansweredAt"`
+	UnansweredDueAt  *time.Time `bson:"unansweredDueAt"`
+	ResolvedOwnerID  string     `bson:"resolvedOwnerId"`
+	PreferredAgentID string     `bson:"preferredAgentId"`
+	UpdatedAt        time.Time  `bson:"updatedAt"`
+	Version          int64      `bson:"version"`
 }
 
 type conversationDoc struct {
@@ -200,9 +255,14 @@ func toState(c domain.Conversation) conversationState {
 		Status: string(c.Status), OwnerID: c.OwnerID, OwnedSince: utcPtr(c.OwnedSince), OwnerEpoch: c.OwnerEpoch,
 		AssignedWhileOffline: c.AssignedWhileOffline, OwnerVersion: c.OwnerVersion, WaitingSince: utc(c.WaitingSince),
 		BoomerangAt: utcPtr(c.BoomerangAt), UpdatedAt: utc(c.UpdatedAt), Version: c.Version,
+		RoutingExcluded: slices.Clone(c.RoutingExcluded), UnansweredAt: utcPtr(c.UnansweredAt),
+		ResolvedOwnerID: c.ResolvedOwnerID, PreferredAgentID: c.PreferredAgentID,
 	}
 	if c.Status == domain.StatusPending {
 		st.BoomerangDueAt = st.BoomerangAt
+	}
+	if c.Status == domain.StatusNew {
+		st.UnansweredDueAt = st.UnansweredAt
 	}
 	return st
 }
@@ -224,7 +284,16 @@ func (d *conversationDoc) domain() *domain.Conversation {
 		Status: domain.QueueStatus(st.Status), OwnerID: st.OwnerID, OwnedSince: st.OwnedSince, OwnerEpoch: st.OwnerEpoch,
 		AssignedWhileOffline: st.AssignedWhileOffline, OwnerVersion: st.OwnerVersion, WaitingSince: st.WaitingSince,
 		BoomerangAt: st.BoomerangAt, CreatedAt: d.CreatedAt, UpdatedAt: st.UpdatedAt, Version: st.Version,
+		UnansweredAt: st.UnansweredAt, ResolvedOwnerID: st.ResolvedOwnerID, PreferredAgentID: st.PreferredAgentID,
+		RoutingExcluded: sliceOrNil(st.RoutingExcluded),
 	}
+}
+
+func sliceOrNil(xs []string) []string {
+	if len(xs) == 0 {
+		return nil
+	}
+	return slices.Clone(xs)
 }
 
 type messageDoc struct {

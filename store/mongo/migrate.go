@@ -36,10 +36,13 @@ const (
 	// per workspace.
 	collEvents        = "events"
 	collEventHorizons = "eventHorizons"
+	// collRoutingLeases holds each workspace's routing lease (ClaimRouting,
+	// by _id).
+	collRoutingLeases = "routingLeases"
 )
 
 var collections = []string{collSettings, collAgents, collChannels, collContacts, collConversations, collMessages, collHistory, collAcks,
-	collFeeds, collProbe, collActivity, collEvents, collEventHorizons}
+	collFeeds, collProbe, collActivity, collEvents, collEventHorizons, collRoutingLeases}
 
 // watched are the collections a change feed watches: their change events
 // must carry the document as the change left it.
@@ -84,6 +87,8 @@ var indexes = []index{
 	{collConversations, "conversations_by_owner", asc("ws", "ownerId", "id", "status", "assignedWhileOffline"), false,
 		"OwnedConversations (in id order)"},
 	{collConversations, "conversations_boomerang_due", asc("boomerangDueAt", "ws", "id"), false, "DueBoomerangs (soonest first)"},
+	{collConversations, "conversations_unanswered_due", asc("unansweredDueAt", "ws", "id"), false, "DueUnanswered (soonest first)"},
+	{collSettings, "settings_routing", asc("routingMode", "ws"), false, "RoutingWorkspaces (routing on, in id order)"},
 	{collConversations, "conversations_pending", asc("pending.id"), false,
 		"a new message's id check against uncopied messages; pending reads of MessagesByIDs and HistoryEntries; Reconcile"},
 	{collMessages, "messages_by_conversation", asc("ws", "conversationId", "version"), true, "ListMessages; one message per conversation version"},

@@ -79,6 +79,7 @@ type Store struct {
 	hosts     string
 
 	settings, agents, channels, contacts, conversations, messages, history, acks *mongo.Collection
+	routingLeases                                                                *mongo.Collection
 
 	// locks serialize the writes to one record within this process: a
 	// write that publishes holds its record's stripe from the update to the
@@ -158,6 +159,7 @@ func Open(ctx context.Context, uri string, opts Options) (*Store, error) {
 	s.messages = s.db.Collection(collMessages)
 	s.history = s.db.Collection(collHistory)
 	s.acks = s.db.Collection(collAcks)
+	s.routingLeases = s.db.Collection(collRoutingLeases)
 
 	pctx, cancel := s.op(ctx)
 	err = client.Ping(pctx, readpref.Primary())

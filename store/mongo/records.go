@@ -52,6 +52,8 @@ func (s *Store) SaveSettings(ctx context.Context, st domain.Settings) error {
 	set := bson.D{
 		{Key: "removeOwnershipOnLogout", Value: d.RemoveOwnershipOnLogout}, {Key: "logoutGraceSeconds", Value: d.LogoutGraceSeconds},
 		{Key: "switchedOffCount", Value: d.SwitchedOffCount}, {Key: "switchedOffAt", Value: d.SwitchedOffAt},
+		{Key: "routingMode", Value: d.RoutingMode}, {Key: "routingDefaultCapacity", Value: d.RoutingDefaultCapacity},
+		{Key: "routingUnansweredSeconds", Value: d.RoutingUnanswered}, {Key: "routingPreferLastOwner", Value: d.RoutingPreferLastOwner},
 		{Key: "version", Value: d.Version}, {Key: "updatedAt", Value: d.UpdatedAt},
 	}
 	defer s.lock(d.Key, false)()
@@ -123,8 +125,13 @@ func (s *Store) UpdateAgent(ctx context.Context, a domain.Agent) error {
 		{Key: "presence", Value: d.Presence}, {Key: "presenceSince", Value: d.PresenceSince}, {Key: "offlineEpoch", Value: d.OfflineEpoch},
 		{Key: "cleanup", Value: d.Cleanup}, {Key: "cleanupDueAt", Value: d.CleanupDueAt},
 		{Key: "createdAt", Value: d.CreatedAt}, {Key: "updatedAt", Value: d.UpdatedAt}, {Key: "version", Value: d.Version},
+		{Key: "capacity", Value: d.Capacity},
 	}
-	upd := bson.D{{Key: "$set", Value: set}, {Key: "$max", Value: bson.D{{Key: "lastSeenAt", Value: d.LastSeenAt}}}}
+	maxes := bson.D{{Key: "lastSeenAt", Value: d.LastSeenAt}}
+	if d.LastRoutedAt != nil {
+		maxes = append(maxes, bson.E{Key: "lastRoutedAt", Value: *d.LastRoutedAt})
+	}
+	upd := bson.D{{Key: "$set", Value: set}, {Key: "$max", Value: maxes}}
 	// A writer that decided on an older sign of life loses (domain.Store).
 	filter := append(idWS(d.Key, a.WorkspaceID), bson.E{Key: "version", Value: a.Version - 1},
 		bson.E{Key: "lastSeenAt", Value: bson.D{{Key: "$lte", Value: d.LastSeenAt}}})
@@ -150,6 +157,9 @@ func (s *Store) UpdateAgent(ctx context.Context, a domain.Agent) error {
 	b := before.domain()
 	if b.LastSeenAt.After(a.LastSeenAt) {
 		a.LastSeenAt = b.LastSeenAt
+	}
+	if b.LastRoutedAt.After(a.LastRoutedAt) {
+		a.LastRoutedAt = b.LastRoutedAt
 	}
 	s.publish(&domain.Event{WorkspaceID: a.WorkspaceID, Agent: &domain.AgentEvent{Before: b, After: a}})
 	return nil
@@ -181,7 +191,12 @@ func (s *Store) InsertChannel(ctx context.Context, c domain.Channel) error {
 	if auto == nil {
 		auto = []string{}
 	}
-	d := channelDoc{Key: channelKey(c.WorkspaceID, c.ID), WS: c.WorkspaceID, ID: c.ID, Name: c.Name, AutoOwn: auto, CreatedAt: utc(c.CreatedAt)}
+	routing := sortedIDs(c.RoutingAgentIDs)
+	if routing == nil {
+		routing = []string{}
+	}
+	d := channelDoc{Key: channelKey(c.WorkspaceID, c.ID), WS: c.WorkspaceID, ID: c.ID, Name: c.Name, AutoOwn: auto, Routing: routing,
+		CreatedAt: utc(c.CreatedAt)}
 	return wrap("insert channel", s.insert(ctx, s.channels, d))
 }
 
@@ -225,6 +240,76 @@ func (s *Store) SetAutoOwnership(ctx context.Context, workspaceID, channelID, ag
 		return domain.ErrNotFound
 	}
 	return nil
+}
+
+// SetRoutingAgent names or unnames one agent as a routing agent of one
+// channel; ErrNotFound if the channel is unknown.
+func (s *Store) SetRoutingAgent(ctx context.Context, workspaceID, channelID, agentID string, enabled bool) error {
+	op := "$pull"
+	if enabled {
+		op = "$addToSet"
+	}
+	k := channelKey(workspaceID, channelID)
+	defer s.lock(k, false)()
+	n, err := s.update(ctx, s.channels, idWS(k, workspaceID),
+		bson.D{{Key: op, Value: bson.D{{Key: "routingAgents", Value: agentID}}}})
+	if err != nil {
+		return wrap("set routing agent", err)
+	}
+	if n == 0 {
+		return domain.ErrNotFound
+	}
+	return nil
+}
+
+// TouchRouted moves the agent's LastRoutedAt forward to at, never back,
+// without a new version; ErrNotFound if there is no such agent.
+func (s *Store) TouchRouted(ctx context.Context, workspaceID, agentID string, at time.Time) error {
+	k := agentKey(workspaceID, agentID)
+	defer s.lock(k, false)()
+	n, err := s.update(ctx, s.agents, idWS(k, workspaceID),
+		bson.D{{Key: "$max", Value: bson.D{{Key: "lastRoutedAt", Value: utc(at)}}}})
+	if err != nil {
+		return wrap("touch routed", err)
+	}
+	if n == 0 {
+		return domain.ErrNotFound
+	}
+	return nil
+}
+
+// routingLeaseDoc is a workspace's routing lease: which instance routes
+// the workspace, until when.
+type routingLeaseDoc struct {
+	WS     string    `bson:"_id"`
+	Holder string    `bson:"holder"`
+	Until  time.Time `bson:"until"`
+}
+
+// ClaimRouting takes or renews the workspace's routing lease: one
+// conditional upsert of its document, matching only a lease that is ours or
+// has expired. A live lease of another instance does not match, so the
+// upsert tries to insert a second document with the same _id, and the
+// duplicate key says the lease is lost.
+func (s *Store) ClaimRouting(ctx context.Context, workspaceID, instance string, now, until time.Time) (bool, error) {
+	filter := bson.D{{Key: "_id", Value: workspaceID}, {Key: "$or", Value: bson.A{
+		bson.D{{Key: "holder", Value: instance}},
+		bson.D{{Key: "until", Value: bson.D{{Key: "$lte", Value: utc(now)}}}},
+	}}}
+	upd := bson.D{{Key: "$set", Value: bson.D{{Key: "holder", Value: instance}, {Key: "until", Value: utc(until)}}}}
+	defer s.lock("routing "+workspaceID, false)()
+	s.traced(s.routingLeases, bson.D{{Key: "update", Value: s.routingLeases.Name()},
+		{Key: "updates", Value: bson.A{bson.D{{Key: "q", Value: filter}, {Key: "u", Value: upd}, {Key: "upsert", Value: true}}}}})
+	cctx, cancel := s.op(ctx)
+	defer cancel()
+	res, err := s.routingLeases.UpdateOne(cctx, filter, upd, options.UpdateOne().SetUpsert(true))
+	if mongo.IsDuplicateKeyError(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, wrap("claim routing", err)
+	}
+	return res.MatchedCount+res.UpsertedCount > 0, nil
 }
 
 // Contacts.

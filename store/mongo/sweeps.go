@@ -58,3 +58,38 @@ func (s *Store) SilentAgents(ctx context.Context, t time.Time, n int) ([]domain.
 	}
 	return agentList(docs), nil
 }
+
+// DueUnanswered returns up to n NEW conversations, of any workspace, whose
+// unanswered take-back is due at or before t, soonest first.
+func (s *Store) DueUnanswered(ctx context.Context, t time.Time, n int) ([]domain.Conversation, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	docs, err := find[conversationDoc](ctx, s, s.conversations,
+		bson.D{{Key: "unansweredDueAt", Value: bson.D{{Key: "$lte", Value: utc(t)}}}}, asc("unansweredDueAt", "ws", "id"), int64(n))
+	if err != nil {
+		return nil, wrap("due unanswered", err)
+	}
+	return conversationList(docs), nil
+}
+
+// RoutingWorkspaces returns up to n ids of workspaces with routing on, in
+// id order after afterID: the settings of the two modes that route, two
+// ranges of settings_routing merged in order.
+func (s *Store) RoutingWorkspaces(ctx context.Context, afterID string, n int) ([]string, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	docs, err := find[settingsDoc](ctx, s, s.settings, bson.D{
+		{Key: "routingMode", Value: bson.D{{Key: "$in", Value: bson.A{string(domain.RoutingRoundRobin), string(domain.RoutingBalanced)}}}},
+		{Key: "ws", Value: bson.D{{Key: "$gt", Value: afterID}}},
+	}, asc("ws"), int64(n))
+	if err != nil {
+		return nil, wrap("routing workspaces", err)
+	}
+	out := make([]string, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, d.WS)
+	}
+	return out, nil
+}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -11,16 +12,25 @@ import (
 )
 
 const convCols = `workspace_id, id, channel_id, contact_id, seq, status, owner_id, owned_since, owner_epoch,
-	assigned_while_offline, owner_version, waiting_since, boomerang_at, created_at, updated_at, version`
+	assigned_while_offline, owner_version, waiting_since, boomerang_at, created_at, updated_at, version,
+	routing_excluded, unanswered_at, resolved_owner_id, preferred_agent_id`
 
 func scanConversation(row scanner) (*domain.Conversation, error) {
 	var c domain.Conversation
-	var ownedSince, boomerang sql.NullInt64
+	var ownedSince, boomerang, unanswered sql.NullInt64
 	var waiting, created, updated int64
+	var excluded string
 	if err := row.Scan(&c.WorkspaceID, &c.ID, &c.ChannelID, &c.ContactID, &c.Seq, &c.Status, &c.OwnerID, &ownedSince,
-		&c.OwnerEpoch, &c.AssignedWhileOffline, &c.OwnerVersion, &waiting, &boomerang, &created, &updated, &c.Version); err != nil {
+		&c.OwnerEpoch, &c.AssignedWhileOffline, &c.OwnerVersion, &waiting, &boomerang, &created, &updated, &c.Version,
+		&excluded, &unanswered, &c.ResolvedOwnerID, &c.PreferredAgentID); err != nil {
 		return nil, err
 	}
+	if excluded != "" {
+		if err := json.Unmarshal([]byte(excluded), &c.RoutingExcluded); err != nil {
+			return nil, fmt.Errorf("decode routing exclusions: %w", err)
+		}
+	}
+	c.UnansweredAt = fromNullMillis(unanswered)
 	c.OwnedSince, c.BoomerangAt = fromNullMillis(ownedSince), fromNullMillis(boomerang)
 	c.WaitingSince, c.CreatedAt, c.UpdatedAt = fromMillis(waiting), fromMillis(created), fromMillis(updated)
 	return &c, nil
@@ -88,10 +98,11 @@ func (s *Store) ContactConversations(ctx context.Context, workspaceID, contactID
 func (s *Store) InsertConversation(ctx context.Context, w domain.ConversationWrite) error {
 	c := w.Conversation
 	return s.write(ctx, "insert conversation", func(tx *sql.Tx) (*domain.Event, error) {
-		_, err := s.exec(ctx, tx, `INSERT INTO conversations (`+convCols+`) VALUES (`+placeholders(16)+`)`,
+		_, err := s.exec(ctx, tx, `INSERT INTO conversations (`+convCols+`) VALUES (`+placeholders(20)+`)`,
 			c.WorkspaceID, c.ID, c.ChannelID, c.ContactID, c.Seq, string(c.Status), c.OwnerID, nullMillis(c.OwnedSince),
 			c.OwnerEpoch, c.AssignedWhileOffline, c.OwnerVersion, millis(c.WaitingSince), nullMillis(c.BoomerangAt),
-			millis(c.CreatedAt), millis(c.UpdatedAt), c.Version)
+			millis(c.CreatedAt), millis(c.UpdatedAt), c.Version,
+			excludedCol(c.RoutingExcluded), nullMillis(c.UnansweredAt), c.ResolvedOwnerID, c.PreferredAgentID)
 		if err != nil {
 			return nil, dup(err)
 		}
@@ -164,14 +175,22 @@ func (s *Store) updateConversation(ctx context.Context, exec execFunc, w domain.
 	// seq and creation stay as inserted.
 	query := `
 		UPDATE conversations SET status = ?, owner_id = ?, owned_since = ?, owner_epoch = ?, assigned_while_offline = ?,
-			owner_version = ?, waiting_since = ?, boomerang_at = ?, updated_at = ?, version = ?
+			owner_version = ?, waiting_since = ?, boomerang_at = ?, updated_at = ?, version = ?,
+			routing_excluded = ?, unanswered_at = ?, resolved_owner_id = ?, preferred_agent_id = ?
 		WHERE workspace_id = ? AND id = ? AND version = ?`
 	args := []any{string(c.Status), c.OwnerID, nullMillis(c.OwnedSince), c.OwnerEpoch, c.AssignedWhileOffline,
 		c.OwnerVersion, millis(c.WaitingSince), nullMillis(c.BoomerangAt), millis(c.UpdatedAt), c.Version,
+		excludedCol(c.RoutingExcluded), nullMillis(c.UnansweredAt), c.ResolvedOwnerID, c.PreferredAgentID,
 		c.WorkspaceID, c.ID, c.Version - 1}
 	if oc := w.OwnerCheck; oc != nil {
 		query += ` AND EXISTS (SELECT 1 FROM agents WHERE workspace_id = ? AND id = ? AND version = ?)`
 		args = append(args, c.WorkspaceID, oc.AgentID, oc.Version)
+	}
+	if lc := w.LoadBelow; lc != nil {
+		// The agent's NEW count, kept by the triggers in this same
+		// transaction: no write can slip between this check and the update.
+		query += ` AND coalesce((SELECT n FROM queue_owner_counts WHERE workspace_id = ? AND status = 'NEW' AND owner_id = ?), 0) < ?`
+		args = append(args, c.WorkspaceID, lc.AgentID, lc.Capacity)
 	}
 	res, err := exec(ctx, query, args...)
 	if err := oneRow(res, err, domain.ErrVersionConflict); err != nil {
@@ -211,6 +230,16 @@ func (s *Store) insertParts(ctx context.Context, exec execFunc, w domain.Convers
 		}
 	}
 	return nil
+}
+
+// excludedCol is RoutingExcluded as its column keeps it: a JSON array, ”
+// for none.
+func excludedCol(ids []string) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(ids) // a []string always encodes
+	return string(b)
 }
 
 func conversationEvent(w domain.ConversationWrite) *domain.Event {

@@ -299,6 +299,44 @@ CREATE TABLE event_horizons (
 	trimmed_through INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+
+	// 8: routing. The settings (off by default), each agent's capacity
+	// (NULL: the workspace default) and turn, routing's memory on each
+	// conversation (routing_excluded is a JSON array of agent ids, '' for
+	// none), the routing agents per channel, and the one lease per
+	// workspace that makes one instance its router.
+	`
+ALTER TABLE settings ADD COLUMN routing_mode TEXT NOT NULL DEFAULT 'OFF';
+ALTER TABLE settings ADD COLUMN routing_default_capacity INTEGER NOT NULL DEFAULT 5;
+ALTER TABLE settings ADD COLUMN routing_unanswered_seconds INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE settings ADD COLUMN routing_prefer_last_owner INTEGER NOT NULL DEFAULT 1;
+-- RoutingWorkspaces: the workspaces with routing on, in id order.
+CREATE INDEX settings_routing ON settings (workspace_id) WHERE routing_mode <> 'OFF';
+
+ALTER TABLE agents ADD COLUMN capacity INTEGER;
+ALTER TABLE agents ADD COLUMN last_routed_at INTEGER NOT NULL DEFAULT 0;
+
+ALTER TABLE conversations ADD COLUMN routing_excluded TEXT NOT NULL DEFAULT '';
+ALTER TABLE conversations ADD COLUMN unanswered_at INTEGER;
+ALTER TABLE conversations ADD COLUMN resolved_owner_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE conversations ADD COLUMN preferred_agent_id TEXT NOT NULL DEFAULT '';
+-- DueUnanswered: NEW conversations with a take-back deadline, soonest first.
+CREATE INDEX conversations_unanswered_due ON conversations (unanswered_at, workspace_id, id)
+	WHERE status = 'NEW' AND unanswered_at IS NOT NULL;
+
+CREATE TABLE routing_agents (
+	workspace_id TEXT NOT NULL,
+	channel_id   TEXT NOT NULL,
+	agent_id     TEXT NOT NULL,
+	PRIMARY KEY (workspace_id, channel_id, agent_id)
+) WITHOUT ROWID;
+
+CREATE TABLE routing_leases (
+	workspace_id TEXT    NOT NULL PRIMARY KEY,
+	holder       TEXT    NOT NULL,
+	until        INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // SchemaVersion is the schema version this code migrates to.

@@ -18,10 +18,13 @@ import (
 func (s *Store) GetSettings(ctx context.Context, workspaceID string) (domain.Settings, error) {
 	st := domain.Settings{WorkspaceID: workspaceID}
 	var updated, switchedOff int64
+	r := &st.Routing
 	err := s.queryRow(ctx, nil, `
-		SELECT remove_ownership_on_logout, logout_grace_seconds, switched_off_count, switched_off_at, version, updated_at
+		SELECT remove_ownership_on_logout, logout_grace_seconds, switched_off_count, switched_off_at, version, updated_at,
+			routing_mode, routing_default_capacity, routing_unanswered_seconds, routing_prefer_last_owner
 		FROM settings WHERE workspace_id = ?`, workspaceID,
-	).Scan(&st.RemoveOwnershipOnLogout, &st.LogoutGraceSeconds, &st.SwitchedOffCount, &switchedOff, &st.Version, &updated)
+	).Scan(&st.RemoveOwnershipOnLogout, &st.LogoutGraceSeconds, &st.SwitchedOffCount, &switchedOff, &st.Version, &updated,
+		&r.Mode, &r.DefaultCapacity, &r.UnansweredSeconds, &r.PreferLastOwner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return domain.DefaultSettings(workspaceID), nil
 	}
@@ -35,7 +38,12 @@ func (s *Store) GetSettings(ctx context.Context, workspaceID string) (domain.Set
 // SaveSettings writes st if the stored version is st.Version-1.
 func (s *Store) SaveSettings(ctx context.Context, st domain.Settings) error {
 	return s.write(ctx, "save settings", func(tx *sql.Tx) (*domain.Event, error) {
+		r := st.Routing
+		if r.Mode == "" {
+			r = domain.DefaultRoutingSettings()
+		}
 		args := []any{st.RemoveOwnershipOnLogout, st.LogoutGraceSeconds, st.SwitchedOffCount, millisOrZero(st.SwitchedOffAt),
+			string(r.Mode), r.DefaultCapacity, r.UnansweredSeconds, r.PreferLastOwner,
 			st.Version, millis(st.UpdatedAt), st.WorkspaceID}
 		var res sql.Result
 		var err error
@@ -43,11 +51,13 @@ func (s *Store) SaveSettings(ctx context.Context, st domain.Settings) error {
 			// Version 1 is the first save: none stored counts as version 0.
 			res, err = s.exec(ctx, tx, `
 				INSERT INTO settings (remove_ownership_on_logout, logout_grace_seconds, switched_off_count, switched_off_at,
+					routing_mode, routing_default_capacity, routing_unanswered_seconds, routing_prefer_last_owner,
 					version, updated_at, workspace_id)
-				VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, args...)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, args...)
 		} else {
 			res, err = s.exec(ctx, tx, `
 				UPDATE settings SET remove_ownership_on_logout = ?, logout_grace_seconds = ?, switched_off_count = ?, switched_off_at = ?,
+					routing_mode = ?, routing_default_capacity = ?, routing_unanswered_seconds = ?, routing_prefer_last_owner = ?,
 					version = ?, updated_at = ?
 				WHERE workspace_id = ? AND version = ?`, append(args, st.Version-1)...)
 		}
@@ -73,18 +83,26 @@ func oneRow(res sql.Result, err error, ifNone error) error {
 // Agents.
 
 const agentCols = `workspace_id, id, name, email, role, active, presence, presence_since, offline_epoch, last_seen_at,
-	cleanup_epoch, cleanup_due_at, cleanup_switched_off_count, cleanup_claimed_by, cleanup_claimed_until, created_at, updated_at, version`
+	cleanup_epoch, cleanup_due_at, cleanup_switched_off_count, cleanup_claimed_by, cleanup_claimed_until, created_at, updated_at, version,
+	capacity, last_routed_at`
 
 func scanAgent(row scanner) (*domain.Agent, error) {
 	var a domain.Agent
 	var presenceSince, lastSeen, created, updated int64
 	var epoch, due, count sql.NullInt64
 	var claimedBy string
-	var claimedUntil int64
+	var claimedUntil, lastRouted int64
+	var capacity sql.NullInt64
 	if err := row.Scan(&a.WorkspaceID, &a.ID, &a.Name, &a.Email, &a.Role, &a.Active, &a.Presence, &presenceSince,
-		&a.OfflineEpoch, &lastSeen, &epoch, &due, &count, &claimedBy, &claimedUntil, &created, &updated, &a.Version); err != nil {
+		&a.OfflineEpoch, &lastSeen, &epoch, &due, &count, &claimedBy, &claimedUntil, &created, &updated, &a.Version,
+		&capacity, &lastRouted); err != nil {
 		return nil, err
 	}
+	if capacity.Valid {
+		c := int(capacity.Int64)
+		a.Capacity = &c
+	}
+	a.LastRoutedAt = fromMillisOrZero(lastRouted)
 	a.PresenceSince, a.LastSeenAt = fromMillis(presenceSince), fromMillis(lastSeen)
 	a.CreatedAt, a.UpdatedAt = fromMillis(created), fromMillis(updated)
 	if epoch.Valid {
@@ -104,8 +122,13 @@ func agentArgs(a domain.Agent) []any {
 		epoch, due, count = c.Epoch, millis(c.DueAt), c.SettingsSwitchedOffCount
 		claimedBy, claimedUntil = c.ClaimedBy, millisOrZero(c.ClaimedUntil)
 	}
+	var capacity any
+	if a.Capacity != nil {
+		capacity = *a.Capacity
+	}
 	return []any{a.WorkspaceID, a.ID, a.Name, a.Email, string(a.Role), a.Active, string(a.Presence), millis(a.PresenceSince),
-		a.OfflineEpoch, millis(a.LastSeenAt), epoch, due, count, claimedBy, claimedUntil, millis(a.CreatedAt), millis(a.UpdatedAt), a.Version}
+		a.OfflineEpoch, millis(a.LastSeenAt), epoch, due, count, claimedBy, claimedUntil, millis(a.CreatedAt), millis(a.UpdatedAt), a.Version,
+		capacity, millisOrZero(a.LastRoutedAt)}
 }
 
 // AgentsByIDs returns agents in key order, nil for unknown ids.
@@ -202,7 +225,7 @@ func (s *Store) ListAgents(ctx context.Context, workspaceID string, f domain.Age
 // InsertAgent creates a; ErrDuplicate if the id is taken.
 func (s *Store) InsertAgent(ctx context.Context, a domain.Agent) error {
 	return s.write(ctx, "insert agent", func(tx *sql.Tx) (*domain.Event, error) {
-		_, err := s.exec(ctx, tx, `INSERT INTO agents (`+agentCols+`) VALUES (`+placeholders(18)+`)`, agentArgs(a)...)
+		_, err := s.exec(ctx, tx, `INSERT INTO agents (`+agentCols+`) VALUES (`+placeholders(20)+`)`, agentArgs(a)...)
 		if err != nil {
 			return nil, dup(err)
 		}
@@ -229,15 +252,19 @@ func (s *Store) UpdateAgent(ctx context.Context, a domain.Agent) error {
 		_, err = s.exec(ctx, tx, `
 			UPDATE agents SET name = ?, email = ?, role = ?, active = ?, presence = ?, presence_since = ?, offline_epoch = ?,
 				last_seen_at = max(last_seen_at, ?), cleanup_epoch = ?, cleanup_due_at = ?, cleanup_switched_off_count = ?,
-				cleanup_claimed_by = ?, cleanup_claimed_until = ?, created_at = ?, updated_at = ?, version = ?
+				cleanup_claimed_by = ?, cleanup_claimed_until = ?, created_at = ?, updated_at = ?, version = ?,
+				capacity = ?, last_routed_at = max(last_routed_at, ?)
 			WHERE workspace_id = ? AND id = ?`, append(args, a.WorkspaceID, a.ID)...)
 		if err != nil {
 			return nil, err
 		}
 		// Signs of life only move forward, also past a writer that read an
-		// older one.
+		// older one; so do routing's turns.
 		if before.LastSeenAt.After(a.LastSeenAt) {
 			a.LastSeenAt = before.LastSeenAt
+		}
+		if before.LastRoutedAt.After(a.LastRoutedAt) {
+			a.LastRoutedAt = before.LastRoutedAt
 		}
 		return &domain.Event{WorkspaceID: a.WorkspaceID, Agent: &domain.AgentEvent{Before: before, After: a}}, nil
 	})
@@ -255,30 +282,55 @@ func (s *Store) TouchAgent(ctx context.Context, workspaceID, agentID string, at 
 	})
 }
 
+// TouchRouted moves the agent's LastRoutedAt forward to at, never back,
+// without a new version; ErrNotFound if there is no such agent.
+func (s *Store) TouchRouted(ctx context.Context, workspaceID, agentID string, at time.Time) error {
+	return s.write(ctx, "touch routed", func(tx *sql.Tx) (*domain.Event, error) {
+		res, err := s.exec(ctx, tx, `UPDATE agents SET last_routed_at = max(last_routed_at, ?) WHERE workspace_id = ? AND id = ?`,
+			millis(at), workspaceID, agentID)
+		return nil, oneRow(res, err, domain.ErrNotFound)
+	})
+}
+
 // Channels.
 
-// channelCols reads a channel with its auto-ownership agents as a JSON array.
+// channelCols reads a channel with its auto-ownership and routing agents as
+// JSON arrays.
 const channelCols = `c.workspace_id, c.id, c.name, c.created_at,
-	(SELECT json_group_array(a.agent_id) FROM auto_ownership a WHERE a.workspace_id = c.workspace_id AND a.channel_id = c.id)`
+	(SELECT json_group_array(a.agent_id) FROM auto_ownership a WHERE a.workspace_id = c.workspace_id AND a.channel_id = c.id),
+	(SELECT json_group_array(r.agent_id) FROM routing_agents r WHERE r.workspace_id = c.workspace_id AND r.channel_id = c.id)`
 
 func scanChannel(row scanner) (*domain.Channel, error) {
 	var c domain.Channel
 	var created int64
-	var agents string
-	if err := row.Scan(&c.WorkspaceID, &c.ID, &c.Name, &created, &agents); err != nil {
+	var agents, routing string
+	if err := row.Scan(&c.WorkspaceID, &c.ID, &c.Name, &created, &agents, &routing); err != nil {
 		return nil, err
 	}
 	c.CreatedAt = fromMillis(created)
-	if err := json.Unmarshal([]byte(agents), &c.AutoOwnershipAgentIDs); err != nil {
+	var err error
+	if c.AutoOwnershipAgentIDs, err = agentIDList(agents); err != nil {
 		return nil, fmt.Errorf("decode auto-ownership agents: %w", err)
 	}
-	if len(c.AutoOwnershipAgentIDs) == 0 {
-		c.AutoOwnershipAgentIDs = nil
+	if c.RoutingAgentIDs, err = agentIDList(routing); err != nil {
+		return nil, fmt.Errorf("decode routing agents: %w", err)
+	}
+	return &c, nil
+}
+
+// agentIDList decodes a JSON array of agent ids, sorted, nil when empty.
+func agentIDList(js string) ([]string, error) {
+	var ids []string
+	if err := json.Unmarshal([]byte(js), &ids); err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, nil
 	}
 	// The primary key orders them already; sorting here keeps that a
 	// promise of this code rather than of the query planner.
-	slices.Sort(c.AutoOwnershipAgentIDs)
-	return &c, nil
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // InsertChannel creates c; ErrDuplicate if its id or name is taken.
@@ -291,6 +343,12 @@ func (s *Store) InsertChannel(ctx context.Context, c domain.Channel) error {
 		}
 		for _, agentID := range c.AutoOwnershipAgentIDs {
 			if _, err := s.exec(ctx, tx, `INSERT INTO auto_ownership (workspace_id, channel_id, agent_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+				c.WorkspaceID, c.ID, agentID); err != nil {
+				return nil, err
+			}
+		}
+		for _, agentID := range c.RoutingAgentIDs {
+			if _, err := s.exec(ctx, tx, `INSERT INTO routing_agents (workspace_id, channel_id, agent_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
 				c.WorkspaceID, c.ID, agentID); err != nil {
 				return nil, err
 			}
@@ -357,6 +415,51 @@ func (s *Store) SetAutoOwnership(ctx context.Context, workspaceID, channelID, ag
 		}
 		return nil, err
 	})
+}
+
+// SetRoutingAgent names or unnames one agent as a routing agent of one
+// channel; ErrNotFound if the channel is unknown.
+func (s *Store) SetRoutingAgent(ctx context.Context, workspaceID, channelID, agentID string, enabled bool) error {
+	return s.write(ctx, "set routing agent", func(tx *sql.Tx) (*domain.Event, error) {
+		var one int
+		err := s.queryRow(ctx, tx, `SELECT 1 FROM channels WHERE workspace_id = ? AND id = ?`, workspaceID, channelID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, domain.ErrNotFound
+		}
+		if err != nil {
+			return nil, err
+		}
+		if enabled {
+			_, err = s.exec(ctx, tx, `INSERT INTO routing_agents (workspace_id, channel_id, agent_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+				workspaceID, channelID, agentID)
+		} else {
+			_, err = s.exec(ctx, tx, `DELETE FROM routing_agents WHERE workspace_id = ? AND channel_id = ? AND agent_id = ?`,
+				workspaceID, channelID, agentID)
+		}
+		return nil, err
+	})
+}
+
+// ClaimRouting takes, renews or finds lost the workspace's routing lease:
+// one conditional upsert of its row.
+func (s *Store) ClaimRouting(ctx context.Context, workspaceID, instance string, now, until time.Time) (bool, error) {
+	held := false
+	err := s.write(ctx, "claim routing", func(tx *sql.Tx) (*domain.Event, error) {
+		res, err := s.exec(ctx, tx, `INSERT INTO routing_leases (workspace_id, holder, until) VALUES (?, ?, ?)
+			ON CONFLICT (workspace_id) DO UPDATE SET holder = excluded.holder, until = excluded.until
+			WHERE routing_leases.holder = excluded.holder OR routing_leases.until <= ?`,
+			workspaceID, instance, millis(until), millis(now))
+		if err != nil {
+			return nil, err
+		}
+		n, err := res.RowsAffected()
+		held = n == 1
+		return nil, err
+	})
+	if err != nil {
+		return false, err
+	}
+	return held, nil
 }
 
 // Contacts.

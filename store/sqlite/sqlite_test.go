@@ -281,7 +281,7 @@ func TestMigrations(t *testing.T) {
 		// columns, migration 4 the probe table, migration 5 the delivery
 		// columns and their index, migration 6 the badge counts and their
 		// triggers (taken again from the conversations), migration 7 the
-		// record of changes.
+		// record of changes, migration 8 routing.
 		db, err := sql.Open("sqlite", path)
 		if err != nil {
 			t.Fatal(err)
@@ -305,6 +305,13 @@ func TestMigrations(t *testing.T) {
 			"ALTER TABLE messages DROP COLUMN delivery_at", "ALTER TABLE messages DROP COLUMN delivery_external_id",
 			"ALTER TABLE messages DROP COLUMN delivery_error", "ALTER TABLE messages DROP COLUMN delivery_version",
 			"DROP TABLE events", "DROP TABLE event_horizons",
+			"DROP INDEX settings_routing", "DROP INDEX conversations_unanswered_due",
+			"ALTER TABLE settings DROP COLUMN routing_mode", "ALTER TABLE settings DROP COLUMN routing_default_capacity",
+			"ALTER TABLE settings DROP COLUMN routing_unanswered_seconds", "ALTER TABLE settings DROP COLUMN routing_prefer_last_owner",
+			"ALTER TABLE agents DROP COLUMN capacity", "ALTER TABLE agents DROP COLUMN last_routed_at",
+			"ALTER TABLE conversations DROP COLUMN routing_excluded", "ALTER TABLE conversations DROP COLUMN unanswered_at",
+			"ALTER TABLE conversations DROP COLUMN resolved_owner_id", "ALTER TABLE conversations DROP COLUMN preferred_agent_id",
+			"DROP TABLE routing_agents", "DROP TABLE routing_leases",
 			"PRAGMA user_version = 1",
 		} {
 			if _, err := db.Exec(stmt); err != nil {

@@ -59,6 +59,47 @@ func (s *Store) SilentAgents(ctx context.Context, t time.Time, n int) ([]domain.
 	return out, nil
 }
 
+// DueUnanswered returns up to n NEW conversations, of any workspace, whose
+// unanswered take-back is due at or before t, soonest first.
+func (s *Store) DueUnanswered(ctx context.Context, t time.Time, n int) ([]domain.Conversation, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	out, err := scanConversations(s.query(ctx, nil, `SELECT `+convCols+` FROM conversations INDEXED BY conversations_unanswered_due
+		WHERE status = 'NEW' AND unanswered_at IS NOT NULL AND unanswered_at <= ?
+		ORDER BY unanswered_at, workspace_id, id`+limit(n), millis(t)))
+	if err != nil {
+		return nil, failed("due unanswered", err)
+	}
+	return out, nil
+}
+
+// RoutingWorkspaces returns up to n ids of workspaces with routing on, in
+// id order after afterID.
+func (s *Store) RoutingWorkspaces(ctx context.Context, afterID string, n int) ([]string, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	rows, err := s.query(ctx, nil, `SELECT workspace_id FROM settings INDEXED BY settings_routing
+		WHERE routing_mode <> 'OFF' AND workspace_id > ? ORDER BY workspace_id`+limit(n), afterID)
+	if err != nil {
+		return nil, failed("routing workspaces", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var ws string
+		if err := rows.Scan(&ws); err != nil {
+			return nil, failed("routing workspaces", err)
+		}
+		out = append(out, ws)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, failed("routing workspaces", err)
+	}
+	return out, nil
+}
+
 func scanAgents(rows *sql.Rows, err error) ([]domain.Agent, error) {
 	if err != nil {
 		return nil, err

@@ -11,7 +11,8 @@ import (
 // writes in A's name leave B's records alone.
 func testIsolation(t *testing.T, f Factory) {
 	s := f.New(t)
-	settings := domain.Settings{WorkspaceID: wsB, RemoveOwnershipOnLogout: true, LogoutGraceSeconds: 5, Version: 1, UpdatedAt: at(1)}
+	settings := domain.Settings{WorkspaceID: wsB, RemoveOwnershipOnLogout: true, LogoutGraceSeconds: 5, Version: 1, UpdatedAt: at(1),
+		Routing: domain.RoutingSettings{Mode: domain.RoutingRoundRobin, DefaultCapacity: 2, PreferLastOwner: true}}
 	wantErr(t, "SaveSettings", s.SaveSettings(ctx, settings), nil)
 	agent := newAgent(wsB, "ag-1", "Bea")
 	mustInsertAgent(t, s, agent)

@@ -10,6 +10,7 @@ import (
 func testSettings(t *testing.T, f Factory) {
 	saved := domain.Settings{
 		WorkspaceID: wsA, RemoveOwnershipOnLogout: true, LogoutGraceSeconds: 12, SwitchedOffCount: 4, SwitchedOffAt: at(9),
+		Routing: domain.RoutingSettings{Mode: domain.RoutingBalanced, DefaultCapacity: 9, UnansweredSeconds: 300},
 		Version: 1, UpdatedAt: at(10),
 	}
 

@@ -47,6 +47,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Deliveries", func(t *testing.T) { testDeliveries(t, f) })
 	t.Run("Acknowledgements", func(t *testing.T) { testAcks(t, f) })
 	t.Run("Sweeps", func(t *testing.T) { testSweeps(t, f) })
+	t.Run("Routing", func(t *testing.T) { testRouting(t, f) })
 	t.Run("Probe", func(t *testing.T) { testProbe(t, f) })
 	t.Run("WorkspaceIsolation", func(t *testing.T) { testIsolation(t, f) })
 	t.Run("QuerySyntaxLookalikes", func(t *testing.T) { testLookalikes(t, f) })
