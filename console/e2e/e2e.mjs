@@ -511,10 +511,15 @@ try {
   await ben.page.locator('.conv-owner', { hasText: 'Ben Baker' }).waitFor();
   await ben.page.locator('details.history summary').click();
   await ben.page.locator('.history-list li').first().getByText('Routed to Ben Baker', { exact: true }).waitFor();
+  const taken = await ben.page.evaluate(async () => {
+    const { changeWhy } = await import('/js/format.js');
+    return changeWhy({ reason: 'UNANSWERED', from: { name: 'Ben Baker' }, to: null, actor: null });
+  });
+  if (taken !== 'Taken back: Ben Baker did not reply in time') fail(`an unanswered take-back reads: ${taken}`);
   await ada.page.screenshot({ path: join(shots, '11-ada-filter-load.png') });
   await closeFilter(ada.page);
 
-  step('routing: Ada sets Ben Away for him; his dot turns orange on his page and Cleo\'s');
+  step('routing: Ada sets Ben Away for him (his dot turns orange on his page and Cleo\'s) and his capacity to 4');
   await ada.page.getByRole('link', { name: 'Admin' }).click();
   const benPresence = ada.page.getByRole('group', { name: 'Presence of Ben Baker' });
   await benPresence.getByRole('button', { name: 'Away' }).click();
@@ -523,6 +528,12 @@ try {
   await ben.page.locator('.me-name .dot-away').waitFor();
   await ben.page.locator('.segmented [aria-pressed="true"]', { hasText: 'Away' }).waitFor();
   await cleo.page.locator('label[for="f-agent-ben"] .dot-away').waitFor();
+  await ada.page.getByLabel('Capacity of Ben Baker', { exact: true }).fill('4');
+  await ada.page.getByRole('button', { name: 'Save the capacity of Ben Baker' }).click();
+  await ada.page.getByText('Ben Baker: capacity 4.').waitFor();
+  // Capacity reaches the other consoles with the agents' presence events,
+  // which a capacity change alone does not send.
+  if ((await gql(tokens.admin, '{ agents { id capacity } }')).agents.find((a) => a.id === 'ben').capacity !== 4) fail('Ben\'s capacity is not 4');
   await openFilter(ben.page);
   await ben.page.getByRole('button', { name: 'Show everything' }).click();
   await closeFilter(ben.page);

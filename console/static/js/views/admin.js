@@ -127,7 +127,7 @@ export function mountAdmin(root, app) {
         help && h('p', { class: 'help', id: `${id}-help` }, help), error);
     };
     const mode = h('select', { id: 'routing-mode' },
-      [['OFF', 'Off'], ['BALANCED', 'Balanced: lowest load first'], ['ROUND_ROBIN', 'Round robin: take turns']]
+      [['OFF', 'Off'], ['BALANCED', 'Balanced'], ['ROUND_ROBIN', 'Round robin']]
         .map(([value, words]) => h('option', { value, selected: routing.mode === value }, words)));
     const capacity = h('input', { type: 'number', id: 'default-capacity', min: 1, max: 100, step: 1, value: String(routing.defaultCapacity) });
     const unanswered = h('input', { type: 'number', id: 'unanswered-seconds', min: 0, max: 86400, step: 1, value: String(routing.unansweredSeconds) });
@@ -176,7 +176,7 @@ export function mountAdmin(root, app) {
         }
       },
     },
-    field('mode', 'routing-mode', 'Routing mode', mode),
+    field('mode', 'routing-mode', 'Routing mode', mode, 'Balanced: the lowest load first. Round robin: in turns.'),
     field('defaultCapacity', 'default-capacity', 'Default capacity', capacity, '1 to 100 New conversations per agent.'),
     field('unansweredSeconds', 'unanswered-seconds', 'Take back unanswered after (seconds)', unanswered, '0 never, else 5 to 86400.'),
     h('div', { class: 'switch-row' },
