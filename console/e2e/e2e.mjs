@@ -479,7 +479,7 @@ try {
   await capacityField.fill('0');
   await ada.page.getByRole('button', { name: 'Save routing' }).click();
   const capacityError = ada.page.locator('#default-capacity-error');
-  await capacityError.filter({ hasText: /defaultCapacity must be 1 to 100/i }).waitFor();
+  await capacityError.filter({ hasText: /^Default capacity must be 1 to 100\.$/ }).waitFor();
   await ada.page.locator('#default-capacity[aria-invalid="true"]').waitFor();
   await ada.page.screenshot({ path: join(shots, '9-routing-error.png') });
   await capacityField.fill('3');

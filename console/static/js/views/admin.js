@@ -121,7 +121,7 @@ export function mountAdmin(root, app) {
     const fields = {};
     const field = (name, id, label, control, help) => {
       const error = h('p', { class: 'field-error', id: `${id}-error`, hidden: true, role: 'alert' });
-      fields[name] = { control, error };
+      fields[name] = { control, error, words: label };
       control.setAttribute('aria-describedby', help ? `${id}-help ${id}-error` : `${id}-error`);
       return h('div', { class: 'field' }, h('label', { for: id }, label), control,
         help && h('p', { class: 'help', id: `${id}-help` }, help), error);
@@ -169,7 +169,7 @@ export function mountAdmin(root, app) {
           app.loadAgents();
         } catch (err) {
           const name = String(err.extensions?.argument || '').split('.').pop();
-          if (err.code === 'BAD_USER_INPUT' && fields[name]) showError(name, sentence(err.message));
+          if (err.code === 'BAD_USER_INPUT' && fields[name]) showError(name, sentence(err.message, name, fields[name].words));
           else if (!err.signedOut) toastError(describe(err));
         } finally {
           submit.disabled = false;
@@ -290,8 +290,10 @@ function wholeNumber(text) {
   return text.trim() !== '' && Number.isInteger(n) ? n : null;
 }
 
-function sentence(s) {
-  s = String(s || '').trim();
+// sentence is the server's message about a field, with the field's name
+// in it said as its label ("Default capacity must be 1 to 100.").
+function sentence(s, name, label) {
+  s = String(s || 'the server refused it').trim().replace(new RegExp(`^${name}\\b`), label);
   s = s.charAt(0).toUpperCase() + s.slice(1);
   return /[.!?]$/.test(s) ? s : `${s}.`;
 }
