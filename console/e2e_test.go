@@ -24,8 +24,12 @@ var e2eSecret = []byte("console-e2e-secret-console-e2e-secret-00")
 // side by side, live queue rows and counts (pushed, never queried),
 // assignment through the owner drop-down, reply-and-move, a conflict,
 // presence dots, a dropped socket that catches up, the admin page, missed
-// assignments, and the ownership history from its newest change back to
-// its first.
+// assignments, the ownership history from its newest change back to its
+// first, and routing: an admin's settings (an out-of-range capacity refused
+// at its field), routing agents, a routed message, load and capacity in the
+// filter menu, setting an agent Away; an agent sees none of the admin's
+// controls. The server runs its jobs, as switchboard serve does, so that
+// routing gives work out.
 //
 // It needs node, e2e/node_modules (npm ci in console/e2e) and Chromium; it
 // skips without them, except under CI=true, where they are required.
@@ -38,7 +42,7 @@ func TestConsoleInARealBrowser(t *testing.T) {
 		_, err = os.Stat(chromium)
 	}
 	testserver.Require(t, err, "node, console/e2e/node_modules (run npm ci in console/e2e) and "+chromium+" (apt-get install chromium)")
-	srv := testserver.Start(t, e2eSecret)
+	srv := testserver.StartWithJobs(t, e2eSecret)
 	svc := srv.Service
 
 	// The workspace: an admin, three agents (all OFFLINE until they sign

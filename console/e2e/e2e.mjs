@@ -318,7 +318,7 @@ try {
   await removeSwitch.click();
   await ada.page.getByText('Ownership is now removed when an agent logs out.').waitFor();
   await ada.page.getByLabel('Grace period (seconds)').fill('45');
-  await ada.page.getByRole('button', { name: 'Save' }).click();
+  await ada.page.getByRole('button', { name: 'Save', exact: true }).click();
   await ada.page.getByText('Grace period: 45 s.').waitFor();
   await ada.page.getByRole('switch', { name: 'Auto-ownership for Cleo Cruz on Email' }).click();
   await ada.page.getByText('Auto-ownership on for Cleo Cruz on Email.').waitFor();
@@ -447,6 +447,98 @@ try {
   const sent = await gql(tokens.ben, '{ queue(status: NEW, first: 100) { edges { node { contact { name } messages(last: 3) { edges { node { text author { id } } } } } } } }');
   const noor = sent.queue.edges.map((e) => e.node).find((c) => c.contact.name === 'Noor Khan');
   if (noor.messages.edges.map((e) => e.node.author?.id || 'contact').join(',') !== 'contact,ben,cleo') fail(`Noor's messages: ${JSON.stringify(noor.messages)}`);
+
+  step('routing: an agent sees no admin controls, only everyone\'s load beside their dot');
+  if (await cleo.page.getByRole('link', { name: 'Admin' }).count()) fail('Cleo sees the Admin link');
+  await cleo.page.goto(`${base}/#/admin`);
+  await live(cleo.page);
+  await cleo.page.getByText('Only admins can change settings and channels.').waitFor();
+  for (const control of ['#routing-mode', '#default-capacity', '.routing-agents', '.agent-controls']) {
+    if (await cleo.page.locator(control).count()) fail(`Cleo sees the admin control ${control}`);
+  }
+  await cleo.page.getByRole('link', { name: 'Inbox' }).click();
+  await openFilter(cleo.page);
+  const benLoad = cleo.page.locator('label[for="f-agent-ben"] .load');
+  await benLoad.waitFor();
+  const loadBefore = Number(await benLoad.getAttribute('data-load'));
+
+  step('routing: Ada adds a Chat channel and names Ben and Cleo its routing agents');
+  await ada.page.getByRole('link', { name: 'Admin' }).click();
+  await ada.page.getByLabel('New channel').fill('Chat');
+  await ada.page.getByRole('button', { name: 'Add channel' }).click();
+  await ada.page.getByText('Channel Chat created.').waitFor();
+  for (const name of ['Ben Baker', 'Cleo Cruz']) {
+    await ada.page.getByRole('switch', { name: `Routing for ${name} on Chat` }).click();
+    await ada.page.getByText(`Routing on for ${name} on Chat.`).waitFor();
+  }
+  const chat = (await gql(tokens.admin, '{ channels { id name routingAgents { id } } }')).channels.find((c) => c.name === 'Chat');
+  if (chat.routingAgents.map((a) => a.id).sort().join(',') !== 'ben,cleo') fail(`Chat's routing agents: ${JSON.stringify(chat.routingAgents)}`);
+
+  step('routing: an out-of-range default capacity is refused at its field; then BALANCED with a capacity of 3');
+  const capacityField = ada.page.getByLabel('Default capacity', { exact: true });
+  await capacityField.fill('0');
+  await ada.page.getByRole('button', { name: 'Save routing' }).click();
+  const capacityError = ada.page.locator('#default-capacity-error');
+  await capacityError.filter({ hasText: /^Default capacity must be 1 to 100\.$/ }).waitFor();
+  await ada.page.locator('#default-capacity[aria-invalid="true"]').waitFor();
+  await ada.page.screenshot({ path: join(shots, '9-routing-error.png') });
+  await capacityField.fill('3');
+  await ada.page.getByLabel('Routing mode', { exact: true }).selectOption('BALANCED');
+  await ada.page.getByRole('button', { name: 'Save routing' }).click();
+  await ada.page.getByText('Routing is on: balanced.').waitFor();
+  await capacityError.waitFor({ state: 'hidden' });
+  const routing = (await gql(tokens.admin, '{ settings { routing { mode defaultCapacity } } }')).settings.routing;
+  if (routing.mode !== 'BALANCED' || routing.defaultCapacity !== 3) fail(`routing settings: ${JSON.stringify(routing)}`);
+  await ada.page.screenshot({ path: join(shots, '10-admin-routing.png') });
+
+  step('routing: an inbound Chat message is routed to Ben (Cleo is Away); Ben sees it his, with "Routed to Ben Baker"; his load moves');
+  await ada.page.getByRole('link', { name: 'Inbox' }).click();
+  await openFilter(ada.page);
+  const adaSeesBen = ada.page.locator('label[for="f-agent-ben"] .load');
+  await adaSeesBen.filter({ hasText: `${loadBefore}/3` }).waitFor();
+  await gql(tokens.integration,
+    `mutation($in: InboundInput!) { ingestInbound(input: $in) { conversationId } }`,
+    { in: { channelId: chat.id, contactExternalId: 'rita@example.org', contactName: 'Rita Routed', externalMessageId: 'e2e-chat-1', text: 'Is anyone there?' } });
+  // The queue shows 25 rows, longest waiting first: Rita shows under "Owned by me".
+  await openFilter(ben.page);
+  await ben.page.getByLabel('Owned by me').check();
+  await closeFilter(ben.page);
+  await row(ben.page, 'Rita Routed').getByText('Waiting on Ben Baker').waitFor();
+  await adaSeesBen.filter({ hasText: `${loadBefore + 1}/3` }).waitFor();
+  await benLoad.and(cleo.page.locator(`[data-load="${loadBefore + 1}"]`)).waitFor();
+  await row(ben.page, 'Rita Routed').click();
+  await ben.page.locator('#conv-title', { hasText: 'Rita Routed' }).waitFor();
+  await ben.page.locator('.conv-owner', { hasText: 'Ben Baker' }).waitFor();
+  await ben.page.locator('details.history summary').click();
+  await ben.page.locator('.history-list li').first().getByText('Routed to Ben Baker', { exact: true }).waitFor();
+  const taken = await ben.page.evaluate(async () => {
+    const { changeWhy } = await import('/js/format.js');
+    return changeWhy({ reason: 'UNANSWERED', from: { name: 'Ben Baker' }, to: null, actor: null });
+  });
+  if (taken !== 'Taken back: Ben Baker did not reply in time') fail(`an unanswered take-back reads: ${taken}`);
+  await ada.page.screenshot({ path: join(shots, '11-ada-filter-load.png') });
+  await closeFilter(ada.page);
+
+  step('routing: Ada sets Ben Away for him (his dot turns orange on his page and Cleo\'s) and his capacity to 4');
+  await ada.page.getByRole('link', { name: 'Admin' }).click();
+  const benPresence = ada.page.getByRole('group', { name: 'Presence of Ben Baker' });
+  await benPresence.getByRole('button', { name: 'Away' }).click();
+  await ada.page.getByText('Ben Baker is Away.').waitFor();
+  await benPresence.locator('[aria-pressed="true"]', { hasText: 'Away' }).waitFor();
+  await ben.page.locator('.me-name .dot-away').waitFor();
+  await ben.page.locator('.segmented [aria-pressed="true"]', { hasText: 'Away' }).waitFor();
+  await cleo.page.locator('label[for="f-agent-ben"] .dot-away').waitFor();
+  await ada.page.getByLabel('Capacity of Ben Baker', { exact: true }).fill('4');
+  await ada.page.getByRole('button', { name: 'Save the capacity of Ben Baker' }).click();
+  await ada.page.getByText('Ben Baker: capacity 4.').waitFor();
+  // Capacity reaches the other consoles with the agents' presence events,
+  // which a capacity change alone does not send.
+  if ((await gql(tokens.admin, '{ agents { id capacity } }')).agents.find((a) => a.id === 'ben').capacity !== 4) fail('Ben\'s capacity is not 4');
+  await openFilter(ben.page);
+  await ben.page.getByRole('button', { name: 'Show everything' }).click();
+  await closeFilter(ben.page);
+  if ((await gql(tokens.admin, '{ agents { id presence } }')).agents.find((a) => a.id === 'ben').presence !== 'AWAY') fail('Ben is not Away');
+  await closeFilter(cleo.page);
 
   step('screenshots');
   await row(ben.page, 'Maria Garcia').click();

@@ -39,6 +39,19 @@ func Start(t *testing.T, secret []byte) *Server {
 // Verifier, Feed, Logger) are not configure's to set.
 func StartWith(t *testing.T, secret []byte, configure func(*server.Config)) *Server {
 	t.Helper()
+	return start(t, secret, configure, false)
+}
+
+// StartWithJobs is Start with the background jobs running, as switchboard
+// serve runs them (routing, the logout cleanup, boomerangs), on the real
+// clock: for a test that watches routing give work out.
+func StartWithJobs(t *testing.T, secret []byte) *Server {
+	t.Helper()
+	return start(t, secret, nil, true)
+}
+
+func start(t *testing.T, secret []byte, configure func(*server.Config), jobs bool) *Server {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	var sc server.Config
 	if configure != nil {
@@ -48,7 +61,7 @@ func StartWith(t *testing.T, secret []byte, configure func(*server.Config)) *Ser
 		Store: func(_ context.Context, sink domain.EventSink) (domain.Store, error) {
 			return sqlitetest.New(t, sqlite.Options{EventSink: sink, Logger: log}), nil
 		},
-		Keys: server.KeyConfig{Secret: secret}, Server: sc, Logger: log,
+		Keys: server.KeyConfig{Secret: secret}, Server: sc, Logger: log, Jobs: jobs,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -79,6 +79,15 @@ export const reasonWords = {
   BOOMERANG_WHILE_OFFLINE: 'came back to New while the owner was offline',
 };
 
+// changeWhy says why an ownership change happened. Routing's own changes
+// read as a sentence about the agent ("Routed to Ben Baker"); the others
+// say who made them and why.
+export function changeWhy(e) {
+  if (e.reason === 'ROUTING') return `Routed to ${e.to?.name || 'an agent'}`;
+  if (e.reason === 'UNANSWERED') return `Taken back: ${e.from?.name || 'the owner'} did not reply in time`;
+  return `${e.actor ? `by ${e.actor.name}` : 'by the system'} · ${reasonWords[e.reason] || e.reason}`;
+}
+
 // waited says how long a conversation has been in its queue.
 export function waited(c) {
   if (c.status === 'RESOLVED') return since(c.waitingSince, 'resolved ', ' ago');

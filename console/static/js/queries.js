@@ -2,10 +2,12 @@
 
 export const ME = `query Me { me { id name email role presence } }`;
 
-export const AGENTS = `query Agents { agents { id name role presence } }`;
+// capacity comes with presence; load is the NEW owned counts of
+// queueCountsChanged, kept live without a query.
+export const AGENTS = `query Agents { agents { id name role presence capacity } }`;
 
 export const PRESENCE_CHANGED = `subscription PresenceChanged($since: String) {
-  presenceChanged(since: $since) { id name role presence active position }
+  presenceChanged(since: $since) { id name role presence capacity active position }
 }`;
 
 // Any change to any conversation: an open conversation follows it.
@@ -79,13 +81,24 @@ export const MISSED = `query Missed {
 }`;
 export const ACKNOWLEDGE = `mutation Acknowledge($ids: [ID!]!) { acknowledgeMissedAssignments(conversationIds: $ids) }`;
 
+const SETTINGS = `removeOwnershipOnLogout logoutGraceSeconds
+  routing { mode defaultCapacity unansweredSeconds preferLastOwner }`;
 export const ADMIN = `query Admin {
-  settings { removeOwnershipOnLogout logoutGraceSeconds }
-  channels { id name autoOwnershipAgents { id } deliveries { pending stalled } }
-  agents { id name role presence }
+  settings { ${SETTINGS} }
+  channels { id name autoOwnershipAgents { id } routingAgents { id } deliveries { pending stalled } }
+  agents { id name email role presence capacity }
 }`;
 export const UPDATE_SETTINGS = `mutation UpdateSettings($input: SettingsInput!) {
-  updateSettings(input: $input) { settings { removeOwnershipOnLogout logoutGraceSeconds } }
+  updateSettings(input: $input) { settings { ${SETTINGS} } }
+}`;
+export const SET_ROUTING_AGENT = `mutation SetRoutingAgent($input: RoutingAgentInput!) {
+  setRoutingAgent(input: $input) { channel { id name routingAgents { id } } }
+}`;
+export const SET_AGENT_PRESENCE = `mutation SetAgentPresence($agentId: ID!, $presence: Presence!) {
+  setAgentPresence(agentId: $agentId, presence: $presence) { agent { id name role presence capacity active } }
+}`;
+export const UPSERT_AGENT = `mutation UpsertAgent($input: AgentInput!) {
+  upsertAgent(input: $input) { agent { id name role presence capacity active } }
 }`;
 export const SET_AUTO_OWNERSHIP = `mutation SetAutoOwnership($input: AutoOwnershipInput!) {
   setAutoOwnership(input: $input) { channel { id name autoOwnershipAgents { id } } }

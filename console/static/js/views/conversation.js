@@ -9,7 +9,7 @@
 // sees what came in and chooses to send anyway or to review.
 import { describe, CONFLICT_WORDS } from '../api.js';
 import { h, replace, visuallyHidden } from '../dom.js';
-import { dateTime, dot, presenceWords, reasonWords, statusWords, waited } from '../format.js';
+import { changeWhy, dateTime, dot, presenceWords, statusWords, waited } from '../format.js';
 import { popover } from '../popover.js';
 import * as Q from '../queries.js';
 import { toast, toastError } from '../toast.js';
@@ -311,7 +311,7 @@ export function mountConversation(root, app, id) {
       : entries.slice().reverse().map((e) => h('li', { dataset: { version: String(e.version) } },
         h('time', { datetime: e.at }, dateTime(e.at)),
         h('span', { class: 'change' }, e.from?.name || 'Unowned', h('span', { 'aria-hidden': 'true' }, ' → '), visuallyHidden(' to '), e.to?.name || 'Unowned'),
-        h('span', { class: 'why' }, `${e.actor ? `by ${e.actor.name}` : 'by the system'} · ${reasonWords[e.reason] || e.reason}`))));
+        h('span', { class: 'why' }, changeWhy(e)))));
     olderHistory.hidden = !hasOlder;
   }
 

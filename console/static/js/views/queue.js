@@ -298,11 +298,22 @@ export function mountQueue(root, app) {
         others.length === 0 ? h('p', { class: 'hint' }, 'No other agents yet.') : others.map((a) => option(
           `f-agent-${a.id}`, filter.ownedByOthers || filter.ownerIds.includes(a.id), a.name, c && ownerCount(c, a.id),
           (on) => setFilter({ ownerIds: on ? [...filter.ownerIds, a.id] : filter.ownerIds.filter((x) => x !== a.id) }),
-          { before: dot(a.presence, a.id), disabled: filter.ownedByOthers }))),
+          { before: [dot(a.presence, a.id), loadOf(a)], disabled: filter.ownedByOthers }))),
       h('div', { class: 'panel-foot' },
         h('button', { type: 'button', class: 'link', disabled: !anyFilter(), onclick: () => setFilter(emptyFilter()) }, 'Show everything'),
         visuallyHidden('Options combine: a conversation shows if it matches any of them.')),
     ];
+  }
+
+  // loadOf is an agent's load beside their dot: the NEW conversations they
+  // own (the live NEW counts, no query) out of their capacity.
+  function loadOf(a) {
+    if (a.capacity == null || !counts?.NEW) return null;
+    const load = ownerCount(counts.NEW, a.id);
+    return h('span', {
+      class: `load${load >= a.capacity ? ' load-full' : ''}`, dataset: { load: String(load), capacity: String(a.capacity) },
+      title: `${load} of ${a.capacity} New conversations`,
+    }, h('span', { 'aria-hidden': 'true' }, `${load}/${a.capacity}`), visuallyHidden(`load ${load} of ${a.capacity}`));
   }
 
   function setFilter(patch) {
