@@ -83,6 +83,7 @@ type morningResult struct {
 	mode                 string
 	seeded               time.Duration
 	fill                 []time.Duration // per agent filled, from the watcher
+	acked                []time.Duration // per agent, from the dial to connection_ack: the sign-in alone (the floor)
 	own                  []time.Duration // per agent whose own subscription saw it filled
 	unfilled             int
 	aboveCapacity        int
@@ -115,13 +116,13 @@ func runMorning(ctx context.Context, o options, out io.Writer) error {
 			if len(ds) == 0 {
 				return "-"
 			}
-			s := slices.Clone(ds)
-			slices.Sort(s)
-			return s[min(len(s)-1, len(s)*p/100)].Round(time.Millisecond).String()
+			return quantileOf(ds, p).Round(time.Millisecond).String()
 		}
 		fmt.Fprintf(out, "%s: seeded %d in %.1f s; load average before %q, after %q\n", r.mode, o.waiting, r.seeded.Seconds(), r.loadBefore, r.loadEnd)
 		fmt.Fprintf(out, "  fill time (sign-in to load = capacity %d, seen by the watcher): p50 %s p99 %s max %s; %d of %d filled, %d not\n",
 			r.capacity, q(r.fill, 50), q(r.fill, 99), q(r.fill, 100), len(r.fill), o.agents, r.unfilled)
+		fmt.Fprintf(out, "  the sign-in alone (dial to connection_ack, the floor): p50 %s p99 %s max %s; fill/sign-in at p50 %.1fx, at p99 %.1fx\n",
+			q(r.acked, 50), q(r.acked, 99), q(r.acked, 100), ratio(r.fill, r.acked, 50), ratio(r.fill, r.acked, 99))
 		fmt.Fprintf(out, "  fill time seen by the agent's own subscription: p50 %s p99 %s max %s (%d agents saw all their assignments)\n",
 			q(r.own, 50), q(r.own, 99), q(r.own, 100), len(r.own))
 		over := 0
@@ -142,6 +143,24 @@ func runMorning(ctx context.Context, o options, out io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// ratio is the p-th percentile of a over that of b.
+func ratio(a, b []time.Duration, p int) float64 {
+	qa, qb := quantileOf(a, p), quantileOf(b, p)
+	if qb == 0 {
+		return 0
+	}
+	return float64(qa) / float64(qb)
+}
+
+func quantileOf(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[min(len(s)-1, len(s)*p/100)]
 }
 
 // morning runs one morning on a fresh server.
@@ -233,6 +252,7 @@ func morning(ctx context.Context, o options, mode string) (morningResult, error)
 	load := func() string { b, _ := os.ReadFile("/proc/loadavg"); return strings.TrimSpace(string(b)) }
 	r.loadBefore = load()
 	signedAt := make([]time.Time, o.agents)
+	ackedIn := make([]time.Duration, o.agents)
 	owns := make([]*ownedReader, o.agents)
 	conns := make([]*websocket.Conn, o.agents)
 	var openErr atomic.Value
@@ -269,6 +289,7 @@ func morning(ctx context.Context, o options, mode string) (morningResult, error)
 				openErr.CompareAndSwap(nil, fmt.Errorf("agent %d: %w", i, err))
 				return
 			}
+			ackedIn[i] = time.Since(signedAt[i])
 			conns[i] = c
 			go rd.read(c)
 		}()
@@ -307,6 +328,7 @@ func morning(ctx context.Context, o options, mode string) (morningResult, error)
 	// Later changes, if routing went on, would show in the loads.
 	time.Sleep(o.settle / 3)
 
+	r.acked = ackedIn
 	w.mu.Lock()
 	for i := range o.agents {
 		at, ok := w.filledAt[agentID(i)]
