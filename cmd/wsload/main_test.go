@@ -100,7 +100,7 @@ func TestSmallMorningRun(t *testing.T) {
 	}
 	t.Log(out.String())
 	for _, want := range []string{"4 agents (OFFLINE", "runtime.NumCPU() = ", "BALANCED: seeded 40", "ROUND_ROBIN: seeded 40",
-		"4 of 4 filled, 0 not", "the sign-in alone (dial to connection_ack, the floor)", "agents above capacity at any moment: 0 (highest load seen 5); routed changes 20, others 0", "min 5 max 5 spread 0"} {
+		"4 of 4 filled, 0 not", "of which sign-in to the first assignment", "the sign-in alone (dial to connection_ack, the floor)", "agents above capacity at any moment: 0 (highest load seen 5); routed changes 20, others 0", "min 5 max 5 spread 0"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the report lacks %q", want)
 		}

@@ -84,6 +84,7 @@ type morningResult struct {
 	seeded               time.Duration
 	fill                 []time.Duration // per agent filled, from the watcher
 	acked                []time.Duration // per agent, from the dial to connection_ack: the sign-in alone (the floor)
+	first, rest          []time.Duration // per agent filled: sign-in to the first assignment, the first to the last
 	own                  []time.Duration // per agent whose own subscription saw it filled
 	unfilled             int
 	aboveCapacity        int
@@ -123,6 +124,8 @@ func runMorning(ctx context.Context, o options, out io.Writer) error {
 			r.capacity, q(r.fill, 50), q(r.fill, 99), q(r.fill, 100), len(r.fill), o.agents, r.unfilled)
 		fmt.Fprintf(out, "  the sign-in alone (dial to connection_ack, the floor): p50 %s p99 %s max %s; fill/sign-in at p50 %.1fx, at p99 %.1fx\n",
 			q(r.acked, 50), q(r.acked, 99), q(r.acked, 100), ratio(r.fill, r.acked, 50), ratio(r.fill, r.acked, 99))
+		fmt.Fprintf(out, "  of which sign-in to the first assignment: p50 %s p99 %s max %s; the first to the last (capacity - 1 more routing writes): p50 %s p99 %s max %s\n",
+			q(r.first, 50), q(r.first, 99), q(r.first, 100), q(r.rest, 50), q(r.rest, 99), q(r.rest, 100))
 		fmt.Fprintf(out, "  fill time seen by the agent's own subscription: p50 %s p99 %s max %s (%d agents saw all their assignments)\n",
 			q(r.own, 50), q(r.own, 99), q(r.own, 100), len(r.own))
 		over := 0
@@ -240,7 +243,7 @@ func morning(ctx context.Context, o options, mode string) (morningResult, error)
 	r.capacity = st.UpdateSettings.Settings.Routing.DefaultCapacity
 
 	// The watcher: every ownership change of the workspace, in order.
-	w := &morningWatch{capacity: r.capacity, load: map[string]int{}, filledAt: map[string]time.Time{}, done: make(chan struct{}), want: o.agents}
+	w := &morningWatch{capacity: r.capacity, load: map[string]int{}, filledAt: map[string]time.Time{}, firstAt: map[string]time.Time{}, done: make(chan struct{}), want: o.agents}
 	wc, err := openSubscription(ctx, tg.wsURL, admin, watchSubscription)
 	if err != nil {
 		return r, fmt.Errorf("the watcher: %w", err)
@@ -337,6 +340,9 @@ func morning(ctx context.Context, o options, mode string) (morningResult, error)
 			continue
 		}
 		r.fill = append(r.fill, at.Sub(signedAt[i]))
+		f := w.firstAt[agentID(i)]
+		r.first = append(r.first, f.Sub(signedAt[i]))
+		r.rest = append(r.rest, at.Sub(f))
 	}
 	r.aboveCapacity, r.maxLoadSeen, r.routed, r.other = len(w.above), w.maxLoad, w.routed, w.other
 	w.mu.Unlock()
@@ -427,6 +433,7 @@ type morningWatch struct {
 	maxLoad       int
 	above         map[string]bool
 	filledAt      map[string]time.Time
+	firstAt       map[string]time.Time
 	routed, other int
 	done          chan struct{}
 	closed        bool
@@ -460,6 +467,9 @@ func (w *morningWatch) read(c *websocket.Conn) {
 			w.load[id]++
 			l := w.load[id]
 			w.maxLoad = max(w.maxLoad, l)
+			if _, ok := w.firstAt[id]; !ok {
+				w.firstAt[id] = now
+			}
 			if l > w.capacity {
 				if w.above == nil {
 					w.above = map[string]bool{}
