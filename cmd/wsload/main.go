@@ -4,7 +4,8 @@
 // of events from several writers at once costs the server at its peak.
 // With -activity it measures agents viewing and typing instead
 // (conversationActivity and setTyping; see activity.go), and with -counts
-// live badge counts (queueCountsChanged; see counts.go).
+// live badge counts (queueCountsChanged; see counts.go), and with -morning
+// routing's morning of sign-ins (see morning.go).
 //
 // By default it starts a server in process, on the SQLite store in a
 // temporary directory, and opens -n real WebSocket subscribers to it over
@@ -87,6 +88,12 @@ type options struct {
 	counts     bool
 	rate       int
 	metricsURL string
+	// morning: routing's morning of sign-ins (morning.go).
+	morning      bool
+	agents       int
+	waiting      int
+	signInOver   time.Duration
+	routingModes string
 }
 
 func main() {
@@ -116,6 +123,11 @@ func main() {
 	flag.BoolVar(&o.counts, "counts", false, "live counts: -n agents hold queueCountsChanged while -rate changes a second are made for -duration, after the same changes alone (the floor)")
 	flag.IntVar(&o.rate, "rate", 50, "changes a second of -counts")
 	flag.StringVar(&o.metricsURL, "metrics-url", "", "with -counts -url: the server's /metrics, to read its count queries from")
+	flag.BoolVar(&o.morning, "morning", false, "routing's morning: -agents OFFLINE routing agents sign in over -signin-over with -waiting conversations waiting, in each mode of -routing")
+	flag.IntVar(&o.agents, "agents", 200, "agents of -morning")
+	flag.IntVar(&o.waiting, "waiting", 20_000, "NEW unowned conversations waiting at the start of -morning")
+	flag.DurationVar(&o.signInOver, "signin-over", 10*time.Second, "how long the sign-ins of -morning take, evenly spread")
+	flag.StringVar(&o.routingModes, "routing", "BALANCED,ROUND_ROBIN", "routing modes of -morning, each on a fresh server, in order")
 	flag.Parse()
 	if o.workspace == "" {
 		o.workspace = "wsload-" + randomHex(4)
@@ -123,6 +135,8 @@ func main() {
 	ctx := context.Background()
 	var err error
 	switch {
+	case o.morning:
+		err = runMorning(ctx, o, os.Stdout)
 	case o.counts:
 		if o.url != "" && len(o.secret) < server.MinSecretBytes {
 			err = fmt.Errorf("-url needs the server's HS256 secret (-secret or SWITCHBOARD_JWT_SECRET) to mint tokens")

@@ -89,3 +89,20 @@ func TestSmallCountsRun(t *testing.T) {
 	// The least time between two snapshots as received is not checked:
 	// the server spaces them a second apart, but their delivery jitters.
 }
+
+// A small -morning run: every agent who signs in is filled to capacity,
+// nobody above it, loads level, in both modes.
+func TestSmallMorningRun(t *testing.T) {
+	var out strings.Builder
+	o := options{workspace: "wsload-morning", agents: 4, waiting: 40, signInOver: time.Second, routingModes: "BALANCED,ROUND_ROBIN"}
+	if err := runMorning(context.Background(), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	t.Log(out.String())
+	for _, want := range []string{"4 agents (OFFLINE", "runtime.NumCPU() = ", "BALANCED: seeded 40", "ROUND_ROBIN: seeded 40",
+		"4 of 4 filled, 0 not", "of which sign-in to the first assignment", "the sign-in alone (dial to connection_ack, the floor)", "agents above capacity at any moment: 0 (highest load seen 5); routed changes 20, others 0", "min 5 max 5 spread 0"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+}
