@@ -151,41 +151,30 @@ func (s *Service) CreateChannel(ctx context.Context, a Actor, name string) (Chan
 }
 
 // SetAutoOwnership turns auto-ownership on or off for one agent on one
-// channel (admin only).
+// channel (admin only). An unknown agent is BAD_USER_INPUT, as an agent an
+// input refers to is.
 func (s *Service) SetAutoOwnership(ctx context.Context, a Actor, channelID, agentID string, enabled bool) (Channel, error) {
-	if err := requireAdmin(a); err != nil {
-		return Channel{}, err
-	}
-	ch, err := s.channel(ctx, a.WorkspaceID, channelID)
-	if err != nil {
-		return Channel{}, err
-	}
-	if ch == nil {
-		return Channel{}, NotFound("channel")
-	}
-	agent, err := s.agent(ctx, a.WorkspaceID, agentID)
-	if err != nil {
-		return Channel{}, err
-	}
-	if agent == nil || (enabled && !agent.Active) {
-		return Channel{}, Invalid("input.agentId", "agentId is not an active agent of this workspace")
-	}
-	if err := s.store.SetAutoOwnership(ctx, a.WorkspaceID, channelID, agentID, enabled); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return Channel{}, NotFound("channel")
-		}
-		return Channel{}, internal(err)
-	}
-	ch, err = s.channel(ctx, a.WorkspaceID, channelID)
-	if err != nil || ch == nil {
-		return Channel{}, internal(errors.Join(err, errors.New("channel vanished")))
-	}
-	return *ch, nil
+	unknown := Invalid("input.agentId", "agentId is not an active agent of this workspace")
+	return s.setChannelAgent(ctx, a, channelID, agentID, enabled, unknown, s.store.SetAutoOwnership)
 }
 
 // SetRoutingAgent names or unnames an agent as a routing agent of one
-// channel (admin only). Naming one may open room: routing runs.
+// channel (admin only). An unknown agent, or one of another workspace, is
+// NOT_FOUND (issue 18 asks it). Naming one may open room: routing runs.
 func (s *Service) SetRoutingAgent(ctx context.Context, a Actor, channelID, agentID string, enabled bool) (Channel, error) {
+	ch, err := s.setChannelAgent(ctx, a, channelID, agentID, enabled, NotFound("agent"), s.store.SetRoutingAgent)
+	if err == nil && enabled {
+		s.routeSoon(a.WorkspaceID)
+	}
+	return ch, err
+}
+
+// setChannelAgent checks an admin's change to one of a channel's lists of
+// agents (the channel of the workspace, else NOT_FOUND; the agent known,
+// else unknownAgent; active when named, else BAD_USER_INPUT), makes it with
+// set, and returns the channel as it leaves it.
+func (s *Service) setChannelAgent(ctx context.Context, a Actor, channelID, agentID string, enabled bool, unknownAgent error,
+	set func(ctx context.Context, workspaceID, channelID, agentID string, enabled bool) error) (Channel, error) {
 	if err := requireAdmin(a); err != nil {
 		return Channel{}, err
 	}
@@ -201,20 +190,16 @@ func (s *Service) SetRoutingAgent(ctx context.Context, a Actor, channelID, agent
 		return Channel{}, err
 	}
 	if agent == nil {
-		// Unknown here or of another workspace: the two look the same.
-		return Channel{}, NotFound("agent")
+		return Channel{}, unknownAgent
 	}
 	if enabled && !agent.Active {
-		return Channel{}, Invalid("input.agentId", "agentId is not an active agent")
+		return Channel{}, Invalid("input.agentId", "agentId is not an active agent of this workspace")
 	}
-	if err := s.store.SetRoutingAgent(ctx, a.WorkspaceID, channelID, agentID, enabled); err != nil {
+	if err := set(ctx, a.WorkspaceID, channelID, agentID, enabled); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return Channel{}, NotFound("channel")
 		}
 		return Channel{}, internal(err)
-	}
-	if enabled {
-		s.routeSoon(a.WorkspaceID)
 	}
 	ch, err = s.channel(ctx, a.WorkspaceID, channelID)
 	if err != nil || ch == nil {

@@ -168,12 +168,19 @@ func (s *Store) UpdateAgent(ctx context.Context, a domain.Agent) error {
 // TouchAgent moves the agent's LastSeenAt forward to at, never back, without
 // a new version; ErrNotFound if there is no such agent.
 func (s *Store) TouchAgent(ctx context.Context, workspaceID, agentID string, at time.Time) error {
+	return s.moveAgentTime(ctx, "touch agent", "lastSeenAt", workspaceID, agentID, at)
+}
+
+// moveAgentTime moves one time field of an agent forward to at, never
+// back, without a new version (signs of life, routing turns); ErrNotFound
+// if there is no such agent.
+func (s *Store) moveAgentTime(ctx context.Context, what, field, workspaceID, agentID string, at time.Time) error {
 	k := agentKey(workspaceID, agentID)
 	defer s.lock(k, false)()
 	n, err := s.update(ctx, s.agents, idWS(k, workspaceID),
-		bson.D{{Key: "$max", Value: bson.D{{Key: "lastSeenAt", Value: utc(at)}}}})
+		bson.D{{Key: "$max", Value: bson.D{{Key: field, Value: utc(at)}}}})
 	if err != nil {
-		return wrap("touch agent", err)
+		return wrap(what, err)
 	}
 	if n == 0 {
 		return domain.ErrNotFound
@@ -225,26 +232,18 @@ func (s *Store) ListChannels(ctx context.Context, workspaceID string) ([]domain.
 // SetAutoOwnership turns auto-ownership on or off for one agent on one
 // channel; ErrNotFound if the channel is unknown.
 func (s *Store) SetAutoOwnership(ctx context.Context, workspaceID, channelID, agentID string, enabled bool) error {
-	op := "$pull"
-	if enabled {
-		op = "$addToSet"
-	}
-	k := channelKey(workspaceID, channelID)
-	defer s.lock(k, false)()
-	n, err := s.update(ctx, s.channels, idWS(k, workspaceID),
-		bson.D{{Key: op, Value: bson.D{{Key: "autoOwnership", Value: agentID}}}})
-	if err != nil {
-		return wrap("set auto-ownership", err)
-	}
-	if n == 0 {
-		return domain.ErrNotFound
-	}
-	return nil
+	return s.setChannelAgent(ctx, "set auto-ownership", "autoOwnership", workspaceID, channelID, agentID, enabled)
 }
 
 // SetRoutingAgent names or unnames one agent as a routing agent of one
 // channel; ErrNotFound if the channel is unknown.
 func (s *Store) SetRoutingAgent(ctx context.Context, workspaceID, channelID, agentID string, enabled bool) error {
+	return s.setChannelAgent(ctx, "set routing agent", "routingAgents", workspaceID, channelID, agentID, enabled)
+}
+
+// setChannelAgent adds agentID to, or removes it from, one of a channel's
+// lists of agents; idempotent, ErrNotFound if the channel is unknown.
+func (s *Store) setChannelAgent(ctx context.Context, what, list, workspaceID, channelID, agentID string, enabled bool) error {
 	op := "$pull"
 	if enabled {
 		op = "$addToSet"
@@ -252,9 +251,9 @@ func (s *Store) SetRoutingAgent(ctx context.Context, workspaceID, channelID, age
 	k := channelKey(workspaceID, channelID)
 	defer s.lock(k, false)()
 	n, err := s.update(ctx, s.channels, idWS(k, workspaceID),
-		bson.D{{Key: op, Value: bson.D{{Key: "routingAgents", Value: agentID}}}})
+		bson.D{{Key: op, Value: bson.D{{Key: list, Value: agentID}}}})
 	if err != nil {
-		return wrap("set routing agent", err)
+		return wrap(what, err)
 	}
 	if n == 0 {
 		return domain.ErrNotFound
@@ -265,17 +264,7 @@ func (s *Store) SetRoutingAgent(ctx context.Context, workspaceID, channelID, age
 // touchRouted moves the agent's LastRoutedAt forward to at, never back,
 // without a new version; ErrNotFound if there is no such agent.
 func (s *Store) touchRouted(ctx context.Context, workspaceID, agentID string, at time.Time) error {
-	k := agentKey(workspaceID, agentID)
-	defer s.lock(k, false)()
-	n, err := s.update(ctx, s.agents, idWS(k, workspaceID),
-		bson.D{{Key: "$max", Value: bson.D{{Key: "lastRoutedAt", Value: utc(at)}}}})
-	if err != nil {
-		return wrap("touch routed", err)
-	}
-	if n == 0 {
-		return domain.ErrNotFound
-	}
-	return nil
+	return s.moveAgentTime(ctx, "touch routed", "lastRoutedAt", workspaceID, agentID, at)
 }
 
 // routingLeaseDoc is a workspace's routing lease: which instance routes

@@ -387,30 +387,20 @@ func (s *Store) ListChannels(ctx context.Context, workspaceID string) ([]domain.
 // SetAutoOwnership turns auto-ownership on or off for one agent on one
 // channel; ErrNotFound if the channel is unknown.
 func (s *Store) SetAutoOwnership(ctx context.Context, workspaceID, channelID, agentID string, enabled bool) error {
-	return s.write(ctx, "set auto-ownership", func(tx *sql.Tx) (*domain.Event, error) {
-		var one int
-		err := s.queryRow(ctx, tx, `SELECT 1 FROM channels WHERE workspace_id = ? AND id = ?`, workspaceID, channelID).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, domain.ErrNotFound
-		}
-		if err != nil {
-			return nil, err
-		}
-		if enabled {
-			_, err = s.exec(ctx, tx, `INSERT INTO auto_ownership (workspace_id, channel_id, agent_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-				workspaceID, channelID, agentID)
-		} else {
-			_, err = s.exec(ctx, tx, `DELETE FROM auto_ownership WHERE workspace_id = ? AND channel_id = ? AND agent_id = ?`,
-				workspaceID, channelID, agentID)
-		}
-		return nil, err
-	})
+	return s.setChannelAgent(ctx, "set auto-ownership", "auto_ownership", workspaceID, channelID, agentID, enabled)
 }
 
 // SetRoutingAgent names or unnames one agent as a routing agent of one
 // channel; ErrNotFound if the channel is unknown.
 func (s *Store) SetRoutingAgent(ctx context.Context, workspaceID, channelID, agentID string, enabled bool) error {
-	return s.write(ctx, "set routing agent", func(tx *sql.Tx) (*domain.Event, error) {
+	return s.setChannelAgent(ctx, "set routing agent", "routing_agents", workspaceID, channelID, agentID, enabled)
+}
+
+// setChannelAgent adds or removes one (channel, agent) row of table, one
+// of the channel's lists of agents (a constant of this file, never input);
+// idempotent, ErrNotFound if the channel is unknown.
+func (s *Store) setChannelAgent(ctx context.Context, what, table, workspaceID, channelID, agentID string, enabled bool) error {
+	return s.write(ctx, what, func(tx *sql.Tx) (*domain.Event, error) {
 		var one int
 		err := s.queryRow(ctx, tx, `SELECT 1 FROM channels WHERE workspace_id = ? AND id = ?`, workspaceID, channelID).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -420,10 +410,10 @@ func (s *Store) SetRoutingAgent(ctx context.Context, workspaceID, channelID, age
 			return nil, err
 		}
 		if enabled {
-			_, err = s.exec(ctx, tx, `INSERT INTO routing_agents (workspace_id, channel_id, agent_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+			_, err = s.exec(ctx, tx, `INSERT INTO `+table+` (workspace_id, channel_id, agent_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
 				workspaceID, channelID, agentID)
 		} else {
-			_, err = s.exec(ctx, tx, `DELETE FROM routing_agents WHERE workspace_id = ? AND channel_id = ? AND agent_id = ?`,
+			_, err = s.exec(ctx, tx, `DELETE FROM `+table+` WHERE workspace_id = ? AND channel_id = ? AND agent_id = ?`,
 				workspaceID, channelID, agentID)
 		}
 		return nil, err
