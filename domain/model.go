@@ -259,6 +259,14 @@ type Contact struct {
 	CreatedAt   time.Time
 }
 
+// DisplayName is the contact's name, nil when the channel gave none.
+func (c *Contact) DisplayName() *string {
+	if c.Name == "" {
+		return nil
+	}
+	return &c.Name
+}
+
 // Conversation is one thread with a contact, in exactly one queue.
 type Conversation struct {
 	WorkspaceID string

@@ -32,16 +32,18 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Agent() AgentResolver
 	Channel() ChannelResolver
-	Contact() ContactResolver
 	Conversation() ConversationResolver
+	ConversationActivity() ConversationActivityResolver
 	ConversationConnection() ConversationConnectionResolver
 	Delivery() DeliveryResolver
 	Message() MessageResolver
+	MissedAssignment() MissedAssignmentResolver
 	Mutation() MutationResolver
 	OutboundMessage() OutboundMessageResolver
 	OwnerCount() OwnerCountResolver
 	OwnershipChange() OwnershipChangeResolver
 	Query() QueryResolver
+	QueueEvent() QueueEventResolver
 	Subscription() SubscriptionResolver
 }
 
@@ -79,9 +81,9 @@ type ComplexityRoot struct {
 	}
 
 	Contact struct {
-		ExternalID func(childComplexity int) int
-		ID         func(childComplexity int) int
-		Name       func(childComplexity int) int
+		DisplayName func(childComplexity int) int
+		ExternalID  func(childComplexity int) int
+		ID          func(childComplexity int) int
 	}
 
 	Conversation struct {
@@ -307,18 +309,12 @@ type ChannelResolver interface {
 	RoutingAgents(ctx context.Context, obj *domain.Channel) ([]domain.Agent, error)
 	Deliveries(ctx context.Context, obj *domain.Channel) (*domain.DeliveryCounts, error)
 }
-type ContactResolver interface {
-	Name(ctx context.Context, obj *domain.Contact) (*string, error)
-}
 type ConversationResolver interface {
-	Channel(ctx context.Context, obj *domain.Conversation) (*domain.Channel, error)
-	Contact(ctx context.Context, obj *domain.Conversation) (*domain.Contact, error)
-	Owner(ctx context.Context, obj *domain.Conversation) (*domain.Agent, error)
-
-	OwnershipLabel(ctx context.Context, obj *domain.Conversation) (*string, error)
-
-	Messages(ctx context.Context, obj *domain.Conversation, first *int, after *string, last *int, before *string) (*model.MessageConnection, error)
-	History(ctx context.Context, obj *domain.Conversation, first *int, after *string, last *int, before *string) (*model.OwnershipChangeConnection, error)
+	Messages(ctx context.Context, obj *model.Conversation, first *int, after *string, last *int, before *string) (*model.MessageConnection, error)
+	History(ctx context.Context, obj *model.Conversation, first *int, after *string, last *int, before *string) (*model.OwnershipChangeConnection, error)
+}
+type ConversationActivityResolver interface {
+	Conversation(ctx context.Context, obj *domain.ConversationActivity) (*model.Conversation, error)
 }
 type ConversationConnectionResolver interface {
 	TotalCount(ctx context.Context, obj *model.ConversationConnection) (int, error)
@@ -329,6 +325,9 @@ type DeliveryResolver interface {
 }
 type MessageResolver interface {
 	Author(ctx context.Context, obj *domain.Message) (*domain.Agent, error)
+}
+type MissedAssignmentResolver interface {
+	Conversation(ctx context.Context, obj *domain.MissedAssignment) (*model.Conversation, error)
 }
 type MutationResolver interface {
 	SetPresence(ctx context.Context, presence domain.Presence) (*model.AgentPayload, error)
@@ -357,7 +356,7 @@ type OwnerCountResolver interface {
 	Owner(ctx context.Context, obj *domain.OwnerCount) (*domain.Agent, error)
 }
 type OwnershipChangeResolver interface {
-	Conversation(ctx context.Context, obj *domain.OwnershipChange) (*domain.Conversation, error)
+	Conversation(ctx context.Context, obj *domain.OwnershipChange) (*model.Conversation, error)
 
 	From(ctx context.Context, obj *domain.OwnershipChange) (*domain.Agent, error)
 	To(ctx context.Context, obj *domain.OwnershipChange) (*domain.Agent, error)
@@ -370,8 +369,11 @@ type QueryResolver interface {
 	Channels(ctx context.Context) ([]domain.Channel, error)
 	Queue(ctx context.Context, status domain.QueueStatus, ownership *model.OwnershipFilter, channelIds []string, order *domain.QueueOrder, first *int, after *string) (*model.ConversationConnection, error)
 	QueueCounts(ctx context.Context, status domain.QueueStatus, channelIds []string) (*domain.QueueCounts, error)
-	Conversation(ctx context.Context, id string) (*domain.Conversation, error)
+	Conversation(ctx context.Context, id string) (*model.Conversation, error)
 	Settings(ctx context.Context) (*domain.Settings, error)
+}
+type QueueEventResolver interface {
+	Conversation(ctx context.Context, obj *model.QueueEvent) (*model.Conversation, error)
 }
 type SubscriptionResolver interface {
 	PresenceChanged(ctx context.Context, since *string) (<-chan *domain.Agent, error)
@@ -506,6 +508,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ChannelPayload.Channel(childComplexity), true
 
+	case "Contact.name":
+		if e.ComplexityRoot.Contact.DisplayName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Contact.DisplayName(childComplexity), true
 	case "Contact.externalId":
 		if e.ComplexityRoot.Contact.ExternalID == nil {
 			break
@@ -518,12 +526,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Contact.ID(childComplexity), true
-	case "Contact.name":
-		if e.ComplexityRoot.Contact.Name == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Contact.Name(childComplexity), true
 
 	case "Conversation.boomerangAt":
 		if e.ComplexityRoot.Conversation.BoomerangAt == nil {
@@ -3673,7 +3675,7 @@ func (ec *executionContext) _Contact_name(ctx context.Context, field graphql.Col
 			return ec.fieldContext_Contact_name(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Contact().Name(ctx, obj)
+			return obj.DisplayName(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -3684,10 +3686,10 @@ func (ec *executionContext) _Contact_name(ctx context.Context, field graphql.Col
 	)
 }
 func (ec *executionContext) fieldContext_Contact_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Contact", field, true, true, "String")
+	return graphql.NewScalarFieldContext("Contact", field, true, false, "String")
 }
 
-func (ec *executionContext) _Conversation_id(ctx context.Context, field graphql.CollectedField, obj *domain.Conversation) (ret graphql.Marshaler) {
+func (ec *executionContext) _Conversation_id(ctx context.Context, field graphql.CollectedField, obj *model.Conversation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3710,7 +3712,7 @@ func (ec *executionContext) fieldContext_Conversation_id(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Conversation", field, false, false, "ID")
 }
 
-func (ec *executionContext) _Conversation_status(ctx context.Context, field graphql.CollectedField, obj *domain.Conversation) (ret graphql.Marshaler) {
+func (ec *executionContext) _Conversation_status(ctx context.Context, field graphql.CollectedField, obj *model.Conversation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3733,7 +3735,7 @@ func (ec *executionContext) fieldContext_Conversation_status(_ context.Context, 
 	return graphql.NewScalarFieldContext("Conversation", field, false, false, "QueueStatus")
 }
 
-func (ec *executionContext) _Conversation_channel(ctx context.Context, field graphql.CollectedField, obj *domain.Conversation) (ret graphql.Marshaler) {
+func (ec *executionContext) _Conversation_channel(ctx context.Context, field graphql.CollectedField, obj *model.Conversation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3742,7 +3744,7 @@ func (ec *executionContext) _Conversation_channel(ctx context.Context, field gra
 			return ec.fieldContext_Conversation_channel(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Conversation().Channel(ctx, obj)
+			return obj.Channel, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *domain.Channel) graphql.Marshaler {
@@ -3756,8 +3758,8 @@ func (ec *executionContext) fieldContext_Conversation_channel(_ context.Context,
 	fc = &graphql.FieldContext{
 		Object:     "Conversation",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Channel(ctx, field)
 		},
@@ -3765,7 +3767,7 @@ func (ec *executionContext) fieldContext_Conversation_channel(_ context.Context,
 	return fc, nil
 }
 
-func (ec *executionContext) _Conversation_contact(ctx context.Context, field graphql.CollectedField, obj *domain.Conversation) (ret graphql.Marshaler) {
+func (ec *executionContext) _Conversation_contact(ctx context.Context, field graphql.CollectedField, obj *model.Conversation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3774,7 +3776,7 @@ func (ec *executionContext) _Conversation_contact(ctx context.Context, field gra
 			return ec.fieldContext_Conversation_contact(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Conversation().Contact(ctx, obj)
+			return obj.Contact, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *domain.Contact) graphql.Marshaler {
@@ -3788,8 +3790,8 @@ func (ec *executionContext) fieldContext_Conversation_contact(_ context.Context,
 	fc = &graphql.FieldContext{
 		Object:     "Conversation",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Contact(ctx, field)
 		},
@@ -3797,7 +3799,7 @@ func (ec *executionContext) fieldContext_Conversation_contact(_ context.Context,
 	return fc, nil
 }
 
-func (ec *executionContext) _Conversation_owner(ctx context.Context, field graphql.CollectedField, obj *domain.Conversation) (ret graphql.Marshaler) {
+func (ec *executionContext) _Conversation_owner(ctx context.Context, field graphql.CollectedField, obj *model.Conversation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3806,7 +3808,7 @@ func (ec *executionContext) _Conversation_owner(ctx context.Context, field graph
 			return ec.fieldContext_Conversation_owner(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Conversation().Owner(ctx, obj)
+			return obj.Owner, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *domain.Agent) graphql.Marshaler {
@@ -3820,8 +3822,8 @@ func (ec *executionContext) fieldContext_Conversation_owner(_ context.Context, f
 	fc = &graphql.FieldContext{
 		Object:     "Conversation",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Agent(ctx, field)
 		},
@@ -3829,7 +3831,7 @@ func (ec *executionContext) fieldContext_Conversation_owner(_ context.Context, f
 	return fc, nil
 }
 
-func (ec *executionContext) _Conversation_ownedSince(ctx context.Context, field graphql.CollectedField, obj *domain.Conversation) (ret graphql.Marshaler) {
+func (ec *executionContext) _Conversation_ownedSince(ctx context.Context, field graphql.CollectedField, obj *model.Conversation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3852,7 +3854,7 @@ func (ec *executionContext) fieldContext_Conversation_ownedSince(_ context.Conte
 	return graphql.NewScalarFieldContext("Conversation", field, false, false, "Time")
 }
 
-func (ec *executionContext) _Conversation_ownershipLabel(ctx context.Context, field graphql.CollectedField, obj *domain.Conversation) (ret graphql.Marshaler) {
+func (ec *executionContext) _Conversation_ownershipLabel(ctx context.Context, field graphql.CollectedField, obj *model.Conversation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3861,7 +3863,7 @@ func (ec *executionContext) _Conversation_ownershipLabel(ctx context.Context, fi
 			return ec.fieldContext_Conversation_ownershipLabel(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Conversation().OwnershipLabel(ctx, obj)
+			return obj.OwnershipLabel, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -3872,10 +3874,10 @@ func (ec *executionContext) _Conversation_ownershipLabel(ctx context.Context, fi
 	)
 }
 func (ec *executionContext) fieldContext_Conversation_ownershipLabel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Conversation", field, true, true, "String")
+	return graphql.NewScalarFieldContext("Conversation", field, false, false, "String")
 }
 
-func (ec *executionContext) _Conversation_waitingSince(ctx context.Context, field graphql.CollectedField, obj *domain.Conversation) (ret graphql.Marshaler) {
+func (ec *executionContext) _Conversation_waitingSince(ctx context.Context, field graphql.CollectedField, obj *model.Conversation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3898,7 +3900,7 @@ func (ec *executionContext) fieldContext_Conversation_waitingSince(_ context.Con
 	return graphql.NewScalarFieldContext("Conversation", field, false, false, "Time")
 }
 
-func (ec *executionContext) _Conversation_boomerangAt(ctx context.Context, field graphql.CollectedField, obj *domain.Conversation) (ret graphql.Marshaler) {
+func (ec *executionContext) _Conversation_boomerangAt(ctx context.Context, field graphql.CollectedField, obj *model.Conversation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3921,7 +3923,7 @@ func (ec *executionContext) fieldContext_Conversation_boomerangAt(_ context.Cont
 	return graphql.NewScalarFieldContext("Conversation", field, false, false, "Time")
 }
 
-func (ec *executionContext) _Conversation_createdAt(ctx context.Context, field graphql.CollectedField, obj *domain.Conversation) (ret graphql.Marshaler) {
+func (ec *executionContext) _Conversation_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Conversation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3944,7 +3946,7 @@ func (ec *executionContext) fieldContext_Conversation_createdAt(_ context.Contex
 	return graphql.NewScalarFieldContext("Conversation", field, false, false, "Time")
 }
 
-func (ec *executionContext) _Conversation_updatedAt(ctx context.Context, field graphql.CollectedField, obj *domain.Conversation) (ret graphql.Marshaler) {
+func (ec *executionContext) _Conversation_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.Conversation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3967,7 +3969,7 @@ func (ec *executionContext) fieldContext_Conversation_updatedAt(_ context.Contex
 	return graphql.NewScalarFieldContext("Conversation", field, false, false, "Time")
 }
 
-func (ec *executionContext) _Conversation_version(ctx context.Context, field graphql.CollectedField, obj *domain.Conversation) (ret graphql.Marshaler) {
+func (ec *executionContext) _Conversation_version(ctx context.Context, field graphql.CollectedField, obj *model.Conversation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3990,7 +3992,7 @@ func (ec *executionContext) fieldContext_Conversation_version(_ context.Context,
 	return graphql.NewScalarFieldContext("Conversation", field, false, false, "Int")
 }
 
-func (ec *executionContext) _Conversation_messages(ctx context.Context, field graphql.CollectedField, obj *domain.Conversation) (ret graphql.Marshaler) {
+func (ec *executionContext) _Conversation_messages(ctx context.Context, field graphql.CollectedField, obj *model.Conversation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4034,7 +4036,7 @@ func (ec *executionContext) fieldContext_Conversation_messages(ctx context.Conte
 	return fc, nil
 }
 
-func (ec *executionContext) _Conversation_history(ctx context.Context, field graphql.CollectedField, obj *domain.Conversation) (ret graphql.Marshaler) {
+func (ec *executionContext) _Conversation_history(ctx context.Context, field graphql.CollectedField, obj *model.Conversation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4087,11 +4089,11 @@ func (ec *executionContext) _ConversationActivity_conversation(ctx context.Conte
 			return ec.fieldContext_ConversationActivity_conversation(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Conversation, nil
+			return ec.Resolvers.ConversationActivity().Conversation(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v domain.Conversation) graphql.Marshaler {
-			return ec.marshalNConversation2switchboardᚋdomainᚐConversation(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Conversation) graphql.Marshaler {
+			return ec.marshalNConversation2ᚖswitchboardᚋgraphᚋmodelᚐConversation(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4101,8 +4103,8 @@ func (ec *executionContext) fieldContext_ConversationActivity_conversation(_ con
 	fc = &graphql.FieldContext{
 		Object:     "ConversationActivity",
 		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Conversation(ctx, field)
 		},
@@ -4296,8 +4298,8 @@ func (ec *executionContext) _ConversationEdge_node(ctx context.Context, field gr
 			return obj.Node, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *domain.Conversation) graphql.Marshaler {
-			return ec.marshalNConversation2ᚖswitchboardᚋdomainᚐConversation(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Conversation) graphql.Marshaler {
+			return ec.marshalNConversation2ᚖswitchboardᚋgraphᚋmodelᚐConversation(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4328,8 +4330,8 @@ func (ec *executionContext) _ConversationPayload_conversation(ctx context.Contex
 			return obj.Conversation, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *domain.Conversation) graphql.Marshaler {
-			return ec.marshalNConversation2ᚖswitchboardᚋdomainᚐConversation(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Conversation) graphql.Marshaler {
+			return ec.marshalNConversation2ᚖswitchboardᚋgraphᚋmodelᚐConversation(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4926,11 +4928,11 @@ func (ec *executionContext) _MissedAssignment_conversation(ctx context.Context, 
 			return ec.fieldContext_MissedAssignment_conversation(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Conversation, nil
+			return ec.Resolvers.MissedAssignment().Conversation(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v domain.Conversation) graphql.Marshaler {
-			return ec.marshalNConversation2switchboardᚋdomainᚐConversation(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Conversation) graphql.Marshaler {
+			return ec.marshalNConversation2ᚖswitchboardᚋgraphᚋmodelᚐConversation(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4940,8 +4942,8 @@ func (ec *executionContext) fieldContext_MissedAssignment_conversation(_ context
 	fc = &graphql.FieldContext{
 		Object:     "MissedAssignment",
 		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Conversation(ctx, field)
 		},
@@ -5949,8 +5951,8 @@ func (ec *executionContext) _OwnershipChange_conversation(ctx context.Context, f
 			return ec.Resolvers.OwnershipChange().Conversation(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *domain.Conversation) graphql.Marshaler {
-			return ec.marshalNConversation2ᚖswitchboardᚋdomainᚐConversation(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Conversation) graphql.Marshaler {
+			return ec.marshalNConversation2ᚖswitchboardᚋgraphᚋmodelᚐConversation(ctx, selections, v)
 		},
 		true,
 		true,
@@ -6609,8 +6611,8 @@ func (ec *executionContext) _Query_conversation(ctx context.Context, field graph
 			return ec.Resolvers.Query().Conversation(ctx, fc.Args["id"].(string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *domain.Conversation) graphql.Marshaler {
-			return ec.marshalOConversation2ᚖswitchboardᚋdomainᚐConversation(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Conversation) graphql.Marshaler {
+			return ec.marshalOConversation2ᚖswitchboardᚋgraphᚋmodelᚐConversation(ctx, selections, v)
 		},
 		true,
 		false,
@@ -6904,11 +6906,11 @@ func (ec *executionContext) _QueueEvent_conversation(ctx context.Context, field 
 			return ec.fieldContext_QueueEvent_conversation(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Conversation, nil
+			return ec.Resolvers.QueueEvent().Conversation(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *domain.Conversation) graphql.Marshaler {
-			return ec.marshalNConversation2ᚖswitchboardᚋdomainᚐConversation(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Conversation) graphql.Marshaler {
+			return ec.marshalNConversation2ᚖswitchboardᚋgraphᚋmodelᚐConversation(ctx, selections, v)
 		},
 		true,
 		true,
@@ -6918,8 +6920,8 @@ func (ec *executionContext) fieldContext_QueueEvent_conversation(_ context.Conte
 	fc = &graphql.FieldContext{
 		Object:     "QueueEvent",
 		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Conversation(ctx, field)
 		},
@@ -7017,8 +7019,8 @@ func (ec *executionContext) _ReplyPayload_conversation(ctx context.Context, fiel
 			return obj.Conversation, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *domain.Conversation) graphql.Marshaler {
-			return ec.marshalNConversation2ᚖswitchboardᚋdomainᚐConversation(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Conversation) graphql.Marshaler {
+			return ec.marshalNConversation2ᚖswitchboardᚋgraphᚋmodelᚐConversation(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9653,19 +9655,18 @@ func (ec *executionContext) _Contact(ctx context.Context, sel ast.SelectionSet, 
 		case "id":
 			out.Values[i] = ec._Contact_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "externalId":
 			out.Values[i] = ec._Contact_externalId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "name":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Contact_name(ctx, field, obj)
-				})
+			out.Values[i] = ec._Contact_name(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -9685,7 +9686,7 @@ func (ec *executionContext) _Contact(ctx context.Context, sel ast.SelectionSet, 
 
 var conversationImplementors = []string{"Conversation"}
 
-func (ec *executionContext) _Conversation(ctx context.Context, sel ast.SelectionSet, obj *domain.Conversation) graphql.Marshaler {
+func (ec *executionContext) _Conversation(ctx context.Context, sel ast.SelectionSet, obj *model.Conversation) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, conversationImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -9705,34 +9706,30 @@ func (ec *executionContext) _Conversation(ctx context.Context, sel ast.Selection
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "channel":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Conversation_channel(ctx, field, obj)
-				})
+			out.Values[i] = ec._Conversation_channel(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "contact":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Conversation_contact(ctx, field, obj)
-				})
+			out.Values[i] = ec._Conversation_contact(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "owner":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Conversation_owner(ctx, field, obj)
-				})
+			out.Values[i] = ec._Conversation_owner(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "ownedSince":
 			out.Values[i] = ec._Conversation_ownedSince(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "ownershipLabel":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Conversation_ownershipLabel(ctx, field, obj)
-				})
+			out.Values[i] = ec._Conversation_ownershipLabel(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "waitingSince":
 			out.Values[i] = ec._Conversation_waitingSince(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -9799,19 +9796,20 @@ func (ec *executionContext) _ConversationActivity(ctx context.Context, sel ast.S
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("ConversationActivity")
 		case "conversation":
-			out.Values[i] = ec._ConversationActivity_conversation(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ConversationActivity_conversation(ctx, field, obj)
+				})
 		case "viewers":
 			out.Values[i] = ec._ConversationActivity_viewers(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "typing":
 			out.Values[i] = ec._ConversationActivity_typing(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -10266,14 +10264,15 @@ func (ec *executionContext) _MissedAssignment(ctx context.Context, sel ast.Selec
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("MissedAssignment")
 		case "conversation":
-			out.Values[i] = ec._MissedAssignment_conversation(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MissedAssignment_conversation(ctx, field, obj)
+				})
 		case "change":
 			out.Values[i] = ec._MissedAssignment_change(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -10907,27 +10906,28 @@ func (ec *executionContext) _QueueEvent(ctx context.Context, sel ast.SelectionSe
 		case "kind":
 			out.Values[i] = ec._QueueEvent_kind(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "conversation":
-			out.Values[i] = ec._QueueEvent_conversation(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._QueueEvent_conversation(ctx, field, obj)
+				})
 		case "cursor":
 			out.Values[i] = ec._QueueEvent_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "message":
 			out.Values[i] = ec._QueueEvent_message(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "position":
 			out.Values[i] = ec._QueueEvent_position(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -11630,11 +11630,7 @@ func (ec *executionContext) marshalNContact2ᚖswitchboardᚋdomainᚐContact(ct
 	return ec._Contact(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNConversation2switchboardᚋdomainᚐConversation(ctx context.Context, sel ast.SelectionSet, v domain.Conversation) graphql.Marshaler {
-	return ec._Conversation(ctx, sel, &v)
-}
-
-func (ec *executionContext) marshalNConversation2ᚖswitchboardᚋdomainᚐConversation(ctx context.Context, sel ast.SelectionSet, v *domain.Conversation) graphql.Marshaler {
+func (ec *executionContext) marshalNConversation2ᚖswitchboardᚋgraphᚋmodelᚐConversation(ctx context.Context, sel ast.SelectionSet, v *model.Conversation) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Conversation!")
 		return graphql.Null
@@ -12422,7 +12418,7 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
-func (ec *executionContext) marshalOConversation2ᚖswitchboardᚋdomainᚐConversation(ctx context.Context, sel ast.SelectionSet, v *domain.Conversation) graphql.Marshaler {
+func (ec *executionContext) marshalOConversation2ᚖswitchboardᚋgraphᚋmodelᚐConversation(ctx context.Context, sel ast.SelectionSet, v *model.Conversation) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

@@ -8,7 +8,13 @@ package resolvers
 import (
 	"context"
 	"switchboard/domain"
+	"switchboard/graph"
+	"switchboard/graph/model"
 )
+
+func (r *conversationActivityResolver) Conversation(ctx context.Context, obj *domain.ConversationActivity) (*model.Conversation, error) {
+	return r.conversationNode(ctx, obj.Conversation)
+}
 
 func (r *mutationResolver) SetTyping(ctx context.Context, conversationID string, typing bool) (bool, error) {
 	return r.Service.SetTyping(ctx, actor(ctx), conversationID, typing)
@@ -17,3 +23,9 @@ func (r *mutationResolver) SetTyping(ctx context.Context, conversationID string,
 func (r *subscriptionResolver) ConversationActivity(ctx context.Context, conversationID string) (<-chan *domain.ConversationActivity, error) {
 	return watchActivity(ctx, r.Resolver, actor(ctx), conversationID)
 }
+
+func (r *Resolver) ConversationActivity() graph.ConversationActivityResolver {
+	return &conversationActivityResolver{r}
+}
+
+type conversationActivityResolver struct{ *Resolver }

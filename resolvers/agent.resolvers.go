@@ -24,6 +24,10 @@ func (r *agentResolver) Load(ctx context.Context, obj *domain.Agent) (int, error
 	return loaders(ctx, r.Service).Load(ctx, obj.ID)
 }
 
+func (r *missedAssignmentResolver) Conversation(ctx context.Context, obj *domain.MissedAssignment) (*model.Conversation, error) {
+	return r.conversationNode(ctx, obj.Conversation)
+}
+
 func (r *mutationResolver) AcknowledgeMissedAssignments(ctx context.Context, conversationIds []string) (int, error) {
 	return r.Service.AcknowledgeMissedAssignments(ctx, actor(ctx), conversationIds)
 }
@@ -74,4 +78,11 @@ func (r *queryResolver) MissedAssignments(ctx context.Context) ([]domain.MissedA
 
 func (r *Resolver) Agent() graph.AgentResolver { return &agentResolver{r} }
 
-type agentResolver struct{ *Resolver }
+func (r *Resolver) MissedAssignment() graph.MissedAssignmentResolver {
+	return &missedAssignmentResolver{r}
+}
+
+type (
+	agentResolver            struct{ *Resolver }
+	missedAssignmentResolver struct{ *Resolver }
+)

@@ -43,10 +43,6 @@ func (r *channelResolver) RoutingAgents(ctx context.Context, obj *domain.Channel
 	return out, nil
 }
 
-func (r *contactResolver) Name(ctx context.Context, obj *domain.Contact) (*string, error) {
-	return strPtr(obj.Name), nil
-}
-
 func (r *mutationResolver) IngestInbound(ctx context.Context, input model.InboundInput) (*model.InboundPayload, error) {
 	res, err := r.Service.IngestInbound(ctx, actor(ctx), domain.InboundCommand{
 		ChannelID: input.ChannelID, ContactExternalID: input.ContactExternalID, ContactName: deref(input.ContactName, ""),
@@ -102,9 +98,4 @@ func (r *queryResolver) Channels(ctx context.Context) ([]domain.Channel, error) 
 
 func (r *Resolver) Channel() graph.ChannelResolver { return &channelResolver{r} }
 
-func (r *Resolver) Contact() graph.ContactResolver { return &contactResolver{r} }
-
-type (
-	channelResolver struct{ *Resolver }
-	contactResolver struct{ *Resolver }
-)
+type channelResolver struct{ *Resolver }

@@ -12,35 +12,7 @@ import (
 	"switchboard/graph/model"
 )
 
-func (r *conversationResolver) Channel(ctx context.Context, obj *domain.Conversation) (*domain.Channel, error) {
-	ch, err := loaders(ctx, r.Service).Channels.Load(ctx, obj.ChannelID)
-	if err == nil && ch == nil {
-		err = errMissing
-	}
-	return ch, err
-}
-
-func (r *conversationResolver) Contact(ctx context.Context, obj *domain.Conversation) (*domain.Contact, error) {
-	c, err := loaders(ctx, r.Service).Contacts.Load(ctx, obj.ContactID)
-	if err == nil && c == nil {
-		err = errMissing
-	}
-	return c, err
-}
-
-func (r *conversationResolver) Owner(ctx context.Context, obj *domain.Conversation) (*domain.Agent, error) {
-	return r.agent(ctx, obj.OwnerID)
-}
-
-func (r *conversationResolver) OwnershipLabel(ctx context.Context, obj *domain.Conversation) (*string, error) {
-	owner, err := r.agent(ctx, obj.OwnerID)
-	if err != nil || owner == nil {
-		return nil, err
-	}
-	return strPtr(domain.OwnershipLabel(obj.Status, owner.Name)), nil
-}
-
-func (r *conversationResolver) Messages(ctx context.Context, obj *domain.Conversation, first *int, after *string, last *int, before *string) (*model.MessageConnection, error) {
+func (r *conversationResolver) Messages(ctx context.Context, obj *model.Conversation, first *int, after *string, last *int, before *string) (*model.MessageConnection, error) {
 	page, err := r.Service.Messages(ctx, obj.WorkspaceID, obj.ID, domain.PageArgs{First: first, After: after, Last: last, Before: before})
 	if err != nil {
 		return nil, err
@@ -61,7 +33,7 @@ func (r *conversationResolver) Messages(ctx context.Context, obj *domain.Convers
 	return conn, nil
 }
 
-func (r *conversationResolver) History(ctx context.Context, obj *domain.Conversation, first *int, after *string, last *int, before *string) (*model.OwnershipChangeConnection, error) {
+func (r *conversationResolver) History(ctx context.Context, obj *model.Conversation, first *int, after *string, last *int, before *string) (*model.OwnershipChangeConnection, error) {
 	// gqlgen fills in first's schema default; only a first the client gave
 	// counts, so that last alone is not first and last together.
 	if !argGiven(ctx, "first") {
@@ -130,10 +102,11 @@ func (r *mutationResolver) Reply(ctx context.Context, input model.ReplyInput) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := r.primeConversations(ctx, []domain.Conversation{res.Conversation}, "conversation"); err != nil {
+	node, err := r.conversationNode(ctx, res.Conversation, "conversation")
+	if err != nil {
 		return nil, err
 	}
-	return &model.ReplyPayload{Conversation: &res.Conversation, Message: &res.Message, OwnershipChange: res.Change}, nil
+	return &model.ReplyPayload{Conversation: node, Message: &res.Message, OwnershipChange: res.Change}, nil
 }
 
 func (r *ownerCountResolver) Owner(ctx context.Context, obj *domain.OwnerCount) (*domain.Agent, error) {
@@ -144,15 +117,15 @@ func (r *ownerCountResolver) Owner(ctx context.Context, obj *domain.OwnerCount) 
 	return a, err
 }
 
-func (r *ownershipChangeResolver) Conversation(ctx context.Context, obj *domain.OwnershipChange) (*domain.Conversation, error) {
-	if obj.Conversation != nil {
-		return obj.Conversation, nil
+func (r *ownershipChangeResolver) Conversation(ctx context.Context, obj *domain.OwnershipChange) (*model.Conversation, error) {
+	c := obj.Conversation
+	if c == nil {
+		var err error
+		if c, err = required(loaders(ctx, r.Service).Conversations.Load(ctx, obj.ConversationID)); err != nil {
+			return nil, err
+		}
 	}
-	c, err := loaders(ctx, r.Service).Conversations.Load(ctx, obj.ConversationID)
-	if err == nil && c == nil {
-		err = errMissing
-	}
-	return c, err
+	return r.conversationNode(ctx, *c)
 }
 
 func (r *ownershipChangeResolver) From(ctx context.Context, obj *domain.OwnershipChange) (*domain.Agent, error) {
@@ -187,8 +160,12 @@ func (r *queryResolver) Queue(ctx context.Context, status domain.QueueStatus, ow
 	if err := r.primeConversations(ctx, page.Conversations, "edges", "node"); err != nil {
 		return nil, err
 	}
-	for i := range page.Conversations {
-		conn.Edges[i] = model.ConversationEdge{Cursor: page.Cursors[i], Node: &page.Conversations[i]}
+	nodes, err := r.conversationNodes(ctx, page.Conversations, "edges", "node")
+	if err != nil {
+		return nil, err
+	}
+	for i := range nodes {
+		conn.Edges[i] = model.ConversationEdge{Cursor: page.Cursors[i], Node: &nodes[i]}
 	}
 	return conn, nil
 }
@@ -210,8 +187,12 @@ func (r *queryResolver) QueueCounts(ctx context.Context, status domain.QueueStat
 	return &qc, nil
 }
 
-func (r *queryResolver) Conversation(ctx context.Context, id string) (*domain.Conversation, error) {
-	return r.Service.Conversation(ctx, actor(ctx), id)
+func (r *queryResolver) Conversation(ctx context.Context, id string) (*model.Conversation, error) {
+	c, err := r.Service.Conversation(ctx, actor(ctx), id)
+	if err != nil || c == nil {
+		return nil, err
+	}
+	return r.conversationNode(ctx, *c)
 }
 
 func (r *Resolver) Conversation() graph.ConversationResolver { return &conversationResolver{r} }

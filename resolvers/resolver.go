@@ -224,7 +224,8 @@ func (r *Resolver) conversationPayload(ctx context.Context, res domain.Conversat
 	if err != nil {
 		return nil, err
 	}
-	if err := r.primeConversations(ctx, []domain.Conversation{res.Conversation}, "conversation"); err != nil {
+	node, err := r.conversationNode(ctx, res.Conversation, "conversation")
+	if err != nil {
 		return nil, err
 	}
 	if res.Change != nil && (selected(ctx, "ownershipChange", "from") || selected(ctx, "ownershipChange", "to") || selected(ctx, "ownershipChange", "actor")) {
@@ -232,5 +233,5 @@ func (r *Resolver) conversationPayload(ctx context.Context, res domain.Conversat
 			return nil, err
 		}
 	}
-	return &model.ConversationPayload{Conversation: &res.Conversation, OwnershipChange: res.Change}, nil
+	return &model.ConversationPayload{Conversation: node, OwnershipChange: res.Change}, nil
 }

@@ -13,6 +13,12 @@ import (
 	"switchboard/graph/model"
 )
 
+func (r *queueEventResolver) Conversation(ctx context.Context, obj *model.QueueEvent) (*model.Conversation, error) {
+	// The event is shared by the view's subscribers: its conversation
+	// gets its references in a copy.
+	return r.conversationNode(ctx, obj.Conversation.Conversation)
+}
+
 func (r *subscriptionResolver) PresenceChanged(ctx context.Context, since *string) (<-chan *domain.Agent, error) {
 	a := actor(ctx)
 	if err := domain.RequireAgent(a); err != nil {
@@ -61,7 +67,7 @@ func (r *subscriptionResolver) QueueChanged(ctx context.Context, status domain.Q
 		}
 		after := ce.After
 		was, is := view.Matches(ce.Before), view.Matches(&after)
-		ev := &model.QueueEvent{Conversation: &after, Message: eventMessage(ce), Position: position(e)}
+		ev := &model.QueueEvent{Conversation: &model.Conversation{Conversation: after}, Message: eventMessage(ce), Position: position(e)}
 		switch {
 		case was && is:
 			ev.Kind = model.QueueEventKindUpdated
@@ -83,6 +89,11 @@ func (r *subscriptionResolver) QueueCountsChanged(ctx context.Context, status do
 	return watchCounts(ctx, r.Resolver, actor(ctx), status, channelIds)
 }
 
+func (r *Resolver) QueueEvent() graph.QueueEventResolver { return &queueEventResolver{r} }
+
 func (r *Resolver) Subscription() graph.SubscriptionResolver { return &subscriptionResolver{r} }
 
-type subscriptionResolver struct{ *Resolver }
+type (
+	queueEventResolver   struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
+)

@@ -42,12 +42,12 @@ type ChannelPayload struct {
 }
 
 type ConversationEdge struct {
-	Cursor string               `json:"cursor"`
-	Node   *domain.Conversation `json:"node"`
+	Cursor string        `json:"cursor"`
+	Node   *Conversation `json:"node"`
 }
 
 type ConversationPayload struct {
-	Conversation *domain.Conversation `json:"conversation"`
+	Conversation *Conversation `json:"conversation"`
 	// The ownership change this mutation made, if it made one.
 	OwnershipChange *domain.OwnershipChange `json:"ownershipChange,omitempty"`
 }
@@ -128,8 +128,8 @@ type Query struct {
 }
 
 type QueueEvent struct {
-	Kind         QueueEventKind       `json:"kind"`
-	Conversation *domain.Conversation `json:"conversation"`
+	Kind         QueueEventKind `json:"kind"`
+	Conversation *Conversation  `json:"conversation"`
 	// Where the conversation sorts in the queue view (absent for LEFT).
 	Cursor *string `json:"cursor,omitempty"`
 	// The message this change added, or whose delivery status it changed, as the change left it.
@@ -150,7 +150,7 @@ type ReplyInput struct {
 }
 
 type ReplyPayload struct {
-	Conversation    *domain.Conversation    `json:"conversation"`
+	Conversation    *Conversation           `json:"conversation"`
 	Message         *domain.Message         `json:"message"`
 	OwnershipChange *domain.OwnershipChange `json:"ownershipChange,omitempty"`
 }
