@@ -66,7 +66,7 @@ func (r *queryResolver) MissedAssignments(ctx context.Context) ([]domain.MissedA
 	for i, m := range missed {
 		convs[i], changes[i] = m.Conversation, m.Change
 	}
-	if err := r.primeConversations(ctx, convs, "conversation"); err != nil {
+	if err := r.primeConversations(ctx, convs, selectedRefs(ctx, "conversation")); err != nil {
 		return nil, err
 	}
 	if err := r.primeChangeAgents(ctx, changes); err != nil {

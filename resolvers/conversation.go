@@ -3,13 +3,87 @@ package resolvers
 import (
 	"context"
 
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+
 	"switchboard/domain"
 	"switchboard/graph/model"
 )
 
+// conversationRefs are the references of a conversation that an operation
+// selects at one place in its document.
+type conversationRefs struct{ owner, label, channel, contact bool }
+
+// selectedRefs reads, in one walk of the document, which references the
+// operation selects on the conversations at path below the current field.
+func selectedRefs(ctx context.Context, path ...string) conversationRefs {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return conversationRefs{owner: true, label: true, channel: true, contact: true}
+	}
+	var refs conversationRefs
+	eachSelected(graphql.GetOperationContext(ctx), fc.Field.Selections, path, func(name string) {
+		switch name {
+		case "owner":
+			refs.owner = true
+		case "ownershipLabel":
+			refs.label = true
+		case "channel":
+			refs.channel = true
+		case "contact":
+			refs.contact = true
+		}
+	})
+	return refs
+}
+
+// eachSelected calls fn with the name of every field selected at path
+// below set, through every field that path's names match (aliases too).
+func eachSelected(opCtx *graphql.OperationContext, set ast.SelectionSet, path []string, fn func(name string)) {
+	for _, f := range graphql.CollectFields(opCtx, set, nil) {
+		switch {
+		case len(path) == 0:
+			fn(f.Name)
+		case f.Name == path[0]:
+			eachSelected(opCtx, f.Selections, path[1:], fn)
+		}
+	}
+}
+
+// primeConversations loads, in one store call per kind, the references
+// refs names of a list of conversations. The kinds are read at once, not
+// one after the other: they do not depend on each other, and a page waits
+// for the slowest of them only.
+func (r *Resolver) primeConversations(ctx context.Context, convs []domain.Conversation, refs conversationRefs) error {
+	if len(convs) == 0 {
+		return nil
+	}
+	l := loaders(ctx, r.Service)
+	ids := func(of func(c *domain.Conversation) string) []string {
+		out := make([]string, len(convs))
+		for i := range convs {
+			out[i] = of(&convs[i])
+		}
+		return out
+	}
+	var primes []func() error
+	if refs.owner || refs.label {
+		owners := ids(func(c *domain.Conversation) string { return c.OwnerID })
+		primes = append(primes, func() error { return l.PrimeAgents(ctx, owners) })
+	}
+	if refs.channel {
+		channels := ids(func(c *domain.Conversation) string { return c.ChannelID })
+		primes = append(primes, func() error { return l.PrimeChannels(ctx, channels) })
+	}
+	if refs.contact {
+		contacts := ids(func(c *domain.Conversation) string { return c.ContactID })
+		primes = append(primes, func() error { return l.PrimeContacts(ctx, contacts) })
+	}
+	return all(primes)
+}
+
 // conversationNodes returns convs as the API shows them: each with the
-// references the operation selects below path (owner, ownershipLabel,
-// channel, contact) loaded into it, so that gqlgen reads them as plain
+// references refs names loaded into it, so that gqlgen reads them as plain
 // fields and runs no resolver per row. A reference already in the
 // operation's loaders (a page's, primed in one call per kind; an event's,
 // shared by its subscribers) costs nothing; the others are fetched at
@@ -20,32 +94,30 @@ import (
 // A reference that fails to load fails the whole value, where a resolver
 // per field used to fail that field alone: the store is what failed, and
 // the caller gets its error once.
-func (r *Resolver) conversationNodes(ctx context.Context, convs []domain.Conversation, path ...string) ([]model.Conversation, error) {
+func (r *Resolver) conversationNodes(ctx context.Context, convs []domain.Conversation, refs conversationRefs) ([]model.Conversation, error) {
 	out := make([]model.Conversation, len(convs))
 	if len(convs) == 0 {
 		return out, nil
 	}
-	sel := func(field string) bool { return selected(ctx, append(path[:len(path):len(path)], field)...) }
-	withOwner, withLabel, withChannel, withContact := sel("owner"), sel("ownershipLabel"), sel("channel"), sel("contact")
 	l := loaders(ctx, r.Service)
-	type refs struct {
+	type loads struct {
 		owner   func() (*domain.Agent, error)
 		channel func() (*domain.Channel, error)
 		contact func() (*domain.Contact, error)
 	}
 	// Every load is asked for before any is waited on, so the kinds are
 	// fetched side by side.
-	pending := make([]refs, len(convs))
+	pending := make([]loads, len(convs))
 	for i := range convs {
 		c := &convs[i]
 		out[i].Conversation = *c
-		if (withOwner || withLabel) && c.OwnerID != "" {
+		if (refs.owner || refs.label) && c.OwnerID != "" {
 			pending[i].owner = l.Agents.LoadThunk(ctx, c.OwnerID)
 		}
-		if withChannel {
+		if refs.channel {
 			pending[i].channel = l.Channels.LoadThunk(ctx, c.ChannelID)
 		}
-		if withContact {
+		if refs.contact {
 			pending[i].contact = l.Contacts.LoadThunk(ctx, c.ContactID)
 		}
 	}
@@ -56,10 +128,10 @@ func (r *Resolver) conversationNodes(ctx context.Context, convs []domain.Convers
 			if err != nil {
 				return nil, err
 			}
-			if withOwner {
+			if refs.owner {
 				n.Owner = owner
 			}
-			if withLabel && owner != nil {
+			if refs.label && owner != nil {
 				n.OwnershipLabel = strPtr(domain.OwnershipLabel(n.Status, owner.Name))
 			}
 		}
@@ -81,9 +153,10 @@ func (r *Resolver) conversationNodes(ctx context.Context, convs []domain.Convers
 	return out, nil
 }
 
-// conversationNode is conversationNodes for one conversation.
+// conversationNode is one conversation as the API shows it, with the
+// references the operation selects on it at path below the current field.
 func (r *Resolver) conversationNode(ctx context.Context, c domain.Conversation, path ...string) (*model.Conversation, error) {
-	nodes, err := r.conversationNodes(ctx, []domain.Conversation{c}, path...)
+	nodes, err := r.conversationNodes(ctx, []domain.Conversation{c}, selectedRefs(ctx, path...))
 	if err != nil {
 		return nil, err
 	}

@@ -157,10 +157,11 @@ func (r *queryResolver) Queue(ctx context.Context, status domain.QueueStatus, ow
 		Counted:  page.Count,
 		CountErr: page.CountErr,
 	}
-	if err := r.primeConversations(ctx, page.Conversations, "edges", "node"); err != nil {
+	refs := selectedRefs(ctx, "edges", "node")
+	if err := r.primeConversations(ctx, page.Conversations, refs); err != nil {
 		return nil, err
 	}
-	nodes, err := r.conversationNodes(ctx, page.Conversations, "edges", "node")
+	nodes, err := r.conversationNodes(ctx, page.Conversations, refs)
 	if err != nil {
 		return nil, err
 	}

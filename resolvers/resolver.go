@@ -150,39 +150,6 @@ func selects(opCtx *graphql.OperationContext, set ast.SelectionSet, path []strin
 	return false
 }
 
-// primeConversations loads, in one store call per kind, the references of a
-// list of conversations that the operation selects below path. The kinds
-// are read at once, not one after the other: they do not depend on each
-// other, and a page waits for the slowest of them only.
-func (r *Resolver) primeConversations(ctx context.Context, convs []domain.Conversation, path ...string) error {
-	if len(convs) == 0 {
-		return nil
-	}
-	l := loaders(ctx, r.Service)
-	sel := func(field string) bool { return selected(ctx, append(path, field)...) }
-	ids := func(of func(c *domain.Conversation) string) []string {
-		out := make([]string, len(convs))
-		for i := range convs {
-			out[i] = of(&convs[i])
-		}
-		return out
-	}
-	var primes []func() error
-	if sel("owner") || sel("ownershipLabel") {
-		owners := ids(func(c *domain.Conversation) string { return c.OwnerID })
-		primes = append(primes, func() error { return l.PrimeAgents(ctx, owners) })
-	}
-	if sel("channel") {
-		channels := ids(func(c *domain.Conversation) string { return c.ChannelID })
-		primes = append(primes, func() error { return l.PrimeChannels(ctx, channels) })
-	}
-	if sel("contact") {
-		contacts := ids(func(c *domain.Conversation) string { return c.ContactID })
-		primes = append(primes, func() error { return l.PrimeContacts(ctx, contacts) })
-	}
-	return all(primes)
-}
-
 // all runs fns at once (the last one in the caller's goroutine) and returns
 // the first of their errors.
 func all(fns []func() error) error {
