@@ -325,3 +325,46 @@ func testActivityRacedReply(t *testing.T, f Factory) {
 		t.Fatalf("messages %v", got)
 	}
 }
+
+// activityRefsDoc selects every reference of the snapshot's conversation.
+const activityRefsDoc = `subscription($id: ID!) { conversationActivity(conversationId: $id) { conversation {
+	version ownershipLabel owner { id name } channel { id name } contact { externalId name } } } }`
+
+// activityRefs is a conversationActivity snapshot's conversation with its
+// references.
+type activityRefs struct {
+	ConversationActivity struct {
+		Conversation struct {
+			Version        int
+			OwnershipLabel *string
+			Owner          *struct{ ID, Name string }
+			Channel        struct{ ID, Name string }
+			Contact        struct {
+				ExternalID string
+				Name       *string
+			}
+		}
+	}
+}
+
+func testActivityReferences(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws")
+	id := w.NewConversation("maria")
+	ben := w.Ben.Dial()
+	ben.Subscribe("a", activityRefsDoc, map[string]any{"id": id})
+	var a activityRefs
+	ben.Next("a", &a)
+	c := a.ConversationActivity.Conversation
+	if c.Version != 1 || c.Owner != nil || c.OwnershipLabel != nil || c.Channel.ID != w.ChannelID || c.Channel.Name != "Email" ||
+		c.Contact.ExternalID != "maria" || c.Contact.Name != nil {
+		t.Fatalf("the first snapshot's conversation: %+v", c)
+	}
+	w.SetOwner(w.Admin, id, "cleo")
+	ben.Next("a", &a)
+	c = a.ConversationActivity.Conversation
+	if c.Version != 2 || c.Owner == nil || c.Owner.ID != "cleo" || c.Owner.Name != "Cleo Cruz" ||
+		c.OwnershipLabel == nil || *c.OwnershipLabel != "Waiting on Cleo Cruz" || c.Channel.ID != w.ChannelID || c.Contact.ExternalID != "maria" {
+		t.Fatalf("the live snapshot after cleo was made owner: %+v", c)
+	}
+}

@@ -179,6 +179,7 @@ func Run(t *testing.T, f Factory) {
 
 		// Who else is on a conversation.
 		{"conversationActivity: agents on one conversation see each other as viewers, once per agent, until their sockets go", testActivityViewers},
+		{"conversationActivity: the snapshot's conversation carries its owner, label, channel and contact, first and live", testActivityReferences},
 		{"setTyping: typing starts, stops on false and on the typist's reply, and expires 6 s after the last true", testActivityTyping},
 		{"setTyping: calls over an agent's rate are no-ops, except stopping a typing in progress", testActivityTypingRate},
 		{"conversationActivity and setTyping: integrations are FORBIDDEN, another workspace's conversation is NOT_FOUND and its activity unseen", testActivityRefused},
