@@ -2,8 +2,11 @@ package apitest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"sync/atomic"
 	"testing"
 
 	"switchboard/domain"
@@ -15,9 +18,11 @@ import (
 // and the server's tests run on a test server that builds its own.
 
 // faultyStore fails or panics in chosen methods, with messages full of the
-// detail that must never reach a client.
+// detail that must never reach a client. While agentDown holds an id, reads
+// of that agent fail too.
 type faultyStore struct {
 	domain.Store
+	agentDown *atomic.Value
 }
 
 var errFaulty = errors.New("sqlite: database disk image is malformed at /var/lib/switchboard/SECRET-DETAIL.db (goroutine 7)")
@@ -31,8 +36,9 @@ func (s faultyStore) CountOwners(ctx context.Context, ws string, st domain.Queue
 }
 
 func (s faultyStore) AgentsByIDs(ctx context.Context, ws string, ids []string) ([]*domain.Agent, error) {
+	down, _ := s.agentDown.Load().(string)
 	for _, id := range ids {
-		if id == "broken" {
+		if id == "broken" || id == down {
 			return nil, errFaulty
 		}
 	}
@@ -47,8 +53,13 @@ func (s faultyStore) UpdateConversation(ctx context.Context, w domain.Conversati
 }
 
 func faulty(f Factory) Factory {
+	return faultyWith(f, &atomic.Value{})
+}
+
+// faultyWith is faulty whose reads of the agent named by agentDown fail.
+func faultyWith(f Factory, agentDown *atomic.Value) Factory {
 	return Factory{Atomic: f.Atomic, New: func(t *testing.T, sink domain.EventSink) domain.Store {
-		return faultyStore{Store: f.New(t, sink)}
+		return faultyStore{Store: f.New(t, sink), agentDown: agentDown}
 	}}
 }
 
@@ -85,4 +96,43 @@ func testPanicNoDetail(t *testing.T, f Factory) {
 	}
 	// The server survives it.
 	w.Ben.MustDo(`{ me { id } }`, nil, nil)
+}
+
+// An owner that cannot be read degrades the conversation, not loses it:
+// the owner and its label are null with INTERNAL at their places, and the
+// rest of the conversation comes.
+func testOwnerUnreadable(t *testing.T, f Factory) {
+	var down atomic.Value
+	e := NewEnv(t, faultyWith(f, &down))
+	w := e.NewWorkspace("ws")
+	id := w.NewConversation("maria")
+	w.SetOwner(w.Admin, id, "cleo")
+	down.Store("cleo")
+	r := w.Ben.Do(`query($id: ID!) { conversation(id: $id) { id version owner { id } ownershipLabel channel { id } } }`, map[string]any{"id": id})
+	assertNoLeak(t, r)
+	var data struct {
+		Conversation *struct {
+			ID             string
+			Version        int
+			Owner          *struct{ ID string }
+			OwnershipLabel *string
+			Channel        struct{ ID string }
+		}
+	}
+	if err := json.Unmarshal(r.Data, &data); err != nil {
+		t.Fatal(err)
+	}
+	if c := data.Conversation; c == nil || c.ID != id || c.Version != 2 || c.Owner != nil || c.OwnershipLabel != nil || c.Channel.ID != w.ChannelID {
+		t.Fatalf("an unreadable owner: want the conversation with a null owner and label, got %s", r.Raw)
+	}
+	paths := map[string]bool{}
+	for _, e := range r.Errors {
+		if e.Extensions["code"] != "INTERNAL" || len(e.Path) != 2 {
+			t.Fatalf("an unreadable owner's error: %s", r.Raw)
+		}
+		paths[fmt.Sprint(e.Path...)] = true
+	}
+	if len(r.Errors) != 2 || !paths["conversationowner"] || !paths["conversationownershipLabel"] {
+		t.Fatalf("want INTERNAL at conversation.owner and conversation.ownershipLabel, got %s", r.Raw)
+	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"switchboard/domain"
 	"switchboard/graph/model"
@@ -91,10 +92,14 @@ func (r *Resolver) primeConversations(ctx context.Context, convs []domain.Conver
 // (primeConversations): loaders that fetch without waiting may split a
 // list's keys over several batches.
 //
-// A reference that fails to load fails the whole value, where a resolver
-// per field used to fail that field alone: the store is what failed, and
-// the caller gets its error once.
-func (r *Resolver) conversationNodes(ctx context.Context, convs []domain.Conversation, refs conversationRefs) ([]model.Conversation, error) {
+// A channel or contact that fails to load fails the whole value: they may
+// not be null, so the conversation would be null anyway. An owner that
+// fails to load is null, with the error at its place (ownerAt(i), and at
+// the label's when that is selected too), as when the owner was a field of
+// its own: the rest of the conversation still reaches the client. Without
+// ownerAt (a list, whose owners were read up front) it fails the whole
+// value too.
+func (r *Resolver) conversationNodes(ctx context.Context, convs []domain.Conversation, refs conversationRefs, ownerAt func(i int) ast.Path) ([]model.Conversation, error) {
 	out := make([]model.Conversation, len(convs))
 	if len(convs) == 0 {
 		return out, nil
@@ -126,7 +131,16 @@ func (r *Resolver) conversationNodes(ctx context.Context, convs []domain.Convers
 		if p.owner != nil {
 			owner, err := p.owner()
 			if err != nil {
-				return nil, err
+				if ownerAt == nil {
+					return nil, err
+				}
+				at := ownerAt(i)
+				if refs.owner {
+					graphql.AddError(ctx, gqlerror.WrapPath(append(at, ast.PathName("owner")), err))
+				}
+				if refs.label {
+					graphql.AddError(ctx, gqlerror.WrapPath(append(at[:len(at):len(at)], ast.PathName("ownershipLabel")), err))
+				}
 			}
 			if refs.owner {
 				n.Owner = owner
@@ -156,7 +170,14 @@ func (r *Resolver) conversationNodes(ctx context.Context, convs []domain.Convers
 // conversationNode is one conversation as the API shows it, with the
 // references the operation selects on it at path below the current field.
 func (r *Resolver) conversationNode(ctx context.Context, c domain.Conversation, path ...string) (*model.Conversation, error) {
-	nodes, err := r.conversationNodes(ctx, []domain.Conversation{c}, selectedRefs(ctx, path...))
+	ownerAt := func(int) ast.Path {
+		at := graphql.GetPath(ctx)
+		for _, name := range path {
+			at = append(at, ast.PathName(name))
+		}
+		return at[:len(at):len(at)]
+	}
+	nodes, err := r.conversationNodes(ctx, []domain.Conversation{c}, selectedRefs(ctx, path...), ownerAt)
 	if err != nil {
 		return nil, err
 	}

@@ -161,7 +161,7 @@ func (r *queryResolver) Queue(ctx context.Context, status domain.QueueStatus, ow
 	if err := r.primeConversations(ctx, page.Conversations, refs); err != nil {
 		return nil, err
 	}
-	nodes, err := r.conversationNodes(ctx, page.Conversations, refs)
+	nodes, err := r.conversationNodes(ctx, page.Conversations, refs, nil)
 	if err != nil {
 		return nil, err
 	}
