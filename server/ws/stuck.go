@@ -18,8 +18,11 @@ type writeWatch struct {
 	armed atomic.Bool
 }
 
-// watchPeriod is how often the watch looks while writes are in flight.
-func (s *Server) watchPeriod() time.Duration { return s.cfg.WriteTimeout / 4 }
+// watchPeriod is how often the watch looks while writes are in flight; a
+// tiny write timeout does not make it spin.
+func (s *Server) watchPeriod() time.Duration {
+	return max(s.cfg.WriteTimeout/4, time.Millisecond)
+}
 
 // writing arms the watch, if it is not, for a write that has begun (its
 // start stamped first).
