@@ -578,6 +578,17 @@ func Deliver(ctx context.Context, e *Event, view string, deliver func() bool) bo
 	return deliver()
 }
 
+// Deliverer returns Deliver for ctx, with its Sharer looked up once: a
+// subscription delivers every event through the same one, and an
+// operation's context is a long chain to walk for each event of each
+// subscriber.
+func Deliverer(ctx context.Context) func(e *Event, view string, deliver func() bool) bool {
+	if s, ok := ctx.Value(sharerKey{}).(Sharer); ok {
+		return s.Share
+	}
+	return func(_ *Event, _ string, deliver func() bool) bool { return deliver() }
+}
+
 // Driver runs a subscription's operation only when its resolver has
 // something for it, instead of a goroutine of the transport's waiting on
 // the resolver's channel for the subscription's whole life. A transport

@@ -589,6 +589,16 @@ func TestDeliverGoesThroughTheSharerInTheContext(t *testing.T) {
 	if delivered != 1 || len(shared) != 2 || shared[0] != "queue NEW" {
 		t.Fatalf("delivered %d, shared %v", delivered, shared)
 	}
+	// Deliverer does the same, with the Sharer looked up once.
+	if d := feed.Deliverer(ctx); !d(ev, "queue NEW", deliver) || d(ev, "ended", deliver) {
+		t.Fatal("the Deliverer did not pass the Sharer's answer on")
+	}
+	if d := feed.Deliverer(context.Background()); !d(ev, "view", deliver) {
+		t.Fatal("the Deliverer without a Sharer")
+	}
+	if delivered != 2 || len(shared) != 4 || shared[2] != "queue NEW" {
+		t.Fatalf("delivered %d, shared %v", delivered, shared)
+	}
 }
 
 // TestConversationSubscriptions: a subscription to one conversation gets its

@@ -41,7 +41,7 @@ func position(e domain.Event) *string {
 // Subscribers whose pick has the same key (the same view of the same
 // workspace) share one pick per event: the same T goes to all of them, so
 // pick must build a value nobody changes afterwards. The transport may
-// share more (feed.Deliver): the result of one subscriber's operation goes
+// share more (feed.Deliverer): the result of one subscriber's operation goes
 // to every subscriber of the same view running the same operation, so what
 // the fields below a subscription resolve must not depend on the caller
 // beyond its view, its workspace and its role.
@@ -59,6 +59,7 @@ func subscribe[T any](ctx context.Context, r *Resolver, a domain.Actor, kinds fe
 		close(out)
 	}
 	var last int64
+	deliverShared := feed.Deliverer(ctx)
 	// send delivers one event to the operation; false when it has ended.
 	send := func(ev *feed.Event) bool {
 		p := ev.Memo(key, func() any {
@@ -81,7 +82,7 @@ func subscribe[T any](ctx context.Context, r *Resolver, a domain.Actor, kinds fe
 				return false
 			}
 		}
-		return feed.Deliver(ctx, ev, key, deliver)
+		return deliverShared(ev, key, deliver)
 	}
 	// No goroutine waits for this subscription's events: the broker runs
 	// one while they come, and the transport reads out only then.

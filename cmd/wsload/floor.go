@@ -194,6 +194,11 @@ func runCompare(ctx context.Context, o options, out io.Writer) error {
 		name := "server"
 		if floor {
 			name = "floor (bare coder/websocket broadcaster)"
+			// The server's profile keeps the name given; the floor's
+			// is beside it.
+			if o.cpuProfile != "" {
+				o.cpuProfile += ".floor"
+			}
 		}
 		res, before, after, err := measure(ctx, o)
 		if err != nil {

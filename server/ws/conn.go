@@ -193,16 +193,28 @@ func (cn *conn) enqueuePayload(id, typ string, payload []byte) {
 	if cn.opsCtx.Err() != nil {
 		return
 	}
+	cn.enqueueEncoded(appendEnvelope(envelopePrefix(id, typ), payload))
+}
+
+// envelopePrefix is the start of an operation's message, up to its
+// payload: {"id":…,"type":"…","payload":
+func envelopePrefix(id, typ string) []byte {
 	quotedID, _ := json.Marshal(id)
-	b := make([]byte, 0, len(quotedID)+len(typ)+len(payload)+len(`{"id":,"type":"","payload":}`))
+	b := make([]byte, 0, len(quotedID)+len(typ)+len(`{"id":,"type":"","payload":`))
 	b = append(b, `{"id":`...)
 	b = append(b, quotedID...)
 	b = append(b, `,"type":"`...)
 	b = append(b, typ...) // one of the dialect's, plain ASCII
-	b = append(b, `","payload":`...)
+	return append(b, `","payload":`...)
+}
+
+// appendEnvelope is the message of prefix (envelopePrefix) and payload, in
+// a new slice.
+func appendEnvelope(prefix, payload []byte) []byte {
+	b := make([]byte, 0, len(prefix)+len(payload)+1)
+	b = append(b, prefix...)
 	b = append(b, payload...)
-	b = append(b, '}')
-	cn.enqueueEncoded(b)
+	return append(b, '}')
 }
 
 // enqueueEncoded queues an encoded message, or closes the connection whose

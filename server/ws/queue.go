@@ -27,6 +27,10 @@ type sendQueue struct {
 	discarded bool
 	// lastWrite is when a message was last written (UnixNano).
 	lastWrite atomic.Int64
+	// writeStarted is when the write in flight began (UnixNano), 0 when
+	// none is: the server's writeWatch closes a socket whose write has
+	// run past the write timeout.
+	writeStarted atomic.Int64
 }
 
 // Why a message was not queued.
@@ -78,7 +82,7 @@ func (cn *conn) enqueueBytes(b []byte) queueRefusal {
 }
 
 // writeQueued writes the queued messages in order, each within the write
-// timeout, until the queue is empty or the connection is closing (its close
+// timeout (writeWatch), until the queue is empty or the connection is closing (its close
 // frame goes next); a write that fails or times out closes the connection.
 func (cn *conn) writeQueued() {
 	q := &cn.queue
@@ -92,9 +96,13 @@ func (cn *conn) writeQueued() {
 		b := q.msgs[0]
 		q.mu.Unlock()
 
-		ctx, cancel := context.WithTimeout(cn.ctx, cn.cfg.WriteTimeout)
-		err := cn.ws.Write(ctx, websocket.MessageText, b)
-		cancel()
+		// Bounded by the server's write watch, not a context: a context
+		// that can end costs timers and registrations on every write.
+		// Closing the connection ends a write waiting for its turn.
+		q.writeStarted.Store(time.Now().UnixNano())
+		cn.srv.writing()
+		err := cn.ws.Write(context.Background(), websocket.MessageText, b)
+		q.writeStarted.Store(0)
 		q.lastWrite.Store(time.Now().UnixNano())
 
 		q.mu.Lock()

@@ -34,6 +34,13 @@ type sharedStream struct {
 	// Share; its stream then hands the encoded result back on encoded.
 	awaiting atomic.Bool
 	encoded  chan []byte
+	// prefix is the envelope of this subscription's events up to their
+	// payload, made once rather than per event.
+	prefix []byte
+	// memoView and memoKey are the last view Share was given and its key
+	// for Memo: a subscription keeps one view, and Share runs for one of
+	// its events at a time.
+	memoView, memoKey string
 }
 
 func newSharedStream(ctx context.Context, cn *conn, id string, a domain.Actor, query, operationName string, variables map[string]any) *sharedStream {
@@ -44,6 +51,7 @@ func newSharedStream(ctx context.Context, cn *conn, id string, a domain.Actor, q
 	return &sharedStream{
 		cn: cn, id: id, ctx: ctx, encoded: make(chan []byte, 1),
 		operation: "ws " + hex.EncodeToString(digest[:]),
+		prefix:    envelopePrefix(id, cn.dialect.next),
 	}
 }
 
@@ -51,7 +59,10 @@ func newSharedStream(ctx context.Context, cn *conn, id string, a domain.Actor, q
 // operation executes it for everyone, the others enqueue its payload.
 func (s *sharedStream) Share(e *feed.Event, view string, deliver func() bool) bool {
 	mine := false
-	payload, _ := e.Memo(view+"\x00"+s.operation, func() any {
+	if view != s.memoView || s.memoKey == "" {
+		s.memoView, s.memoKey = view, view+"\x00"+s.operation
+	}
+	payload, _ := e.Memo(s.memoKey, func() any {
 		mine = true
 		if p := s.execute(deliver); p != nil {
 			return p
@@ -66,7 +77,9 @@ func (s *sharedStream) Share(e *feed.Event, view string, deliver func() bool) bo
 		// The one who executed it was stopped first: execute our own.
 		return s.execute(deliver) != nil
 	}
-	s.cn.enqueuePayload(s.id, s.cn.dialect.next, payload)
+	if s.cn.opsCtx.Err() == nil {
+		s.cn.enqueueEncoded(appendEnvelope(s.prefix, payload))
+	}
 	return s.ctx.Err() == nil
 }
 

@@ -130,6 +130,7 @@ type Server struct {
 	registry
 	budget     *budget
 	executions executions
+	watch      writeWatch
 }
 
 // New returns a transport.
