@@ -51,7 +51,7 @@ func (s *Service) routeSoon(ws string) {
 // routingTrigger reports whether a committed change may have made a
 // conversation routable or opened room for one.
 func routingTrigger(e Event) bool {
-	if c := e.Conversation; c != nil {
+	if c := e.Conversation; c != nil && !c.Interim {
 		a, b := c.After, c.Before
 		if a.Status == StatusNew && a.OwnerID == "" && (b == nil || b.Status != StatusNew || b.OwnerID != "") {
 			return true // routable
@@ -364,10 +364,7 @@ func (f *fillPass) give(ctx context.Context, c Conversation, r *routee) error {
 	if !p.changed() {
 		return nil
 	}
-	turn := now
-	if !turn.After(f.lastTurn) {
-		turn = f.lastTurn.Add(time.Millisecond)
-	}
+	turn := f.nextTurn(now)
 	w := p.write()
 	w.Turn = &AgentTurn{AgentID: r.agent.ID, At: turn}
 	err := f.s.store.UpdateConversation(ctx, w)
@@ -422,4 +419,107 @@ func (f *fillPass) before(a, b *routee) bool {
 		return c < 0
 	}
 	return cmp.Less(a.agent.ID, b.agent.ID)
+}
+
+// Routing in the inbound's write. A new conversation is routed in the
+// transaction that creates it when the store can (InboundRouter: SQLite),
+// instead of waiting for the fill pass to wake from the committed change,
+// read everything and commit a second write. The inbound reads what a pass
+// would for its one channel (the settings, the channel's routing agents,
+// their loads and turns), chooses by the same rules (choose: the preferred
+// agent, then the mode's order, never above capacity), and the store writes
+// the routing change in the creation's transaction on the routing write's
+// conditions (the agent's record version, load below capacity) and on what
+// the choice read (the agent still a routing agent of the channel, with the
+// same load and turn). The load is checked inside the transaction, so
+// capacity holds strictly against any other writer, this instance's fill
+// pass or another instance's on the same file; the conversation does not
+// exist for anyone else before the commit, so it is routed once. When a
+// condition fails, the conversation is created unrouted and the fill pass
+// routes it as before: concurrent inbounds never route on a stale choice.
+// It needs no lease: the lease serialises fill passes, whose load checks
+// MongoDB cannot make atomic; here the store makes each one atomic.
+
+// inboundRouting reads what routing a new conversation of channel in the
+// inbound's write decides on; nil when routing is off, the channel has no
+// routing agent or the store cannot.
+func (s *Service) inboundRouting(ctx context.Context, ws string, channel *Channel) (*fillPass, error) {
+	if s.inboundRouter == nil || channel == nil || len(channel.RoutingAgentIDs) == 0 {
+		return nil, nil
+	}
+	st, err := s.store.GetSettings(ctx, ws)
+	if err != nil {
+		return nil, internal(err)
+	}
+	if st.Routing.Mode == RoutingOff {
+		return nil, nil
+	}
+	agents, err := s.store.AgentsByIDs(ctx, ws, channel.RoutingAgentIDs)
+	if err != nil {
+		return nil, internal(err)
+	}
+	f := &fillPass{s: s, ws: ws, settings: st.Routing, agents: map[string]*routee{}, byChannel: map[string][]string{}}
+	for _, a := range agents {
+		if a == nil {
+			continue
+		}
+		if a.Active && a.Presence == Online {
+			f.agents[a.ID] = &routee{agent: *a, capacity: a.EffectiveCapacity(st.Routing)}
+			f.byChannel[channel.ID] = append(f.byChannel[channel.ID], a.ID)
+		}
+		if a.LastRoutedAt.After(f.lastTurn) {
+			f.lastTurn = a.LastRoutedAt
+		}
+	}
+	if len(f.agents) == 0 {
+		return nil, nil
+	}
+	counts, err := s.store.CountOwners(ctx, ws, StatusNew, nil)
+	if err != nil {
+		return nil, internal(err)
+	}
+	for _, c := range counts {
+		if r := f.agents[c.OwnerID]; r != nil {
+			r.load = c.Count
+		}
+	}
+	return f, nil
+}
+
+// routeNew decides the routing change of c, a conversation being created
+// (version 1), from what inboundRouting read; nil when nobody may take it
+// now (the fill pass will, when room opens).
+func (f *fillPass) routeNew(c Conversation, now time.Time) *RoutedWrite {
+	r := f.choose(c)
+	if r == nil {
+		return nil
+	}
+	p := ruleRoute(c, &r.agent, r.capacity, f.settings.UnansweredSeconds, now)
+	if !p.changed() {
+		return nil
+	}
+	w := p.write()
+	w.Turn = &AgentTurn{AgentID: r.agent.ID, At: f.nextTurn(now)}
+	return &RoutedWrite{ConversationWrite: w, Load: r.load, LastRoutedAt: r.agent.LastRoutedAt}
+}
+
+// nextTurn is the turn stamp of the next routing: now, or a millisecond
+// after the latest turn known when the clock has not moved past it.
+func (f *fillPass) nextTurn(now time.Time) time.Time {
+	if !now.After(f.lastTurn) {
+		return f.lastTurn.Add(time.Millisecond)
+	}
+	return now
+}
+
+// insertRouted creates w and, when route is set, routes it in the same
+// write (InboundRouter).
+func (s *Service) insertRouted(w ConversationWrite, route *RoutedWrite) func(context.Context) error {
+	if route == nil {
+		return s.insertConversation(w)
+	}
+	return func(ctx context.Context) error {
+		_, err := s.inboundRouter.InsertConversationRouted(ctx, w, *route)
+		return err
+	}
 }

@@ -3,7 +3,10 @@ package domain_test
 // Routing's rules, on the real SQLite store and the fake clock. Most tests
 // run fill passes themselves (FillWorkspace), so that what did not route is
 // known not to; the ones about when routing runs start the jobs, which run
-// it from the committed changes, and wait for the outcome.
+// it from the committed changes, and wait for the outcome. The tests of the
+// fill pass's rules turn routing in the inbound's write off
+// (newFillEnv); routing_inbound_sqlite_test.go checks the same rules with
+// it on.
 
 import (
 	"context"
@@ -68,7 +71,7 @@ type routingEnv struct {
 	seq     int
 }
 
-func newRoutingEnv(t testing.TB) *routingEnv {
+func newRoutingEnv(t testing.TB, opts ...domain.Option) *routingEnv {
 	t.Helper()
 	tp := &tap{}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -79,7 +82,7 @@ func newRoutingEnv(t testing.TB) *routingEnv {
 		admin: domain.Actor{WorkspaceID: rws, ID: "ada", Role: domain.RoleAdmin, Name: "Ada"},
 		feed:  domain.Actor{WorkspaceID: rws, ID: "feed", Role: domain.RoleIntegration},
 	}
-	e.svc = domain.NewService(db, domain.WithClock(e.clock), domain.WithLogger(quiet), domain.WithInstanceID("here"))
+	e.svc = domain.NewService(db, append([]domain.Option{domain.WithClock(e.clock), domain.WithLogger(quiet), domain.WithInstanceID("here")}, opts...)...)
 	if _, err := e.svc.Authenticate(e.ctx, claims(e.admin)); err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +93,10 @@ func newRoutingEnv(t testing.TB) *routingEnv {
 	e.channel = ch.ID
 	return e
 }
+
+// newFillEnv is newRoutingEnv with every routing left to the fill pass:
+// an inbound never routes in its own write.
+func newFillEnv(t testing.TB) *routingEnv { return newRoutingEnv(t, domain.WithoutInboundRouting()) }
 
 // startJobs runs the background jobs, fed by the store's committed changes.
 func (e *routingEnv) startJobs() {
@@ -208,7 +215,7 @@ func (e *routingEnv) loads() map[string]int {
 }
 
 func TestRoutingBalancedSpreadsByLoad(t *testing.T) {
-	e := newRoutingEnv(t)
+	e := newFillEnv(t)
 	e.agent("ann", domain.Online)
 	e.agent("bob", domain.Online)
 	e.agent("cat", domain.Online)
@@ -234,7 +241,7 @@ func TestRoutingBalancedSpreadsByLoad(t *testing.T) {
 }
 
 func TestRoutingRoundRobinTakesTurns(t *testing.T) {
-	e := newRoutingEnv(t)
+	e := newFillEnv(t)
 	e.agent("ann", domain.Online)
 	e.agent("bob", domain.Online)
 	e.agent("cat", domain.Online)
@@ -253,7 +260,7 @@ func TestRoutingRoundRobinTakesTurns(t *testing.T) {
 }
 
 func TestRoutingOnlyToOnlineRoutingAgentsOfTheChannelBelowCapacity(t *testing.T) {
-	e := newRoutingEnv(t)
+	e := newFillEnv(t)
 	e.agent("away", domain.Away)
 	e.agent("off", domain.Offline)
 	e.agent("gone", domain.Online)
@@ -318,7 +325,7 @@ func TestRoutingLongestWaitingFirst(t *testing.T) {
 }
 
 func TestRoutedChangeIsAnOwnershipChangeBySystem(t *testing.T) {
-	e := newRoutingEnv(t)
+	e := newFillEnv(t)
 	e.agent("ann", domain.Online)
 	e.mode(domain.RoutingBalanced)
 	id := e.inbound("a")
@@ -599,7 +606,7 @@ func TestRoutingInputAndRoles(t *testing.T) {
 }
 
 func TestRoutingStaysInItsWorkspace(t *testing.T) {
-	e := newRoutingEnv(t)
+	e := newFillEnv(t)
 	e.agent("ann", domain.Online)
 	e.mode(domain.RoutingBalanced)
 	// Workspace B: the same agent id ONLINE, the same channel name, routing
@@ -752,7 +759,7 @@ func (f *failingStore) UpdateConversation(ctx context.Context, w domain.Conversa
 }
 
 func TestRoutingAfterARestartLosesNothingAndDoublesNothing(t *testing.T) {
-	e := newRoutingEnv(t)
+	e := newFillEnv(t)
 	for i := range 3 {
 		e.agent(fmt.Sprint("ag-", i), domain.Online)
 	}
