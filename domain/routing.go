@@ -322,6 +322,11 @@ func (f *fillPass) openChannels() []string {
 
 // run routes the waiting conversations of the open channels, longest
 // waiting first, page by page, until nobody has room or none is left.
+// The assignments decided on a page are written in one store call
+// (UpdateConversations: one transaction on SQLite, as the logout cleanup's
+// pages are), so an agent's up-to-capacity assignments commit together
+// rather than one commit each; each is still its own conditional change
+// with its history entry and event, in the order decided.
 func (f *fillPass) run(ctx context.Context) error {
 	var after *QueueKey
 	for {
@@ -336,17 +341,16 @@ func (f *fillPass) run(ctx context.Context) error {
 		if err != nil {
 			return internal(err)
 		}
+		var batch []ConversationWrite
 		for _, c := range page {
-			r := f.choose(c)
-			if r == nil {
-				continue
+			if r := f.choose(c); r != nil {
+				if w, ok := f.assign(c, r); ok {
+					batch = append(batch, w)
+				}
 			}
-			if held, err := f.leaseLeft(ctx); err != nil || !held {
-				return err
-			}
-			if err := f.give(ctx, c, r); err != nil {
-				return err
-			}
+		}
+		if err := f.give(ctx, batch); err != nil {
+			return err
 		}
 		if len(page) < routingPage {
 			return nil
@@ -356,27 +360,55 @@ func (f *fillPass) run(ctx context.Context) error {
 	}
 }
 
-// give writes one routing assignment, conditional on the conversation and
-// the agent as read and on the agent's load, with the agent's turn.
-func (f *fillPass) give(ctx context.Context, c Conversation, r *routee) error {
+// assign decides the routing of c to r, conditional on the conversation
+// and the agent as read and on the agent's load, with the agent's turn,
+// and counts it in the pass's view of r (their load and turn), so that the
+// rest of the page is decided as if it had been written.
+func (f *fillPass) assign(c Conversation, r *routee) (ConversationWrite, bool) {
 	now := f.s.now()
 	p := ruleRoute(c, &r.agent, r.capacity, f.settings.UnansweredSeconds, now)
 	if !p.changed() {
-		return nil
+		return ConversationWrite{}, false
 	}
 	turn := f.nextTurn(now)
 	w := p.write()
 	w.Turn = &AgentTurn{AgentID: r.agent.ID, At: turn}
-	err := f.s.store.UpdateConversation(ctx, w)
-	if errors.Is(err, ErrVersionConflict) {
-		return errRoutingRace
+	r.load++
+	f.lastTurn, r.agent.LastRoutedAt = turn, turn
+	return w, true
+}
+
+// give writes a page's routing assignments in one store call. A write
+// that lost its condition (the conversation or the agent changed, or the
+// agent's load reached capacity: each store checks the load write by
+// write, so the writes before it in the batch count) leaves the others be;
+// but the pass's view is then wrong, so the pass ends and another one reads
+// everything again.
+func (f *fillPass) give(ctx context.Context, batch []ConversationWrite) error {
+	if len(batch) == 0 {
+		return nil
 	}
+	if held, err := f.leaseLeft(ctx); err != nil || !held {
+		return err
+	}
+	errs, err := f.s.store.UpdateConversations(ctx, batch)
 	if err != nil {
 		return internal(err)
 	}
-	f.routed++
-	r.load++
-	f.lastTurn, r.agent.LastRoutedAt = turn, turn
+	lost := false
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			f.routed++
+		case errors.Is(err, ErrVersionConflict):
+			lost = true
+		default:
+			return internal(err)
+		}
+	}
+	if lost {
+		return errRoutingRace
+	}
 	return nil
 }
 

@@ -758,6 +758,34 @@ func (f *failingStore) UpdateConversation(ctx context.Context, w domain.Conversa
 	return f.Store.UpdateConversation(ctx, w)
 }
 
+// UpdateConversations writes the routing writes of ws until the n-th, then
+// crashes: the writes before it committed (as a batch that committed just
+// before the crash), none after.
+func (f *failingStore) UpdateConversations(ctx context.Context, ws []domain.ConversationWrite) ([]error, error) {
+	f.mu.Lock()
+	n := 0
+	for _, w := range ws {
+		if w.LoadBelow != nil {
+			if f.left == 0 {
+				f.failed = true
+				break
+			}
+			f.left--
+		}
+		n++
+	}
+	f.mu.Unlock()
+	if n == len(ws) {
+		return f.Store.UpdateConversations(ctx, ws)
+	}
+	if n > 0 {
+		if _, err := f.Store.UpdateConversations(ctx, ws[:n]); err != nil {
+			return nil, err
+		}
+	}
+	return nil, errCrash
+}
+
 func TestRoutingAfterARestartLosesNothingAndDoublesNothing(t *testing.T) {
 	e := newFillEnv(t)
 	for i := range 3 {
@@ -800,5 +828,63 @@ func TestRoutingAfterARestartLosesNothingAndDoublesNothing(t *testing.T) {
 	}
 	if l := e.loads(); l["ag-0"] > 4 || l["ag-1"] > 4 || l["ag-2"] > 4 {
 		t.Fatalf("loads %v above capacity", l)
+	}
+}
+
+// meddlingStore runs before once, just before the first batch of writes.
+type meddlingStore struct {
+	domain.Store
+	once   sync.Once
+	before func()
+}
+
+func (m *meddlingStore) UpdateConversations(ctx context.Context, ws []domain.ConversationWrite) ([]error, error) {
+	m.once.Do(m.before)
+	return m.Store.UpdateConversations(ctx, ws)
+}
+
+// A fill pass writes a page's assignments in one call; a write among them
+// that loses its condition (the conversation taken by hand, or the agent's
+// load reaching capacity by hand) loses alone: the others commit, and
+// nobody is ever above capacity.
+func TestRoutingBatchLosesOnlyWhatLostItsCondition(t *testing.T) {
+	e := newFillEnv(t)
+	e.agent("ann", domain.Online)
+	e.agent("bob", domain.Online)
+	e.agent("cat", domain.Online)
+	if _, err := e.svc.SetRoutingAgent(e.ctx, e.admin, e.channel, "cat", false); err != nil {
+		t.Fatal(err)
+	}
+	e.routing(domain.RoutingPatch{Mode: ptr(domain.RoutingBalanced), DefaultCapacity: ptr(2)})
+	var ids []string
+	for i := range 6 {
+		ids = append(ids, e.inbound(fmt.Sprint("c-", i)))
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m := &meddlingStore{Store: e.db, before: func() {
+		e.setOwner(e.admin, ids[1], ptr("cat")) // decided for bob
+		e.setOwner(e.admin, ids[5], ptr("ann")) // ann's second is now one too many
+	}}
+	router := domain.NewService(m, domain.WithClock(e.clock), domain.WithLogger(quiet), domain.WithInstanceID("router"))
+	n, err := router.FillWorkspace(e.ctx, rws)
+	if err != nil || n != 2 {
+		t.Fatalf("routed %d, %v; want 2 of the page's 4", n, err)
+	}
+	e.wantOwner(ids[0], "ann")
+	e.wantOwner(ids[1], "cat")
+	e.wantOwner(ids[2], "")
+	e.wantOwner(ids[3], "bob")
+	// The next pass reads everything again.
+	if n, err := router.FillWorkspace(e.ctx, rws); err != nil || n != 1 {
+		t.Fatalf("the next pass routed %d, %v; want 1", n, err)
+	}
+	e.wantOwner(ids[2], "bob")
+	if l := e.loads(); l["ann"] != 2 || l["bob"] != 2 || l["cat"] != 1 {
+		t.Fatalf("loads %v", l)
+	}
+	for id, peak := range maxLoads(e.tap.all()) {
+		if id != "cat" && peak > 2 {
+			t.Errorf("%s had %d NEW conversations at once, above capacity 2", id, peak)
+		}
 	}
 }
