@@ -6,6 +6,7 @@ package domain_test
 // so: what routed, routed in the inbound's own write.
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -253,5 +254,32 @@ func TestInboundRoutedRaceTwoInstancesFiftyAtOnce(t *testing.T) {
 		if peak > 3 {
 			t.Errorf("%s had %d NEW conversations at once, above capacity 3", id, peak)
 		}
+	}
+}
+
+// opsSeen records the store calls an Observer is told of.
+type opsSeen struct {
+	domain.NopObserver
+	mu  sync.Mutex
+	ops map[string]int
+}
+
+func (o *opsSeen) StoreCall(ctx context.Context, op string) (context.Context, func(error)) {
+	o.mu.Lock()
+	o.ops[op]++
+	o.mu.Unlock()
+	return ctx, func(error) {}
+}
+
+func TestInboundRoutedWriteIsObserved(t *testing.T) {
+	obs := &opsSeen{ops: map[string]int{}}
+	e := newRoutingEnv(t, domain.WithObserver(obs))
+	e.agent("ann", domain.Online)
+	e.mode(domain.RoutingBalanced)
+	e.wantOwner(e.inbound("a"), "ann")
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.ops["InsertConversationRouted"] != 1 || obs.ops["InsertConversation"] != 0 {
+		t.Fatalf("store calls %v, want one InsertConversationRouted", obs.ops)
 	}
 }
