@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"switchboard/domain"
 )
 
 const queueEventFields = `kind cursor conversation { id status version owner { id } ownershipLabel }`
@@ -133,6 +135,35 @@ func testPresenceChangedOnSignIn(t *testing.T, f Factory) {
 	w.Ben.MustDo(`{ me { presence } }`, nil, &me)
 	if me.Me.Presence != "ONLINE" {
 		t.Fatalf("Ben after opening a socket: %s", me.Me.Presence)
+	}
+}
+
+// An agent's own capacity changed by an admin reaches every console's
+// presenceChanged, with the agent's new capacity, as a sign-in does: the
+// load views (load out of capacity) follow it live.
+func testPresenceChangedOnCapacity(t *testing.T, f Factory) {
+	e := NewEnv(t, f)
+	w := e.NewWorkspace("ws-live")
+	s := w.Ben.Dial()
+	s.Subscribe("p", `subscription { presenceChanged { id presence capacity } }`, nil)
+	s.Ready()
+	var ev struct {
+		PresenceChanged struct {
+			ID, Presence string
+			Capacity     int
+		}
+	}
+	w.Admin.MustDo(`mutation { upsertAgent(input: {id: "cleo", name: "Cleo", role: AGENT, capacity: 7}) { agent { id } } }`, nil, nil)
+	s.Next("p", &ev)
+	if ev.PresenceChanged.ID != "cleo" || ev.PresenceChanged.Capacity != 7 {
+		t.Fatalf("Cleo's capacity set to 7: %+v", ev)
+	}
+	// A rename alone changes neither: nothing; back to the default: heard.
+	w.Admin.MustDo(`mutation { upsertAgent(input: {id: "cleo", name: "Cleo C.", role: AGENT}) { agent { id } } }`, nil, nil)
+	w.Admin.MustDo(`mutation { upsertAgent(input: {id: "cleo", name: "Cleo C.", role: AGENT, capacity: null}) { agent { id } } }`, nil, nil)
+	s.Next("p", &ev)
+	if ev.PresenceChanged.ID != "cleo" || ev.PresenceChanged.Capacity != domain.DefaultCapacity {
+		t.Fatalf("Cleo back to the default capacity: %+v", ev)
 	}
 }
 

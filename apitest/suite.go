@@ -154,6 +154,7 @@ func Run(t *testing.T, f Factory) {
 		{"queueChanged: a conversation enters, changes in and leaves a filtered view, with the state of each change", testQueueChangedLifecycle},
 		{"ownershipChanged matches on the state before or after the change, queue and owner together", testOwnershipChangedFilter},
 		{"presenceChanged: opening a socket signs an offline agent in, and everyone in the workspace hears it", testPresenceChangedOnSignIn},
+		{"presenceChanged: an agent's capacity changed by an admin is heard too, with the new capacity", testPresenceChangedOnCapacity},
 		{"a subscriber of another workspace receives nothing", testSubscriptionTenancy},
 		{"events of one conversation arrive in order under concurrent writes", testSubscriptionOrder},
 		{"a subscription with arguments the view refuses gets an error message", testSubscriptionRefused},

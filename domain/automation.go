@@ -36,6 +36,11 @@ var errClaimed = errors.New("another instance holds the cleanup")
 // WithInstanceID names this server instance in cleanup claims.
 func WithInstanceID(id string) Option { return func(s *Service) { s.instance = id } }
 
+// WithoutInboundRouting leaves every routing to the fill pass, even on a
+// store that can route a new conversation in the write that creates it
+// (tests of the fill pass alone use it).
+func WithoutInboundRouting() Option { return func(s *Service) { s.fillOnly = true } }
+
 // cancelPendingCleanups cancels the logout cleanups of a workspace that
 // were not due when the remove-ownership setting was switched off at off.
 // (A cleanup this misses, racing the switch, is cancelled when it comes due:

@@ -391,12 +391,13 @@ func (s *Service) IngestInbound(ctx context.Context, a Actor, cmd InboundCommand
 		return InboundResult{}, internal(err)
 	}
 	message := Message{ID: messageID, Direction: Inbound, Text: cmd.Text, ExternalID: cmd.ExternalMessageID}
-	return s.deliver(ctx, ws, channel.ID, contact.ID, message)
+	return s.deliver(ctx, ws, channel, contact.ID, message)
 }
 
 // deliver adds an inbound message to the contact's open conversation, or
 // starts the contact's next conversation with it.
-func (s *Service) deliver(ctx context.Context, ws, channelID, contactID string, message Message) (InboundResult, error) {
+func (s *Service) deliver(ctx context.Context, ws string, channel *Channel, contactID string, message Message) (InboundResult, error) {
+	channelID := channel.ID
 	type loaded struct {
 		open     *Conversation  // the contact's open conversation, if any
 		maxSeq   int64          // the contact's highest conversation seq
@@ -406,6 +407,9 @@ func (s *Service) deliver(ctx context.Context, ws, channelID, contactID string, 
 		// preferred is the owner of the contact's previous conversation
 		// when it was resolved, for the next one.
 		preferred string
+		// routing is what routing the new conversation in its own write
+		// rests on, when it can be (inboundRouting).
+		routing *fillPass
 	}
 	var offline offlineRuleInputs
 	return run(ctx, s, command[loaded, InboundResult]{
@@ -427,6 +431,9 @@ func (s *Service) deliver(ctx context.Context, ws, channelID, contactID string, 
 					l.preferred = prev.ResolvedOwnerID
 				}
 			}
+			if l.open == nil && err == nil {
+				l.routing, err = s.inboundRouting(ctx, ws, channel)
+			}
 			return l, err
 		},
 		decide: func(l loaded, now time.Time) (decision[InboundResult], error) {
@@ -439,7 +446,11 @@ func (s *Service) deliver(ctx context.Context, ws, channelID, contactID string, 
 			if l.open == nil {
 				w := newConversation(ws, channelID, contactID, l.maxSeq+1, message, now)
 				w.Conversation.PreferredAgentID = l.preferred
-				return writing(delivered(w), s.insertConversation(w), ErrVersionConflict, ErrDuplicate), nil
+				var route *RoutedWrite
+				if l.routing != nil {
+					route = l.routing.routeNew(w.Conversation, now)
+				}
+				return writing(delivered(w), s.insertRouted(w, route), ErrVersionConflict, ErrDuplicate), nil
 			}
 			w := ruleInbound(*l.open, message, l.owner, l.settings, now).write()
 			return writing(delivered(w), s.updateConversation(w), ErrVersionConflict, ErrDuplicate), nil

@@ -152,6 +152,18 @@ func (w watchedStore) watch(err error) error {
 	return err
 }
 
+// watchedInboundRouter is an InboundRouter whose writes tell health
+// whether the store took them, as watchedStore's do.
+type watchedInboundRouter struct {
+	ir     InboundRouter
+	health *storeHealth
+}
+
+func (w watchedInboundRouter) InsertConversationRouted(ctx context.Context, cw ConversationWrite, route RoutedWrite) (bool, error) {
+	routed, err := w.ir.InsertConversationRouted(ctx, cw, route)
+	return routed, watchedStore{health: w.health}.watch(err)
+}
+
 func (w watchedStore) SaveSettings(ctx context.Context, st Settings) error {
 	return w.watch(w.Store.SaveSettings(ctx, st))
 }

@@ -423,3 +423,17 @@ func (o observedStore) RoutingWorkspaces(ctx context.Context, afterID string, li
 	done(err)
 	return r, err
 }
+
+// observedInboundRouter is an InboundRouter whose every call is told to an
+// Observer, as observedStore's are.
+type observedInboundRouter struct {
+	ir  InboundRouter
+	obs Observer
+}
+
+func (o observedInboundRouter) InsertConversationRouted(ctx context.Context, w ConversationWrite, route RoutedWrite) (bool, error) {
+	ctx, done := o.obs.StoreCall(ctx, "InsertConversationRouted")
+	r, err := o.ir.InsertConversationRouted(ctx, w, route)
+	done(err)
+	return r, err
+}

@@ -51,7 +51,7 @@ func (s *Service) routeSoon(ws string) {
 // routingTrigger reports whether a committed change may have made a
 // conversation routable or opened room for one.
 func routingTrigger(e Event) bool {
-	if c := e.Conversation; c != nil {
+	if c := e.Conversation; c != nil && !c.Interim {
 		a, b := c.After, c.Before
 		if a.Status == StatusNew && a.OwnerID == "" && (b == nil || b.Status != StatusNew || b.OwnerID != "") {
 			return true // routable
@@ -322,6 +322,11 @@ func (f *fillPass) openChannels() []string {
 
 // run routes the waiting conversations of the open channels, longest
 // waiting first, page by page, until nobody has room or none is left.
+// The assignments decided on a page are written in one store call
+// (UpdateConversations: one transaction on SQLite, as the logout cleanup's
+// pages are), so an agent's up-to-capacity assignments commit together
+// rather than one commit each; each is still its own conditional change
+// with its history entry and event, in the order decided.
 func (f *fillPass) run(ctx context.Context) error {
 	var after *QueueKey
 	for {
@@ -336,17 +341,16 @@ func (f *fillPass) run(ctx context.Context) error {
 		if err != nil {
 			return internal(err)
 		}
+		var batch []ConversationWrite
 		for _, c := range page {
-			r := f.choose(c)
-			if r == nil {
-				continue
+			if r := f.choose(c); r != nil {
+				if w, ok := f.assign(c, r); ok {
+					batch = append(batch, w)
+				}
 			}
-			if held, err := f.leaseLeft(ctx); err != nil || !held {
-				return err
-			}
-			if err := f.give(ctx, c, r); err != nil {
-				return err
-			}
+		}
+		if err := f.give(ctx, batch); err != nil {
+			return err
 		}
 		if len(page) < routingPage {
 			return nil
@@ -356,30 +360,55 @@ func (f *fillPass) run(ctx context.Context) error {
 	}
 }
 
-// give writes one routing assignment, conditional on the conversation and
-// the agent as read and on the agent's load, with the agent's turn.
-func (f *fillPass) give(ctx context.Context, c Conversation, r *routee) error {
+// assign decides the routing of c to r, conditional on the conversation
+// and the agent as read and on the agent's load, with the agent's turn,
+// and counts it in the pass's view of r (their load and turn), so that the
+// rest of the page is decided as if it had been written.
+func (f *fillPass) assign(c Conversation, r *routee) (ConversationWrite, bool) {
 	now := f.s.now()
 	p := ruleRoute(c, &r.agent, r.capacity, f.settings.UnansweredSeconds, now)
 	if !p.changed() {
-		return nil
+		return ConversationWrite{}, false
 	}
-	turn := now
-	if !turn.After(f.lastTurn) {
-		turn = f.lastTurn.Add(time.Millisecond)
-	}
+	turn := f.nextTurn(now)
 	w := p.write()
 	w.Turn = &AgentTurn{AgentID: r.agent.ID, At: turn}
-	err := f.s.store.UpdateConversation(ctx, w)
-	if errors.Is(err, ErrVersionConflict) {
-		return errRoutingRace
+	r.load++
+	f.lastTurn, r.agent.LastRoutedAt = turn, turn
+	return w, true
+}
+
+// give writes a page's routing assignments in one store call. A write
+// that lost its condition (the conversation or the agent changed, or the
+// agent's load reached capacity: each store checks the load write by
+// write, so the writes before it in the batch count) leaves the others be;
+// but the pass's view is then wrong, so the pass ends and another one reads
+// everything again.
+func (f *fillPass) give(ctx context.Context, batch []ConversationWrite) error {
+	if len(batch) == 0 {
+		return nil
 	}
+	if held, err := f.leaseLeft(ctx); err != nil || !held {
+		return err
+	}
+	errs, err := f.s.store.UpdateConversations(ctx, batch)
 	if err != nil {
 		return internal(err)
 	}
-	f.routed++
-	r.load++
-	f.lastTurn, r.agent.LastRoutedAt = turn, turn
+	lost := false
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			f.routed++
+		case errors.Is(err, ErrVersionConflict):
+			lost = true
+		default:
+			return internal(err)
+		}
+	}
+	if lost {
+		return errRoutingRace
+	}
 	return nil
 }
 
@@ -422,4 +451,107 @@ func (f *fillPass) before(a, b *routee) bool {
 		return c < 0
 	}
 	return cmp.Less(a.agent.ID, b.agent.ID)
+}
+
+// Routing in the inbound's write. A new conversation is routed in the
+// transaction that creates it when the store can (InboundRouter: SQLite),
+// instead of waiting for the fill pass to wake from the committed change,
+// read everything and commit a second write. The inbound reads what a pass
+// would for its one channel (the settings, the channel's routing agents,
+// their loads and turns), chooses by the same rules (choose: the preferred
+// agent, then the mode's order, never above capacity), and the store writes
+// the routing change in the creation's transaction on the routing write's
+// conditions (the agent's record version, load below capacity) and on what
+// the choice read (the agent still a routing agent of the channel, with the
+// same load and turn). The load is checked inside the transaction, so
+// capacity holds strictly against any other writer, this instance's fill
+// pass or another instance's on the same file; the conversation does not
+// exist for anyone else before the commit, so it is routed once. When a
+// condition fails, the conversation is created unrouted and the fill pass
+// routes it as before: concurrent inbounds never route on a stale choice.
+// It needs no lease: the lease serialises fill passes, whose load checks
+// MongoDB cannot make atomic; here the store makes each one atomic.
+
+// inboundRouting reads what routing a new conversation of channel in the
+// inbound's write decides on; nil when routing is off, the channel has no
+// routing agent or the store cannot.
+func (s *Service) inboundRouting(ctx context.Context, ws string, channel *Channel) (*fillPass, error) {
+	if s.inboundRouter == nil || channel == nil || len(channel.RoutingAgentIDs) == 0 {
+		return nil, nil
+	}
+	st, err := s.store.GetSettings(ctx, ws)
+	if err != nil {
+		return nil, internal(err)
+	}
+	if st.Routing.Mode == RoutingOff {
+		return nil, nil
+	}
+	agents, err := s.store.AgentsByIDs(ctx, ws, channel.RoutingAgentIDs)
+	if err != nil {
+		return nil, internal(err)
+	}
+	f := &fillPass{s: s, ws: ws, settings: st.Routing, agents: map[string]*routee{}, byChannel: map[string][]string{}}
+	for _, a := range agents {
+		if a == nil {
+			continue
+		}
+		if a.Active && a.Presence == Online {
+			f.agents[a.ID] = &routee{agent: *a, capacity: a.EffectiveCapacity(st.Routing)}
+			f.byChannel[channel.ID] = append(f.byChannel[channel.ID], a.ID)
+		}
+		if a.LastRoutedAt.After(f.lastTurn) {
+			f.lastTurn = a.LastRoutedAt
+		}
+	}
+	if len(f.agents) == 0 {
+		return nil, nil
+	}
+	counts, err := s.store.CountOwners(ctx, ws, StatusNew, nil)
+	if err != nil {
+		return nil, internal(err)
+	}
+	for _, c := range counts {
+		if r := f.agents[c.OwnerID]; r != nil {
+			r.load = c.Count
+		}
+	}
+	return f, nil
+}
+
+// routeNew decides the routing change of c, a conversation being created
+// (version 1), from what inboundRouting read; nil when nobody may take it
+// now (the fill pass will, when room opens).
+func (f *fillPass) routeNew(c Conversation, now time.Time) *RoutedWrite {
+	r := f.choose(c)
+	if r == nil {
+		return nil
+	}
+	p := ruleRoute(c, &r.agent, r.capacity, f.settings.UnansweredSeconds, now)
+	if !p.changed() {
+		return nil
+	}
+	w := p.write()
+	w.Turn = &AgentTurn{AgentID: r.agent.ID, At: f.nextTurn(now)}
+	return &RoutedWrite{ConversationWrite: w, Load: r.load, LastRoutedAt: r.agent.LastRoutedAt}
+}
+
+// nextTurn is the turn stamp of the next routing: now, or a millisecond
+// after the latest turn known when the clock has not moved past it.
+func (f *fillPass) nextTurn(now time.Time) time.Time {
+	if !now.After(f.lastTurn) {
+		return f.lastTurn.Add(time.Millisecond)
+	}
+	return now
+}
+
+// insertRouted creates w and, when route is set, routes it in the same
+// write (InboundRouter).
+func (s *Service) insertRouted(w ConversationWrite, route *RoutedWrite) func(context.Context) error {
+	if route == nil {
+		return s.insertConversation(w)
+	}
+	return func(ctx context.Context) error {
+		_, err := s.inboundRouter.InsertConversationRouted(ctx, w, *route)
+		return err
+	}
 }

@@ -3,7 +3,10 @@ package domain_test
 // Routing's rules, on the real SQLite store and the fake clock. Most tests
 // run fill passes themselves (FillWorkspace), so that what did not route is
 // known not to; the ones about when routing runs start the jobs, which run
-// it from the committed changes, and wait for the outcome.
+// it from the committed changes, and wait for the outcome. The tests of the
+// fill pass's rules turn routing in the inbound's write off
+// (newFillEnv); routing_inbound_sqlite_test.go checks the same rules with
+// it on.
 
 import (
 	"context"
@@ -68,7 +71,7 @@ type routingEnv struct {
 	seq     int
 }
 
-func newRoutingEnv(t testing.TB) *routingEnv {
+func newRoutingEnv(t testing.TB, opts ...domain.Option) *routingEnv {
 	t.Helper()
 	tp := &tap{}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -79,7 +82,7 @@ func newRoutingEnv(t testing.TB) *routingEnv {
 		admin: domain.Actor{WorkspaceID: rws, ID: "ada", Role: domain.RoleAdmin, Name: "Ada"},
 		feed:  domain.Actor{WorkspaceID: rws, ID: "feed", Role: domain.RoleIntegration},
 	}
-	e.svc = domain.NewService(db, domain.WithClock(e.clock), domain.WithLogger(quiet), domain.WithInstanceID("here"))
+	e.svc = domain.NewService(db, append([]domain.Option{domain.WithClock(e.clock), domain.WithLogger(quiet), domain.WithInstanceID("here")}, opts...)...)
 	if _, err := e.svc.Authenticate(e.ctx, claims(e.admin)); err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +93,10 @@ func newRoutingEnv(t testing.TB) *routingEnv {
 	e.channel = ch.ID
 	return e
 }
+
+// newFillEnv is newRoutingEnv with every routing left to the fill pass:
+// an inbound never routes in its own write.
+func newFillEnv(t testing.TB) *routingEnv { return newRoutingEnv(t, domain.WithoutInboundRouting()) }
 
 // startJobs runs the background jobs, fed by the store's committed changes.
 func (e *routingEnv) startJobs() {
@@ -208,7 +215,7 @@ func (e *routingEnv) loads() map[string]int {
 }
 
 func TestRoutingBalancedSpreadsByLoad(t *testing.T) {
-	e := newRoutingEnv(t)
+	e := newFillEnv(t)
 	e.agent("ann", domain.Online)
 	e.agent("bob", domain.Online)
 	e.agent("cat", domain.Online)
@@ -234,7 +241,7 @@ func TestRoutingBalancedSpreadsByLoad(t *testing.T) {
 }
 
 func TestRoutingRoundRobinTakesTurns(t *testing.T) {
-	e := newRoutingEnv(t)
+	e := newFillEnv(t)
 	e.agent("ann", domain.Online)
 	e.agent("bob", domain.Online)
 	e.agent("cat", domain.Online)
@@ -253,7 +260,7 @@ func TestRoutingRoundRobinTakesTurns(t *testing.T) {
 }
 
 func TestRoutingOnlyToOnlineRoutingAgentsOfTheChannelBelowCapacity(t *testing.T) {
-	e := newRoutingEnv(t)
+	e := newFillEnv(t)
 	e.agent("away", domain.Away)
 	e.agent("off", domain.Offline)
 	e.agent("gone", domain.Online)
@@ -318,7 +325,7 @@ func TestRoutingLongestWaitingFirst(t *testing.T) {
 }
 
 func TestRoutedChangeIsAnOwnershipChangeBySystem(t *testing.T) {
-	e := newRoutingEnv(t)
+	e := newFillEnv(t)
 	e.agent("ann", domain.Online)
 	e.mode(domain.RoutingBalanced)
 	id := e.inbound("a")
@@ -599,7 +606,7 @@ func TestRoutingInputAndRoles(t *testing.T) {
 }
 
 func TestRoutingStaysInItsWorkspace(t *testing.T) {
-	e := newRoutingEnv(t)
+	e := newFillEnv(t)
 	e.agent("ann", domain.Online)
 	e.mode(domain.RoutingBalanced)
 	// Workspace B: the same agent id ONLINE, the same channel name, routing
@@ -751,8 +758,36 @@ func (f *failingStore) UpdateConversation(ctx context.Context, w domain.Conversa
 	return f.Store.UpdateConversation(ctx, w)
 }
 
+// UpdateConversations writes the routing writes of ws until the n-th, then
+// crashes: the writes before it committed (as a batch that committed just
+// before the crash), none after.
+func (f *failingStore) UpdateConversations(ctx context.Context, ws []domain.ConversationWrite) ([]error, error) {
+	f.mu.Lock()
+	n := 0
+	for _, w := range ws {
+		if w.LoadBelow != nil {
+			if f.left == 0 {
+				f.failed = true
+				break
+			}
+			f.left--
+		}
+		n++
+	}
+	f.mu.Unlock()
+	if n == len(ws) {
+		return f.Store.UpdateConversations(ctx, ws)
+	}
+	if n > 0 {
+		if _, err := f.Store.UpdateConversations(ctx, ws[:n]); err != nil {
+			return nil, err
+		}
+	}
+	return nil, errCrash
+}
+
 func TestRoutingAfterARestartLosesNothingAndDoublesNothing(t *testing.T) {
-	e := newRoutingEnv(t)
+	e := newFillEnv(t)
 	for i := range 3 {
 		e.agent(fmt.Sprint("ag-", i), domain.Online)
 	}
@@ -793,5 +828,63 @@ func TestRoutingAfterARestartLosesNothingAndDoublesNothing(t *testing.T) {
 	}
 	if l := e.loads(); l["ag-0"] > 4 || l["ag-1"] > 4 || l["ag-2"] > 4 {
 		t.Fatalf("loads %v above capacity", l)
+	}
+}
+
+// meddlingStore runs before once, just before the first batch of writes.
+type meddlingStore struct {
+	domain.Store
+	once   sync.Once
+	before func()
+}
+
+func (m *meddlingStore) UpdateConversations(ctx context.Context, ws []domain.ConversationWrite) ([]error, error) {
+	m.once.Do(m.before)
+	return m.Store.UpdateConversations(ctx, ws)
+}
+
+// A fill pass writes a page's assignments in one call; a write among them
+// that loses its condition (the conversation taken by hand, or the agent's
+// load reaching capacity by hand) loses alone: the others commit, and
+// nobody is ever above capacity.
+func TestRoutingBatchLosesOnlyWhatLostItsCondition(t *testing.T) {
+	e := newFillEnv(t)
+	e.agent("ann", domain.Online)
+	e.agent("bob", domain.Online)
+	e.agent("cat", domain.Online)
+	if _, err := e.svc.SetRoutingAgent(e.ctx, e.admin, e.channel, "cat", false); err != nil {
+		t.Fatal(err)
+	}
+	e.routing(domain.RoutingPatch{Mode: ptr(domain.RoutingBalanced), DefaultCapacity: ptr(2)})
+	var ids []string
+	for i := range 6 {
+		ids = append(ids, e.inbound(fmt.Sprint("c-", i)))
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m := &meddlingStore{Store: e.db, before: func() {
+		e.setOwner(e.admin, ids[1], ptr("cat")) // decided for bob
+		e.setOwner(e.admin, ids[5], ptr("ann")) // ann's second is now one too many
+	}}
+	router := domain.NewService(m, domain.WithClock(e.clock), domain.WithLogger(quiet), domain.WithInstanceID("router"))
+	n, err := router.FillWorkspace(e.ctx, rws)
+	if err != nil || n != 2 {
+		t.Fatalf("routed %d, %v; want 2 of the page's 4", n, err)
+	}
+	e.wantOwner(ids[0], "ann")
+	e.wantOwner(ids[1], "cat")
+	e.wantOwner(ids[2], "")
+	e.wantOwner(ids[3], "bob")
+	// The next pass reads everything again.
+	if n, err := router.FillWorkspace(e.ctx, rws); err != nil || n != 1 {
+		t.Fatalf("the next pass routed %d, %v; want 1", n, err)
+	}
+	e.wantOwner(ids[2], "bob")
+	if l := e.loads(); l["ann"] != 2 || l["bob"] != 2 || l["cat"] != 1 {
+		t.Fatalf("loads %v", l)
+	}
+	for id, peak := range maxLoads(e.tap.all()) {
+		if id != "cat" && peak > 2 {
+			t.Errorf("%s had %d NEW conversations at once, above capacity 2", id, peak)
+		}
 	}
 }

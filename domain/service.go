@@ -37,7 +37,14 @@ type Service struct {
 	maintenance StoreMaintenance
 	// rawStore is the store as given, for the interfaces beside Store it
 	// may implement (EventLog).
-	rawStore  Store
+	rawStore Store
+	// inboundRouter, when the store has the capability, routes a new
+	// conversation in the write that creates it (observed and watched as
+	// store is); nil otherwise, and then the fill pass routes it.
+	inboundRouter InboundRouter
+	// fillOnly turns routing in the inbound's write off (tests of the fill
+	// pass alone).
+	fillOnly  bool
 	retention Retention
 	clock     Clock
 	log       *slog.Logger
@@ -88,6 +95,12 @@ func NewService(store Store, opts ...Option) *Service {
 		observed = observedStore{st: store, obs: s.observer}
 	}
 	s.store = watchedStore{Store: observed, health: s.health}
+	if ir, ok := store.(InboundRouter); ok && !s.fillOnly {
+		if _, nop := s.observer.(NopObserver); !nop {
+			ir = observedInboundRouter{ir: ir, obs: s.observer}
+		}
+		s.inboundRouter = watchedInboundRouter{ir: ir, health: s.health}
+	}
 	s.maintenance, _ = store.(StoreMaintenance)
 	s.rawStore = store
 	s.signs = newSignsOfLife()

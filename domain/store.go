@@ -155,6 +155,40 @@ type Store interface {
 	AcknowledgedAssignments(ctx context.Context, workspaceID, agentID string, keys []HistoryKey) ([]bool, error)
 }
 
+// InboundRouter is a Store that can route a new conversation in the very
+// transaction that creates it: an optional capability (Service checks for
+// it), for a store whose transactions span records, so that the routing
+// write's conditions, the agent's load among them, hold at its commit
+// whatever else commits at the same time. SQLite has it; MongoDB does not
+// (an update there cannot be conditional on other documents' count without
+// a multi-document transaction; its conversations are routed by the fill
+// pass, serial behind the workspace's lease).
+type InboundRouter interface {
+	// InsertConversationRouted inserts w as InsertConversation does and,
+	// in the same transaction, writes route as UpdateConversation would,
+	// if its conditions hold: route.Conversation at version 2 over w's
+	// version 1, route.OwnerCheck, route.LoadBelow, and route's own (the
+	// agent still a routing agent of the conversation's channel, with the
+	// load and turn the choice was made on), with route.Turn. When they do
+	// not hold, w commits alone, unrouted. It reports whether route was
+	// written. Each change is its own event, in order (the creation, marked
+	// Interim when the routing follows it); errors are InsertConversation's.
+	InsertConversationRouted(ctx context.Context, w ConversationWrite, route RoutedWrite) (bool, error)
+}
+
+// RoutedWrite is the routing change of a conversation created in the same
+// transaction, with what routing chose it on: the write holds only while
+// those are unchanged, so that an inbound routed at the same time as
+// another (or as a fill pass) chooses as a serial router would, or not at
+// all.
+type RoutedWrite struct {
+	ConversationWrite
+	// Load is the agent's load (NEW conversations owned) the choice read.
+	Load int
+	// LastRoutedAt is the agent's routing turn the choice read.
+	LastRoutedAt time.Time
+}
+
 // ConversationWrite is one change to one conversation.
 type ConversationWrite struct {
 	// Conversation is the state after the change; its Version is one more
@@ -330,6 +364,12 @@ type ConversationEvent struct {
 	Message *Message
 	// Delivery is the outbound message whose delivery state this change set.
 	Delivery *Message
+	// Interim marks a change the same transaction changed again at once:
+	// the conversation's next event follows it, and no reader ever saw
+	// this state alone (a new conversation routed in the write that
+	// created it). Subscribers see it as any change; the jobs do not
+	// route from it, since it was never waiting.
+	Interim bool `json:",omitempty"`
 }
 
 // AgentEvent is one committed change to an agent record.

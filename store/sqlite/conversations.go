@@ -96,28 +96,78 @@ func (s *Store) ContactConversations(ctx context.Context, workspaceID, contactID
 // entry; ErrDuplicate (and nothing written) if the conversation id or the
 // message id exists.
 func (s *Store) InsertConversation(ctx context.Context, w domain.ConversationWrite) error {
-	c := w.Conversation
 	return s.write(ctx, "insert conversation", func(tx *sql.Tx) (*domain.Event, error) {
-		_, err := s.exec(ctx, tx, `INSERT INTO conversations (`+convCols+`) VALUES (`+placeholders(20)+`)`,
-			c.WorkspaceID, c.ID, c.ChannelID, c.ContactID, c.Seq, string(c.Status), c.OwnerID, nullMillis(c.OwnedSince),
-			c.OwnerEpoch, c.AssignedWhileOffline, c.OwnerVersion, millis(c.WaitingSince), nullMillis(c.BoomerangAt),
-			millis(c.CreatedAt), millis(c.UpdatedAt), c.Version,
-			excludedCol(c.RoutingExcluded), nullMillis(c.UnansweredAt), c.ResolvedOwnerID, c.PreferredAgentID)
-		if err != nil {
-			return nil, dup(err)
-		}
-		if err := s.insertParts(ctx, s.txExec(tx), w); err != nil {
+		if err := s.insertConversation(ctx, s.txExec(tx), w); err != nil {
 			return nil, err
 		}
 		return conversationEvent(w), nil
 	})
 }
 
+// insertConversation is InsertConversation's statements in a transaction.
+func (s *Store) insertConversation(ctx context.Context, exec execFunc, w domain.ConversationWrite) error {
+	c := w.Conversation
+	_, err := exec(ctx, `INSERT INTO conversations (`+convCols+`) VALUES (`+placeholders(20)+`)`,
+		c.WorkspaceID, c.ID, c.ChannelID, c.ContactID, c.Seq, string(c.Status), c.OwnerID, nullMillis(c.OwnedSince),
+		c.OwnerEpoch, c.AssignedWhileOffline, c.OwnerVersion, millis(c.WaitingSince), nullMillis(c.BoomerangAt),
+		millis(c.CreatedAt), millis(c.UpdatedAt), c.Version,
+		excludedCol(c.RoutingExcluded), nullMillis(c.UnansweredAt), c.ResolvedOwnerID, c.PreferredAgentID)
+	if err != nil {
+		return dup(err)
+	}
+	return s.insertParts(ctx, exec, w)
+}
+
+// InsertConversationRouted inserts w and, in the same transaction, writes
+// route if its conditions hold (domain.InboundRouter). Writes are serial
+// (one writer connection, and SQLite's write lock across processes), and
+// the routing change's conditions are read inside the transaction, after
+// the insert took the write lock: nothing can commit between the check and
+// the write. A failed condition is undone alone (a savepoint) and the
+// insert commits unrouted.
+func (s *Store) InsertConversationRouted(ctx context.Context, w domain.ConversationWrite, route domain.RoutedWrite) (bool, error) {
+	var routed bool
+	err := s.writeEvents(ctx, "insert conversation routed", func(tx *sql.Tx) ([]loggedEvent, error) {
+		routed = false
+		exec := s.txExec(tx)
+		if err := s.insertConversation(ctx, exec, w); err != nil {
+			return nil, err
+		}
+		created := conversationEvent(w)
+		if _, err := exec(ctx, `SAVEPOINT route`); err != nil {
+			return nil, err
+		}
+		err := s.updateConversation(ctx, exec, route.ConversationWrite, &route)
+		switch {
+		case isSentinel(err):
+			if _, err := exec(ctx, `ROLLBACK TO route`); err != nil {
+				return nil, err
+			}
+		case err != nil:
+			return nil, err
+		default:
+			routed = true
+		}
+		if _, err := exec(ctx, `RELEASE route`); err != nil {
+			return nil, err
+		}
+		if !routed {
+			return []loggedEvent{{Event: *created}}, nil
+		}
+		created.Conversation.Interim = true
+		return []loggedEvent{{Event: *created}, {Event: *conversationEvent(route.ConversationWrite)}}, nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return routed, nil
+}
+
 // UpdateConversation writes w as one change if the stored version is
 // w.Conversation.Version-1 and w.OwnerCheck holds.
 func (s *Store) UpdateConversation(ctx context.Context, w domain.ConversationWrite) error {
 	return s.write(ctx, "update conversation", func(tx *sql.Tx) (*domain.Event, error) {
-		if err := s.updateConversation(ctx, s.txExec(tx), w); err != nil {
+		if err := s.updateConversation(ctx, s.txExec(tx), w, nil); err != nil {
 			return nil, err
 		}
 		return conversationEvent(w), nil
@@ -147,7 +197,7 @@ func (s *Store) UpdateConversations(ctx context.Context, ws []domain.Conversatio
 			if _, err := ex(ctx, `SAVEPOINT change`); err != nil {
 				return nil, err
 			}
-			err := s.updateConversation(ctx, ex, w)
+			err := s.updateConversation(ctx, ex, w, nil)
 			switch {
 			case isSentinel(err):
 				errs[i] = err
@@ -201,8 +251,9 @@ func encodeEvents(ws []domain.ConversationWrite) func() ([][]byte, error) {
 	}
 }
 
-// updateConversation is UpdateConversation's statements in tx.
-func (s *Store) updateConversation(ctx context.Context, exec execFunc, w domain.ConversationWrite) error {
+// updateConversation is UpdateConversation's statements in tx; with
+// route, also on what routing chose on (InsertConversationRouted).
+func (s *Store) updateConversation(ctx context.Context, exec execFunc, w domain.ConversationWrite, route *domain.RoutedWrite) error {
 	c := w.Conversation
 	// Only what a change can change: the conversation's channel, contact,
 	// seq and creation stay as inserted.
@@ -224,6 +275,15 @@ func (s *Store) updateConversation(ctx context.Context, exec execFunc, w domain.
 		// transaction: no write can slip between this check and the update.
 		query += ` AND coalesce((SELECT n FROM queue_owner_counts WHERE workspace_id = ? AND status = 'NEW' AND owner_id = ?), 0) < ?`
 		args = append(args, c.WorkspaceID, lc.AgentID, lc.Capacity)
+	}
+	if r := route; r != nil {
+		// Still a routing agent of the channel, with the load and the turn
+		// the choice was made on.
+		query += ` AND EXISTS (SELECT 1 FROM routing_agents WHERE workspace_id = ? AND channel_id = ? AND agent_id = ?)
+			AND coalesce((SELECT n FROM queue_owner_counts WHERE workspace_id = ? AND status = 'NEW' AND owner_id = ?), 0) = ?
+			AND EXISTS (SELECT 1 FROM agents WHERE workspace_id = ? AND id = ? AND last_routed_at = ?)`
+		args = append(args, c.WorkspaceID, c.ChannelID, c.OwnerID, c.WorkspaceID, c.OwnerID, r.Load,
+			c.WorkspaceID, c.OwnerID, millisOrZero(r.LastRoutedAt))
 	}
 	res, err := exec(ctx, query, args...)
 	if err := oneRow(res, err, domain.ErrVersionConflict); err != nil {

@@ -58,6 +58,16 @@ type Store struct {
 	w     *sql.DB
 	r     *sql.DB
 	stmts *stmtCache // of r
+	// wstmts are the writer's prepared statements, by text, and wanted
+	// the texts write transactions ran unprepared; both guarded by mu.
+	// A statement cannot be prepared on the writer's one connection while
+	// a transaction holds it, so one a transaction runs is prepared after
+	// that transaction ends, and later transactions run it prepared
+	// (Tx.StmtContext finds it on the same connection): SQLite compiles a
+	// write of conversations, with its count triggers, in longer than it
+	// runs it.
+	wstmts map[string]*sql.Stmt
+	wanted []string
 
 	lock *dirLock // nil when opened with OpenFile
 	// startedEmpty: the file had no schema when it was opened.
@@ -198,6 +208,7 @@ func openFile(ctx context.Context, dbPath string, opts Options, refuseEmpty erro
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	s.w = w
+	s.wstmts = map[string]*sql.Stmt{}
 	// The first connection sets WAL mode (persistent in the file) before any
 	// reader opens it.
 	if err := w.PingContext(ctx); err != nil {
@@ -272,8 +283,12 @@ func (s *Store) Close() error {
 
 // closeDBs closes the database's connections: readers first, because the
 // last connection to close checkpoints the WAL into the database file, and
-// that is the writer.
+// that is the writer. Called under mu, or before the store is in use.
 func (s *Store) closeDBs() error {
+	for q, st := range s.wstmts {
+		_ = st.Close()
+		delete(s.wstmts, q)
+	}
 	return errors.Join(s.stmts.close(), s.r.Close(), s.w.Close())
 }
 
@@ -335,7 +350,37 @@ func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any)
 	if s.trace != nil {
 		s.trace(query, args)
 	}
+	// Every exec runs in a write transaction, under mu.
+	if st := s.wstmts[query]; st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	if len(s.wstmts)+len(s.wanted) < maxCachedStmts {
+		s.wanted = append(s.wanted, query)
+	}
 	return tx.ExecContext(ctx, query, args...)
+}
+
+// prepareWanted prepares, on the writer's connection, the statements the
+// last write transaction ran unprepared; called under mu once it ended.
+// A statement it cannot prepare now (the connection busy with something
+// else, a bad statement) stays unprepared; exec runs it as before.
+func (s *Store) prepareWanted(ctx context.Context) {
+	if len(s.wanted) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 100*time.Millisecond)
+	defer cancel()
+	for _, q := range s.wanted {
+		if s.wstmts[q] != nil {
+			continue
+		}
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			break
+		}
+		s.wstmts[q] = st
+	}
+	s.wanted = s.wanted[:0]
 }
 
 // execFunc runs one statement of a write transaction.
@@ -428,6 +473,7 @@ type loggedEvent struct {
 func (s *Store) writeEvents(ctx context.Context, what string, fn func(tx *sql.Tx) ([]loggedEvent, error)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.prepareWanted(ctx)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return failed(what+": begin", err)

@@ -48,6 +48,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Acknowledgements", func(t *testing.T) { testAcks(t, f) })
 	t.Run("Sweeps", func(t *testing.T) { testSweeps(t, f) })
 	t.Run("Routing", func(t *testing.T) { testRouting(t, f) })
+	t.Run("InboundRouting", func(t *testing.T) { testInboundRouting(t, f) })
 	t.Run("Probe", func(t *testing.T) { testProbe(t, f) })
 	t.Run("WorkspaceIsolation", func(t *testing.T) { testIsolation(t, f) })
 	t.Run("QuerySyntaxLookalikes", func(t *testing.T) { testLookalikes(t, f) })
