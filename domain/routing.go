@@ -219,14 +219,10 @@ type fillPass struct {
 // newFill reads what a pass decides on; nil when routing is off or another
 // instance routes the workspace.
 func (s *Service) newFill(ctx context.Context, ws string) (*fillPass, error) {
-	st, err := s.store.GetSettings(ctx, ws)
-	if err != nil {
-		return nil, internal(err)
+	f, err := s.startFill(ctx, ws)
+	if err != nil || f == nil {
+		return nil, err
 	}
-	if st.Routing.Mode == RoutingOff {
-		return nil, nil
-	}
-	f := &fillPass{s: s, ws: ws, settings: st.Routing}
 	if held, err := f.claim(ctx); err != nil || !held {
 		return nil, err
 	}
@@ -234,20 +230,13 @@ func (s *Service) newFill(ctx context.Context, ws string) (*fillPass, error) {
 	if err != nil {
 		return nil, internal(err)
 	}
-	f.agents = make(map[string]*routee, len(agents))
 	for _, a := range agents {
-		if a.Active && a.Presence == Online {
-			f.agents[a.ID] = &routee{agent: a, capacity: a.EffectiveCapacity(st.Routing)}
-		}
-		if a.LastRoutedAt.After(f.lastTurn) {
-			f.lastTurn = a.LastRoutedAt
-		}
+		f.add(a)
 	}
 	channels, err := s.store.ListChannels(ctx, ws)
 	if err != nil {
 		return nil, internal(err)
 	}
-	f.byChannel = map[string][]string{}
 	for _, ch := range channels {
 		for _, id := range ch.RoutingAgentIDs {
 			if f.agents[id] != nil {
@@ -255,16 +244,52 @@ func (s *Service) newFill(ctx context.Context, ws string) (*fillPass, error) {
 			}
 		}
 	}
-	counts, err := s.store.CountOwners(ctx, ws, StatusNew, nil)
+	if err := f.readLoads(ctx); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// startFill is an empty pass over ws with its routing settings; nil when
+// routing is off.
+func (s *Service) startFill(ctx context.Context, ws string) (*fillPass, error) {
+	st, err := s.store.GetSettings(ctx, ws)
 	if err != nil {
 		return nil, internal(err)
+	}
+	if st.Routing.Mode == RoutingOff {
+		return nil, nil
+	}
+	return &fillPass{s: s, ws: ws, settings: st.Routing, agents: map[string]*routee{}, byChannel: map[string][]string{}}, nil
+}
+
+// add makes a a routee when routing may give them work (active and
+// ONLINE), and keeps the latest routing turn of every agent it is shown;
+// it reports whether a was taken.
+func (f *fillPass) add(a Agent) bool {
+	if a.LastRoutedAt.After(f.lastTurn) {
+		f.lastTurn = a.LastRoutedAt
+	}
+	if !a.Active || a.Presence != Online {
+		return false
+	}
+	f.agents[a.ID] = &routee{agent: a, capacity: a.EffectiveCapacity(f.settings)}
+	return true
+}
+
+// readLoads sets each routee's load from one count of NEW conversations
+// per owner.
+func (f *fillPass) readLoads(ctx context.Context) error {
+	counts, err := f.s.store.CountOwners(ctx, f.ws, StatusNew, nil)
+	if err != nil {
+		return internal(err)
 	}
 	for _, c := range counts {
 		if r := f.agents[c.OwnerID]; r != nil {
 			r.load = c.Count
 		}
 	}
-	return f, nil
+	return nil
 }
 
 // claim makes sure this instance holds the workspace's routing lease with
@@ -479,41 +504,24 @@ func (s *Service) inboundRouting(ctx context.Context, ws string, channel *Channe
 	if s.inboundRouter == nil || channel == nil || len(channel.RoutingAgentIDs) == 0 {
 		return nil, nil
 	}
-	st, err := s.store.GetSettings(ctx, ws)
-	if err != nil {
-		return nil, internal(err)
-	}
-	if st.Routing.Mode == RoutingOff {
-		return nil, nil
+	f, err := s.startFill(ctx, ws)
+	if err != nil || f == nil {
+		return nil, err
 	}
 	agents, err := s.store.AgentsByIDs(ctx, ws, channel.RoutingAgentIDs)
 	if err != nil {
 		return nil, internal(err)
 	}
-	f := &fillPass{s: s, ws: ws, settings: st.Routing, agents: map[string]*routee{}, byChannel: map[string][]string{}}
 	for _, a := range agents {
-		if a == nil {
-			continue
-		}
-		if a.Active && a.Presence == Online {
-			f.agents[a.ID] = &routee{agent: *a, capacity: a.EffectiveCapacity(st.Routing)}
+		if a != nil && f.add(*a) {
 			f.byChannel[channel.ID] = append(f.byChannel[channel.ID], a.ID)
-		}
-		if a.LastRoutedAt.After(f.lastTurn) {
-			f.lastTurn = a.LastRoutedAt
 		}
 	}
 	if len(f.agents) == 0 {
 		return nil, nil
 	}
-	counts, err := s.store.CountOwners(ctx, ws, StatusNew, nil)
-	if err != nil {
-		return nil, internal(err)
-	}
-	for _, c := range counts {
-		if r := f.agents[c.OwnerID]; r != nil {
-			r.load = c.Count
-		}
+	if err := f.readLoads(ctx); err != nil {
+		return nil, err
 	}
 	return f, nil
 }

@@ -13,34 +13,14 @@ import (
 )
 
 func (r *channelResolver) AutoOwnershipAgents(ctx context.Context, obj *domain.Channel) ([]domain.Agent, error) {
-	agents, err := loaders(ctx, r.Service).Agents.LoadAll(ctx, obj.AutoOwnershipAgentIDs)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]domain.Agent, 0, len(agents))
-	for _, a := range agents {
-		// A deactivated agent cannot own, so auto-ownership does nothing for
-		// them until they are active again.
-		if a != nil && a.Active {
-			out = append(out, *a)
-		}
-	}
-	return out, nil
+	// A deactivated agent cannot own, so auto-ownership does nothing for
+	// them until they are active again.
+	return r.activeAgents(ctx, obj.AutoOwnershipAgentIDs)
 }
 
 func (r *channelResolver) RoutingAgents(ctx context.Context, obj *domain.Channel) ([]domain.Agent, error) {
-	agents, err := loaders(ctx, r.Service).Agents.LoadAll(ctx, obj.RoutingAgentIDs)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]domain.Agent, 0, len(agents))
-	for _, a := range agents {
-		// Routing gives nothing to a deactivated agent.
-		if a != nil && a.Active {
-			out = append(out, *a)
-		}
-	}
-	return out, nil
+	// Routing gives nothing to a deactivated agent.
+	return r.activeAgents(ctx, obj.RoutingAgentIDs)
 }
 
 func (r *mutationResolver) IngestInbound(ctx context.Context, input model.InboundInput) (*model.InboundPayload, error) {

@@ -62,6 +62,22 @@ func (r *Resolver) agent(ctx context.Context, id string) (*domain.Agent, error) 
 	return loaders(ctx, r.Service).Agents.Load(ctx, id)
 }
 
+// activeAgents are the active ones of the agents with these ids, in their
+// order: a channel's lists name agents who may since have been deactivated.
+func (r *Resolver) activeAgents(ctx context.Context, ids []string) ([]domain.Agent, error) {
+	agents, err := loaders(ctx, r.Service).Agents.LoadAll(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]domain.Agent, 0, len(agents))
+	for _, a := range agents {
+		if a != nil && a.Active {
+			out = append(out, *a)
+		}
+	}
+	return out, nil
+}
+
 // errMissing is for a reference that must exist (a conversation's channel)
 // but does not: a store inconsistency, shown as INTERNAL.
 var errMissing = errors.New("a referenced record is missing")
