@@ -8,8 +8,6 @@ package domain_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 
@@ -183,78 +181,7 @@ func TestInboundRoutingOffOrNoStoreSupportLeavesItToThePass(t *testing.T) {
 // fifteen routed, and replaying the committed changes nobody is ever above
 // three.
 func TestInboundRoutedRaceTwoInstancesFiftyAtOnce(t *testing.T) {
-	e := newRoutingEnv(t)
-	for i := range 5 {
-		e.agent(fmt.Sprint("ag-", i), domain.Online)
-	}
-	e.routing(domain.RoutingPatch{Mode: ptr(domain.RoutingRoundRobin), DefaultCapacity: ptr(3)})
-	e.startJobs()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	there := domain.NewService(e.db, domain.WithClock(e.clock), domain.WithLogger(quiet), domain.WithInstanceID("there"))
-	var wg sync.WaitGroup
-	errs := make(chan error, 100)
-	for i := range 50 {
-		svc := e.svc
-		if i%2 == 1 {
-			svc = there
-		}
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			_, err := svc.IngestInbound(e.ctx, e.feed, domain.InboundCommand{
-				ChannelID: e.channel, ContactExternalID: fmt.Sprint("c-", i), ExternalMessageID: fmt.Sprint("m-", i), Text: "hi",
-			})
-			errs <- err
-		}()
-		go func() {
-			defer wg.Done()
-			_, err := there.FillWorkspace(e.ctx, rws)
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	total := func() int {
-		n := 0
-		for id, c := range e.loads() {
-			if id != "" {
-				n += c
-			}
-		}
-		return n
-	}
-	e.eventually("fifteen are routed", func() bool {
-		if _, err := there.FillWorkspace(e.ctx, rws); err != nil {
-			t.Fatal(err)
-		}
-		return total() >= 15
-	})
-	e.fill()
-	l := e.loads()
-	if total() != 15 || l[""] != 35 {
-		t.Fatalf("loads %v, want 3 for each of 5 agents and 35 unowned", l)
-	}
-	routed := map[string]int{}
-	for _, ch := range e.tap.all() {
-		if ch.Change != nil && ch.Change.Reason == domain.ReasonRouting {
-			routed[ch.After.ID]++
-		}
-	}
-	for id, n := range routed {
-		if n != 1 {
-			t.Errorf("%s routed %d times", id, n)
-		}
-	}
-	for id, peak := range maxLoads(e.tap.all()) {
-		if peak > 3 {
-			t.Errorf("%s had %d NEW conversations at once, above capacity 3", id, peak)
-		}
-	}
+	raceFifty(t, domain.RoutingRoundRobin, true)
 }
 
 // opsSeen records the store calls an Observer is told of.

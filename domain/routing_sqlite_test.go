@@ -671,22 +671,34 @@ func maxLoads(changes []domain.ConversationEvent) map[string]int {
 }
 
 func TestRoutingRaceFiftyInboundFiveAgentsOfCapacityThree(t *testing.T) {
+	raceFifty(t, domain.RoutingBalanced, false)
+}
+
+// raceFifty sends fifty inbound messages at once to five agents of
+// capacity three (through this instance, or half through a second one on
+// the same store when both send) while the second instance fills at the
+// same time: exactly fifteen are routed, each once, and replaying the
+// committed changes nobody is ever above three.
+func raceFifty(t *testing.T, mode domain.RoutingMode, bothSend bool) {
 	e := newRoutingEnv(t)
 	for i := range 5 {
 		e.agent(fmt.Sprint("ag-", i), domain.Online)
 	}
-	e.routing(domain.RoutingPatch{Mode: ptr(domain.RoutingBalanced), DefaultCapacity: ptr(3)})
+	e.routing(domain.RoutingPatch{Mode: ptr(mode), DefaultCapacity: ptr(3)})
 	e.startJobs()
-	// A second instance on the same store fills at the same time.
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	there := domain.NewService(e.db, domain.WithClock(e.clock), domain.WithLogger(quiet), domain.WithInstanceID("there"))
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
 	for i := range 50 {
+		svc := e.svc
+		if bothSend && i%2 == 1 {
+			svc = there
+		}
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			_, err := e.svc.IngestInbound(e.ctx, e.feed, domain.InboundCommand{
+			_, err := svc.IngestInbound(e.ctx, e.feed, domain.InboundCommand{
 				ChannelID: e.channel, ContactExternalID: fmt.Sprint("c-", i), ExternalMessageID: fmt.Sprint("m-", i), Text: "hi",
 			})
 			errs <- err
@@ -725,6 +737,17 @@ func TestRoutingRaceFiftyInboundFiveAgentsOfCapacityThree(t *testing.T) {
 	l := e.loads()
 	if total() != 15 || l[""] != 35 {
 		t.Fatalf("loads %v, want 3 for each of 5 agents and 35 unowned", l)
+	}
+	routed := map[string]int{}
+	for _, ch := range e.tap.all() {
+		if ch.Change != nil && ch.Change.Reason == domain.ReasonRouting {
+			routed[ch.After.ID]++
+		}
+	}
+	for id, n := range routed {
+		if n != 1 {
+			t.Errorf("%s routed %d times", id, n)
+		}
 	}
 	for id, peak := range maxLoads(e.tap.all()) {
 		if peak > 3 {
