@@ -304,28 +304,11 @@ sampling:
 // openViewer opens one agent's socket and holds conversationActivity on
 // conversation, returning once its first snapshot came.
 func (tg *target) openViewer(ctx context.Context, token, conversation string) (*viewer, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, tg.wsURL, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	c, err := openSocket(ctx, tg.wsURL, []string{
+		initMessage(token), subscribeMessage("a", activitySubscription, map[string]any{"id": conversation}),
+	}, `"connection_ack"`, `"next"`)
 	if err != nil {
 		return nil, err
-	}
-	payload, _ := json.Marshal(map[string]any{"query": activitySubscription, "variables": map[string]any{"id": conversation}})
-	for _, m := range []string{
-		`{"type":"connection_init","payload":{"Authorization":"Bearer ` + token + `"}}`,
-		`{"id":"a","type":"subscribe","payload":` + string(payload) + `}`,
-	} {
-		if err := c.Write(ctx, websocket.MessageText, []byte(m)); err != nil {
-			c.CloseNow()
-			return nil, err
-		}
-	}
-	for _, want := range []string{`"connection_ack"`, `"next"`} {
-		_, b, err := c.Read(ctx)
-		if err != nil || !bytes.Contains(b, []byte(want)) {
-			c.CloseNow()
-			return nil, fmt.Errorf("want %s, got %s %v", want, b, err)
-		}
 	}
 	return &viewer{c: c, conversation: conversation}, nil
 }

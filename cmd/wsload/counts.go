@@ -249,29 +249,7 @@ func runCounts(ctx context.Context, o options, out io.Writer) error {
 // openCounts opens one socket holding queueCountsChanged, returning once
 // its first snapshot came.
 func openCounts(ctx context.Context, wsURL, token string) (*websocket.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range []string{
-		`{"type":"connection_init","payload":{"Authorization":"Bearer ` + token + `"}}`,
-		`{"id":"c","type":"subscribe","payload":{"query":` + strconv.Quote(countsSubscription) + `}}`,
-	} {
-		if err := c.Write(ctx, websocket.MessageText, []byte(m)); err != nil {
-			c.CloseNow()
-			return nil, err
-		}
-	}
-	for _, want := range []string{`"connection_ack"`, `"next"`} {
-		_, b, err := c.Read(ctx)
-		if err != nil || !bytes.Contains(b, []byte(want)) {
-			c.CloseNow()
-			return nil, fmt.Errorf("want %s, got %s %v", want, b, err)
-		}
-	}
-	return c, nil
+	return openSocket(ctx, wsURL, []string{initMessage(token), subscribeMessage("c", countsSubscription, nil)}, `"connection_ack"`, `"next"`)
 }
 
 // countsSubscribers records when each subscriber received a snapshot.

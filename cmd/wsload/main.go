@@ -675,23 +675,31 @@ func subscriptionID(k int) string {
 // pong says the subscription is listening (the server handles a socket's
 // messages in order).
 func (tg *target) subscribe(ctx context.Context, token string) (*websocket.Conn, error) {
+	msgs := []string{initMessage(token)}
+	for k := range tg.subs {
+		msgs = append(msgs, subscribeMessage(subscriptionID(k), subscription, nil))
+	}
+	return openSocket(ctx, tg.wsURL, append(msgs, `{"type":"ping"}`), `"connection_ack"`, `"pong"`)
+}
+
+// openSocket dials wsURL with graphql-transport-ws, sends msgs in order,
+// then reads one message holding each of wants in turn, all within 30 s;
+// the socket is closed on any failure.
+func openSocket(ctx context.Context, wsURL string, msgs []string, wants ...string) (*websocket.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, tg.wsURL, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	c, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
 	if err != nil {
 		return nil, err
 	}
-	msgs := []string{`{"type":"connection_init","payload":{"Authorization":"Bearer ` + token + `"}}`}
-	for k := range tg.subs {
-		msgs = append(msgs, `{"id":"`+subscriptionID(k)+`","type":"subscribe","payload":{"query":`+strconv.Quote(subscription)+`}}`)
-	}
-	for _, m := range append(msgs, `{"type":"ping"}`) {
+	c.SetReadLimit(1 << 20)
+	for _, m := range msgs {
 		if err := c.Write(ctx, websocket.MessageText, []byte(m)); err != nil {
 			c.CloseNow()
 			return nil, err
 		}
 	}
-	for _, want := range []string{`"connection_ack"`, `"pong"`} {
+	for _, want := range wants {
 		_, b, err := c.Read(ctx)
 		if err != nil || !bytes.Contains(b, []byte(want)) {
 			c.CloseNow()
@@ -699,6 +707,22 @@ func (tg *target) subscribe(ctx context.Context, token string) (*websocket.Conn,
 		}
 	}
 	return c, nil
+}
+
+// initMessage is graphql-transport-ws's connection_init with token.
+func initMessage(token string) string {
+	return `{"type":"connection_init","payload":{"Authorization":"Bearer ` + token + `"}}`
+}
+
+// subscribeMessage is a subscribe message of query with variables (none
+// when nil) under id.
+func subscribeMessage(id, query string, variables map[string]any) string {
+	payload := map[string]any{"query": query}
+	if variables != nil {
+		payload["variables"] = variables
+	}
+	b, _ := json.Marshal(payload)
+	return `{"id":"` + id + `","type":"subscribe","payload":` + string(b) + `}`
 }
 
 // read records when subscriber i receives each round's event.

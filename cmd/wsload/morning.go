@@ -19,7 +19,6 @@ package main
 // with routing off, before the morning.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -29,7 +28,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -384,28 +382,7 @@ func morning(ctx context.Context, o options, mode string) (morningResult, error)
 // openSubscription opens a socket (signing its agent in) holding one
 // subscription, returning once it is acknowledged.
 func openSubscription(ctx context.Context, wsURL, token, query string) (*websocket.Conn, error) {
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	c, _, err := websocket.Dial(dctx, wsURL, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
-	if err != nil {
-		return nil, err
-	}
-	c.SetReadLimit(1 << 20)
-	for _, m := range []string{
-		`{"type":"connection_init","payload":{"Authorization":"Bearer ` + token + `"}}`,
-		`{"id":"o","type":"subscribe","payload":{"query":` + strconv.Quote(query) + `}}`,
-	} {
-		if err := c.Write(dctx, websocket.MessageText, []byte(m)); err != nil {
-			c.CloseNow()
-			return nil, err
-		}
-	}
-	_, b, err := c.Read(dctx)
-	if err != nil || !bytes.Contains(b, []byte(`"connection_ack"`)) {
-		c.CloseNow()
-		return nil, fmt.Errorf("want connection_ack, got %s %v", b, err)
-	}
-	return c, nil
+	return openSocket(ctx, wsURL, []string{initMessage(token), subscribeMessage("o", query, nil)}, `"connection_ack"`)
 }
 
 // change is one ownershipChanged message.
