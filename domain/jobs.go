@@ -100,11 +100,17 @@ func (j *Jobs) armCleanup(a Agent) {
 }
 
 func (j *Jobs) armBoomerang(c Conversation) {
-	at := *c.BoomerangAt
-	key := fmt.Sprintf("boomerang %s %s %d", c.WorkspaceID, c.ID, at.UnixMilli())
+	j.armConversation("boomerang", c, *c.BoomerangAt, j.s.FireBoomerang)
+}
+
+// armConversation arms a timer of kind on conversation c that runs fire at
+// at; the key holds at, so a moved deadline arms a timer of its own, and
+// fire is told which deadline it is for.
+func (j *Jobs) armConversation(kind string, c Conversation, at time.Time, fire func(ctx context.Context, ws, id string, at time.Time) (bool, error)) {
+	key := fmt.Sprintf("%s %s %s %d", kind, c.WorkspaceID, c.ID, at.UnixMilli())
 	ws, id := c.WorkspaceID, c.ID
 	j.at(key, at, func(ctx context.Context) error {
-		_, err := j.s.FireBoomerang(ctx, ws, id, at)
+		_, err := fire(ctx, ws, id, at)
 		return err
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 )
@@ -115,13 +114,7 @@ func (j *Jobs) route(ws string) {
 }
 
 func (j *Jobs) armUnanswered(c Conversation) {
-	at := *c.UnansweredAt
-	key := fmt.Sprintf("unanswered %s %s %d", c.WorkspaceID, c.ID, at.UnixMilli())
-	ws, id := c.WorkspaceID, c.ID
-	j.at(key, at, func(ctx context.Context) error {
-		_, err := j.s.TakeBackUnanswered(ctx, ws, id, at)
-		return err
-	})
+	j.armConversation("unanswered", c, *c.UnansweredAt, j.s.TakeBackUnanswered)
 }
 
 // reconcileRouting marks every workspace with routing on as to be filled,
