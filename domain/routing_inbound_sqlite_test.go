@@ -106,25 +106,7 @@ func TestInboundRoutedByTheModesRules(t *testing.T) {
 
 func TestInboundRoutedOnlyToOnlineRoutingAgentsOfTheChannelBelowCapacity(t *testing.T) {
 	e := newRoutingEnv(t)
-	e.agent("away", domain.Away)
-	e.agent("off", domain.Offline)
-	e.agent("gone", domain.Online)
-	if _, err := e.svc.UpsertAgent(e.ctx, e.admin, domain.AgentInput{ID: "gone", Name: "gone", Role: domain.RoleAgent, Active: ptr(false)}); err != nil {
-		t.Fatal(err)
-	}
-	unnamed := domain.Actor{WorkspaceID: rws, ID: "unnamed", Role: domain.RoleAgent, Name: "unnamed"}
-	if _, err := e.svc.Authenticate(e.ctx, claims(unnamed)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.svc.SetPresence(e.ctx, unnamed, domain.Online); err != nil {
-		t.Fatal(err)
-	}
-	e.agent("on", domain.Online)
-	if _, err := e.svc.UpsertAgent(e.ctx, e.admin, domain.AgentInput{ID: "on", Name: "on", Role: domain.RoleAgent,
-		CapacityGiven: true, Capacity: ptr(2)}); err != nil {
-		t.Fatal(err)
-	}
-	e.mode(domain.RoutingBalanced)
+	e.onlyOneMayTakeTwo()
 	ids := []string{e.inbound("a"), e.inbound("b"), e.inbound("c")}
 	e.wantOwner(ids[0], "on")
 	e.wantOwner(ids[1], "on")

@@ -259,8 +259,12 @@ func TestRoutingRoundRobinTakesTurns(t *testing.T) {
 	}
 }
 
-func TestRoutingOnlyToOnlineRoutingAgentsOfTheChannelBelowCapacity(t *testing.T) {
-	e := newFillEnv(t)
+// onlyOneMayTakeTwo names agents routing must pass over (AWAY, OFFLINE,
+// deactivated, ONLINE but not a routing agent of the channel) and one it
+// may give two conversations (capacity 2), and switches BALANCED on.
+func (e *routingEnv) onlyOneMayTakeTwo() {
+	t := e.t
+	t.Helper()
 	e.agent("away", domain.Away)
 	e.agent("off", domain.Offline)
 	e.agent("gone", domain.Online)
@@ -281,6 +285,11 @@ func TestRoutingOnlyToOnlineRoutingAgentsOfTheChannelBelowCapacity(t *testing.T)
 		t.Fatal(err)
 	}
 	e.mode(domain.RoutingBalanced)
+}
+
+func TestRoutingOnlyToOnlineRoutingAgentsOfTheChannelBelowCapacity(t *testing.T) {
+	e := newFillEnv(t)
+	e.onlyOneMayTakeTwo()
 	ids := []string{e.inbound("a"), e.inbound("b"), e.inbound("c")}
 	if n := e.fill(); n != 2 {
 		t.Fatalf("routed %d, want 2", n)
