@@ -417,16 +417,7 @@ type morningWatch struct {
 }
 
 func (w *morningWatch) read(c *websocket.Conn) {
-	for {
-		_, b, err := c.Read(context.Background())
-		if err != nil {
-			return
-		}
-		now := time.Now()
-		var m change
-		if json.Unmarshal(b, &m) != nil || m.Type != "next" {
-			continue
-		}
+	readChanges(c, func(now time.Time, m change) {
 		oc := m.Payload.Data.OwnershipChanged
 		w.mu.Lock()
 		if oc.Reason == "ROUTING" {
@@ -462,7 +453,7 @@ func (w *morningWatch) read(c *websocket.Conn) {
 			}
 		}
 		w.mu.Unlock()
-	}
+	})
 }
 
 // ownedReader is an agent's own subscription: when it saw its load reach
@@ -476,6 +467,21 @@ type ownedReader struct {
 }
 
 func (rd *ownedReader) read(c *websocket.Conn) {
+	readChanges(c, func(now time.Time, m change) {
+		rd.mu.Lock()
+		if m.Payload.Data.OwnershipChanged.To != nil {
+			rd.n++
+			if rd.n == rd.capacity {
+				rd.filled = now
+			}
+		}
+		rd.mu.Unlock()
+	})
+}
+
+// readChanges hands each ownershipChanged event c receives to fn, with
+// when it came, until c ends.
+func readChanges(c *websocket.Conn, fn func(now time.Time, m change)) {
 	for {
 		_, b, err := c.Read(context.Background())
 		if err != nil {
@@ -486,13 +492,6 @@ func (rd *ownedReader) read(c *websocket.Conn) {
 		if json.Unmarshal(b, &m) != nil || m.Type != "next" {
 			continue
 		}
-		rd.mu.Lock()
-		if m.Payload.Data.OwnershipChanged.To != nil {
-			rd.n++
-			if rd.n == rd.capacity {
-				rd.filled = now
-			}
-		}
-		rd.mu.Unlock()
+		fn(now, m)
 	}
 }
