@@ -378,6 +378,13 @@ type AgentEvent struct {
 	After  Agent
 }
 
+// PresenceViewChanged reports whether the change moved what a console
+// shows beside an agent's presence dot: the presence, or the agent's own
+// capacity (load out of capacity). presenceChanged delivers these.
+func (e *AgentEvent) PresenceViewChanged() bool {
+	return e.Before != nil && (e.Before.Presence != e.After.Presence || !intPtrEqual(e.Before.Capacity, e.After.Capacity))
+}
+
 // EventSink receives committed changes from a store that publishes them in
 // process. Publish must not block; it is called in commit order.
 type EventSink interface {

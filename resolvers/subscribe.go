@@ -14,17 +14,6 @@ const subscriptionQueue = 256
 
 var errNoFeed = errors.New("this server has no change feed")
 
-// sameCapacity reports whether an agent's own capacity is unchanged:
-// presenceChanged delivers an agent whose presence or capacity changed, so
-// that every console's load view (load out of capacity) follows a capacity
-// change as it follows a sign-in.
-func sameCapacity(a, b *int) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
-}
-
 // position is the position a subscription's payload carries for e; nil
 // from a store that keeps no record of changes.
 func position(e domain.Event) *string {

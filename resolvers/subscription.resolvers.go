@@ -26,7 +26,7 @@ func (r *subscriptionResolver) PresenceChanged(ctx context.Context, since *strin
 	}
 	return subscribe(ctx, r.Resolver, a, feed.Agents, "presence", since, func(e domain.Event) (*domain.Agent, bool) {
 		ae := e.Agent
-		if ae == nil || ae.Before == nil || (ae.Before.Presence == ae.After.Presence && sameCapacity(ae.Before.Capacity, ae.After.Capacity)) {
+		if ae == nil || !ae.PresenceViewChanged() {
 			return nil, false
 		}
 		after := ae.After
