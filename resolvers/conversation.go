@@ -94,12 +94,12 @@ func (r *Resolver) primeConversations(ctx context.Context, convs []domain.Conver
 //
 // A channel or contact that fails to load fails the whole value: they may
 // not be null, so the conversation would be null anyway. An owner that
-// fails to load is null, with the error at its place (ownerAt(i), and at
-// the label's when that is selected too), as when the owner was a field of
-// its own: the rest of the conversation still reaches the client. Without
-// ownerAt (a list, whose owners were read up front) it fails the whole
-// value too.
-func (r *Resolver) conversationNodes(ctx context.Context, convs []domain.Conversation, refs conversationRefs, ownerAt func(i int) ast.Path) ([]model.Conversation, error) {
+// fails to load, when convs is one conversation standing at path at in the
+// response, is null with the error at its place (and at the label's when
+// that is selected too), as when the owner was a field of its own: the rest
+// of the conversation still reaches the client. Without at (a list, whose
+// owners were read up front) it fails the whole value too.
+func (r *Resolver) conversationNodes(ctx context.Context, convs []domain.Conversation, refs conversationRefs, at ast.Path) ([]model.Conversation, error) {
 	out := make([]model.Conversation, len(convs))
 	if len(convs) == 0 {
 		return out, nil
@@ -131,12 +131,11 @@ func (r *Resolver) conversationNodes(ctx context.Context, convs []domain.Convers
 		if p.owner != nil {
 			owner, err := p.owner()
 			if err != nil {
-				if ownerAt == nil {
+				if at == nil {
 					return nil, err
 				}
-				at := ownerAt(i)
 				if refs.owner {
-					graphql.AddError(ctx, gqlerror.WrapPath(append(at, ast.PathName("owner")), err))
+					graphql.AddError(ctx, gqlerror.WrapPath(append(at[:len(at):len(at)], ast.PathName("owner")), err))
 				}
 				if refs.label {
 					graphql.AddError(ctx, gqlerror.WrapPath(append(at[:len(at):len(at)], ast.PathName("ownershipLabel")), err))
@@ -170,14 +169,11 @@ func (r *Resolver) conversationNodes(ctx context.Context, convs []domain.Convers
 // conversationNode is one conversation as the API shows it, with the
 // references the operation selects on it at path below the current field.
 func (r *Resolver) conversationNode(ctx context.Context, c domain.Conversation, path ...string) (*model.Conversation, error) {
-	ownerAt := func(int) ast.Path {
-		at := graphql.GetPath(ctx)
-		for _, name := range path {
-			at = append(at, ast.PathName(name))
-		}
-		return at[:len(at):len(at)]
+	at := graphql.GetPath(ctx)
+	for _, name := range path {
+		at = append(at, ast.PathName(name))
 	}
-	nodes, err := r.conversationNodes(ctx, []domain.Conversation{c}, selectedRefs(ctx, path...), ownerAt)
+	nodes, err := r.conversationNodes(ctx, []domain.Conversation{c}, selectedRefs(ctx, path...), at)
 	if err != nil {
 		return nil, err
 	}
