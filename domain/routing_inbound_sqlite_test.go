@@ -192,3 +192,27 @@ func TestInboundRoutedWriteIsObserved(t *testing.T) {
 		t.Fatalf("store calls %v, want one InsertConversationRouted", obs.ops)
 	}
 }
+
+// A new conversation does not pass one already waiting: with room open
+// (ann's capacity grew, and no pass has run yet) and b waiting, c stays
+// unrouted, and the fill pass gives ann b first, longest waiting first.
+func TestInboundRoutedNeverBeforeOneWaiting(t *testing.T) {
+	e := newRoutingEnv(t)
+	e.agent("ann", domain.Online)
+	e.routing(domain.RoutingPatch{Mode: ptr(domain.RoutingBalanced), DefaultCapacity: ptr(1)})
+	a := e.inbound("a")
+	e.wantOwner(a, "ann")
+	b := e.inbound("b") // ann is full: b waits
+	e.wantOwner(b, "")
+	if _, err := e.svc.UpsertAgent(e.ctx, e.admin, domain.AgentInput{ID: "ann", Name: "ann", Role: domain.RoleAgent,
+		CapacityGiven: true, Capacity: ptr(2)}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.inbound("c")
+	e.wantOwner(c, "")
+	if n := e.fill(); n != 1 {
+		t.Fatalf("the pass routed %d, want 1", n)
+	}
+	e.wantOwner(b, "ann")
+	e.wantOwner(c, "")
+}

@@ -169,7 +169,8 @@ type InboundRouter interface {
 	// if its conditions hold: route.Conversation at version 2 over w's
 	// version 1, route.OwnerCheck, route.LoadBelow, and route's own (the
 	// agent still a routing agent of the conversation's channel, with the
-	// load and turn the choice was made on), with route.Turn. When they do
+	// load and turn the choice was made on, and no other conversation
+	// waiting on a channel the agent routes for), with route.Turn. When they do
 	// not hold, w commits alone, unrouted. It reports whether route was
 	// written. Each change is its own event, in order (the creation, marked
 	// Interim when the routing follows it); errors are InsertConversation's.

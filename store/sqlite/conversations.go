@@ -278,12 +278,17 @@ func (s *Store) updateConversation(ctx context.Context, exec execFunc, w domain.
 	}
 	if r := route; r != nil {
 		// Still a routing agent of the channel, with the load and the turn
-		// the choice was made on.
+		// the choice was made on, and no other conversation waiting on a
+		// channel the agent routes for: those go out first (longest
+		// waiting first), through the fill pass.
 		query += ` AND EXISTS (SELECT 1 FROM routing_agents WHERE workspace_id = ? AND channel_id = ? AND agent_id = ?)
 			AND coalesce((SELECT n FROM queue_owner_counts WHERE workspace_id = ? AND status = 'NEW' AND owner_id = ?), 0) = ?
-			AND EXISTS (SELECT 1 FROM agents WHERE workspace_id = ? AND id = ? AND last_routed_at = ?)`
+			AND EXISTS (SELECT 1 FROM agents WHERE workspace_id = ? AND id = ? AND last_routed_at = ?)
+			AND NOT EXISTS (SELECT 1 FROM routing_agents ra JOIN conversations w
+				ON w.workspace_id = ra.workspace_id AND w.status = 'NEW' AND w.channel_id = ra.channel_id AND w.owner_id = '' AND w.id <> ?
+				WHERE ra.workspace_id = ? AND ra.agent_id = ?)`
 		args = append(args, c.WorkspaceID, c.ChannelID, c.OwnerID, c.WorkspaceID, c.OwnerID, r.Load,
-			c.WorkspaceID, c.OwnerID, millisOrZero(r.LastRoutedAt))
+			c.WorkspaceID, c.OwnerID, millisOrZero(r.LastRoutedAt), c.ID, c.WorkspaceID, c.OwnerID)
 	}
 	res, err := exec(ctx, query, args...)
 	if err := oneRow(res, err, domain.ErrVersionConflict); err != nil {
