@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -134,5 +135,19 @@ func testOwnerUnreadable(t *testing.T, f Factory) {
 	}
 	if len(r.Errors) != 2 || !paths["conversationowner"] || !paths["conversationownershipLabel"] {
 		t.Fatalf("want INTERNAL at conversation.owner and conversation.ownershipLabel, got %s", r.Raw)
+	}
+	// An error's path names the field as the client did (GraphQL's
+	// response keys): each alias is a place of its own.
+	r = w.Ben.Do(`query($id: ID!) { c: conversation(id: $id) { id who: owner { id } again: owner { name } label: ownershipLabel } }`, map[string]any{"id": id})
+	assertNoLeak(t, r)
+	paths = map[string]bool{}
+	for _, e := range r.Errors {
+		paths[fmt.Sprint(e.Path...)] = true
+	}
+	if len(r.Errors) != 3 || !paths["cwho"] || !paths["cagain"] || !paths["clabel"] {
+		t.Fatalf("want INTERNAL at c.who, c.again and c.label, got %s", r.Raw)
+	}
+	if !strings.Contains(string(r.Data), `"who":null`) || !strings.Contains(string(r.Data), `"again":null`) || !strings.Contains(string(r.Data), `"label":null`) {
+		t.Fatalf("want c.who, c.again and c.label null, got %s", r.Raw)
 	}
 }

@@ -31,7 +31,7 @@ func Run(t *testing.T, f Factory) {
 		// A failing store.
 		{"a store failure is INTERNAL with no detail, also when authenticating (HTTP 500)", testInternalNoDetail},
 		{"a panic in the store is INTERNAL with no stack", testPanicNoDetail},
-		{"an owner the store cannot read is null with INTERNAL at its place and the label's; the rest of the conversation comes", testOwnerUnreadable},
+		{"an owner the store cannot read is null with INTERNAL at each of its places and the label's, named by the client's aliases; the rest of the conversation comes", testOwnerUnreadable},
 
 		// Presence, agents, settings and channels.
 		{"agents start OFFLINE; setPresence changes presence and presenceSince only on a change", testSetPresence},

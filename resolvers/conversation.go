@@ -51,6 +51,33 @@ func eachSelected(opCtx *graphql.OperationContext, set ast.SelectionSet, path []
 	}
 }
 
+// responsePlaces returns where, in the response, the operation's field
+// (by name) stands on the value at path below the current field: one place
+// per response key, so under each alias the client gave it or any field of
+// path. An error belongs at those places, as the client named them.
+func responsePlaces(ctx context.Context, field string, path ...string) []ast.Path {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return nil
+	}
+	opCtx := graphql.GetOperationContext(ctx)
+	var places []ast.Path
+	var walk func(set ast.SelectionSet, at ast.Path, path []string)
+	walk = func(set ast.SelectionSet, at ast.Path, path []string) {
+		for _, f := range graphql.CollectFields(opCtx, set, nil) {
+			here := append(at[:len(at):len(at)], ast.PathName(f.Alias))
+			switch {
+			case len(path) == 0 && f.Name == field:
+				places = append(places, here)
+			case len(path) > 0 && f.Name == path[0]:
+				walk(f.Selections, here, path[1:])
+			}
+		}
+	}
+	walk(fc.Field.Selections, graphql.GetPath(ctx), path)
+	return places
+}
+
 // primeConversations loads, in one store call per kind, the references
 // refs names of a list of conversations. The kinds are read at once, not
 // one after the other: they do not depend on each other, and a page waits
@@ -94,12 +121,13 @@ func (r *Resolver) primeConversations(ctx context.Context, convs []domain.Conver
 //
 // A channel or contact that fails to load fails the whole value: they may
 // not be null, so the conversation would be null anyway. An owner that
-// fails to load, when convs is one conversation standing at path at in the
-// response, is null with the error at its place (and at the label's when
-// that is selected too), as when the owner was a field of its own: the rest
-// of the conversation still reaches the client. Without at (a list, whose
-// owners were read up front) it fails the whole value too.
-func (r *Resolver) conversationNodes(ctx context.Context, convs []domain.Conversation, refs conversationRefs, at ast.Path) ([]model.Conversation, error) {
+// fails to load, when convs is one conversation whose fields stand in the
+// response where placesOf says, is null with the error at each of its
+// places (and at the label's when that is selected too), as when the owner
+// was a field of its own: the rest of the conversation still reaches the
+// client. Without placesOf (a list, whose owners were read up front) it
+// fails the whole value too.
+func (r *Resolver) conversationNodes(ctx context.Context, convs []domain.Conversation, refs conversationRefs, placesOf func(field string) []ast.Path) ([]model.Conversation, error) {
 	out := make([]model.Conversation, len(convs))
 	if len(convs) == 0 {
 		return out, nil
@@ -131,14 +159,13 @@ func (r *Resolver) conversationNodes(ctx context.Context, convs []domain.Convers
 		if p.owner != nil {
 			owner, err := p.owner()
 			if err != nil {
-				if at == nil {
+				if placesOf == nil {
 					return nil, err
 				}
-				if refs.owner {
-					graphql.AddError(ctx, gqlerror.WrapPath(append(at[:len(at):len(at)], ast.PathName("owner")), err))
-				}
-				if refs.label {
-					graphql.AddError(ctx, gqlerror.WrapPath(append(at[:len(at):len(at)], ast.PathName("ownershipLabel")), err))
+				for _, field := range []string{"owner", "ownershipLabel"} {
+					for _, at := range placesOf(field) {
+						graphql.AddError(ctx, gqlerror.WrapPath(at, err))
+					}
 				}
 			}
 			if refs.owner {
@@ -169,11 +196,8 @@ func (r *Resolver) conversationNodes(ctx context.Context, convs []domain.Convers
 // conversationNode is one conversation as the API shows it, with the
 // references the operation selects on it at path below the current field.
 func (r *Resolver) conversationNode(ctx context.Context, c domain.Conversation, path ...string) (*model.Conversation, error) {
-	at := graphql.GetPath(ctx)
-	for _, name := range path {
-		at = append(at, ast.PathName(name))
-	}
-	nodes, err := r.conversationNodes(ctx, []domain.Conversation{c}, selectedRefs(ctx, path...), at)
+	placesOf := func(field string) []ast.Path { return responsePlaces(ctx, field, path...) }
+	nodes, err := r.conversationNodes(ctx, []domain.Conversation{c}, selectedRefs(ctx, path...), placesOf)
 	if err != nil {
 		return nil, err
 	}
