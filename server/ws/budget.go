@@ -58,9 +58,10 @@ const (
 
 const (
 	// subscriptionsPerSocket is how many subscriptions a budget made from a
-	// number of sockets makes room for, on average: the console holds five
-	// (presence, three queues' changes, the open queue view).
-	subscriptionsPerSocket = 5
+	// number of sockets makes room for, on average: the console's queue
+	// page holds eight (presence, three queues' changes, three queues'
+	// counts, the open queue view), its conversation page five.
+	subscriptionsPerSocket = 8
 	// queueBytesPerSocket is each socket's share of the queue budget: a
 	// few dozen typical events (a queueChanged event is a few hundred
 	// bytes) waiting for every socket at once.
@@ -74,7 +75,7 @@ const (
 )
 
 // SocketBudget is the budget of a number of sockets: room for that many,
-// with five subscriptions each on average (the console's), and their
+// with eight subscriptions each (the console's queue page), and their
 // share of queued messages.
 func SocketBudget(sockets int) Budget {
 	sockets = max(sockets, 1)

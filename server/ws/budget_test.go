@@ -8,12 +8,12 @@ import (
 	"time"
 )
 
-func TestSocketBudgetMakesRoomForFiveSubscriptionsEach(t *testing.T) {
+func TestSocketBudgetMakesRoomForTheConsolesEightSubscriptionsEach(t *testing.T) {
 	b := SocketBudget(1000)
 	if b.Sockets != 1000 {
 		t.Fatalf("sockets %d", b.Sockets)
 	}
-	if want := int64(1000 * (SocketBytes + 5*SubscriptionBytes)); b.Bytes != want {
+	if want := int64(1000 * (SocketBytes + 8*SubscriptionBytes)); b.Bytes != want {
 		t.Fatalf("bytes %d, want %d", b.Bytes, want)
 	}
 	if b.QueueBytes != 1000*queueBytesPerSocket {
@@ -24,6 +24,26 @@ func TestSocketBudgetMakesRoomForFiveSubscriptionsEach(t *testing.T) {
 	}
 	if DefaultBudget() != SocketBudget(DefaultSockets) {
 		t.Fatal("the default budget")
+	}
+}
+
+// A budget of N sockets (SWITCHBOARD_MAX_SOCKETS=N) admits N consoles on
+// their queue page, each with its eight subscriptions.
+func TestSocketBudgetAdmitsThatManyConsoles(t *testing.T) {
+	const consoles = 50
+	b := newBudget(SocketBudget(consoles), slog.New(slog.DiscardHandler), time.Now)
+	for i := range consoles {
+		if !b.admitSocket() {
+			t.Fatalf("console %d: socket refused", i+1)
+		}
+		for j := range 8 {
+			if !b.admitSubscription() {
+				t.Fatalf("console %d: subscription %d refused", i+1, j+1)
+			}
+		}
+	}
+	if b.admitSocket() {
+		t.Fatal("a socket past the budget was admitted")
 	}
 }
 
