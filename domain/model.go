@@ -152,55 +152,55 @@ func DefaultRoutingSettings() RoutingSettings {
 
 // Agent is a person who works the queues: role AGENT or ADMIN.
 type Agent struct {
-	WorkspaceID   string
-	ID            string
-	Name          string
-	Email         string
-	Role          Role
-	Active        bool
-	Presence      Presence
-	PresenceSince time.Time
+	WorkspaceID   string    `json:",omitzero"`
+	ID            string    `json:",omitzero"`
+	Name          string    `json:",omitzero"`
+	Email         string    `json:",omitzero"`
+	Role          Role      `json:",omitzero"`
+	Active        bool      `json:",omitzero"`
+	Presence      Presence  `json:",omitzero"`
+	PresenceSince time.Time `json:",omitzero"`
 	// OfflineEpoch grows by one each time the agent goes OFFLINE. A
 	// conversation remembers the owner's epoch at assignment, so the logout
 	// cleanup can tell "assigned before they went offline" (an older epoch)
 	// from "assigned after" by the order of events, not by clock readings.
-	OfflineEpoch int64
+	OfflineEpoch int64 `json:",omitzero"`
 	// LastSeenAt is the agent's last sign of life (request or socket).
-	LastSeenAt time.Time
+	LastSeenAt time.Time `json:",omitzero"`
 	// Cleanup is the pending logout cleanup, armed when the agent went
 	// OFFLINE with the remove-ownership setting on; nil when none is due.
-	Cleanup *LogoutCleanup
+	Cleanup *LogoutCleanup `json:",omitzero"`
 	// Capacity is the most NEW conversations routing gives the agent at
 	// once; nil: the workspace's default.
-	Capacity *int
+	Capacity *int `json:",omitzero"`
 	// LastRoutedAt is when routing last gave the agent a conversation (zero:
 	// never): ROUND_ROBIN's turn, BALANCED's tie-break. It only moves
 	// forward, without a new version (ConversationWrite.Turn).
-	LastRoutedAt time.Time
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	LastRoutedAt time.Time `json:",omitzero"`
+	CreatedAt    time.Time `json:",omitzero"`
+	UpdatedAt    time.Time `json:",omitzero"`
 	// Version grows by one with every change to the agent record.
-	Version int64
+	Version int64 `json:",omitzero"`
 	// Position is set on an agent a subscription delivers: where its change
 	// is in the workspace's changes (see Position).
-	Position *string
+	Position *string `json:",omitzero"`
 }
 
 // LogoutCleanup is a release of an agent's NEW conversations that is due.
 type LogoutCleanup struct {
 	// Epoch is the agent's OfflineEpoch when it was armed: conversations
 	// assigned at an older epoch are released.
-	Epoch int64
-	DueAt time.Time
+	Epoch int64     `json:",omitzero"`
+	DueAt time.Time `json:",omitzero"`
 	// SettingsSwitchedOffCount is the workspace's Settings.SwitchedOffCount
 	// when it was armed; a different count at due time means the setting was
 	// switched off in between, which cancels the cleanup.
-	SettingsSwitchedOffCount int64
+	SettingsSwitchedOffCount int64 `json:",omitzero"`
 	// ClaimedBy and ClaimedUntil name the server instance performing the
 	// cleanup and how long its claim holds: with several instances, one
 	// performs each cleanup, and another takes over if it stops.
-	ClaimedBy    string
-	ClaimedUntil time.Time
+	ClaimedBy    string    `json:",omitzero"`
+	ClaimedUntil time.Time `json:",omitzero"`
 }
 
 // Channel is where contacts write from (an email address, a chat widget...).
@@ -269,44 +269,44 @@ func (c *Contact) DisplayName() *string {
 
 // Conversation is one thread with a contact, in exactly one queue.
 type Conversation struct {
-	WorkspaceID string
-	ID          string
-	ChannelID   string
-	ContactID   string
+	WorkspaceID string `json:",omitzero"`
+	ID          string `json:",omitzero"`
+	ChannelID   string `json:",omitzero"`
+	ContactID   string `json:",omitzero"`
 	// Seq numbers the conversations of one contact: 1, 2, ...; a new one is
 	// only created with the next number, which makes concurrent first
 	// messages of one contact create one conversation.
-	Seq    int64
-	Status QueueStatus
+	Seq    int64       `json:",omitzero"`
+	Status QueueStatus `json:",omitzero"`
 	// OwnerID is "" when the conversation is unowned.
-	OwnerID    string
-	OwnedSince *time.Time
+	OwnerID    string     `json:",omitzero"`
+	OwnedSince *time.Time `json:",omitzero"`
 	// OwnerEpoch is the owner's Agent.OfflineEpoch when they were assigned.
-	OwnerEpoch int64
+	OwnerEpoch int64 `json:",omitzero"`
 	// AssignedWhileOffline is true when the owner was OFFLINE when assigned.
-	AssignedWhileOffline bool
+	AssignedWhileOffline bool `json:",omitzero"`
 	// OwnerVersion is the conversation version at which the owner was set; it
 	// names the history entry of the assignment.
-	OwnerVersion int64
-	WaitingSince time.Time
-	BoomerangAt  *time.Time
+	OwnerVersion int64      `json:",omitzero"`
+	WaitingSince time.Time  `json:",omitzero"`
+	BoomerangAt  *time.Time `json:",omitzero"`
 	// RoutingExcluded are the agents routing must not give the
 	// conversation to during this stay in NEW: who set it Unowned
 	// themselves, or from whom a rule took it. Empty outside NEW; at most
 	// MaxRoutingExcluded, the most recent last.
-	RoutingExcluded []string
+	RoutingExcluded []string `json:",omitzero"`
 	// UnansweredAt is when a routed conversation is taken back if its owner
 	// has not replied; nil when no take-back is due.
-	UnansweredAt *time.Time
+	UnansweredAt *time.Time `json:",omitzero"`
 	// ResolvedOwnerID is the owner it had when it was resolved, kept while
 	// RESOLVED: the contact's next conversation prefers them.
-	ResolvedOwnerID string
+	ResolvedOwnerID string `json:",omitzero"`
 	// PreferredAgentID is, on a contact's new conversation, the owner of
 	// their previous one when it was resolved ("" if none).
-	PreferredAgentID string
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
-	Version          int64
+	PreferredAgentID string    `json:",omitzero"`
+	CreatedAt        time.Time `json:",omitzero"`
+	UpdatedAt        time.Time `json:",omitzero"`
+	Version          int64     `json:",omitzero"`
 }
 
 // MaxRoutingExcluded bounds Conversation.RoutingExcluded; the oldest
@@ -325,27 +325,27 @@ func (c *Conversation) RoutingExcludes(agentID string) bool {
 
 // Message is one message of a conversation.
 type Message struct {
-	WorkspaceID    string
-	ID             string
-	ConversationID string
-	Direction      Direction
-	Text           string
+	WorkspaceID    string    `json:",omitzero"`
+	ID             string    `json:",omitzero"`
+	ConversationID string    `json:",omitzero"`
+	Direction      Direction `json:",omitzero"`
+	Text           string    `json:",omitzero"`
 	// AuthorID is the replying agent; "" for inbound messages.
-	AuthorID string
+	AuthorID string `json:",omitzero"`
 	// ExternalID is the channel's message id (inbound) or the client's
 	// idempotency key (replies); "" when none was given.
-	ExternalID string
+	ExternalID string `json:",omitzero"`
 	// Version is the conversation version this message created; it orders the
 	// messages of a conversation.
-	Version   int64
-	CreatedAt time.Time
+	Version   int64     `json:",omitzero"`
+	CreatedAt time.Time `json:",omitzero"`
 	// ChannelID is the conversation's channel, kept on outbound messages so
 	// that a channel's pending deliveries are one indexed read; "" on
 	// inbound messages.
-	ChannelID string
+	ChannelID string `json:",omitzero"`
 	// Delivery is an outbound message's delivery state; nil on inbound
 	// messages and on replies written before delivery existed.
-	Delivery *Delivery
+	Delivery *Delivery `json:",omitzero"`
 }
 
 // DeliveryStatus is where an outbound message is on its way to the contact.
@@ -360,17 +360,17 @@ const (
 // Delivery is an outbound message's delivery state: PENDING when the reply
 // is written, then SENT or FAILED as the channel's connector reports.
 type Delivery struct {
-	Status DeliveryStatus
+	Status DeliveryStatus `json:",omitzero"`
 	// At is when the status last changed.
-	At time.Time
+	At time.Time `json:",omitzero"`
 	// ExternalID is the channel's id of the sent message, if it gave one.
-	ExternalID string
+	ExternalID string `json:",omitzero"`
 	// Error is why it failed, for the agent to read.
-	Error string
+	Error string `json:",omitzero"`
 	// Version is the conversation version of the change that set this state:
 	// a store that applies the state after the change committed (MongoDB's
 	// copy out of pending) applies it only over an older one.
-	Version int64
+	Version int64 `json:",omitzero"`
 }
 
 // OutboundMessage is what a connector needs to send one outbound message.
@@ -383,25 +383,25 @@ type OutboundMessage struct {
 
 // OwnershipChange is one entry of a conversation's ownership history.
 type OwnershipChange struct {
-	WorkspaceID    string
-	ID             string
-	ConversationID string
+	WorkspaceID    string `json:",omitzero"`
+	ID             string `json:",omitzero"`
+	ConversationID string `json:",omitzero"`
 	// Version is the conversation version right after this change.
-	Version int64
+	Version int64 `json:",omitzero"`
 	// Status is the conversation's queue right after this change.
-	Status QueueStatus
-	At     time.Time
-	FromID string
-	ToID   string
+	Status QueueStatus `json:",omitzero"`
+	At     time.Time   `json:",omitzero"`
+	FromID string      `json:",omitzero"`
+	ToID   string      `json:",omitzero"`
 	// ActorID is "" when the system made the change.
-	ActorID string
-	Reason  Reason
+	ActorID string `json:",omitzero"`
+	Reason  Reason `json:",omitzero"`
 	// Conversation, when set, is the conversation as this change left it
 	// (events and mutation payloads carry it); otherwise readers load it.
-	Conversation *Conversation
+	Conversation *Conversation `json:",omitzero"`
 	// Position is set on a change a subscription delivers: where it is in
 	// the workspace's changes (see Position).
-	Position *string
+	Position *string `json:",omitzero"`
 }
 
 // MissedAssignment is a conversation assigned to an agent while they were

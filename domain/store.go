@@ -335,36 +335,41 @@ type HistoryKey struct {
 	Version        int64
 }
 
-// Event is a committed change, as it was committed.
+// Event is a committed change, as it was committed. Both stores keep their
+// record of changes (EventLog) as JSON of it, so its fields and those of
+// the records it carries are omitzero: a stored event holds what is set,
+// not a null or a zero for every field it lacks (a logout cleanup writes
+// one per conversation). An absent field decodes as its zero value, so
+// records written either way read the same.
 type Event struct {
-	WorkspaceID string
+	WorkspaceID string `json:",omitzero"`
 	// Position is where the change is in its workspace's changes,
 	// increasing in the order they are published; 0 from a store that
 	// keeps no EventLog.
-	Position     int64
-	Conversation *ConversationEvent
-	Agent        *AgentEvent
+	Position     int64              `json:",omitzero"`
+	Conversation *ConversationEvent `json:",omitzero"`
+	Agent        *AgentEvent        `json:",omitzero"`
 	// Activity is a change of who views or types on a conversation: never
 	// stored, published by the instance that tracks it.
-	Activity *ActivityEvent
+	Activity *ActivityEvent `json:",omitzero"`
 	// Lease is a viewer's or a typist's lease written or dropped by some
 	// instance, from an ActivityExchange's feed: for
 	// Service.ApplyActivityLease, not for subscribers.
-	Lease *ActivityLeaseEvent
+	Lease *ActivityLeaseEvent `json:",omitzero"`
 	// CommittedAt is when the store committed the change, by the wall
 	// clock of the store (SQLite: this process; MongoDB: the primary's);
 	// zero when unknown. Publishing it later than this is the feed's lag.
-	CommittedAt time.Time
+	CommittedAt time.Time `json:",omitzero"`
 }
 
 // ConversationEvent is one committed change to a conversation.
 type ConversationEvent struct {
-	Before  *Conversation // nil when the change created it
-	After   Conversation
-	Change  *OwnershipChange
-	Message *Message
+	Before  *Conversation    `json:",omitzero"` // nil when the change created it
+	After   Conversation     `json:",omitzero"`
+	Change  *OwnershipChange `json:",omitzero"`
+	Message *Message         `json:",omitzero"`
 	// Delivery is the outbound message whose delivery state this change set.
-	Delivery *Message
+	Delivery *Message `json:",omitzero"`
 	// Interim marks a change the same transaction changed again at once:
 	// the conversation's next event follows it, and no reader ever saw
 	// this state alone (a new conversation routed in the write that
@@ -375,8 +380,8 @@ type ConversationEvent struct {
 
 // AgentEvent is one committed change to an agent record.
 type AgentEvent struct {
-	Before *Agent // nil when the change created it
-	After  Agent
+	Before *Agent `json:",omitzero"` // nil when the change created it
+	After  Agent  `json:",omitzero"`
 }
 
 // PresenceViewChanged reports whether the change moved what a console
