@@ -223,7 +223,7 @@ func socketBudget(maxSockets int, getenv func(string) string, cgroupRoot string,
 		if limit.bytes > 0 {
 			if fit := ws.MemoryBudget(limit.bytes); b.Bytes > fit.Bytes {
 				log.Warn("SWITCHBOARD_MAX_SOCKETS asks for more than the memory limit allows; a burst may exhaust it",
-					"max_sockets", maxSockets, "memory_limit_mib", limit.bytes>>20, "sockets_that_fit", fit.Sockets)
+					"max_sockets", maxSockets, "memory_limit_mib", limit.bytes>>20, "sockets_that_fit", ws.SocketsThatFit(fit))
 			}
 		}
 		log.Info("WebSocket budget from SWITCHBOARD_MAX_SOCKETS", budgetAttrs(b)...)

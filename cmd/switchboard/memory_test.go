@@ -142,12 +142,18 @@ func TestSocketBudgetComesFromTheSettingTheMemoryLimitOrTheDefault(t *testing.T)
 	if !strings.Contains(logs.String(), "WebSocket budget from the memory limit") || !strings.Contains(logs.String(), fmt.Sprintf("max_sockets=%d", ws.MemoryBudget(200<<20).Sockets)) {
 		t.Errorf("logs: %s", logs.String())
 	}
-	if b := socketBudget(300, env, limited, log); b != ws.SocketBudget(300) {
-		t.Errorf("from the setting: %+v", b)
+	// 200 MiB holds 268 sockets of eight subscriptions each.
+	fit := ws.SocketsThatFit(ws.MemoryBudget(200 << 20))
+	logs.Reset()
+	if b := socketBudget(fit, env, limited, log); b != ws.SocketBudget(fit) || strings.Contains(logs.String(), "more than the memory limit allows") {
+		t.Errorf("from a setting that fits (%d): %+v\n%s", fit, b, logs.String())
 	}
-	if b := socketBudget(5000, env, limited, log); b != ws.SocketBudget(5000) || !strings.Contains(logs.String(), "more than the memory limit allows") {
+	logs.Reset()
+	if b := socketBudget(fit+1, env, limited, log); b != ws.SocketBudget(fit+1) || !strings.Contains(logs.String(), "more than the memory limit allows") ||
+		!strings.Contains(logs.String(), fmt.Sprintf("sockets_that_fit=%d", fit)) {
 		t.Errorf("from a setting past the limit: %+v\n%s", b, logs.String())
 	}
+	logs.Reset()
 	if b := socketBudget(0, env, unlimited, log); b != ws.DefaultBudget() || !strings.Contains(logs.String(), "no memory limit found") {
 		t.Errorf("without a limit: %+v\n%s", b, logs.String())
 	}

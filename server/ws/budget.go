@@ -87,6 +87,13 @@ func SocketBudget(sockets int) Budget {
 	}
 }
 
+// SocketsThatFit is how many sockets of a SocketBudget, with its
+// subscriptions each, b's memory holds: what SWITCHBOARD_MAX_SOCKETS may be
+// under a memory limit.
+func SocketsThatFit(b Budget) int {
+	return int(b.Bytes / (SocketBytes + subscriptionsPerSocket*SubscriptionBytes))
+}
+
 // MemoryBudget is the budget of a process whose memory is limited to
 // limit bytes (a container's limit, or GOMEMLIMIT). Three fifths of the
 // limit, less what the process needs without sockets, go to sockets,
