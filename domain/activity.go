@@ -30,10 +30,10 @@ const (
 // instance publishes, so a subscriber can drop an event older than the
 // snapshot it started from.
 type ActivityEvent struct {
-	ConversationID string
-	Seq            uint64
-	Viewers        []string
-	Typing         []string
+	ConversationID string   `json:",omitzero"`
+	Seq            uint64   `json:",omitzero"`
+	Viewers        []string `json:",omitzero"`
+	Typing         []string `json:",omitzero"`
 }
 
 // ConversationActivity is what a conversationActivity subscriber is sent:
@@ -58,21 +58,21 @@ type activityKey struct{ workspaceID, conversationID string }
 // ActivityLease is one viewer's hold or one agent's typing on a
 // conversation, as instances tell each other through an ActivityExchange.
 type ActivityLease struct {
-	WorkspaceID, ConversationID, AgentID string
+	WorkspaceID, ConversationID, AgentID string `json:",omitzero"`
 	// Holder names a viewer's hold, unique among instances; "" for typing
 	// (one per agent and conversation, whichever instance set it).
-	Holder string
+	Holder string `json:",omitzero"`
 	// Instance is the instance that wrote it.
-	Instance string
+	Instance string `json:",omitzero"`
 	// Until is when it ends unless written again.
-	Until time.Time
+	Until time.Time `json:",omitzero"`
 }
 
 // ActivityLeaseEvent is a lease written (or dropped) by some instance, as
 // the exchange's feed delivers it to every instance.
 type ActivityLeaseEvent struct {
-	Lease   ActivityLease
-	Dropped bool
+	Lease   ActivityLease `json:",omitzero"`
+	Dropped bool          `json:",omitzero"`
 }
 
 // ActivityExchange carries viewers and typing between instances: a store
