@@ -138,14 +138,15 @@ func testOwnerUnreadable(t *testing.T, f Factory) {
 	}
 	// An error's path names the field as the client did (GraphQL's
 	// response keys): each alias is a place of its own.
-	r = w.Ben.Do(`query($id: ID!) { c: conversation(id: $id) { id who: owner { id } again: owner { name } label: ownershipLabel } }`, map[string]any{"id": id})
+	r = w.Ben.Do(`query($id: ID!) { c: conversation(id: $id) { id who: owner { id } again: owner { name } label: ownershipLabel
+		... on Conversation { frag: owner { id } } skipped: owner @skip(if: true) { id } } }`, map[string]any{"id": id})
 	assertNoLeak(t, r)
 	paths = map[string]bool{}
 	for _, e := range r.Errors {
 		paths[fmt.Sprint(e.Path...)] = true
 	}
-	if len(r.Errors) != 3 || !paths["cwho"] || !paths["cagain"] || !paths["clabel"] {
-		t.Fatalf("want INTERNAL at c.who, c.again and c.label, got %s", r.Raw)
+	if len(r.Errors) != 4 || !paths["cwho"] || !paths["cagain"] || !paths["clabel"] || !paths["cfrag"] {
+		t.Fatalf("want INTERNAL at c.who, c.again, c.label and c.frag (in a fragment), none at c.skipped, got %s", r.Raw)
 	}
 	if !strings.Contains(string(r.Data), `"who":null`) || !strings.Contains(string(r.Data), `"again":null`) || !strings.Contains(string(r.Data), `"label":null`) {
 		t.Fatalf("want c.who, c.again and c.label null, got %s", r.Raw)
