@@ -35,7 +35,7 @@ run() {
 	SWITCHBOARD_BENCH_CONVERSATIONS=100000 run -benchtime "$benchtime" -bench '^(BenchmarkStore|BenchmarkAPI)$'
 	echo "conversations: 1000"
 	SWITCHBOARD_BENCH_CONVERSATIONS=1000 run -benchtime "$benchtime" -bench '^BenchmarkStore$/^(CountQueue|CountOwners)$'
-	SWITCHBOARD_BENCH_CONVERSATIONS=1000 run -benchtime "$benchtime" -bench '^BenchmarkAPI$/^(queueCounts|queue|me)$'
+	SWITCHBOARD_BENCH_CONVERSATIONS=1000 run -benchtime "$benchtime" -bench '^BenchmarkAPI$/^(queueCounts|queue|httpFloor|me)$'
 	# The logout cleanup of 10,000 conversations, each run on a fresh copy.
 	echo "conversations: 10000"
 	run -benchtime 1x -bench '^BenchmarkLogoutCleanup$'

@@ -72,12 +72,12 @@ func BenchmarkAPI(b *testing.B) {
 			b.ReportMetric(float64(el.Nanoseconds())/float64(b.N)/storeNs, "x-store")
 		}
 	}
-	post := func(b *testing.B, query string, vars map[string]any) []byte {
+	postTo := func(b *testing.B, server *httptest.Server, query string, vars map[string]any) []byte {
 		body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-		req, _ := http.NewRequest(http.MethodPost, api.URL+"/graphql", bytes.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, server.URL+"/graphql", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := api.Client().Do(req)
+		resp, err := server.Client().Do(req)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -88,6 +88,7 @@ func BenchmarkAPI(b *testing.B) {
 		}
 		return out
 	}
+	post := func(b *testing.B, query string, vars map[string]any) []byte { return postTo(b, api, query, vars) }
 	const page = `query($f: OwnershipFilter) { queue(status: NEW, ownership: $f, first: 25) { totalCount
 		edges { cursor node { id version waitingSince ownershipLabel owner { id name presence } channel { name } contact { name } } } } }`
 	for _, f := range []struct {
@@ -147,6 +148,21 @@ func BenchmarkAPI(b *testing.B) {
 			loop(b, func() { post(b, historyPage, p.vars) })
 		})
 	}
+	// httpFloor: me's request, sent the same way, to a handler that only
+	// reads it and writes me's answer: what HTTP and this client cost, in
+	// the same run, beneath every figure here.
+	b.Run("httpFloor", func(b *testing.B) {
+		answer := post(b, `{ me { id } }`, nil)
+		floor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.ReadAll(r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(answer)
+		}))
+		defer floor.Close()
+		for b.Loop() {
+			postTo(b, floor, `{ me { id } }`, nil)
+		}
+	})
 	// me: the smallest authenticated request, mostly the cost of
 	// authentication, whose sign of life is written at most every few
 	// seconds per agent.
