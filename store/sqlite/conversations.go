@@ -186,12 +186,18 @@ func (s *Store) UpdateConversations(ctx context.Context, ws []domain.Conversatio
 	// The events are encoded on another goroutine while the changes are
 	// written (those of changes undone are not used).
 	bodies := encodeEvents(ws)
+	deferCounts := countsDeferrable(ws)
 	err := s.writeEvents(ctx, "update conversations", func(tx *sql.Tx) ([]loggedEvent, error) {
 		clear(errs)
 		// Each statement is prepared once for the whole batch: preparing
 		// an UPDATE of conversations compiles its count triggers too.
 		ex, done := s.preparedExec(tx)
 		defer done()
+		if deferCounts {
+			if _, err := ex(ctx, `UPDATE queue_counts_deferral SET deferred = 1 WHERE id = 1`); err != nil {
+				return nil, err
+			}
+		}
 		var written []int
 		for i, w := range ws {
 			if _, err := ex(ctx, `SAVEPOINT change`); err != nil {
@@ -213,6 +219,14 @@ func (s *Store) UpdateConversations(ctx context.Context, ws []domain.Conversatio
 				return nil, err
 			}
 		}
+		if deferCounts {
+			if err := addCountChanges(ctx, ex, ws, written); err != nil {
+				return nil, err
+			}
+			if _, err := ex(ctx, `UPDATE queue_counts_deferral SET deferred = 0 WHERE id = 1`); err != nil {
+				return nil, err
+			}
+		}
 		encoded, err := bodies()
 		if err != nil {
 			return nil, err
@@ -227,6 +241,81 @@ func (s *Store) UpdateConversations(ctx context.Context, ws []domain.Conversatio
 		return nil, err
 	}
 	return errs, nil
+}
+
+// deferCountsFrom is the smallest batch that keeps the badge counts itself:
+// below it, the trigger's statements cost less than the batch's own.
+const deferCountsFrom = 8
+
+// countsDeferrable reports whether a batch of changes may keep the badge
+// counts itself instead of the update trigger (addCountChanges): a large
+// enough batch whose every change says the state it changes (Before, one
+// version older, so a write that succeeds changed exactly that), and none
+// of which is conditional on a load (routing), which reads the counts
+// between the batch's writes.
+func countsDeferrable(ws []domain.ConversationWrite) bool {
+	if len(ws) < deferCountsFrom {
+		return false
+	}
+	for _, w := range ws {
+		b, c := w.Before, &w.Conversation
+		if b == nil || w.LoadBelow != nil || b.Version != c.Version-1 ||
+			b.WorkspaceID != c.WorkspaceID || b.ID != c.ID || b.ChannelID != c.ChannelID {
+			return false
+		}
+	}
+	return true
+}
+
+// addCountChanges adds to the badge counts the net change of the writes of
+// ws that were written: what the update trigger would have added one
+// conversation at a time. A count that falls to zero is removed, as the
+// trigger removes it.
+func addCountChanges(ctx context.Context, exec execFunc, ws []domain.ConversationWrite, written []int) error {
+	type queueKey struct{ ws, status, owner, channel string }
+	type ownerKey struct{ ws, status, owner string }
+	queues, owners := map[queueKey]int{}, map[ownerKey]int{}
+	for _, i := range written {
+		b, a := ws[i].Before, &ws[i].Conversation
+		if b.Status == a.Status && b.OwnerID == a.OwnerID {
+			continue
+		}
+		queues[queueKey{b.WorkspaceID, string(b.Status), b.OwnerID, b.ChannelID}]--
+		queues[queueKey{a.WorkspaceID, string(a.Status), a.OwnerID, a.ChannelID}]++
+		owners[ownerKey{b.WorkspaceID, string(b.Status), b.OwnerID}]--
+		owners[ownerKey{a.WorkspaceID, string(a.Status), a.OwnerID}]++
+	}
+	for k, n := range queues {
+		if n == 0 {
+			continue
+		}
+		if _, err := exec(ctx, `INSERT INTO queue_counts (workspace_id, status, owner_id, channel_id, n) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT DO UPDATE SET n = n + excluded.n`, k.ws, k.status, k.owner, k.channel, n); err != nil {
+			return err
+		}
+		if n < 0 {
+			if _, err := exec(ctx, `DELETE FROM queue_counts
+				WHERE workspace_id = ? AND status = ? AND owner_id = ? AND channel_id = ? AND n = 0`, k.ws, k.status, k.owner, k.channel); err != nil {
+				return err
+			}
+		}
+	}
+	for k, n := range owners {
+		if n == 0 {
+			continue
+		}
+		if _, err := exec(ctx, `INSERT INTO queue_owner_counts (workspace_id, status, owner_id, n) VALUES (?, ?, ?, ?)
+			ON CONFLICT DO UPDATE SET n = n + excluded.n`, k.ws, k.status, k.owner, n); err != nil {
+			return err
+		}
+		if n < 0 {
+			if _, err := exec(ctx, `DELETE FROM queue_owner_counts
+				WHERE workspace_id = ? AND status = ? AND owner_id = ? AND n = 0`, k.ws, k.status, k.owner); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // encodeEvents encodes the event of each of ws, as the record of changes

@@ -281,7 +281,8 @@ func TestMigrations(t *testing.T) {
 		// columns, migration 4 the probe table, migration 5 the delivery
 		// columns and their index, migration 6 the badge counts and their
 		// triggers (taken again from the conversations), migration 7 the
-		// record of changes, migration 8 routing.
+		// record of changes, migration 8 routing, migration 9 the batches'
+		// deferral of the counts (and the update trigger again).
 		db, err := sql.Open("sqlite", path)
 		if err != nil {
 			t.Fatal(err)
@@ -312,6 +313,7 @@ func TestMigrations(t *testing.T) {
 			"ALTER TABLE conversations DROP COLUMN routing_excluded", "ALTER TABLE conversations DROP COLUMN unanswered_at",
 			"ALTER TABLE conversations DROP COLUMN resolved_owner_id", "ALTER TABLE conversations DROP COLUMN preferred_agent_id",
 			"DROP TABLE routing_agents", "DROP TABLE routing_leases",
+			"DROP TABLE queue_counts_deferral",
 			"PRAGMA user_version = 1",
 		} {
 			if _, err := db.Exec(stmt); err != nil {

@@ -81,8 +81,14 @@ func countWorkload(s domain.Store, ws string, writers, ops int, seed uint64) (id
 					ids = append(ids, id)
 					mu.Unlock()
 				case r == 8:
-					// A batch of changes, read first as below.
-					batch := []string{all[rng.IntN(len(all))], all[rng.IntN(len(all))], all[rng.IntN(len(all))]}
+					// A batch of changes, read first as below: small, or as
+					// large as a release's (a store may keep the counts of
+					// a large batch itself). One of them may carry a
+					// duplicate message, found after its row was changed.
+					batch := make([]string, []int{3, 12}[rng.IntN(2)])
+					for j := range batch {
+						batch[j] = all[rng.IntN(len(all))]
+					}
 					cs, err := s.ConversationsByIDs(ctx, ws, batch)
 					if err != nil {
 						fail("ConversationsByIDs(%v): %v", batch, err)
@@ -92,13 +98,23 @@ func countWorkload(s domain.Store, ws string, writers, ops int, seed uint64) (id
 					for _, c := range cs {
 						writes = append(writes, randomChange(rng, *c))
 					}
+					dup := -1
+					if rng.IntN(2) == 0 {
+						dup = rng.IntN(len(writes))
+						writes[dup].Message = newMessage(writes[dup].Conversation, "m-"+batch[dup]+"-1")
+					}
 					errs, err := s.UpdateConversations(ctx, writes)
 					if err != nil {
 						fail("UpdateConversations(%v): %v", batch, err)
 						return
 					}
 					for i, err := range errs {
-						if err != nil && !errors.Is(err, domain.ErrVersionConflict) {
+						switch {
+						case i == dup && err == nil:
+							fail("UpdateConversations(%v) write %d with a duplicate message id succeeded", batch, i)
+						case err == nil, errors.Is(err, domain.ErrVersionConflict):
+						case errors.Is(err, domain.ErrDuplicate) && i == dup:
+						default:
 							fail("UpdateConversations(%v) write %d: %v", batch, i, err)
 						}
 					}
