@@ -262,20 +262,7 @@ END;
 CREATE TRIGGER queue_counts_update AFTER UPDATE OF workspace_id, status, owner_id, channel_id ON conversations
 	WHEN OLD.workspace_id IS NOT NEW.workspace_id OR OLD.status IS NOT NEW.status
 		OR OLD.owner_id IS NOT NEW.owner_id OR OLD.channel_id IS NOT NEW.channel_id
-BEGIN
-	UPDATE queue_counts SET n = n - 1
-		WHERE workspace_id = OLD.workspace_id AND status = OLD.status AND owner_id = OLD.owner_id AND channel_id = OLD.channel_id;
-	DELETE FROM queue_counts
-		WHERE workspace_id = OLD.workspace_id AND status = OLD.status AND owner_id = OLD.owner_id AND channel_id = OLD.channel_id AND n = 0;
-	INSERT INTO queue_counts (workspace_id, status, owner_id, channel_id, n) VALUES (NEW.workspace_id, NEW.status, NEW.owner_id, NEW.channel_id, 1)
-		ON CONFLICT DO UPDATE SET n = n + 1;
-	UPDATE queue_owner_counts SET n = n - 1
-		WHERE workspace_id = OLD.workspace_id AND status = OLD.status AND owner_id = OLD.owner_id;
-	DELETE FROM queue_owner_counts
-		WHERE workspace_id = OLD.workspace_id AND status = OLD.status AND owner_id = OLD.owner_id AND n = 0;
-	INSERT INTO queue_owner_counts (workspace_id, status, owner_id, n) VALUES (NEW.workspace_id, NEW.status, NEW.owner_id, 1)
-		ON CONFLICT DO UPDATE SET n = n + 1;
-END;
+` + queueCountsUpdateBody + `
 `,
 
 	// 7: the record of changes that resuming subscribers replay. Each
@@ -351,7 +338,14 @@ CREATE TRIGGER queue_counts_update AFTER UPDATE OF workspace_id, status, owner_i
 	WHEN (OLD.workspace_id IS NOT NEW.workspace_id OR OLD.status IS NOT NEW.status
 		OR OLD.owner_id IS NOT NEW.owner_id OR OLD.channel_id IS NOT NEW.channel_id)
 		AND NOT (SELECT deferred FROM queue_counts_deferral WHERE id = 1)
-BEGIN
+` + queueCountsUpdateBody + `
+`,
+}
+
+// queueCountsUpdateBody is what the update trigger of the badge counts does:
+// migration 6 creates the trigger, migration 9 creates it again with a
+// condition of its own.
+const queueCountsUpdateBody = `BEGIN
 	UPDATE queue_counts SET n = n - 1
 		WHERE workspace_id = OLD.workspace_id AND status = OLD.status AND owner_id = OLD.owner_id AND channel_id = OLD.channel_id;
 	DELETE FROM queue_counts
@@ -364,9 +358,7 @@ BEGIN
 		WHERE workspace_id = OLD.workspace_id AND status = OLD.status AND owner_id = OLD.owner_id AND n = 0;
 	INSERT INTO queue_owner_counts (workspace_id, status, owner_id, n) VALUES (NEW.workspace_id, NEW.status, NEW.owner_id, 1)
 		ON CONFLICT DO UPDATE SET n = n + 1;
-END;
-`,
-}
+END;`
 
 // SchemaVersion is the schema version this code migrates to.
 func SchemaVersion() int { return len(migrations) }
