@@ -269,49 +269,47 @@ func countsDeferrable(ws []domain.ConversationWrite) bool {
 
 // addCountChanges adds to the badge counts the net change of the writes of
 // ws that were written: what the update trigger would have added one
-// conversation at a time. A count that falls to zero is removed, as the
-// trigger removes it.
+// conversation at a time.
 func addCountChanges(ctx context.Context, exec execFunc, ws []domain.ConversationWrite, written []int) error {
-	type queueKey struct{ ws, status, owner, channel string }
-	type ownerKey struct{ ws, status, owner string }
-	queues, owners := map[queueKey]int{}, map[ownerKey]int{}
+	type key struct{ ws, status, owner, channel string }
+	queues, owners := map[key]int{}, map[key]int{}
 	for _, i := range written {
 		b, a := ws[i].Before, &ws[i].Conversation
 		if b.Status == a.Status && b.OwnerID == a.OwnerID {
 			continue
 		}
-		queues[queueKey{b.WorkspaceID, string(b.Status), b.OwnerID, b.ChannelID}]--
-		queues[queueKey{a.WorkspaceID, string(a.Status), a.OwnerID, a.ChannelID}]++
-		owners[ownerKey{b.WorkspaceID, string(b.Status), b.OwnerID}]--
-		owners[ownerKey{a.WorkspaceID, string(a.Status), a.OwnerID}]++
+		queues[key{b.WorkspaceID, string(b.Status), b.OwnerID, b.ChannelID}]--
+		queues[key{a.WorkspaceID, string(a.Status), a.OwnerID, a.ChannelID}]++
+		owners[key{b.WorkspaceID, string(b.Status), b.OwnerID, ""}]--
+		owners[key{a.WorkspaceID, string(a.Status), a.OwnerID, ""}]++
 	}
-	for k, n := range queues {
-		if n == 0 {
-			continue
-		}
-		if _, err := exec(ctx, `INSERT INTO queue_counts (workspace_id, status, owner_id, channel_id, n) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT DO UPDATE SET n = n + excluded.n`, k.ws, k.status, k.owner, k.channel, n); err != nil {
-			return err
-		}
-		if n < 0 {
-			if _, err := exec(ctx, `DELETE FROM queue_counts
-				WHERE workspace_id = ? AND status = ? AND owner_id = ? AND channel_id = ? AND n = 0`, k.ws, k.status, k.owner, k.channel); err != nil {
+	for _, t := range []struct {
+		table, cols string
+		channel     bool
+		changes     map[key]int
+	}{
+		{"queue_counts", "workspace_id, status, owner_id, channel_id", true, queues},
+		{"queue_owner_counts", "workspace_id, status, owner_id", false, owners},
+	} {
+		for k, n := range t.changes {
+			if n == 0 {
+				continue
+			}
+			keyVals := []any{k.ws, k.status, k.owner}
+			match := `workspace_id = ? AND status = ? AND owner_id = ?`
+			if t.channel {
+				keyVals = append(keyVals, k.channel)
+				match += ` AND channel_id = ?`
+			}
+			if _, err := exec(ctx, `INSERT INTO `+t.table+` (`+t.cols+`, n) VALUES (`+placeholders(len(keyVals)+1)+`)
+				ON CONFLICT DO UPDATE SET n = n + excluded.n`, append(keyVals, n)...); err != nil {
 				return err
 			}
-		}
-	}
-	for k, n := range owners {
-		if n == 0 {
-			continue
-		}
-		if _, err := exec(ctx, `INSERT INTO queue_owner_counts (workspace_id, status, owner_id, n) VALUES (?, ?, ?, ?)
-			ON CONFLICT DO UPDATE SET n = n + excluded.n`, k.ws, k.status, k.owner, n); err != nil {
-			return err
-		}
-		if n < 0 {
-			if _, err := exec(ctx, `DELETE FROM queue_owner_counts
-				WHERE workspace_id = ? AND status = ? AND owner_id = ? AND n = 0`, k.ws, k.status, k.owner); err != nil {
-				return err
+			// A count that falls to zero is removed, as the trigger removes it.
+			if n < 0 {
+				if _, err := exec(ctx, `DELETE FROM `+t.table+` WHERE `+match+` AND n = 0`, keyVals...); err != nil {
+					return err
+				}
 			}
 		}
 	}
