@@ -375,7 +375,7 @@ type ConversationEvent struct {
 	// this state alone (a new conversation routed in the write that
 	// created it). Subscribers see it as any change; the jobs do not
 	// route from it, since it was never waiting.
-	Interim bool `json:",omitempty"`
+	Interim bool `json:",omitzero"`
 }
 
 // AgentEvent is one committed change to an agent record.

@@ -572,10 +572,7 @@ func WithSharer(ctx context.Context, s Sharer) context.Context {
 // by deliver itself; false when the subscription has ended. A subscriber's
 // view must say all that its value depends on, as for Memo.
 func Deliver(ctx context.Context, e *Event, view string, deliver func() bool) bool {
-	if s, ok := ctx.Value(sharerKey{}).(Sharer); ok {
-		return s.Share(e, view, deliver)
-	}
-	return deliver()
+	return Deliverer(ctx)(e, view, deliver)
 }
 
 // Deliverer returns Deliver for ctx, with its Sharer looked up once: a
