@@ -62,6 +62,9 @@ const (
 	// page holds eight (presence, three queues' changes, three queues'
 	// counts, the open queue view), its conversation page five.
 	subscriptionsPerSocket = 8
+	// budgetedSocketBytes is the memory a socket of a SocketBudget holds
+	// room for: the socket and its subscriptions.
+	budgetedSocketBytes = SocketBytes + subscriptionsPerSocket*SubscriptionBytes
 	// queueBytesPerSocket is each socket's share of the queue budget: a
 	// few dozen typical events (a queueChanged event is a few hundred
 	// bytes) waiting for every socket at once.
@@ -82,7 +85,7 @@ func SocketBudget(sockets int) Budget {
 	n := int64(sockets)
 	return Budget{
 		Sockets:    sockets,
-		Bytes:      n * (SocketBytes + subscriptionsPerSocket*SubscriptionBytes),
+		Bytes:      n * budgetedSocketBytes,
 		QueueBytes: n * queueBytesPerSocket,
 	}
 }
@@ -91,7 +94,7 @@ func SocketBudget(sockets int) Budget {
 // subscriptions each, b's memory holds: what SWITCHBOARD_MAX_SOCKETS may be
 // under a memory limit.
 func SocketsThatFit(b Budget) int {
-	return int(b.Bytes / (SocketBytes + subscriptionsPerSocket*SubscriptionBytes))
+	return int(b.Bytes / budgetedSocketBytes)
 }
 
 // MemoryBudget is the budget of a process whose memory is limited to
