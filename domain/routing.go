@@ -482,12 +482,13 @@ func (f *fillPass) before(a, b *routee) bool {
 // conditions (the agent's record version, load below capacity) and on what
 // the choice read (the agent still a routing agent of the channel, with the
 // same load and turn, and nothing else waiting on the agent's channels: a
-// new conversation never passes one waiting longer). The load is checked inside the transaction, so
-// capacity holds strictly against any other writer, this instance's fill
-// pass or another instance's on the same file; the conversation does not
-// exist for anyone else before the commit, so it is routed once. When a
-// condition fails, the conversation is created unrouted and the fill pass
-// routes it as before: concurrent inbounds never route on a stale choice.
+// new conversation never passes one waiting longer). The load is checked
+// inside the transaction, so capacity holds strictly against any other
+// writer, this instance's fill pass or another instance's on the same
+// file; the conversation does not exist for anyone else before the
+// commit, so it is routed once. When a condition fails, the conversation
+// is created unrouted and the fill pass routes it as before: concurrent
+// inbounds never route on a stale choice.
 // It needs no lease: the lease serialises fill passes, whose load checks
 // MongoDB cannot make atomic; here the store makes each one atomic.
 

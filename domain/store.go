@@ -170,10 +170,11 @@ type InboundRouter interface {
 	// version 1, route.OwnerCheck, route.LoadBelow, and route's own (the
 	// agent still a routing agent of the conversation's channel, with the
 	// load and turn the choice was made on, and no other conversation
-	// waiting on a channel the agent routes for), with route.Turn. When they do
-	// not hold, w commits alone, unrouted. It reports whether route was
-	// written. Each change is its own event, in order (the creation, marked
-	// Interim when the routing follows it); errors are InsertConversation's.
+	// waiting on a channel the agent routes for), with route.Turn. When
+	// they do not hold, w commits alone, unrouted. It reports whether route
+	// was written. Each change is its own event, in order (the creation,
+	// marked Interim when the routing follows it); errors are
+	// InsertConversation's.
 	InsertConversationRouted(ctx context.Context, w ConversationWrite, route RoutedWrite) (bool, error)
 }
 
